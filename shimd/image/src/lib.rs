@@ -1,0 +1,1 @@
+//! OCI images for Berth: content store, registry client, layer unpacking

@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("shimd: not built yet");
+    std::process::exit(1);
+}

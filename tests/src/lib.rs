@@ -1,0 +1,1 @@
+//! Berth integration tests: real processes, kernel features, registry and clients

@@ -25,3 +25,61 @@ pub const NAMESPACE_HEADER: &str = "berth-namespace";
 
 /// The namespace of calls that carry none.
 pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// Connecting to shimd over its unix socket, with the namespace on every call.
+#[cfg(feature = "grpc")]
+pub mod client {
+    use std::path::{Path, PathBuf};
+
+    use hyper_util::rt::TokioIo;
+    use tonic::metadata::AsciiMetadataValue;
+    use tonic::service::interceptor::InterceptedService;
+    use tonic::transport::{Channel, Endpoint};
+
+    /// A channel to shimd on `socket`. Connects at once, so a missing daemon is reported here.
+    pub async fn connect(socket: &Path) -> Result<Channel, tonic::transport::Error> {
+        let path: PathBuf = socket.to_path_buf();
+        // The URI is required by tonic but unused: the connector dials the socket.
+        Endpoint::from_static("http://shimd.sock")
+            .connect_with_connector(tower::service_fn(move |_| {
+                let path = path.clone();
+                async move {
+                    Ok::<_, std::io::Error>(TokioIo::new(
+                        tokio::net::UnixStream::connect(path).await?,
+                    ))
+                }
+            }))
+            .await
+    }
+
+    /// Adds the `berth-namespace` header to every request.
+    #[derive(Clone)]
+    pub struct Namespace(AsciiMetadataValue);
+
+    impl Namespace {
+        pub fn new(ns: &str) -> Result<Self, tonic::Status> {
+            ns.parse()
+                .map(Namespace)
+                .map_err(|_| tonic::Status::invalid_argument(format!("invalid namespace {ns:?}")))
+        }
+    }
+
+    impl tonic::service::Interceptor for Namespace {
+        fn call(
+            &mut self,
+            mut req: tonic::Request<()>,
+        ) -> Result<tonic::Request<()>, tonic::Status> {
+            req.metadata_mut()
+                .insert(crate::NAMESPACE_HEADER, self.0.clone());
+            Ok(req)
+        }
+    }
+
+    /// A channel whose every call carries a namespace.
+    pub type NsChannel = InterceptedService<Channel, Namespace>;
+
+    /// Wraps a channel so every call carries `ns`.
+    pub fn with_namespace(ch: Channel, ns: &str) -> Result<NsChannel, tonic::Status> {
+        Ok(InterceptedService::new(ch, Namespace::new(ns)?))
+    }
+}

@@ -1,4 +1,64 @@
+//! shimd: Berth's image and container manager. Serves the gRPC API of `proto/` on a unix
+//! socket; stores content, images, snapshots and container records under `--root`; runs
+//! each task through its own `berth-shim`, whose state lives under `--state`.
+
+mod config;
+mod events;
+mod filters;
+mod metadata;
+mod namespace;
+mod server;
+mod services;
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Berth's image and container manager (gRPC on a unix socket).
+#[derive(Parser, Debug)]
+#[command(name = "shimd", version, about, long_about = None)]
+pub struct Args {
+    /// The unix socket to serve the gRPC API on.
+    #[arg(long, short = 'a', value_name = "SOCK")]
+    pub address: Option<PathBuf>,
+    /// Where content, snapshots and the metadata database live.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Where per-task state (shim sockets, exit files, bundles) lives.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// A TOML config file (see README); flags override its values.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// trace, debug, info, warn or error (or a RUST_LOG-style filter).
+    #[arg(long, short = 'l', value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}
+
 fn main() {
-    eprintln!("shimd: not built yet");
-    std::process::exit(1);
+    let args = Args::parse();
+    if let Err(e) = run(args) {
+        eprintln!("shimd: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let cfg = config::Config::load(&args)?;
+    init_logging(&cfg.log_level);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(server::serve(cfg))
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

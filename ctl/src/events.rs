@@ -1,0 +1,10 @@
+//! berthctl events (being written).
+
+use crate::context::Context;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub async fn run(_ctx: &Context, _args: Args) -> anyhow::Result<i32> {
+    anyhow::bail!("berthctl events is not built yet")
+}

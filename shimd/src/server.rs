@@ -1,0 +1,117 @@
+//! Start-up: directories, the root lock, the socket, and the gRPC server with every service.
+
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::UnixListener;
+use tokio_stream::wrappers::UnixListenerStream;
+
+use crate::config::Config;
+use crate::events::{EventBus, EventsService};
+use crate::metadata::Db;
+use crate::services;
+
+/// What every service shares.
+pub struct Core {
+    pub config: Config,
+    pub db: Db,
+    pub events: EventBus,
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    for dir in [&config.root, &config.state] {
+        make_private_dir(dir)?;
+    }
+    // One shimd per root: the lock goes with the process, so a kill -9 frees it.
+    let _lock = lock_root(&config.root)?;
+    let db = Db::open(&config.root.join("meta.redb"))?;
+    let core = Arc::new(Core {
+        config,
+        db,
+        events: EventBus::default(),
+    });
+
+    let listener = bind_socket(&core.config.address)?;
+    tracing::info!(address = %core.config.address.display(), root = %core.config.root.display(),
+        state = %core.config.state.display(), "shimd serving");
+
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(berth_proto::v1::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building the reflection service")?;
+
+    let router = tonic::transport::Server::builder()
+        .add_service(reflection)
+        .add_service(EventsService::server(core.events.clone()))
+        .add_service(services::system::server(core.clone()));
+
+    let address = core.config.address.clone();
+    router
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown_signal())
+        .await
+        .context("serving gRPC")?;
+    let _ = std::fs::remove_file(&address);
+    tracing::info!("shimd stopped");
+    Ok(())
+}
+
+fn make_private_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))
+}
+
+fn lock_root(root: &Path) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+    let path = root.join("shimd.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+        anyhow::anyhow!(
+            "another shimd is using root {} ({e}); stop it or pick another --root",
+            root.display()
+        )
+    })
+}
+
+/// Binds the socket (root-only). A stale socket file from a dead shimd is replaced; a
+/// socket someone still answers on is not.
+fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
+    if let Some(parent) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            anyhow::bail!(
+                "{} is in use by another server; stop it or pick another --address",
+                path.display()
+            );
+        }
+        std::fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))?;
+    }
+    let l = UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(l)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+    tracing::info!("shutting down (containers keep running in their shims)");
+}

@@ -1,0 +1,3 @@
+//! The gRPC services, one module each.
+
+pub mod system;

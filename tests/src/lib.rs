@@ -7,6 +7,7 @@
 
 pub mod bins;
 pub mod rootfs;
+pub mod shimd;
 
 /// Skips the calling test (returning early) with a reason on stderr, e.g. when the host
 /// lacks a kernel feature. Never used to hide a failure.

@@ -5,10 +5,17 @@
 mod config;
 mod events;
 mod filters;
+mod image_error;
+mod image_records;
+mod leases;
 mod metadata;
 mod namespace;
+mod pull;
+mod push;
 mod server;
 mod services;
+mod snapshotter;
+mod unpack;
 
 use std::path::PathBuf;
 

@@ -18,6 +18,10 @@ pub struct Core {
     pub config: Config,
     pub db: Db,
     pub events: EventBus,
+    /// Content-addressed blobs (`<root>/content`), shared by every namespace.
+    pub content: berth_image::store::ContentStore,
+    /// Snapshots (`<root>/snapshots`); `mounts(ns, key)` says how to mount an active one.
+    pub snapshots: crate::snapshotter::Snapshotter,
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -27,10 +31,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // One shimd per root: the lock goes with the process, so a kill -9 frees it.
     let _lock = lock_root(&config.root)?;
     let db = Db::open(&config.root.join("meta.redb"))?;
+    let events = EventBus::default();
+    let content = berth_image::store::ContentStore::open(&config.root.join("content"))?;
+    let snapshots =
+        crate::snapshotter::Snapshotter::open(&config.root, &config.snapshotter, db.clone(), events.clone())?;
     let core = Arc::new(Core {
         config,
         db,
-        events: EventBus::default(),
+        events,
+        content,
+        snapshots,
     });
 
     let listener = bind_socket(&core.config.address)?;
@@ -45,7 +55,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let router = tonic::transport::Server::builder()
         .add_service(reflection)
         .add_service(EventsService::server(core.events.clone()))
-        .add_service(services::system::server(core.clone()));
+        .add_service(services::system::server(core.clone()))
+        .add_service(services::images::server(core.clone()))
+        .add_service(services::snapshots::server(core.clone()));
 
     let address = core.config.address.clone();
     router

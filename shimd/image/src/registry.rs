@@ -372,9 +372,10 @@ impl Remote {
     /// Uploads a blob from a byte stream in chunks (chunked upload).
     pub async fn push_stream<S>(&self, d: &Digest, size: u64, stream: S) -> Result<()>
     where
-        S: Stream<Item = std::result::Result<bytes::Bytes, OciDistributionError>> + Send + 'static,
+        S: Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static,
     {
         let r = self.oci_ref(None);
+        let stream = stream.map_err(OciDistributionError::IoError);
         self.ep()
             .client
             .push_blob_stream(&r, stream, &d.to_string(), Some(size))
@@ -383,9 +384,14 @@ impl Remote {
         Ok(())
     }
 
-    /// Puts a manifest or index under the reference's tag (or digest).
-    pub async fn push_manifest(&self, media_type: &str, body: Vec<u8>) -> Result<()> {
-        let r = self.oci_ref(None);
+    /// Puts a manifest or index under `digest`, or (None) under the reference's tag.
+    pub async fn push_manifest_at(
+        &self,
+        digest: Option<&Digest>,
+        media_type: &str,
+        body: Vec<u8>,
+    ) -> Result<()> {
+        let r = self.oci_ref(digest);
         let ct = http::HeaderValue::from_str(media_type)
             .map_err(|_| Error::InvalidArgument(format!("invalid media type {media_type:?}")))?;
         self.ep()

@@ -18,7 +18,7 @@ pub const IMAGES: Table = Table(TableDefinition::new("images"));
 pub const CONTAINERS: Table = Table(TableDefinition::new("containers"));
 /// berth.v1.ContentInfo by digest: a namespace's reference to (and labels on) a blob.
 pub const CONTENT: Table = Table(TableDefinition::new("content"));
-/// berth.v1.SnapshotInfo by key.
+/// The snapshotter's records (berth.v1.SnapshotInfo plus the snapshot's directory id) by key.
 pub const SNAPSHOTS: Table = Table(TableDefinition::new("snapshots"));
 /// berth.v1.Lease by id.
 pub const LEASES: Table = Table(TableDefinition::new("leases"));
@@ -37,8 +37,10 @@ pub const ALL_TABLES: &[Table] = &[
     LEASE_RESOURCES,
 ];
 
+/// Cheap to clone: clones share one database.
+#[derive(Clone)]
 pub struct Db {
-    db: redb::Database,
+    db: std::sync::Arc<redb::Database>,
 }
 
 fn key(ns: &str, name: &str) -> String {
@@ -63,7 +65,9 @@ impl Db {
             txn.open_table(t.0)?;
         }
         txn.commit()?;
-        Ok(Db { db })
+        Ok(Db {
+            db: std::sync::Arc::new(db),
+        })
     }
 
     pub fn get<M: Message + Default>(

@@ -1,105 +1,445 @@
 //! A container's cgroup: created and limited before the container runs anything, frozen and
 //! thawed, read for stats, emptied and removed on delete. Works on cgroup v1 (including the
-//! hybrid layout where cgroup2 holds only a few controllers) and on pure cgroup v2.
+//! hybrid layout where cgroup2 holds only a few controllers) and on pure cgroup v2, writing
+//! cgroupfs directly.
 //!
-//! API contract (shared by berth-runtime and shimd); the bodies are being written.
+//! ```no_run
+//! # fn main() -> berth_cgroups::Result<()> {
+//! use std::path::Path;
+//! let cg = berth_cgroups::Cgroup::new(Some(Path::new("/mygroup/c1")), "c1")?;
+//! cg.create(1234, None)?; // creates the directories and moves pid 1234 in
+//! let usage = cg.stats()?.memory.usage.usage;
+//! cg.signal_all(nix::sys::signal::Signal::SIGKILL)?;
+//! cg.destroy()?;
+//! # let _ = usage; Ok(()) }
+//! ```
 
+mod controllers;
+mod dirs;
+mod error;
+mod fsio;
+mod layout;
+mod placement;
+mod plan;
+pub mod stats;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("cgroup {path}: {msg}")]
-    Cgroup { path: String, msg: String },
+use nix::sys::signal::Signal;
+use oci_spec::runtime::LinuxResources;
+
+use controllers::{cpu, cpuset, freezer, At};
+use error::{FResult, Fault};
+use layout::Layout;
+use placement::{OwnCgroups, Placement};
+
+pub use error::{Error, Result};
+pub use layout::Mode;
+pub use placement::DEFAULT_PARENT;
+pub use stats::Stats;
+
+/// How the host mounts cgroups (detected once per process, from one read of mountinfo).
+pub fn host_mode() -> Result<Mode> {
+    Layout::host()
+        .map(|l| l.mode)
+        .map_err(|f| f.at(Path::new("/")))
 }
-
-pub type Result<T> = std::result::Result<T, Error>;
 
 /// A container's cgroup, named by the OCI `linux.cgroupsPath` (or a default from the id).
+///
+/// It serializes (serde) so a runtime can keep it in its state and a later process can
+/// remove exactly what `create` made, including parents.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Cgroup {
     path: PathBuf,
+    place: Placement,
+    /// The path is the default `/berth/<id>`: its parent belongs to berth and goes away
+    /// with its last container.
+    #[serde(default)]
+    default_parent: bool,
+    /// Directories `create` made (parents included), outermost first.
+    #[serde(default)]
+    created: Mutex<Vec<PathBuf>>,
 }
 
-/// Resource usage in the shape of runc's `events --stats` "data" object.
-#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Stats {
-    #[serde(default)]
-    pub cpu: serde_json::Value,
-    #[serde(default)]
-    pub memory: serde_json::Value,
-    #[serde(default)]
-    pub pids: serde_json::Value,
-    #[serde(default)]
-    pub blkio: serde_json::Value,
-}
+/// How long `destroy` waits for exiting processes to leave the cgroup.
+const REMOVE_PATIENCE: Duration = Duration::from_secs(2);
 
 impl Cgroup {
     /// The cgroup for `cgroups_path` (absolute: from each hierarchy's root; relative: under
-    /// the runtime's own cgroup; None: `/berth/<id>`). Nothing is created yet.
+    /// the calling process's own cgroup; None: `/berth/<id>`). Nothing is created yet.
     pub fn new(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup> {
-        let path = match cgroups_path {
-            Some(p) => p.to_path_buf(),
-            None => PathBuf::from("/berth").join(id),
-        };
-        Ok(Cgroup { path })
+        let shown =
+            cgroups_path.map_or_else(|| Path::new(DEFAULT_PARENT).join(id), |p| p.to_path_buf());
+        let path = placement::requested_path(cgroups_path, id).map_err(|f| f.at(&shown))?;
+        let layout = Layout::host().map_err(|f| f.at(&path))?;
+        let place = Placement::resolve(layout, &path, OwnCgroups::read).map_err(|f| f.at(&path))?;
+        Ok(Cgroup {
+            default_parent: cgroups_path.is_none_or(|p| p.as_os_str().is_empty()),
+            path,
+            place,
+            created: Mutex::new(Vec::new()),
+        })
     }
 
-    /// The cgroup path relative to each hierarchy root (what the runtime stores in state).
+    /// The cgroups path (normalized): absolute from each hierarchy root, or relative to the
+    /// creating process's cgroups.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Creates the cgroup, applies the limits and moves `pid` into it.
-    pub fn create(
-        &self,
-        _pid: i32,
-        _resources: Option<&oci_spec::runtime::LinuxResources>,
-    ) -> Result<()> {
-        unimplemented!("berth-cgroups: create")
+    /// The host's cgroup mode this cgroup was placed on.
+    pub fn mode(&self) -> Mode {
+        self.place.mode
     }
 
-    /// Changes the limits of an existing cgroup (`update`).
-    pub fn update(&self, _resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
-        unimplemented!("berth-cgroups: update")
+    /// The directory in each hierarchy, keyed like runc's `cgroup_paths`: v1 controller
+    /// names, and "" for the cgroup2 directory.
+    pub fn dirs(&self) -> BTreeMap<String, PathBuf> {
+        let mut out: BTreeMap<String, PathBuf> = self
+            .place
+            .v1
+            .iter()
+            .map(|(c, d)| (c.clone(), d.path.clone()))
+            .collect();
+        if let Some(v2) = &self.place.v2 {
+            out.insert(String::new(), v2.path.clone());
+        }
+        out
     }
 
-    /// Adds a process (exec) to the cgroup.
-    pub fn add_process(&self, _pid: i32) -> Result<()> {
-        unimplemented!("berth-cgroups: add_process")
+    /// True once the cgroup exists.
+    pub fn exists(&self) -> bool {
+        self.primary().path.is_dir()
     }
 
+    /// Creates the cgroup, applies the limits and moves `pid` into it. Every limit is
+    /// checked against the host before anything is made; if a limit cannot be applied the
+    /// directories made so far are removed again. If moving `pid` fails, the caller should
+    /// kill it and call `destroy`.
+    pub fn create(&self, pid: i32, resources: Option<&LinuxResources>) -> Result<()> {
+        let none = LinuxResources::default();
+        let res = resources.unwrap_or(&none);
+        let at = |f: Fault| f.at(&self.path);
+        let steps = plan::plan(self, res).map_err(at)?;
+        let wanted_v2 = plan::wanted_v2(self, &steps, res);
+        let mut created = Vec::new();
+        let made = self
+            .make_dirs(&mut created, &wanted_v2)
+            .and_then(|()| self.refuse_if_in_use(&created))
+            .and_then(|()| plan::execute(&steps, false));
+        if let Err(f) = made {
+            for d in created.iter().rev() {
+                let _ = std::fs::remove_dir(d);
+            }
+            return Err(at(f));
+        }
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(created);
+        self.add_process(pid)
+    }
+
+    /// Changes the limits of an existing cgroup (`update`). Only the fields present in
+    /// `resources` change.
+    pub fn update(&self, resources: &LinuxResources) -> Result<()> {
+        let at = |f: Fault| f.at(&self.path);
+        if !self.exists() {
+            return Err(at(Fault::invalid("the cgroup does not exist")));
+        }
+        let steps = plan::plan(self, resources).map_err(at)?;
+        if let Some(v2) = &self.place.v2 {
+            if v2.path.is_dir() {
+                let wanted = plan::wanted_v2(self, &steps, resources);
+                dirs::enable_v2_controllers(&v2.mount, &v2.path, &wanted).map_err(at)?;
+            }
+        }
+        plan::execute(&steps, true).map_err(at)
+    }
+
+    /// Adds a process (exec) to the cgroup, in every hierarchy.
+    pub fn add_process(&self, pid: i32) -> Result<()> {
+        for dir in self.place.dirs() {
+            if self.optional_v2(dir) && !dir.path.is_dir() {
+                continue;
+            }
+            fsio::write(&dir.path, "cgroup.procs", &pid.to_string())
+                .map_err(|f| f.at(&self.path))?;
+        }
+        Ok(())
+    }
+
+    /// Stops every process of the cgroup (and its sub-cgroups); returns once all are frozen.
     pub fn freeze(&self) -> Result<()> {
-        unimplemented!("berth-cgroups: freeze")
+        let at = self.freezer().map_err(|f| f.at(&self.path))?;
+        freezer::freeze(at).map_err(|f| f.at(&self.path))
     }
 
     pub fn thaw(&self) -> Result<()> {
-        unimplemented!("berth-cgroups: thaw")
+        let at = self.freezer().map_err(|f| f.at(&self.path))?;
+        freezer::thaw(at).map_err(|f| f.at(&self.path))
     }
 
     pub fn is_frozen(&self) -> Result<bool> {
-        unimplemented!("berth-cgroups: is_frozen")
+        let at = self.freezer().map_err(|f| f.at(&self.path))?;
+        freezer::is_frozen(at).map_err(|f| f.at(&self.path))
     }
 
-    /// Every pid in the cgroup (and its descendants).
+    /// Every pid in the cgroup and its descendants, sorted.
     pub fn pids(&self) -> Result<Vec<i32>> {
-        unimplemented!("berth-cgroups: pids")
+        let dir = &self.primary().path;
+        if !dir.is_dir() {
+            return Err(Fault::io(
+                "reading",
+                &dir.join("cgroup.procs"),
+                std::io::ErrorKind::NotFound.into(),
+            )
+            .at(&self.path));
+        }
+        let mut pids = Vec::new();
+        dirs::procs_recursive(dir, &mut pids).map_err(|f| f.at(&self.path))?;
+        pids.sort_unstable();
+        pids.dedup();
+        Ok(pids)
     }
 
+    /// Resource usage of the cgroup; controllers the host lacks are left at their defaults.
     pub fn stats(&self) -> Result<Stats> {
-        unimplemented!("berth-cgroups: stats")
+        let at = |f: Fault| f.at(&self.path);
+        if !self.exists() {
+            return Err(at(Fault::io(
+                "reading",
+                &self.primary().path,
+                std::io::ErrorKind::NotFound.into(),
+            )));
+        }
+        let mut s = Stats::default();
+        let (cpu_at, acct_at) = match self.place.v1.get("cpuacct") {
+            Some(acct) => (self.locate("cpu").ok(), Some(At::V1(&acct.path))),
+            // cgroup v2: cpu.stat is a core file, present with or without the controller
+            None => match &self.place.v2 {
+                Some(v2) => (Some(At::V2(&v2.path)), None),
+                None => (self.locate("cpu").ok(), None),
+            },
+        };
+        skip_missing(cpu::stats(cpu_at, acct_at, &mut s.cpu)).map_err(at)?;
+        if let Ok(a) = self.locate("memory") {
+            skip_missing(controllers::memory::stats(a, &mut s.memory)).map_err(at)?;
+        }
+        if let Ok(a) = self.locate("pids") {
+            skip_missing(controllers::pids::stats(a, &mut s.pids)).map_err(at)?;
+        }
+        if let Ok(a) = self.locate("blkio") {
+            skip_missing(controllers::blkio::stats(a, &mut s.blkio)).map_err(at)?;
+        }
+        if let Ok(a) = self.locate("hugetlb") {
+            skip_missing(controllers::hugetlb::stats(a, &mut s.hugetlb)).map_err(at)?;
+        }
+        if let Ok(a) = self.locate("cpuset") {
+            skip_missing(cpuset::stats(a, &mut s.cpuset)).map_err(at)?;
+        }
+        Ok(s)
     }
 
     /// How many times the OOM killer killed a process of this cgroup.
     pub fn oom_kill_count(&self) -> Result<u64> {
-        unimplemented!("berth-cgroups: oom_kill_count")
+        let at = self.locate("memory").map_err(|f| f.at(&self.path))?;
+        controllers::memory::oom_kill_count(at).map_err(|f| f.at(&self.path))
     }
 
-    /// Sends `signal` to every process in the cgroup (frozen first so none escapes by forking).
-    pub fn signal_all(&self, _signal: nix::sys::signal::Signal) -> Result<()> {
-        unimplemented!("berth-cgroups: signal_all")
+    /// Sends `signal` to every process in the cgroup. The cgroup is frozen meanwhile so no
+    /// process escapes by forking; a SIGKILL on cgroup v2 uses `cgroup.kill`, which the
+    /// kernel applies atomically. A cgroup that was paused stays paused, except after
+    /// SIGKILL (frozen processes cannot die).
+    pub fn signal_all(&self, signal: Signal) -> Result<()> {
+        let at = |f: Fault| f.at(&self.path);
+        if signal == Signal::SIGKILL {
+            if let Some(v2) = &self.place.v2 {
+                if fsio::exists(&v2.path, "cgroup.kill") {
+                    return fsio::write(&v2.path, "cgroup.kill", "1").map_err(at);
+                }
+            }
+        }
+        let freezer = self.freezer().ok();
+        let was_frozen = freezer.is_some_and(|f| freezer::is_frozen(f).unwrap_or(false));
+        let froze = match freezer {
+            Some(f) if !was_frozen => match freezer::freeze(f) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(cgroup = %self.path.display(), "signalling without freezing: {e:?}");
+                    false
+                }
+            },
+            _ => false,
+        };
+        let result = self.pids().and_then(|pids| {
+            for pid in pids {
+                match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal) {
+                    Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                    Err(e) => {
+                        return Err(at(Fault::invalid(format!(
+                            "sending {signal} to process {pid}: {e}"
+                        ))))
+                    }
+                }
+            }
+            Ok(())
+        });
+        if let Some(f) = freezer {
+            if froze || (was_frozen && signal == Signal::SIGKILL) {
+                freezer::thaw(f).map_err(at)?;
+            }
+        }
+        result
     }
 
-    /// Removes the cgroup (it must be empty) and the parents this runtime created for it.
+    /// Removes the cgroup with any sub-cgroups the container made (it must hold no
+    /// processes: `signal_all(SIGKILL)` first), then the parents `create` made, when they are
+    /// unused. A cgroup that does not exist is not an error.
     pub fn destroy(&self) -> Result<()> {
-        unimplemented!("berth-cgroups: destroy")
+        let mut first_error = None;
+        for dir in self.place.dirs() {
+            if let Err(f) = dirs::remove_tree(&dir.path, REMOVE_PATIENCE) {
+                first_error.get_or_insert(f);
+            }
+        }
+        let created = std::mem::take(&mut *self.created.lock().unwrap_or_else(|e| e.into_inner()));
+        for dir in created.iter().rev() {
+            dirs::remove_if_unused(dir);
+        }
+        if self.default_parent {
+            for dir in self.place.dirs() {
+                if let Some(parent) = dir.path.parent().filter(|p| *p != dir.mount) {
+                    dirs::remove_if_unused(parent);
+                }
+            }
+        }
+        match first_error {
+            Some(f) => Err(f.at(&self.path)),
+            None => Ok(()),
+        }
+    }
+
+    // ---- internals ----
+
+    /// The directory used for pids and existence: a v1 hierarchy every container joins, or
+    /// the cgroup2 directory.
+    fn primary(&self) -> &placement::Dir {
+        ["pids", "freezer", "memory", "cpu", "devices"]
+            .iter()
+            .find_map(|c| self.place.v1.get(*c))
+            .or_else(|| self.place.v1.values().next())
+            .or(self.place.v2.as_ref())
+            .expect("a placement has at least one hierarchy")
+    }
+
+    /// On a hybrid host the cgroup2 directory is a convenience unless a limit needs it.
+    fn optional_v2(&self, dir: &placement::Dir) -> bool {
+        self.place.mode == Mode::Hybrid && Some(dir) == self.place.v2.as_ref()
+    }
+
+    /// Where `controller` (v1 name) is: its v1 hierarchy, or the cgroup2 directory when the
+    /// cgroup2 hierarchy offers it.
+    fn locate(&self, controller: &str) -> FResult<At<'_>> {
+        if let Some(d) = self.place.v1.get(controller) {
+            return Ok(At::V1(&d.path));
+        }
+        let v2_name = match controller {
+            "blkio" => Some("io"),
+            "cpuacct" => Some("cpu"),
+            "net_cls" | "net_prio" | "perf_event" | "devices" | "freezer" => None,
+            other => Some(other),
+        };
+        if let (Some(v2), Some(name)) = (&self.place.v2, v2_name) {
+            let layout = Layout::host()?;
+            if layout.v2_controllers().iter().any(|c| c == name) {
+                return Ok(At::V2(&v2.path));
+            }
+        }
+        let why = match (self.place.mode, v2_name) {
+            (Mode::Unified, None) => "cgroup v2 has no such controller".to_string(),
+            (Mode::Unified, Some(_)) => "the cgroup2 hierarchy does not offer it".to_string(),
+            (Mode::Legacy, _) => "no cgroup v1 hierarchy mounts it".to_string(),
+            (Mode::Hybrid, _) => {
+                "no cgroup v1 hierarchy mounts it and the cgroup2 hierarchy does not offer it"
+                    .to_string()
+            }
+        };
+        Err(Fault::Missing {
+            controller: controller.to_string(),
+            what: String::new(),
+            why,
+        })
+    }
+
+    fn freezer(&self) -> FResult<At<'_>> {
+        if let Some(d) = self.place.v1.get("freezer") {
+            return Ok(At::V1(&d.path));
+        }
+        match &self.place.v2 {
+            Some(v2) if v2.path.is_dir() || self.place.mode == Mode::Unified => {
+                Ok(At::V2(&v2.path))
+            }
+            _ => Err(Fault::Missing {
+                controller: "freezer".into(),
+                what: "pausing".into(),
+                why: "no cgroup v1 hierarchy mounts it and there is no cgroup2 directory".into(),
+            }),
+        }
+    }
+
+    fn make_dirs(&self, created: &mut Vec<PathBuf>, wanted_v2: &[String]) -> FResult<()> {
+        let cpuset_dir = self.place.v1.get("cpuset").map(|d| &d.path);
+        for dir in self.place.dirs() {
+            let is_cpuset = Some(&dir.path) == cpuset_dir;
+            let init = |d: &Path| -> FResult<()> {
+                if is_cpuset {
+                    dirs::init_v1_cpuset(&dir.mount, d)?;
+                }
+                Ok(())
+            };
+            let made = dirs::make(&dir.mount, &dir.path, created, &init).and_then(|()| {
+                if Some(dir) == self.place.v2.as_ref() {
+                    dirs::enable_v2_controllers(&dir.mount, &dir.path, wanted_v2)?;
+                }
+                Ok(())
+            });
+            match made {
+                Err(f) if self.optional_v2(dir) && wanted_v2.is_empty() => {
+                    tracing::debug!(cgroup = %self.path.display(), "no cgroup2 directory: {f:?}");
+                }
+                r => r?,
+            }
+        }
+        Ok(())
+    }
+
+    /// A cgroup that existed before and holds processes belongs to someone else.
+    fn refuse_if_in_use(&self, created: &[PathBuf]) -> FResult<()> {
+        let primary = &self.primary().path;
+        if created.contains(primary) {
+            return Ok(());
+        }
+        let mut pids = Vec::new();
+        dirs::procs_recursive(primary, &mut pids)?;
+        if pids.is_empty() {
+            return Ok(());
+        }
+        Err(Fault::invalid(format!(
+            "the cgroup already exists and holds processes {pids:?}: is another container \
+             using this cgroupsPath? Choose another path, or delete that container first"
+        )))
+    }
+}
+
+/// Stats of a controller whose files are absent (not enabled for this cgroup) are skipped.
+fn skip_missing(r: FResult<()>) -> FResult<()> {
+    match r {
+        Err(f) if f.is_not_found() => Ok(()),
+        r => r,
     }
 }

@@ -1,0 +1,408 @@
+//! The runtime's side of `create`: check the bundle, record the container, fork the
+//! bootstrap child, put it in its cgroup before it runs anything of the container's,
+//! answer its requests (id maps, hooks), and wait until init is parked on the exec fifo.
+//! Any failure undoes everything: processes, cgroup, state directory.
+
+use crate::channel::{self, Msg};
+use crate::config;
+use crate::error::{bail, Context, Error, Result};
+use crate::hooks;
+use crate::identity;
+use crate::init::{self, InitArgs};
+use crate::log;
+use crate::ns;
+use crate::state::{self, State};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+pub struct Global {
+    pub root: PathBuf,
+    pub systemd_cgroup: bool,
+}
+
+pub struct CreateOpts {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+/// Undoes a half-made container when dropped, unless disarmed.
+struct Undo {
+    dir: Option<PathBuf>,
+    pids: Vec<i32>,
+    cgroup: Option<berth_cgroups::Cgroup>,
+}
+
+impl Undo {
+    fn disarm(mut self) {
+        self.dir = None;
+        self.pids.clear();
+        self.cgroup = None;
+    }
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        for &pid in &self.pids {
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+        }
+        if let Some(cg) = self.cgroup.take() {
+            destroy_cgroup(&cg);
+        }
+        if let Some(d) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// Kills what is left in a cgroup and removes it, retrying briefly while exits complete.
+pub fn destroy_cgroup(cg: &berth_cgroups::Cgroup) {
+    for i in 0..200 {
+        if cg.destroy().is_ok() {
+            return;
+        }
+        if i == 0 {
+            let _ = cg.signal_all(nix::sys::signal::Signal::SIGKILL);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    if let Err(e) = cg.destroy() {
+        log::warn(&format!(
+            "{}: could not remove the cgroup: {e}",
+            cg.path().display()
+        ));
+    }
+}
+
+/// The cgroup path a spec asks for; `--systemd-cgroup`'s "slice:prefix:name" form is mapped
+/// onto the cgroupfs tree with a warning (the systemd driver is not supported).
+pub fn cgroup_path(g: &Global, spec: &Spec, id: &str) -> Option<PathBuf> {
+    let p = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    if !g.systemd_cgroup {
+        return p;
+    }
+    let s = p
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let parts: Vec<&str> = s.split(':').collect();
+    let path = if parts.len() == 3 {
+        let slice = if parts[0].is_empty() {
+            "system.slice"
+        } else {
+            parts[0]
+        };
+        PathBuf::from("/")
+            .join(slice)
+            .join(format!("{}-{}.scope", parts[1], parts[2]))
+    } else {
+        PathBuf::from("/system.slice").join(format!("berth-{id}.scope"))
+    };
+    log::warn(&format!(
+        "--systemd-cgroup: the systemd cgroup driver is not supported; using cgroupfs path {}",
+        path.display()
+    ));
+    Some(path)
+}
+
+/// Fields of the spec this runtime refuses rather than silently ignores.
+fn refuse_unsupported(spec: &Spec) -> Result<()> {
+    if let Some(p) = spec.process() {
+        if p.scheduler().is_some() {
+            bail!("process.scheduler is not supported");
+        }
+        if p.exec_cpu_affinity().is_some() {
+            bail!("process.execCPUAffinity is not supported");
+        }
+    }
+    if let Some(l) = spec.linux() {
+        if l.intel_rdt().is_some() {
+            bail!("linux.intelRdt is not supported");
+        }
+        if l.memory_policy().is_some() {
+            bail!("linux.memoryPolicy is not supported");
+        }
+        if l.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+            bail!("linux.netDevices is not supported");
+        }
+        if l.personality().is_some() {
+            bail!("linux.personality is not supported");
+        }
+    }
+    Ok(())
+}
+
+fn connect_console(path: &Path) -> Result<OwnedFd> {
+    // sun_path holds 108 bytes: reach long paths through a short /proc/self/fd/N/name.
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or("--console-socket has no file name")?;
+    let d = std::fs::File::open(dir).with_ctx(|| format!("--console-socket {}", path.display()))?;
+    let short = PathBuf::from(format!("/proc/self/fd/{}", d.as_raw_fd())).join(name);
+    let s = std::os::unix::net::UnixStream::connect(&short)
+        .with_ctx(|| format!("connecting to --console-socket {}", path.display()))?;
+    Ok(s.into())
+}
+
+pub fn state_json(st: &State, status: &str) -> String {
+    let mut v = st.oci_json(crate::state::Status::Running);
+    v["status"] = status.into();
+    v.to_string()
+}
+
+/// Creates the container; on success init waits on the exec fifo and the state is saved.
+pub fn create(g: &Global, o: &CreateOpts, console_override: Option<OwnedFd>) -> Result<State> {
+    state::validate_id(&o.id)?;
+    let b = config::load(&o.bundle)?;
+    config::validate(&b, true)?;
+    refuse_unsupported(&b.spec)?;
+    let spec = &b.spec;
+    let process = spec.process().as_ref().expect("validated");
+    for w in identity::lsm_warnings(process) {
+        log::warn(&w);
+    }
+    let linux = spec.linux().as_ref().expect("validated");
+    let seccomp = match linux.seccomp() {
+        Some(s) => Some(
+            berth_seccomp::compile(s)
+                .map_err(|e| Error(format!("{}: {e}", b.dir.join("config.json").display())))?,
+        ),
+        None => None,
+    };
+    state::ensure_root(&g.root)?;
+    let dir = state::dir(&g.root, &o.id);
+    if let Err(e) = std::fs::DirBuilder::new().mode(0o711).create(&dir) {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            bail!(
+                "container {} already exists: delete it first or choose another id",
+                o.id
+            );
+        }
+        bail!("creating state directory {}: {e}", dir.display());
+    }
+    let mut undo = Undo {
+        dir: Some(dir.clone()),
+        pids: Vec::new(),
+        cgroup: None,
+    };
+    state::write_atomic(&dir.join(state::CONFIG_FILE), &b.raw, 0o600)?;
+    let fifo_path = dir.join(state::FIFO);
+    make_fifo(&fifo_path)?;
+    let fifo = nix::fcntl::open(
+        &fifo_path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx("opening the exec fifo")?;
+    let fifo = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fifo) };
+    let terminal = process.terminal().unwrap_or(false);
+    let console = match (console_override, &o.console_socket) {
+        (Some(fd), _) => Some(fd),
+        (None, Some(p)) => Some(connect_console(p)?),
+        (None, None) => None,
+    };
+    if terminal && console.is_none() {
+        bail!("process.terminal is true: --console-socket is required to receive the pty");
+    }
+    if !terminal && console.is_some() {
+        bail!("--console-socket given but process.terminal is false in config.json");
+    }
+    let hook_exchange = spec.hooks().as_ref().is_some_and(|h| {
+        [
+            h.prestart(),
+            h.create_runtime(),
+            h.create_container(),
+            h.start_container(),
+        ]
+        .iter()
+        .any(|x| x.as_ref().is_some_and(|v| !v.is_empty()))
+    });
+    let (chan, child_chan) = channel::pair()?;
+    let args = InitArgs {
+        id: &o.id,
+        spec,
+        bundle: &b.dir,
+        rootfs: &b.rootfs,
+        no_pivot: o.no_pivot,
+        no_new_keyring: o.no_new_keyring,
+        preserve_fds: o.preserve_fds,
+        fifo: fifo.as_raw_fd(),
+        console: console.as_ref().map(|c| c.as_raw_fd()),
+        seccomp: seccomp.as_ref(),
+        hook_exchange,
+    };
+    let c1 = unsafe { libc::fork() };
+    if c1 < 0 {
+        bail!("fork: {}", std::io::Error::last_os_error());
+    }
+    if c1 == 0 {
+        drop(chan);
+        init::bootstrap(&args, &child_chan);
+    }
+    drop(child_chan);
+    drop(console);
+    undo.pids.push(c1);
+    let cg_path = cgroup_path(g, spec, &o.id);
+    let cg =
+        berth_cgroups::Cgroup::new(cg_path.as_deref(), &o.id).map_err(|e| Error(e.to_string()))?;
+    let cg_rel = cg.path().to_path_buf();
+    undo.cgroup = Some(cg);
+    let cg = undo.cgroup.as_ref().unwrap();
+    let resources = with_default_devices(linux);
+    cg.create(c1, Some(&resources))
+        .map_err(|e| Error(format!("container {}: {e}", o.id)))?;
+    chan.send(&Msg::Go)?;
+
+    let mut st = State {
+        id: o.id.clone(),
+        pid: 0,
+        start_time: 0,
+        bundle: b.dir.clone(),
+        rootfs: b.rootfs.clone(),
+        created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        owner: if nix::unistd::geteuid().is_root() {
+            "root".into()
+        } else {
+            nix::unistd::geteuid().to_string()
+        },
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup_path: cg_rel,
+        own_pid_ns: config::has_new_ns(spec, LinuxNamespaceType::Pid),
+        own_user_ns: config::has_new_ns(spec, LinuxNamespaceType::User),
+        systemd_cgroup: g.systemd_cgroup,
+    };
+    let mut hooks_pending = false;
+    let result: Result<()> = (|| loop {
+        match chan.recv()? {
+            Some(Msg::MapIds) => {
+                ns::write_id_maps(c1, spec)?;
+                chan.send(&Msg::MapsDone)?;
+            }
+            Some(Msg::Pid(pid)) => {
+                st.pid = pid;
+                undo.pids.insert(0, pid);
+                unsafe { libc::waitpid(c1, std::ptr::null_mut(), 0) };
+                undo.pids.retain(|p| *p != c1);
+                if hooks_pending {
+                    run_runtime_hooks(spec, &st, &chan)?;
+                }
+            }
+            Some(Msg::RunHooks) if st.pid == 0 => hooks_pending = true,
+            Some(Msg::RunHooks) => run_runtime_hooks(spec, &st, &chan)?,
+            Some(Msg::Ready) => return Ok(()),
+            Some(Msg::Failed(e)) => return Err(e.into()),
+            Some(m) => bail!("unexpected message from init: {m:?}"),
+            None => bail!("the container's init exited before it was ready"),
+        }
+    })();
+    if let Err(e) = result {
+        let oom = cg.oom_kill_count().unwrap_or(0);
+        if oom > 0 {
+            bail!(
+                "container {}: {e} (killed by the OOM killer: the memory limit is too low)",
+                o.id
+            );
+        }
+        bail!("container {}: {e}", o.id);
+    }
+    st.start_time = state::proc_stat(st.pid)
+        .map(|s| s.1)
+        .ok_or("container init vanished")?;
+    st.save(&g.root)?;
+    if let Some(pf) = &o.pid_file {
+        state::write_atomic(pf, st.pid.to_string().as_bytes(), 0o644)
+            .with_ctx(|| format!("--pid-file {}", pf.display()))?;
+    }
+    undo.disarm();
+    Ok(st)
+}
+
+/// The spec's resources plus the device rules every container needs (runc's defaults:
+/// mknod of anything, the default devices, ptys) and the spec's own device nodes, after
+/// the spec's rules so a leading "deny all" does not lock init out of its own /dev.
+fn with_default_devices(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::LinuxResources {
+    let mut r = linux.resources().clone().unwrap_or_default();
+    let mut rules = r.devices().clone().unwrap_or_default();
+    let rule = |t: &str, major: Option<i64>, minor: Option<i64>, access: &str| {
+        serde_json::from_value::<oci_spec::runtime::LinuxDeviceCgroup>(serde_json::json!({
+            "allow": true, "type": t, "major": major, "minor": minor, "access": access
+        }))
+        .expect("valid device rule")
+    };
+    rules.push(rule("c", None, None, "m"));
+    rules.push(rule("b", None, None, "m"));
+    for (major, minor) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+    ] {
+        rules.push(rule("c", Some(major), Some(minor), "rwm"));
+    }
+    rules.push(rule("c", Some(136), None, "rwm"));
+    for d in linux.devices().as_deref().unwrap_or(&[]) {
+        let t = match d.typ() {
+            oci_spec::runtime::LinuxDeviceType::B => "b",
+            oci_spec::runtime::LinuxDeviceType::P => continue,
+            _ => "c",
+        };
+        rules.push(rule(t, Some(d.major()), Some(d.minor()), "rwm"));
+    }
+    r.set_devices(Some(rules));
+    r
+}
+
+fn run_runtime_hooks(spec: &Spec, st: &State, chan: &channel::Channel) -> Result<()> {
+    let creating = state_json(st, "creating");
+    if let Some(h) = spec.hooks() {
+        let r = hooks::run_all(
+            "prestart",
+            h.prestart().as_deref().unwrap_or(&[]),
+            &creating,
+        )
+        .and_then(|_| {
+            hooks::run_all(
+                "createRuntime",
+                h.create_runtime().as_deref().unwrap_or(&[]),
+                &creating,
+            )
+        });
+        if let Err(e) = r {
+            let _ = chan.send(&Msg::Failed(e.0.clone()));
+            return Err(e);
+        }
+    }
+    chan.send(&Msg::HooksDone(state_json(st, "created")))
+}
+
+fn make_fifo(path: &Path) -> Result<()> {
+    let c = CString::new(path.to_string_lossy().as_bytes()).map_err(|_| "bad state path")?;
+    unsafe {
+        if libc::mkfifo(c.as_ptr(), 0o600) != 0 {
+            bail!(
+                "creating the exec fifo: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        // Writable by the container's user, whoever that is (it opens it after setuid).
+        if libc::chmod(c.as_ptr(), 0o622) != 0 {
+            bail!("chmod the exec fifo: {}", std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}

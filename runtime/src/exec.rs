@@ -1,0 +1,342 @@
+//! `exec`: a new process in a running container. A bootstrap child joins the container's
+//! namespaces (user first; all opened before the mount namespace changes what /proc is)
+//! after the runtime put it in the container's cgroup, then forks the process as the
+//! runtime's child so it lands inside the container's PID namespace.
+
+use crate::channel::{self, Channel, Msg};
+use crate::cli::{self, flag, opt, Trailing};
+use crate::config::ns_name;
+use crate::console;
+use crate::create::Global;
+use crate::error::{bail, Context, Error, Result};
+use crate::execve;
+use crate::init::prepare_process;
+use crate::ns;
+use crate::run;
+use crate::state::{self, Status};
+use oci_spec::runtime::{Capabilities, Capability, LinuxNamespaceType, Process, Spec};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+
+const EXEC_FLAGS: &[cli::FlagSpec] = &[
+    opt(&["console-socket"]),
+    opt(&["cwd"]),
+    opt(&["env", "e"]),
+    flag(&["tty", "t"]),
+    opt(&["user", "u"]),
+    opt(&["additional-gids", "g"]),
+    opt(&["process", "p"]),
+    flag(&["detach", "d"]),
+    opt(&["pid-file"]),
+    opt(&["process-label"]),
+    opt(&["apparmor"]),
+    flag(&["no-new-privs"]),
+    opt(&["cap", "c"]),
+    opt(&["preserve-fds"]),
+    flag(&["ignore-paused"]),
+    opt(&["cgroup"]),
+];
+
+/// The process to run: `--process` JSON, or the container's process with the command
+/// line's args and overrides.
+fn build_process(p: &cli::Parsed, spec: &Spec) -> Result<Process> {
+    let mut proc: Process = if let Some(file) = p.value("process") {
+        let data = std::fs::read(file).with_ctx(|| format!("exec --process {file}"))?;
+        serde_json::from_slice(&data)
+            .with_ctx(|| format!("exec --process {file}: invalid process JSON"))?
+    } else {
+        let args = &p.positional[1..];
+        if args.is_empty() {
+            bail!("exec: no command given (exec ID COMMAND [ARGS...] or --process FILE)");
+        }
+        let mut proc = spec.process().clone().unwrap_or_default();
+        proc.set_args(Some(args.to_vec()));
+        proc.set_terminal(Some(p.is_set("tty")));
+        proc.set_console_size(None);
+        proc
+    };
+    let mut env = proc.env().clone().unwrap_or_default();
+    env.extend(p.values("env").iter().cloned());
+    proc.set_env(Some(env));
+    if let Some(cwd) = p.value("cwd") {
+        proc.set_cwd(PathBuf::from(cwd));
+    }
+    if p.value("process").is_some() && p.is_set("tty") {
+        proc.set_terminal(Some(true));
+    }
+    if let Some(u) = p.value("user") {
+        let (uid, gid) = match u.split_once(':') {
+            Some((a, b)) => (a, Some(b)),
+            None => (u, None),
+        };
+        let user = proc.user_mut();
+        user.set_uid(
+            uid.parse()
+                .map_err(|_| format!("exec --user {u:?}: use UID[:GID] (numbers)"))?,
+        );
+        if let Some(g) = gid {
+            user.set_gid(
+                g.parse()
+                    .map_err(|_| format!("exec --user {u:?}: use UID[:GID] (numbers)"))?,
+            );
+        }
+    }
+    if !p.values("additional-gids").is_empty() {
+        let gids = p
+            .values("additional-gids")
+            .iter()
+            .map(|g| {
+                g.parse::<u32>()
+                    .map_err(|_| Error(format!("exec --additional-gids {g:?}: not a number")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        proc.user_mut().set_additional_gids(Some(gids));
+    }
+    if !p.values("cap").is_empty() {
+        let mut caps = proc.capabilities().clone().unwrap_or_default();
+        let mut add: Capabilities = Capabilities::new();
+        for c in p.values("cap") {
+            let cap: Capability = serde_json::from_value(serde_json::json!(c))
+                .map_err(|_| format!("exec --cap {c:?}: unknown capability"))?;
+            add.insert(cap);
+        }
+        let merge = |s: &Option<Capabilities>| -> Option<Capabilities> {
+            let mut s = s.clone().unwrap_or_default();
+            s.extend(add.iter().cloned());
+            Some(s)
+        };
+        caps.set_bounding(merge(caps.bounding()));
+        caps.set_effective(merge(caps.effective()));
+        caps.set_permitted(merge(caps.permitted()));
+        caps.set_inheritable(merge(caps.inheritable()));
+        caps.set_ambient(merge(caps.ambient()));
+        proc.set_capabilities(Some(caps));
+    }
+    if p.is_set("no-new-privs") {
+        proc.set_no_new_privileges(Some(true));
+    }
+    if let Some(a) = p.value("apparmor") {
+        proc.set_apparmor_profile(Some(a.to_string()));
+    }
+    if let Some(l) = p.value("process-label") {
+        proc.set_selinux_label(Some(l.to_string()));
+    }
+    if proc.args().as_ref().is_none_or(|a| a.is_empty()) {
+        bail!("exec: the process has no args");
+    }
+    if !proc.cwd().is_absolute() {
+        bail!("exec: cwd {:?} must be absolute", proc.cwd());
+    }
+    Ok(proc)
+}
+
+fn ns_file(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Time => "time",
+        other => ns_name(other),
+    }
+}
+
+pub fn command(g: &Global, args: &[String]) -> Result<i32> {
+    let p = cli::parse(args, EXEC_FLAGS, Trailing::VerbatimAfter(1), "exec")?;
+    let Some(id) = p.positional.first().cloned() else {
+        bail!("exec: container id is required")
+    };
+    let st = state::load(&g.root, &id)?;
+    match st.status(&g.root) {
+        Status::Running | Status::Created => {}
+        Status::Paused if p.is_set("ignore-paused") => {}
+        Status::Paused => {
+            bail!("container {id} is paused: resume it first (or use --ignore-paused)")
+        }
+        Status::Stopped => bail!("container {id} is stopped: cannot exec in it"),
+    }
+    if p.value("cgroup").is_some() {
+        bail!("exec --cgroup (a sub-cgroup for the process) is not supported");
+    }
+    let spec = st.spec(&g.root)?;
+    let proc = build_process(&p, &spec)?;
+    let detach = p.is_set("detach");
+    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some(berth_seccomp::compile(s).map_err(|e| Error(e.to_string()))?),
+        None => None,
+    };
+    for w in crate::identity::lsm_warnings(&proc) {
+        crate::log::warn(&w);
+    }
+    let terminal = proc.terminal().unwrap_or(false);
+    let mut own_console: Option<OwnedFd> = None;
+    let console: Option<OwnedFd> = match p.value("console-socket") {
+        Some(path) if terminal => {
+            let s = std::os::unix::net::UnixStream::connect(path)
+                .with_ctx(|| format!("connecting to --console-socket {path}"))?;
+            Some(s.into())
+        }
+        Some(_) => bail!("exec: --console-socket given without --tty"),
+        None if terminal && detach => bail!("exec --detach --tty needs --console-socket"),
+        None if terminal => {
+            let (a, b) = std::os::unix::net::UnixStream::pair().ctx("socketpair")?;
+            own_console = Some(a.into());
+            Some(b.into())
+        }
+        None => None,
+    };
+    // Open every namespace now: after joining the mount namespace /proc is the container's.
+    let mut nss: Vec<(LinuxNamespaceType, OwnedFd)> = Vec::new();
+    for n in crate::config::namespaces(&spec) {
+        let path = format!("/proc/{}/ns/{}", st.pid, ns_file(n.typ()));
+        let f =
+            std::fs::File::open(&path).with_ctx(|| format!("container {id}: opening {path}"))?;
+        nss.push((n.typ(), f.into()));
+    }
+    nss.sort_by_key(|(t, _)| *t != LinuxNamespaceType::User);
+    let preserve = p
+        .value("preserve-fds")
+        .map(|v| v.parse::<u32>())
+        .transpose()
+        .map_err(|_| "exec --preserve-fds: not a number")?
+        .unwrap_or(0);
+    let (chan, child_chan) = channel::pair()?;
+    let c1 = unsafe { libc::fork() };
+    if c1 < 0 {
+        bail!("fork: {}", std::io::Error::last_os_error());
+    }
+    if c1 == 0 {
+        drop(chan);
+        let sock = console.as_ref().map(|c| c.as_raw_fd());
+        child(&child_chan, &nss, &proc, seccomp.as_ref(), sock, preserve);
+    }
+    drop(child_chan);
+    drop(console);
+    let cg = st.cgroup()?;
+    let kill_c1 = |e: Error| -> Error {
+        unsafe {
+            libc::kill(c1, libc::SIGKILL);
+            libc::waitpid(c1, std::ptr::null_mut(), 0);
+        }
+        e
+    };
+    cg.add_process(c1)
+        .map_err(|e| kill_c1(Error(format!("container {id}: {e}"))))?;
+    chan.send(&Msg::Go).map_err(kill_c1)?;
+    let pid = match chan.recv() {
+        Ok(Some(Msg::Pid(pid))) => pid,
+        Ok(Some(Msg::Failed(e))) => {
+            return Err(kill_c1(Error(format!("container {id}: exec: {e}"))))
+        }
+        Ok(_) => {
+            return Err(kill_c1(Error(format!(
+                "container {id}: exec: the process exited early"
+            ))))
+        }
+        Err(e) => return Err(kill_c1(e)),
+    };
+    unsafe { libc::waitpid(c1, std::ptr::null_mut(), 0) };
+    let reap = |e: Error| -> Error {
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+        e
+    };
+    let master = match &own_console {
+        Some(s) => Some(console::recv_fd(s.as_raw_fd()).map_err(reap)?),
+        None => None,
+    };
+    match chan.recv() {
+        Ok(Some(Msg::Ready)) => {}
+        Ok(Some(Msg::Failed(e))) => return Err(reap(Error(format!("container {id}: exec: {e}")))),
+        Ok(_) => {
+            return Err(reap(Error(format!(
+                "container {id}: exec: the process exited early"
+            ))))
+        }
+        Err(e) => return Err(reap(e)),
+    }
+    // The channel closes on a successful execve; a message means it failed.
+    match chan.recv() {
+        Ok(None) => {}
+        Ok(Some(Msg::Failed(e))) => return Err(reap(Error(format!("container {id}: exec: {e}")))),
+        Ok(Some(m)) => {
+            return Err(reap(Error(format!(
+                "container {id}: exec: unexpected {m:?}"
+            ))))
+        }
+        Err(e) => return Err(reap(e)),
+    }
+    if let Some(pf) = p.value("pid-file") {
+        state::write_atomic(std::path::Path::new(pf), pid.to_string().as_bytes(), 0o644)
+            .with_ctx(|| format!("--pid-file {pf}"))?;
+    }
+    if detach {
+        return Ok(0);
+    }
+    run::forward_signals_to(pid);
+    Ok(match master {
+        Some(m) => run::relay_tty(&m, pid),
+        None => run::wait(pid),
+    })
+}
+
+fn child(
+    chan: &Channel,
+    nss: &[(LinuxNamespaceType, OwnedFd)],
+    proc: &Process,
+    seccomp: Option<&berth_seccomp::Filter>,
+    console: Option<RawFd>,
+    preserve: u32,
+) -> ! {
+    let fail = |e: Error| -> ! {
+        let _ = chan.send(&Msg::Failed(e.0));
+        unsafe { libc::_exit(1) }
+    };
+    if let Err(e) = chan.expect(Msg::Go) {
+        fail(e);
+    }
+    for (t, fd) in nss {
+        if unsafe { libc::setns(fd.as_raw_fd(), ns::flag(*t)) } != 0 {
+            fail(Error(format!(
+                "joining the {} namespace: {}",
+                ns_name(*t),
+                std::io::Error::last_os_error()
+            )));
+        }
+    }
+    let pid = match unsafe { ns::fork_sibling() } {
+        Ok(p) => p,
+        Err(e) => fail(e),
+    };
+    if pid != 0 {
+        let _ = chan.send(&Msg::Pid(pid));
+        unsafe { libc::_exit(0) };
+    }
+    unsafe {
+        libc::setsid();
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+    let program = (|| -> Result<execve::Program> {
+        if let Some(sock) = console {
+            let size = proc
+                .console_size()
+                .map(|b| (b.height() as u16, b.width() as u16));
+            console::setup(sock, size, false)?;
+            unsafe { libc::close(sock) };
+        }
+        prepare_process(proc, seccomp, preserve)
+    })();
+    let program = match program {
+        Ok(p) => p,
+        Err(e) => fail(e),
+    };
+    if chan.send(&Msg::Ready).is_err() {
+        unsafe { libc::_exit(1) };
+    }
+    if proc.no_new_privileges().unwrap_or(false) {
+        if let Some(f) = seccomp {
+            if let Err(e) = f.install() {
+                fail(Error(e.to_string()));
+            }
+        }
+    }
+    let e = execve::exec(&program);
+    fail(Error(format!("exec {:?}: {e}", program.path)))
+}

@@ -1,0 +1,185 @@
+//! `run`: create, start and wait in the foreground (exit code of the container, signals
+//! forwarded to it, and with `terminal: true` a pty relayed to our own terminal), or
+//! create and start with `--detach`.
+
+use crate::console;
+use crate::create::{self, CreateOpts, Global};
+use crate::error::{bail, Result};
+use crate::lifecycle;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+static TARGET: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int) {
+    let pid = TARGET.load(Ordering::Relaxed);
+    if pid > 0 {
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+pub fn forward_signals_to(pid: i32) {
+    TARGET.store(pid, Ordering::Relaxed);
+    for sig in 1..libc::SIGRTMAX() {
+        if matches!(
+            sig,
+            libc::SIGKILL
+                | libc::SIGSTOP
+                | libc::SIGCHLD
+                | libc::SIGWINCH
+                | libc::SIGPIPE
+                | libc::SIGURG
+        ) {
+            continue;
+        }
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = forward as *const () as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+pub fn run(g: &Global, o: &CreateOpts, detach: bool, keep: bool) -> Result<i32> {
+    let spec_terminal = crate::config::load(&o.bundle)
+        .ok()
+        .and_then(|b| b.spec.process().as_ref().and_then(|p| p.terminal()))
+        .unwrap_or(false);
+    // Foreground with a terminal and no socket: we receive the pty ourselves.
+    let mut own_console: Option<OwnedFd> = None;
+    let mut console_end: Option<OwnedFd> = None;
+    if spec_terminal && o.console_socket.is_none() {
+        if detach {
+            bail!("run --detach with terminal: true needs --console-socket");
+        }
+        let (a, b) =
+            std::os::unix::net::UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
+        own_console = Some(a.into());
+        console_end = Some(b.into());
+    }
+    let st = create::create(g, o, console_end)?;
+    let master = match &own_console {
+        Some(sock) => Some(console::recv_fd(sock.as_raw_fd())?),
+        None => None,
+    };
+    if let Err(e) = lifecycle::start(g, &o.id) {
+        let _ = lifecycle::delete(g, &o.id, true);
+        return Err(e);
+    }
+    if detach {
+        return Ok(0);
+    }
+    forward_signals_to(st.pid);
+    let status = match master {
+        Some(m) => relay_tty(&m, st.pid),
+        None => wait(st.pid),
+    };
+    TARGET.store(0, Ordering::Relaxed);
+    if !keep {
+        lifecycle::delete(g, &o.id, true)?;
+    }
+    Ok(status)
+}
+
+/// Waits for our child `pid` (init is our child through CLONE_PARENT); the shell-style exit code.
+pub fn wait(pid: i32) -> i32 {
+    let mut status = 0;
+    loop {
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            break;
+        }
+        if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return 255;
+        }
+    }
+    exit_code(status)
+}
+
+pub fn exit_code(status: i32) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        255
+    }
+}
+
+/// Copies our stdin to the pty and the pty to our stdout (our terminal in raw mode)
+/// until the container exits; returns its exit code.
+pub fn relay_tty(master: &OwnedFd, pid: i32) -> i32 {
+    let m = master.as_raw_fd();
+    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+    let is_tty = unsafe { libc::isatty(0) } == 1 && unsafe { libc::tcgetattr(0, &mut saved) } == 0;
+    if is_tty {
+        let mut raw = saved;
+        unsafe {
+            libc::cfmakeraw(&mut raw);
+            libc::tcsetattr(0, libc::TCSANOW, &raw);
+            let mut ws: libc::winsize = std::mem::zeroed();
+            if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) == 0 {
+                libc::ioctl(m, libc::TIOCSWINSZ, &ws);
+            }
+        }
+    }
+    let mut buf = [0u8; 8192];
+    let mut stdin_open = true;
+    let mut status = None;
+    loop {
+        let mut fds = [
+            libc::pollfd {
+                fd: m,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: if stdin_open { 0 } else { -1 },
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, 50) };
+        if n > 0 {
+            if fds[0].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+                let k = unsafe { libc::read(m, buf.as_mut_ptr().cast(), buf.len()) };
+                if k > 0 {
+                    write_all(1, &buf[..k as usize]);
+                } else if status.is_some() || k == 0 {
+                    break;
+                }
+            }
+            if fds[1].revents & (libc::POLLIN | libc::POLLHUP) != 0 {
+                let k = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+                if k > 0 {
+                    write_all(m, &buf[..k as usize]);
+                } else {
+                    stdin_open = false;
+                }
+            }
+        }
+        if status.is_none() {
+            let mut st = 0;
+            if unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) } == pid {
+                status = Some(exit_code(st));
+            }
+        } else if n == 0 {
+            break;
+        }
+    }
+    if is_tty {
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, &saved) };
+    }
+    status.unwrap_or_else(|| wait(pid))
+}
+
+fn write_all(fd: i32, mut data: &[u8]) {
+    while !data.is_empty() {
+        let k = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        if k <= 0 {
+            return;
+        }
+        data = &data[k as usize..];
+    }
+}

@@ -1,0 +1,89 @@
+//! Protection against overwriting the runtime binary from inside a container
+//! (CVE-2019-5736): commands that enter a container re-execute from a sealed memfd copy,
+//! so /proc/self/exe of every runtime process a container can see is a read-only,
+//! unlinked in-memory file, never the binary on disk.
+
+use crate::error::{bail, Result};
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+const SEALS: libc::c_int =
+    libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+const MFD_EXEC: libc::c_uint = 0x10;
+
+fn is_sealed(fd: &OwnedFd) -> bool {
+    let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+    seals >= 0 && seals & SEALS == SEALS
+}
+
+/// Returns when running from a sealed copy; otherwise makes one and executes it with the
+/// same arguments (never returns then).
+pub fn ensure_sealed() -> Result<()> {
+    let exe = std::fs::File::open("/proc/self/exe")
+        .map_err(|e| format!("opening /proc/self/exe: {e}"))?;
+    let exe: OwnedFd = exe.into();
+    if is_sealed(&exe) {
+        return Ok(());
+    }
+    let name = c"berth-runtime";
+    let mut fd = unsafe {
+        libc::memfd_create(
+            name.as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING | MFD_EXEC,
+        )
+    };
+    if fd < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+        // Kernels before 6.3 do not know MFD_EXEC.
+        fd = unsafe {
+            libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
+        };
+    }
+    if fd < 0 {
+        bail!("memfd_create: {}", std::io::Error::last_os_error());
+    }
+    let mem = unsafe { OwnedFd::from_raw_fd(fd) };
+    let size = std::fs::metadata("/proc/self/exe")
+        .map(|m| m.len())
+        .unwrap_or(0) as usize;
+    let mut left = size;
+    while left > 0 {
+        let n =
+            unsafe { libc::sendfile(mem.as_raw_fd(), exe.as_raw_fd(), std::ptr::null_mut(), left) };
+        if n <= 0 {
+            bail!(
+                "copying the runtime binary to memory: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        left -= n as usize;
+    }
+    if unsafe { libc::fcntl(mem.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } != 0 {
+        bail!(
+            "sealing the runtime copy: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    let args: Vec<CString> = std::env::args_os()
+        .map(|a| CString::new(std::os::unix::ffi::OsStringExt::into_vec(a)).unwrap_or_default())
+        .collect();
+    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    extern "C" {
+        static environ: *const *const libc::c_char;
+    }
+    let empty = c"";
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            mem.as_raw_fd(),
+            empty.as_ptr(),
+            argv.as_ptr(),
+            environ,
+            libc::AT_EMPTY_PATH,
+        );
+    }
+    bail!(
+        "executing the sealed runtime copy: {}",
+        std::io::Error::last_os_error()
+    )
+}

@@ -1,0 +1,400 @@
+//! Links, addresses and routes through rtnetlink. Each call runs on its own thread inside
+//! the target namespace with a small current-thread runtime: a netlink socket belongs to the
+//! namespace it was opened in, and the caller's runtime threads never change namespace.
+
+use std::future::Future;
+use std::net::Ipv4Addr;
+
+use futures::TryStreamExt;
+use rtnetlink::packet_route::address::AddressAttribute;
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
+use rtnetlink::{Handle, LinkBridge, LinkBridgePort, LinkUnspec, LinkVeth, RouteMessageBuilder};
+
+use crate::error::{Error, Result};
+use crate::netns::{run_in_async, Netns};
+use crate::subnet::Ipv4Net;
+
+/// Runs `f` with a netlink handle opened inside `ns` (the caller's namespace when `None`).
+pub async fn with_netlink<T, F, Fut>(ns: Option<&Netns>, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(Handle) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T>>,
+{
+    run_in_async(ns, move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| Error::io("start a netlink runtime", e))?;
+        rt.block_on(async move {
+            let (conn, handle, _) =
+                rtnetlink::new_connection().map_err(|e| Error::io("open a netlink socket", e))?;
+            let task = tokio::spawn(conn);
+            let r = f(handle).await;
+            task.abort();
+            r
+        })
+    })
+    .await
+}
+
+/// A link as seen in a dump: index, name, and the bridge it is a port of.
+#[derive(Debug, Clone)]
+pub struct LinkInfo {
+    pub index: u32,
+    pub name: String,
+    pub controller: Option<u32>,
+    pub up: bool,
+    pub mac: Option<[u8; 6]>,
+    pub mtu: Option<u32>,
+    pub alias: Option<String>,
+}
+
+fn link_info(m: &LinkMessage) -> LinkInfo {
+    let mut l = LinkInfo {
+        index: m.header.index,
+        name: String::new(),
+        controller: None,
+        up: m.header.flags.contains(LinkFlags::Up),
+        mac: None,
+        mtu: None,
+        alias: None,
+    };
+    for a in &m.attributes {
+        match a {
+            LinkAttribute::IfName(n) => l.name = n.clone(),
+            LinkAttribute::Controller(c) => l.controller = Some(*c),
+            LinkAttribute::Mtu(v) => l.mtu = Some(*v),
+            LinkAttribute::IfAlias(a) => l.alias = Some(a.clone()),
+            LinkAttribute::Address(b) if b.len() == 6 => {
+                let mut mac = [0u8; 6];
+                mac.copy_from_slice(b);
+                l.mac = Some(mac);
+            }
+            _ => {}
+        }
+    }
+    l
+}
+
+/// Every link of the namespace.
+pub async fn links(h: &Handle) -> Result<Vec<LinkInfo>> {
+    let msgs: Vec<LinkMessage> = h
+        .link()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| Error::netlink("list links", e))?;
+    Ok(msgs.iter().map(link_info).collect())
+}
+
+/// The link called `name`, if there is one.
+pub async fn link_by_name(h: &Handle, name: &str) -> Result<Option<LinkInfo>> {
+    Ok(links(h).await?.into_iter().find(|l| l.name == name))
+}
+
+fn is_no_device(e: &rtnetlink::Error) -> bool {
+    matches!(e, rtnetlink::Error::NetlinkError(m) if m.raw_code() == -libc::ENODEV)
+}
+
+/// Deletes the link called `name`; a link that is not there is fine.
+pub async fn delete_link(h: &Handle, name: &str) -> Result<bool> {
+    let Some(l) = link_by_name(h, name).await? else {
+        return Ok(false);
+    };
+    match h.link().del(l.index).execute().await {
+        Ok(()) => Ok(true),
+        Err(e) if is_no_device(&e) => Ok(false),
+        Err(e) => Err(Error::netlink(format!("delete link {name}"), e)),
+    }
+}
+
+/// The IPv4 addresses (with prefix) on link `index`.
+pub async fn addresses(h: &Handle, index: u32) -> Result<Vec<(Ipv4Addr, u8)>> {
+    let msgs: Vec<_> = h
+        .address()
+        .get()
+        .set_link_index_filter(index)
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| Error::netlink("list addresses", e))?;
+    let mut out = Vec::new();
+    for m in msgs {
+        for a in &m.attributes {
+            if let AddressAttribute::Address(std::net::IpAddr::V4(ip)) = a {
+                out.push((*ip, m.header.prefix_len));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Creates the bridge `name` if it does not exist (marked with `alias`, so a later
+/// clean-up can tell berth's bridges from others), gives it `gateway/prefix` (removing
+/// nothing else), sets the MTU and brings it up. Returns its index.
+pub async fn ensure_bridge(
+    h: &Handle,
+    name: &str,
+    alias: &str,
+    mtu: u32,
+    gateway: Ipv4Addr,
+    prefix: u8,
+) -> Result<u32> {
+    let index = match link_by_name(h, name).await? {
+        Some(l) => l.index,
+        None => {
+            h.link()
+                .add(LinkBridge::new(name).mtu(mtu).alias(alias).build())
+                .execute()
+                .await
+                .map_err(|e| Error::netlink(format!("create bridge {name}"), e))?;
+            link_by_name(h, name)
+                .await?
+                .ok_or_else(|| Error::netlink(format!("create bridge {name}"), "it vanished"))?
+                .index
+        }
+    };
+    if !addresses(h, index)
+        .await?
+        .iter()
+        .any(|(ip, p)| *ip == gateway && *p == prefix)
+    {
+        h.address()
+            .add(index, gateway.into(), prefix)
+            .execute()
+            .await
+            .map_err(|e| {
+                Error::netlink(
+                    format!("add address {gateway}/{prefix} to bridge {name}"),
+                    e,
+                )
+            })?;
+    }
+    h.link()
+        .set(LinkUnspec::new_with_index(index).mtu(mtu).up().build())
+        .execute()
+        .await
+        .map_err(|e| Error::netlink(format!("bring bridge {name} up"), e))?;
+    Ok(index)
+}
+
+/// Creates a veth pair, attaches `host_name` to the bridge (hairpin on, up) and moves the
+/// peer `peer_name` into the namespace behind `peer_ns_fd`.
+pub async fn create_veth(
+    h: &Handle,
+    host_name: &str,
+    peer_name: &str,
+    bridge_index: u32,
+    mtu: u32,
+    peer_ns_fd: i32,
+) -> Result<()> {
+    let what = |s: &str| format!("{s} veth {host_name}");
+    h.link()
+        .add(LinkVeth::new(host_name, peer_name).mtu(mtu).build())
+        .execute()
+        .await
+        .map_err(|e| Error::netlink(what("create"), e))?;
+    let r = async {
+        let host = link_by_name(h, host_name)
+            .await?
+            .ok_or_else(|| Error::netlink(what("find"), "not found after creation"))?;
+        let peer = link_by_name(h, peer_name)
+            .await?
+            .ok_or_else(|| Error::netlink(what("find the peer of"), "not found after creation"))?;
+        h.link()
+            .set(
+                LinkUnspec::new_with_index(host.index)
+                    .controller(bridge_index)
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(|e| Error::netlink(what("attach to its bridge"), e))?;
+        h.link()
+            .set_port(LinkBridgePort::new(host.index).hairpin(true).build())
+            .execute()
+            .await
+            .map_err(|e| Error::netlink(what("set hairpin mode on"), e))?;
+        h.link()
+            .set(LinkUnspec::new_with_index(host.index).up().build())
+            .execute()
+            .await
+            .map_err(|e| Error::netlink(what("bring up"), e))?;
+        h.link()
+            .set(
+                LinkUnspec::new_with_index(peer.index)
+                    .setns_by_fd(peer_ns_fd)
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(|e| {
+                Error::netlink(what("move the peer of into the container's namespace"), e)
+            })?;
+        Ok(())
+    }
+    .await;
+    if r.is_err() {
+        let _ = delete_link(h, host_name).await;
+    }
+    r
+}
+
+/// Configuration of a container's interface, applied inside its namespace.
+#[derive(Debug, Clone)]
+pub struct IfaceConfig {
+    /// The name the peer arrived with.
+    pub temp_name: String,
+    pub mac: [u8; 6],
+    pub mtu: u32,
+    pub ip: Ipv4Addr,
+    pub prefix: u8,
+    /// The default route to add, unless the namespace already has one.
+    pub default_gateway: Option<Ipv4Addr>,
+}
+
+/// Renames the peer inside the container's namespace to the first free `ethN`, configures
+/// it, brings it and `lo` up, adds the default route. Runs with a handle opened inside that
+/// namespace; returns the interface name.
+pub async fn configure_container_iface(h: &Handle, c: &IfaceConfig) -> Result<String> {
+    let all = links(h).await?;
+    let name = (0..)
+        .map(|i| format!("eth{i}"))
+        .find(|n| !all.iter().any(|l| &l.name == n))
+        .expect("some ethN is free");
+    let what = |s: &str| format!("{s} {name} in the container");
+    let link = all
+        .iter()
+        .find(|l| l.name == c.temp_name)
+        .ok_or_else(|| Error::netlink(what("find"), format!("{} did not arrive", c.temp_name)))?;
+    h.link()
+        .set(
+            LinkUnspec::new_with_index(link.index)
+                .name(name.clone())
+                .address(c.mac.to_vec())
+                .mtu(c.mtu)
+                .build(),
+        )
+        .execute()
+        .await
+        .map_err(|e| Error::netlink(what("rename and set the MAC address of"), e))?;
+    h.address()
+        .add(link.index, c.ip.into(), c.prefix)
+        .execute()
+        .await
+        .map_err(|e| Error::netlink(what(&format!("add address {}/{} to", c.ip, c.prefix)), e))?;
+    h.link()
+        .set(LinkUnspec::new_with_index(link.index).up().build())
+        .execute()
+        .await
+        .map_err(|e| Error::netlink(what("bring up"), e))?;
+    if let Some(lo) = link_by_name(h, "lo").await? {
+        if !lo.up {
+            h.link()
+                .set(LinkUnspec::new_with_index(lo.index).up().build())
+                .execute()
+                .await
+                .map_err(|e| Error::netlink("bring lo up in the container", e))?;
+        }
+    }
+    if let Some(gw) = c.default_gateway {
+        if !has_default_route(h).await? {
+            let route = RouteMessageBuilder::<Ipv4Addr>::new()
+                .gateway(gw)
+                .output_interface(link.index)
+                .build();
+            h.route().add(route).execute().await.map_err(|e| {
+                Error::netlink(what(&format!("add the default route via {gw} on")), e)
+            })?;
+        }
+    }
+    Ok(name)
+}
+
+/// Brings `lo` up (a container on no network, or on `none`, still has loopback).
+pub async fn loopback_up(h: &Handle) -> Result<()> {
+    if let Some(lo) = link_by_name(h, "lo").await? {
+        h.link()
+            .set(LinkUnspec::new_with_index(lo.index).up().build())
+            .execute()
+            .await
+            .map_err(|e| Error::netlink("bring lo up", e))?;
+    }
+    Ok(())
+}
+
+/// The main table's IPv4 routes.
+pub async fn routes(h: &Handle) -> Result<Vec<RouteMessage>> {
+    let msgs: Vec<RouteMessage> = h
+        .route()
+        .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| Error::netlink("list routes", e))?;
+    Ok(msgs
+        .into_iter()
+        .filter(|m| route_table(m) == libc::RT_TABLE_MAIN as u32)
+        .collect())
+}
+
+fn route_table(m: &RouteMessage) -> u32 {
+    m.attributes
+        .iter()
+        .find_map(|a| match a {
+            RouteAttribute::Table(t) => Some(*t),
+            _ => None,
+        })
+        .unwrap_or(m.header.table as u32)
+}
+
+/// The destination of a route (`0.0.0.0/0` for the default route).
+pub fn route_destination(m: &RouteMessage) -> Ipv4Net {
+    let dst = m
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            RouteAttribute::Destination(RouteAddress::Inet(ip)) => Some(*ip),
+            _ => None,
+        })
+        .unwrap_or(Ipv4Addr::UNSPECIFIED);
+    Ipv4Net::from_host(dst, m.header.destination_prefix_length).expect("prefix <= 32")
+}
+
+/// The gateway of a route, if it has one.
+pub fn route_gateway(m: &RouteMessage) -> Option<Ipv4Addr> {
+    m.attributes.iter().find_map(|a| match a {
+        RouteAttribute::Gateway(RouteAddress::Inet(ip)) => Some(*ip),
+        _ => None,
+    })
+}
+
+pub async fn has_default_route(h: &Handle) -> Result<bool> {
+    Ok(routes(h)
+        .await?
+        .iter()
+        .any(|r| r.header.destination_prefix_length == 0))
+}
+
+/// The prefixes the host already uses: destinations of its routes (not the default route)
+/// and its addresses. New networks must not overlap any of them.
+pub async fn host_prefixes(h: &Handle) -> Result<Vec<Ipv4Net>> {
+    let mut out: Vec<Ipv4Net> = routes(h)
+        .await?
+        .iter()
+        .map(route_destination)
+        .filter(|n| n.prefix() > 0)
+        .collect();
+    for l in links(h).await? {
+        for (ip, p) in addresses(h, l.index).await? {
+            if !ip.is_loopback() {
+                out.push(Ipv4Net::from_host(ip, p)?);
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,615 @@
+//! Container commands: arguments shared by `berth X` and `berth container X`.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Subcommand};
+
+#[derive(Subcommand, Debug)]
+pub enum ContainerCommand {
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Create a new container
+    Create(Box<CreateArgs>),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Display detailed information on one or more containers
+    Inspect(TypedInspectArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// List containers
+    #[command(visible_aliases = ["ps", "list"])]
+    Ls(PsArgs),
+    /// Pause all processes within one or more containers
+    Pause(super::ContainersArgs),
+    /// Remove all stopped containers
+    Prune(PruneArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Remove one or more containers
+    #[command(visible_alias = "remove")]
+    Rm(RmArgs),
+    /// Create and run a new container from an image
+    Run(Box<RunArgs>),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(super::ContainersArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(super::ContainersArgs),
+}
+
+/// Everything that shapes a new container: shared by `create` and `run`.
+#[derive(Args, Debug, Default)]
+pub struct ContainerOpts {
+    /// Add a custom host-to-IP mapping (host:ip) to /etc/hosts
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    pub add_host: Vec<String>,
+
+    /// Add Linux capabilities (e.g. NET_ADMIN, or ALL)
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+
+    /// Drop Linux capabilities (e.g. NET_RAW, or ALL)
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+
+    /// Write the container ID to this file
+    #[arg(long, value_name = "FILE")]
+    pub cidfile: Option<PathBuf>,
+
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares", value_name = "INT")]
+    pub cpu_shares: Option<i64>,
+
+    /// Number of CPUs the container may use (e.g. 1.5)
+    #[arg(long, value_name = "DECIMAL")]
+    pub cpus: Option<String>,
+
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus", value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
+
+    /// Memory nodes (MEMs) in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems", value_name = "LIST")]
+    pub cpuset_mems: Option<String>,
+
+    /// Overwrite the image's default ENTRYPOINT ("" clears it)
+    #[arg(long, value_name = "COMMAND")]
+    pub entrypoint: Option<String>,
+
+    /// Set environment variables (KEY=VALUE, or KEY to pass the local value)
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+
+    /// Read environment variables from a file (one KEY=VALUE per line)
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+
+    /// Expose a port or a range of ports without publishing it
+    #[arg(long, value_name = "PORT")]
+    pub expose: Vec<String>,
+
+    /// Add additional groups to join
+    #[arg(long = "group-add", value_name = "GROUP")]
+    pub group_add: Vec<String>,
+
+    /// Container host name
+    #[arg(short = 'h', long, value_name = "NAME")]
+    pub hostname: Option<String>,
+
+    /// Container NIS domain name
+    #[arg(long, value_name = "NAME")]
+    pub domainname: Option<String>,
+
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
+
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+
+    /// IPC mode to use
+    #[arg(long, value_name = "MODE")]
+    pub ipc: Option<String>,
+
+    /// Set metadata on the container (KEY=VALUE)
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+
+    /// Logging driver for the container
+    #[arg(long = "log-driver", value_name = "DRIVER")]
+    pub log_driver: Option<String>,
+
+    /// Log driver options (KEY=VALUE)
+    #[arg(long = "log-opt", value_name = "KEY=VALUE")]
+    pub log_opt: Vec<String>,
+
+    /// Memory limit (e.g. 512m, 1g)
+    #[arg(short = 'm', long, value_name = "BYTES")]
+    pub memory: Option<String>,
+
+    /// Memory soft limit
+    #[arg(long = "memory-reservation", value_name = "BYTES")]
+    pub memory_reservation: Option<String>,
+
+    /// Swap limit equal to memory plus swap: -1 for unlimited swap
+    #[arg(long = "memory-swap", value_name = "BYTES")]
+    pub memory_swap: Option<String>,
+
+    /// Assign a name to the container
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Connect the container to a network ("none", "host", or a network name)
+    #[arg(long, visible_alias = "net", value_name = "NETWORK")]
+    pub network: Option<String>,
+
+    /// Disable the OOM killer for the container
+    #[arg(long = "oom-kill-disable")]
+    pub oom_kill_disable: bool,
+
+    /// PID namespace to use ("host" to share the host's)
+    #[arg(long, value_name = "MODE")]
+    pub pid: Option<String>,
+
+    /// Limit the number of processes (-1 for unlimited)
+    #[arg(long = "pids-limit", value_name = "INT", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+
+    /// Set the platform if the image is multi-platform (e.g. linux/amd64)
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
+
+    /// Give extended privileges to this container
+    #[arg(long)]
+    pub privileged: bool,
+
+    /// Publish a container's port(s) to the host ([IP:][HOST_PORT:]CONTAINER_PORT[/PROTO])
+    #[arg(short = 'p', long, value_name = "PORTS")]
+    pub publish: Vec<String>,
+
+    /// Publish all exposed ports to random host ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+
+    /// Pull the image before creating ("always", "missing", "never")
+    #[arg(long, value_name = "POLICY", default_value = "missing")]
+    pub pull: String,
+
+    /// Suppress the pull output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+
+    /// Restart policy when the container exits ("no", "always", "unless-stopped", "on-failure[:N]")
+    #[arg(long, value_name = "POLICY", default_value = "no")]
+    pub restart: String,
+
+    /// Automatically remove the container and its anonymous volumes when it exits
+    #[arg(long)]
+    pub rm: bool,
+
+    /// Runtime to use for this container
+    #[arg(long, value_name = "RUNTIME")]
+    pub runtime: Option<String>,
+
+    /// Security options (no-new-privileges, seccomp=PROFILE.json|unconfined, ...)
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
+
+    /// Size of /dev/shm
+    #[arg(long = "shm-size", value_name = "BYTES")]
+    pub shm_size: Option<String>,
+
+    /// Signal to stop the container
+    #[arg(long = "stop-signal", value_name = "SIGNAL")]
+    pub stop_signal: Option<String>,
+
+    /// Seconds to wait before killing the container on stop
+    #[arg(long = "stop-timeout", value_name = "SECONDS")]
+    pub stop_timeout: Option<i64>,
+
+    /// Kernel parameters to set (KEY=VALUE)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub sysctl: Vec<String>,
+
+    /// Mount a tmpfs directory (PATH[:OPTIONS])
+    #[arg(long, value_name = "PATH")]
+    pub tmpfs: Vec<String>,
+
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+
+    /// Ulimit options (NAME=SOFT[:HARD])
+    #[arg(long, value_name = "ULIMIT")]
+    pub ulimit: Vec<String>,
+
+    /// User name or UID, with optional group (USER[:GROUP])
+    #[arg(short = 'u', long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// UTS namespace to use
+    #[arg(long, value_name = "MODE")]
+    pub uts: Option<String>,
+
+    /// Bind mount a volume (HOST_PATH:CONTAINER_PATH[:OPTIONS]) or an anonymous volume
+    #[arg(short = 'v', long, value_name = "VOLUME")]
+    pub volume: Vec<String>,
+
+    /// Working directory inside the container
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub workdir: Option<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    disable_help_flag = true,
+    override_usage = "berth create [OPTIONS] IMAGE [COMMAND] [ARG...]"
+)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    pub opts: ContainerOpts,
+
+    /// Print help
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
+
+    /// The image, then the command and its arguments
+    #[arg(value_name = "IMAGE", required = true, trailing_var_arg = true, num_args = 1..)]
+    pub image_and_command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    disable_help_flag = true,
+    override_usage = "berth run [OPTIONS] IMAGE [COMMAND] [ARG...]"
+)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub opts: ContainerOpts,
+
+    /// Attach to STDIN, STDOUT or STDERR
+    #[arg(short = 'a', long, value_name = "STREAM")]
+    pub attach: Vec<String>,
+
+    /// Run the container in the background and print its ID
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+
+    /// Key sequence for detaching from the container (default ctrl-p,ctrl-q)
+    #[arg(long = "detach-keys", value_name = "KEYS")]
+    pub detach_keys: Option<String>,
+
+    /// Forward the signals berth receives to the container (only without a TTY)
+    #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set, value_name = "BOOL")]
+    pub sig_proxy: bool,
+
+    /// Print help
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
+
+    /// The image, then the command and its arguments
+    #[arg(value_name = "IMAGE", required = true, trailing_var_arg = true, num_args = 1..)]
+    pub image_and_command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals
+    #[arg(short = 'a', long)]
+    pub attach: bool,
+
+    /// Attach the container's STDIN
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+
+    /// Key sequence for detaching from the container
+    #[arg(long = "detach-keys", value_name = "KEYS")]
+    pub detach_keys: Option<String>,
+
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    /// Signal to send to the container
+    #[arg(short = 's', long, value_name = "SIGNAL")]
+    pub signal: Option<String>,
+
+    /// Seconds to wait before killing the container
+    #[arg(
+        short = 't',
+        long = "timeout",
+        visible_alias = "time",
+        value_name = "SECONDS",
+        allow_negative_numbers = true
+    )]
+    pub timeout: Option<i64>,
+
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short = 's', long, value_name = "SIGNAL")]
+    pub signal: Option<String>,
+
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short = 'f', long)]
+    pub force: bool,
+
+    /// Remove the anonymous volumes associated with the container
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
+
+    /// Remove the specified link
+    #[arg(short = 'l', long)]
+    pub link: bool,
+
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short = 'a', long)]
+    pub all: bool,
+
+    /// Filter output based on conditions provided (e.g. status=exited, name=web, label=k=v)
+    #[arg(short = 'f', long, value_name = "FILTER")]
+    pub filter: Vec<String>,
+
+    /// Format output: "table", "table TEMPLATE", "json" or a Go template
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Show n last created containers (includes all states)
+    #[arg(short = 'n', long = "last", value_name = "INT", default_value_t = -1, allow_negative_numbers = true)]
+    pub last: i64,
+
+    /// Show the latest created container (includes all states)
+    #[arg(short = 'l', long)]
+    pub latest: bool,
+
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+
+    /// Only display container IDs
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Display total file sizes
+    #[arg(short = 's', long)]
+    pub size: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Show extra details provided to logs
+    #[arg(long)]
+    pub details: bool,
+
+    /// Follow log output
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+
+    /// Show logs since a timestamp (2013-01-02T13:23:37Z) or a relative time (42m)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Number of lines to show from the end of the logs ("all" for every line)
+    #[arg(short = 'n', long, value_name = "N", default_value = "all")]
+    pub tail: String,
+
+    /// Show timestamps
+    #[arg(short = 't', long)]
+    pub timestamps: bool,
+
+    /// Show logs before a timestamp or a relative time
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+#[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
+pub struct ExecArgs {
+    /// Detached mode: run the command in the background
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+
+    /// Key sequence for detaching from the process
+    #[arg(long = "detach-keys", value_name = "KEYS")]
+    pub detach_keys: Option<String>,
+
+    /// Set environment variables
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+
+    /// Read environment variables from a file
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+
+    /// Give extended privileges to the command
+    #[arg(long)]
+    pub privileged: bool,
+
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+
+    /// User name or UID (USER[:GROUP])
+    #[arg(short = 'u', long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Working directory inside the container
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub workdir: Option<String>,
+
+    /// The container, then the command and its arguments
+    #[arg(value_name = "CONTAINER", required = true, trailing_var_arg = true, num_args = 2..)]
+    pub container_and_command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// Key sequence for detaching from the container
+    #[arg(long = "detach-keys", value_name = "KEYS")]
+    pub detach_keys: Option<String>,
+
+    /// Do not attach STDIN
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+
+    /// Forward received signals to the process (only without a TTY)
+    #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set, value_name = "BOOL")]
+    pub sig_proxy: bool,
+
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+
+    /// Options passed to ps (e.g. aux)
+    #[arg(
+        value_name = "PS OPTIONS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short = 'a', long)]
+    pub all: bool,
+
+    /// Format output: "table", "table TEMPLATE", "json" or a Go template
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Disable streaming stats and only pull the first result
+    #[arg(long = "no-stream")]
+    pub no_stream: bool,
+
+    /// Do not truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RenameArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    #[arg(value_name = "NEW_NAME")]
+    pub new_name: String,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    override_usage = "berth cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n       berth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH"
+)]
+pub struct CpArgs {
+    /// Archive mode: copy all uid/gid information
+    #[arg(short = 'a', long)]
+    pub archive: bool,
+
+    /// Always follow symbol links in SRC_PATH
+    #[arg(short = 'L', long = "follow-link")]
+    pub follow_link: bool,
+
+    /// Suppress progress output during copy
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    #[arg(value_name = "SRC")]
+    pub src: String,
+    #[arg(value_name = "DEST")]
+    pub dest: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Provide filter values (e.g. until=24h, label=k=v)
+    #[arg(long, value_name = "FILTER")]
+    pub filter: Vec<String>,
+
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Format output using a Go template, or "json"
+    #[arg(short = 'f', long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Display total file sizes if the type is container
+    #[arg(short = 's', long)]
+    pub size: bool,
+
+    /// Only inspect objects of this type ("container" or "image")
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: Option<String>,
+
+    #[arg(value_name = "NAME|ID", required = true)]
+    pub names: Vec<String>,
+}
+
+/// `container inspect` / `image inspect`: the type is known.
+#[derive(Args, Debug)]
+pub struct TypedInspectArgs {
+    /// Format output using a Go template, or "json"
+    #[arg(short = 'f', long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Display total file sizes (containers)
+    #[arg(short = 's', long)]
+    pub size: bool,
+
+    #[arg(value_name = "NAME|ID", required = true)]
+    pub names: Vec<String>,
+}

@@ -1,0 +1,147 @@
+//! The daemon's multiplexed stream format for non-TTY output: frames of an 8-byte header
+//! (stream id, three zero bytes, big-endian length) followed by the payload.
+
+use std::io::{self, Read, Write};
+
+/// Which output a frame belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Stdout,
+    Stderr,
+    /// An error the daemon reports in-band (stream id 3).
+    System,
+}
+
+/// An incremental demultiplexer: feed it bytes as they arrive, get whole or partial
+/// payloads out as soon as they are known.
+#[derive(Default)]
+pub struct Demux {
+    header: Vec<u8>,
+    channel: Option<Channel>,
+    left: usize,
+}
+
+impl Demux {
+    pub fn new() -> Demux {
+        Demux::default()
+    }
+
+    /// Splits `data` into payload pieces, calling `sink` for each.
+    pub fn feed(
+        &mut self,
+        mut data: &[u8],
+        sink: &mut dyn FnMut(Channel, &[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        while !data.is_empty() {
+            if self.left == 0 {
+                let need = 8 - self.header.len();
+                let take = need.min(data.len());
+                self.header.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                if self.header.len() < 8 {
+                    return Ok(());
+                }
+                self.channel = Some(match self.header[0] {
+                    0 | 1 => Channel::Stdout,
+                    2 => Channel::Stderr,
+                    3 => Channel::System,
+                    other => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("unexpected stream id {other} in the daemon's output"),
+                        ))
+                    }
+                });
+                self.left = u32::from_be_bytes([
+                    self.header[4],
+                    self.header[5],
+                    self.header[6],
+                    self.header[7],
+                ]) as usize;
+                self.header.clear();
+                continue;
+            }
+            let take = self.left.min(data.len());
+            sink(self.channel.unwrap_or(Channel::Stdout), &data[..take])?;
+            self.left -= take;
+            data = &data[take..];
+        }
+        Ok(())
+    }
+}
+
+/// Copies a multiplexed stream to `out` and `err` until it ends. Text the daemon sends on
+/// the system-error channel is returned as an error.
+pub fn copy_demuxed(
+    mut src: impl Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<()> {
+    let mut demux = Demux::new();
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut system = Vec::new();
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        demux.feed(&buf[..n], &mut |ch, data| match ch {
+            Channel::Stdout => out.write_all(data).and_then(|_| out.flush()),
+            Channel::Stderr => err.write_all(data).and_then(|_| err.flush()),
+            Channel::System => {
+                system.extend_from_slice(data);
+                Ok(())
+            }
+        })?;
+    }
+    if !system.is_empty() {
+        return Err(io::Error::other(
+            String::from_utf8_lossy(&system).trim().to_string(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(id: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![id, 0, 0, 0];
+        v.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[test]
+    fn splits_frames_across_reads() {
+        let mut all = frame(1, b"hello ");
+        all.extend(frame(2, b"oops\n"));
+        all.extend(frame(1, b"world\n"));
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut d = Demux::new();
+        for piece in all.chunks(3) {
+            d.feed(piece, &mut |ch, data| {
+                match ch {
+                    Channel::Stdout => out.extend_from_slice(data),
+                    _ => err.extend_from_slice(data),
+                }
+                Ok(())
+            })
+            .unwrap();
+        }
+        assert_eq!(out, b"hello world\n");
+        assert_eq!(err, b"oops\n");
+    }
+
+    #[test]
+    fn system_channel_is_an_error_and_bad_ids_are_refused() {
+        let all = frame(3, b"exec failed");
+        let e = copy_demuxed(&all[..], &mut Vec::new(), &mut Vec::new()).unwrap_err();
+        assert_eq!(e.to_string(), "exec failed");
+        let bad = frame(9, b"x");
+        assert!(copy_demuxed(&bad[..], &mut Vec::new(), &mut Vec::new()).is_err());
+    }
+}

@@ -1,0 +1,141 @@
+//! The byte stream to the daemon: a unix socket, plain TCP, or TCP with TLS.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
+
+use super::endpoint::Endpoint;
+
+pub enum Stream {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    /// Connects to the daemon; `tls` is set for `--tls`/`--tlsverify` on a TCP endpoint.
+    pub fn connect(ep: &Endpoint, tls: Option<&Arc<ClientConfig>>) -> io::Result<Stream> {
+        match ep {
+            Endpoint::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path)?)),
+            Endpoint::Tcp { host, port } => {
+                let tcp = TcpStream::connect((host.as_str(), *port))?;
+                tcp.set_nodelay(true)?;
+                match tls {
+                    None => Ok(Stream::Tcp(tcp)),
+                    Some(cfg) => {
+                        let name = ServerName::try_from(host.clone()).map_err(|e| {
+                            io::Error::new(io::ErrorKind::InvalidInput, format!("{host}: {e}"))
+                        })?;
+                        let conn = ClientConnection::new(cfg.clone(), name)
+                            .map_err(|e| io::Error::other(e.to_string()))?;
+                        Ok(Stream::Tls(Box::new(StreamOwned::new(conn, tcp))))
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn fd(&self) -> RawFd {
+        match self {
+            Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Tls(s) => s.sock.as_raw_fd(),
+        }
+    }
+
+    /// Closes the sending half: the daemon sees end of input (stdin closed) while the
+    /// output keeps flowing back.
+    pub fn shutdown_write(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Unix(s) => s.shutdown(Shutdown::Write),
+            Stream::Tcp(s) => s.shutdown(Shutdown::Write),
+            Stream::Tls(s) => {
+                s.conn.send_close_notify();
+                s.flush()?;
+                s.sock.shutdown(Shutdown::Write)
+            }
+        }
+    }
+
+    /// For a poll loop: reads what is available after the socket polled readable.
+    /// `Ok(None)` means nothing for the caller yet (a TLS record is still incomplete);
+    /// `Ok(Some(0))` is the end of the stream.
+    pub fn read_ready(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        match self {
+            Stream::Unix(s) => s.read(buf).map(Some),
+            Stream::Tcp(s) => s.read(buf).map(Some),
+            Stream::Tls(s) => {
+                let mut pulled = false;
+                loop {
+                    match s.conn.reader().read(buf) {
+                        Ok(n) => return Ok(Some(n)),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            if pulled {
+                                return Ok(None);
+                            }
+                            pulled = true;
+                            if s.conn.read_tls(&mut s.sock)? == 0 {
+                                return Ok(Some(0));
+                            }
+                            s.conn
+                                .process_new_packets()
+                                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(Some(0)),
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+
+    /// True when decrypted bytes wait in the TLS buffers, which a poll on the socket
+    /// would not report.
+    pub fn has_buffered(&mut self) -> bool {
+        match self {
+            Stream::Tls(s) => s
+                .conn
+                .process_new_packets()
+                .map(|st| st.plaintext_bytes_to_read() > 0)
+                .unwrap_or(false),
+            _ => false,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Unix(s) => s.read(buf),
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Tls(s) => match s.read(buf) {
+                // A daemon that closes without close_notify still ended the stream.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+                r => r,
+            },
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Unix(s) => s.write(buf),
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Unix(s) => s.flush(),
+            Stream::Tcp(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}

@@ -1,0 +1,501 @@
+//! Turns `create`/`run` flags into the body of `POST /containers/create`, validating
+//! them the way docker does before anything reaches the daemon.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{json, Map, Value};
+
+use crate::cli::ContainerOpts;
+use crate::error::{CliError, EXIT_DAEMON};
+use crate::output::units::{parse_nano_cpus, parse_ram};
+
+/// Which streams the container is created attached to.
+pub struct Attach {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+/// A flag value docker would refuse: exit 125 with docker's wording.
+fn bad_flag(value: &str, flag: &str, why: impl std::fmt::Display) -> CliError {
+    CliError::new(format!(
+        "invalid argument \"{value}\" for \"{flag}\" flag: {why}"
+    ))
+    .code(EXIT_DAEMON)
+}
+
+/// `KEY=VALUE` stays; a bare `KEY` takes the local value when there is one (docker's rule).
+pub fn env_entry(e: &str) -> String {
+    if e.contains('=') {
+        return e.to_string();
+    }
+    match std::env::var(e) {
+        Ok(v) => format!("{e}={v}"),
+        Err(_) => e.to_string(),
+    }
+}
+
+/// Reads an env file: one KEY=VALUE per line, `#` comments and blank lines skipped.
+pub fn read_env_file(path: &Path) -> Result<Vec<String>, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::new(format!("open {}: {e}", path.display())).code(EXIT_DAEMON))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let name = line.split('=').next().unwrap_or("");
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err(CliError::new(format!(
+                "{}:{}: variable '{name}' contains whitespaces or is empty",
+                path.display(),
+                n + 1
+            ))
+            .code(EXIT_DAEMON));
+        }
+        if line.contains('=') {
+            out.push(line.to_string());
+        } else if let Ok(v) = std::env::var(line) {
+            out.push(format!("{line}={v}"));
+        }
+    }
+    Ok(out)
+}
+
+/// Environment from `--env-file` files first, then `-e` flags (later ones win in the daemon).
+pub fn collect_env(
+    files: &[std::path::PathBuf],
+    flags: &[String],
+) -> Result<Vec<String>, CliError> {
+    let mut env = Vec::new();
+    for f in files {
+        env.extend(read_env_file(f)?);
+    }
+    env.extend(flags.iter().map(|e| env_entry(e)));
+    Ok(env)
+}
+
+fn key_values(items: &[String]) -> Map<String, Value> {
+    items
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.to_string(), Value::from(v)),
+            None => (kv.to_string(), Value::from("")),
+        })
+        .collect()
+}
+
+fn restart_policy(s: &str) -> Result<Value, CliError> {
+    let bad = || bad_flag(s, "--restart", "invalid restart policy format");
+    let (name, count) = match s.split_once(':') {
+        Some((n, c)) => (n, Some(c)),
+        None => (s, None),
+    };
+    match (name, count) {
+        ("no" | "" | "always" | "unless-stopped", None) => {
+            Ok(json!({"Name": if name.is_empty() { "no" } else { name }, "MaximumRetryCount": 0}))
+        }
+        ("on-failure", None) => Ok(json!({"Name": "on-failure", "MaximumRetryCount": 0})),
+        ("on-failure", Some(c)) => {
+            let n: i64 = c
+                .parse()
+                .map_err(|_| bad_flag(s, "--restart", "maximum retry count must be an integer"))?;
+            Ok(json!({"Name": "on-failure", "MaximumRetryCount": n}))
+        }
+        ("always" | "unless-stopped" | "no", Some(_)) => Err(bad_flag(
+            s,
+            "--restart",
+            format!("maximum retry count cannot be used with restart policy '{name}'"),
+        )),
+        _ => Err(bad()),
+    }
+}
+
+fn ulimit(s: &str) -> Result<Value, CliError> {
+    let bad = |why: &str| bad_flag(s, "--ulimit", why);
+    let (name, limits) = s
+        .split_once('=')
+        .ok_or_else(|| bad("expected NAME=SOFT[:HARD]"))?;
+    let (soft, hard) = match limits.split_once(':') {
+        Some((a, b)) => (a, b),
+        None => (limits, limits),
+    };
+    let soft: i64 = soft
+        .parse()
+        .map_err(|_| bad("soft limit must be an integer"))?;
+    let hard: i64 = hard
+        .parse()
+        .map_err(|_| bad("hard limit must be an integer"))?;
+    if soft > hard {
+        return Err(bad(
+            "soft limit must be less than or equal to the hard limit",
+        ));
+    }
+    Ok(json!({"Name": name, "Soft": soft, "Hard": hard}))
+}
+
+/// `-p [IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]` into exposed ports and bindings.
+fn publish(
+    specs: &[String],
+    exposed: &mut Map<String, Value>,
+) -> Result<Map<String, Value>, CliError> {
+    let mut bindings: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for s in specs {
+        let bad = |why: &str| bad_flag(s, "-p, --publish", why);
+        let (addr, proto) = match s.rsplit_once('/') {
+            Some((a, p)) => (a, p),
+            None => (s.as_str(), "tcp"),
+        };
+        if !matches!(proto, "tcp" | "udp" | "sctp") {
+            return Err(bad("invalid proto"));
+        }
+        let parts: Vec<&str> = match addr.strip_prefix('[') {
+            Some(v6) => {
+                let (ip, rest) = v6
+                    .split_once("]:")
+                    .ok_or_else(|| bad("invalid IPv6 address"))?;
+                let mut p = vec![ip];
+                p.extend(rest.split(':'));
+                p
+            }
+            None => addr.split(':').collect(),
+        };
+        let (ip, host, container) = match parts.as_slice() {
+            [c] => ("", "", *c),
+            [h, c] => ("", *h, *c),
+            [i, h, c] => (*i, *h, *c),
+            _ => return Err(bad("too many colons")),
+        };
+        let port_ok = |p: &str| {
+            p.split('-').all(|x| x.parse::<u16>().is_ok_and(|n| n > 0)) && p.split('-').count() <= 2
+        };
+        if !port_ok(container) {
+            return Err(bad("invalid containerPort"));
+        }
+        if !host.is_empty() && !port_ok(host) {
+            return Err(bad("invalid hostPort"));
+        }
+        let key = format!("{container}/{proto}");
+        exposed.insert(key.clone(), json!({}));
+        bindings
+            .entry(key)
+            .or_default()
+            .push(json!({"HostIp": ip, "HostPort": host}));
+    }
+    Ok(bindings
+        .into_iter()
+        .map(|(k, v)| (k, Value::Array(v)))
+        .collect())
+}
+
+fn security_opts(opts: &[String]) -> Result<Vec<String>, CliError> {
+    let mut out = Vec::new();
+    for o in opts {
+        // A seccomp profile is a file on this machine: send its content, as docker does.
+        if let Some(path) = o
+            .strip_prefix("seccomp=")
+            .or_else(|| o.strip_prefix("seccomp:"))
+        {
+            if path != "unconfined" && path != "builtin" {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    CliError::new(format!("opening seccomp profile ({path}) failed: {e}"))
+                        .code(EXIT_DAEMON)
+                })?;
+                let compact: Value = serde_json::from_str(&text).map_err(|e| {
+                    CliError::new(format!("seccomp profile ({path}) is not valid JSON: {e}"))
+                        .code(EXIT_DAEMON)
+                })?;
+                out.push(format!("seccomp={compact}"));
+                continue;
+            }
+        }
+        if o == "no-new-privileges"
+            || o.starts_with("no-new-privileges")
+            || o.contains('=')
+            || o.contains(':')
+        {
+            out.push(o.clone());
+        } else {
+            return Err(bad_flag(
+                o,
+                "--security-opt",
+                "invalid --security-opt: expected KEY=VALUE or no-new-privileges",
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The create request body for `image` running `cmd`.
+pub fn build(
+    o: &ContainerOpts,
+    image: &str,
+    cmd: &[String],
+    attach: Attach,
+    console: Option<(u16, u16)>,
+) -> Result<Value, CliError> {
+    let env = collect_env(&o.env_file, &o.env)?;
+    let mut exposed = Map::new();
+    for e in &o.expose {
+        let key = if e.contains('/') {
+            e.clone()
+        } else {
+            format!("{e}/tcp")
+        };
+        exposed.insert(key, json!({}));
+    }
+    let bindings = publish(&o.publish, &mut exposed)?;
+    for h in &o.add_host {
+        if !h.contains(':') && !h.contains('=') {
+            return Err(bad_flag(
+                h,
+                "--add-host",
+                "invalid argument format, expected HOST:IP",
+            ));
+        }
+    }
+    let mut binds = Vec::new();
+    let mut volumes = Map::new();
+    for v in &o.volume {
+        if v.contains(':') {
+            binds.push(Value::from(v.as_str()));
+        } else {
+            volumes.insert(v.clone(), json!({}));
+        }
+    }
+    let mut tmpfs = Map::new();
+    for t in &o.tmpfs {
+        let (path, opts) = t.split_once(':').unwrap_or((t, ""));
+        tmpfs.insert(path.to_string(), Value::from(opts));
+    }
+    let ulimits = o
+        .ulimit
+        .iter()
+        .map(|u| ulimit(u))
+        .collect::<Result<Vec<_>, _>>()?;
+    let size = |v: &Option<String>, flag: &str| -> Result<Option<i64>, CliError> {
+        v.as_deref()
+            .map(|s| {
+                if s == "-1" {
+                    return Ok(-1);
+                }
+                parse_ram(s).map_err(|e| bad_flag(s, flag, e))
+            })
+            .transpose()
+    };
+    let memory = size(&o.memory, "-m, --memory")?;
+    let memory_swap = size(&o.memory_swap, "--memory-swap")?;
+    let memory_reservation = size(&o.memory_reservation, "--memory-reservation")?;
+    let shm_size = size(&o.shm_size, "--shm-size")?;
+    let nano_cpus = o
+        .cpus
+        .as_deref()
+        .map(|c| parse_nano_cpus(c).map_err(|e| bad_flag(c, "--cpus", e)))
+        .transpose()?;
+    if !matches!(o.pull.as_str(), "always" | "missing" | "never") {
+        return Err(bad_flag(
+            &o.pull,
+            "--pull",
+            "must be one of always, missing, never",
+        ));
+    }
+
+    let entrypoint = o.entrypoint.as_ref().map(|e| {
+        if e.is_empty() {
+            json!([""])
+        } else {
+            json!([e])
+        }
+    });
+    let mut config = json!({
+        "Hostname": o.hostname.clone().unwrap_or_default(),
+        "Domainname": o.domainname.clone().unwrap_or_default(),
+        "User": o.user.clone().unwrap_or_default(),
+        "AttachStdin": attach.stdin,
+        "AttachStdout": attach.stdout,
+        "AttachStderr": attach.stderr,
+        "Tty": o.tty,
+        "OpenStdin": o.interactive,
+        "StdinOnce": o.interactive && attach.stdin,
+        "Env": env,
+        "Cmd": if cmd.is_empty() { Value::Null } else { json!(cmd) },
+        "Image": image,
+        "WorkingDir": o.workdir.clone().unwrap_or_default(),
+        "Entrypoint": entrypoint,
+        "Labels": key_values(&o.label),
+    });
+    let c = config.as_object_mut().expect("object literal");
+    if !exposed.is_empty() {
+        c.insert("ExposedPorts".into(), Value::Object(exposed));
+    }
+    if !volumes.is_empty() {
+        c.insert("Volumes".into(), Value::Object(volumes));
+    }
+    if let Some(s) = &o.stop_signal {
+        c.insert("StopSignal".into(), json!(s));
+    }
+    if let Some(t) = o.stop_timeout {
+        c.insert("StopTimeout".into(), json!(t));
+    }
+
+    let mut host = json!({
+        "Binds": if binds.is_empty() { Value::Null } else { Value::Array(binds) },
+        "NetworkMode": o.network.clone().unwrap_or_else(|| "default".into()),
+        "PortBindings": bindings,
+        "RestartPolicy": restart_policy(&o.restart)?,
+        "AutoRemove": o.rm,
+        "CapAdd": o.cap_add,
+        "CapDrop": o.cap_drop,
+        "ExtraHosts": o.add_host,
+        "GroupAdd": o.group_add,
+        "IpcMode": o.ipc.clone().unwrap_or_default(),
+        "PidMode": o.pid.clone().unwrap_or_default(),
+        "UTSMode": o.uts.clone().unwrap_or_default(),
+        "Privileged": o.privileged,
+        "PublishAllPorts": o.publish_all,
+        "ReadonlyRootfs": o.read_only,
+        "SecurityOpt": security_opts(&o.security_opt)?,
+        "Tmpfs": tmpfs,
+        "Sysctls": key_values(&o.sysctl),
+        "Ulimits": ulimits,
+        "CpuShares": o.cpu_shares.unwrap_or(0),
+        "CpusetCpus": o.cpuset_cpus.clone().unwrap_or_default(),
+        "CpusetMems": o.cpuset_mems.clone().unwrap_or_default(),
+        "Memory": memory.unwrap_or(0),
+        "MemorySwap": memory_swap.unwrap_or(0),
+        "MemoryReservation": memory_reservation.unwrap_or(0),
+        "NanoCpus": nano_cpus.unwrap_or(0),
+        "OomKillDisable": o.oom_kill_disable,
+    });
+    let h = host.as_object_mut().expect("object literal");
+    if o.init {
+        h.insert("Init".into(), json!(true));
+    }
+    if let Some(p) = o.pids_limit {
+        h.insert("PidsLimit".into(), json!(p));
+    }
+    if let Some(s) = shm_size {
+        h.insert("ShmSize".into(), json!(s));
+    }
+    if let Some(r) = &o.runtime {
+        h.insert("Runtime".into(), json!(r));
+    }
+    if o.log_driver.is_some() || !o.log_opt.is_empty() {
+        h.insert(
+            "LogConfig".into(),
+            json!({"Type": o.log_driver.clone().unwrap_or_default(), "Config": key_values(&o.log_opt)}),
+        );
+    }
+    if let Some((rows, cols)) = console {
+        h.insert("ConsoleSize".into(), json!([rows, cols]));
+    }
+    config
+        .as_object_mut()
+        .expect("object literal")
+        .insert("HostConfig".into(), host);
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> ContainerOpts {
+        ContainerOpts {
+            pull: "missing".into(),
+            restart: "no".into(),
+            ..Default::default()
+        }
+    }
+
+    fn attach() -> Attach {
+        Attach {
+            stdin: false,
+            stdout: true,
+            stderr: true,
+        }
+    }
+
+    #[test]
+    fn maps_the_common_flags() {
+        let mut o = opts();
+        o.env = vec!["A=1".into()];
+        o.memory = Some("64m".into());
+        o.cpus = Some("0.5".into());
+        o.restart = "on-failure:3".into();
+        o.entrypoint = Some(String::new());
+        o.publish = vec!["127.0.0.1:8080:80".into()];
+        o.label = vec!["k=v".into(), "flag".into()];
+        o.pids_limit = Some(10);
+        o.read_only = true;
+        let b = build(
+            &o,
+            "busybox",
+            &["sh".into(), "-c".into(), "x".into()],
+            attach(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(b["Image"], "busybox");
+        assert_eq!(b["Cmd"], json!(["sh", "-c", "x"]));
+        assert_eq!(b["Entrypoint"], json!([""]));
+        assert_eq!(b["Env"], json!(["A=1"]));
+        assert_eq!(b["Labels"], json!({"k": "v", "flag": ""}));
+        assert_eq!(b["ExposedPorts"], json!({"80/tcp": {}}));
+        let h = &b["HostConfig"];
+        assert_eq!(h["Memory"], 64 << 20);
+        assert_eq!(h["NanoCpus"], 500_000_000);
+        assert_eq!(
+            h["RestartPolicy"],
+            json!({"Name": "on-failure", "MaximumRetryCount": 3})
+        );
+        assert_eq!(
+            h["PortBindings"]["80/tcp"][0],
+            json!({"HostIp": "127.0.0.1", "HostPort": "8080"})
+        );
+        assert_eq!(h["PidsLimit"], 10);
+        assert_eq!(h["ReadonlyRootfs"], true);
+    }
+
+    #[test]
+    fn refuses_bad_values_with_exit_125() {
+        let cases: [(fn(&mut ContainerOpts), &str); 7] = [
+            (|o| o.memory = Some("lots".into()), "--memory"),
+            (|o| o.cpus = Some("x".into()), "--cpus"),
+            (|o| o.restart = "sometimes".into(), "--restart"),
+            (|o| o.restart = "always:3".into(), "--restart"),
+            (|o| o.ulimit = vec!["nofile".into()], "--ulimit"),
+            (|o| o.publish = vec!["80:x".into()], "--publish"),
+            (|o| o.add_host = vec!["nohost".into()], "--add-host"),
+        ];
+        for (set, flag) in cases {
+            let mut o = opts();
+            set(&mut o);
+            let e = build(&o, "busybox", &[], attach(), None).unwrap_err();
+            assert_eq!(e.code, 125, "{flag}");
+            assert!(e.message.contains(flag), "{flag}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn env_files_and_bare_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("env");
+        std::fs::write(
+            &f,
+            "# comment\n\nA=1\n  B=two words\nBERTH_TEST_UNSET_VAR\n",
+        )
+        .unwrap();
+        let env = collect_env(&[f], &["C=3".into()]).unwrap();
+        assert_eq!(env, ["A=1", "B=two words", "C=3"]);
+        let bad = dir.path().join("bad");
+        std::fs::write(&bad, "BAD NAME=1\n").unwrap();
+        assert!(read_env_file(&bad)
+            .unwrap_err()
+            .message
+            .contains("whitespace"));
+        assert!(read_env_file(&dir.path().join("missing")).is_err());
+    }
+}

@@ -1,0 +1,247 @@
+//! `stats`: live resource usage. One stream per container on its own thread; the table is
+//! redrawn twice a second on a terminal (like docker), or printed once with --no-stream.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::cli::StatsArgs;
+use crate::client::http::{Body, Query};
+use crate::client::{jsonlines, Client};
+use crate::context::Ctx;
+use crate::error::{CliError, CmdResult};
+use crate::output::listing::ListFormat;
+use crate::output::units::{bytes_size, human_size};
+use crate::output::{print, short_id};
+use crate::term::is_tty;
+
+const DEFAULT: &str = "{{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
+
+fn headers() -> Value {
+    json!({
+        "Container": "CONTAINER", "ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %",
+        "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O",
+        "BlockIO": "BLOCK I/O", "PIDs": "PIDS",
+    })
+}
+
+fn f(v: &Value, p: &str) -> f64 {
+    v.pointer(p).and_then(Value::as_f64).unwrap_or(0.0)
+}
+
+/// One stats sample as a table row, computed the way docker computes it.
+pub fn row(label: &str, s: &Value, no_trunc: bool) -> Value {
+    let cpu_delta =
+        f(s, "/cpu_stats/cpu_usage/total_usage") - f(s, "/precpu_stats/cpu_usage/total_usage");
+    let sys_delta = f(s, "/cpu_stats/system_cpu_usage") - f(s, "/precpu_stats/system_cpu_usage");
+    let mut cpus = f(s, "/cpu_stats/online_cpus");
+    if cpus == 0.0 {
+        cpus = s
+            .pointer("/cpu_stats/cpu_usage/percpu_usage")
+            .and_then(Value::as_array)
+            .map_or(0.0, |a| a.len() as f64);
+    }
+    let cpu = if cpu_delta > 0.0 && sys_delta > 0.0 {
+        cpu_delta / sys_delta * cpus * 100.0
+    } else {
+        0.0
+    };
+
+    let usage = f(s, "/memory_stats/usage");
+    // Page cache that can be reclaimed is not counted as used (cgroup v1, then v2 names).
+    let cache = [
+        "/memory_stats/stats/total_inactive_file",
+        "/memory_stats/stats/inactive_file",
+    ]
+    .iter()
+    .find_map(|p| s.pointer(p).and_then(Value::as_f64))
+    .filter(|c| *c < usage)
+    .unwrap_or(0.0);
+    let mem = usage - cache;
+    let limit = f(s, "/memory_stats/limit");
+    let mem_pct = if limit > 0.0 {
+        mem / limit * 100.0
+    } else {
+        0.0
+    };
+
+    let (mut rx, mut tx) = (0.0, 0.0);
+    for n in s
+        .get("networks")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|m| m.values())
+    {
+        rx += f(n, "/rx_bytes");
+        tx += f(n, "/tx_bytes");
+    }
+    let (mut read, mut write) = (0.0, 0.0);
+    for e in s
+        .pointer("/blkio_stats/io_service_bytes_recursive")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        match e
+            .get("op")
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("read") => read += f(e, "/value"),
+            Some("write") => write += f(e, "/value"),
+            _ => {}
+        }
+    }
+    let id = s.get("id").and_then(Value::as_str).unwrap_or("");
+    json!({
+        "Container": label,
+        "ID": if no_trunc { id.to_string() } else { short_id(id) },
+        "Name": s.get("name").and_then(Value::as_str).unwrap_or("").trim_start_matches('/'),
+        "CPUPerc": format!("{cpu:.2}%"),
+        "MemUsage": format!("{} / {}", bytes_size(mem), bytes_size(limit)),
+        "MemPerc": format!("{mem_pct:.2}%"),
+        "NetIO": format!("{} / {}", human_size(rx, 3), human_size(tx, 3)),
+        "BlockIO": format!("{} / {}", human_size(read, 3), human_size(write, 3)),
+        "PIDs": s.pointer("/pids_stats/current").and_then(Value::as_u64).unwrap_or(0).to_string(),
+    })
+}
+
+fn stats_path(name: &str, stream: bool) -> String {
+    Query::new()
+        .set("stream", if stream { "1" } else { "0" })
+        .to_target(&super::cpath(name, "stats"))
+}
+
+/// The containers to show when none are named: running ones, or all with -a.
+fn listed(client: &Client, all: bool) -> Result<Vec<String>, CliError> {
+    let v = client.get(&Query::new().flag("all", all).to_target("/containers/json"))?;
+    Ok(v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("Id").and_then(Value::as_str))
+        .map(short_id)
+        .collect())
+}
+
+type Rows = Arc<Mutex<HashMap<String, Value>>>;
+
+/// Follows one container's stream into the shared rows; drops the row when the stream ends
+/// if `forget` (containers found by listing come and go).
+fn follow(client: Client, name: String, rows: Rows, no_trunc: bool, forget: bool) {
+    thread::spawn(move || {
+        let result = client.call("GET", &stats_path(&name, true), &[], Body::Empty);
+        if let Ok(resp) = result {
+            for sample in jsonlines::values(resp) {
+                let Ok(sample) = sample else { break };
+                let r = row(&name, &sample, no_trunc);
+                rows.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(name.clone(), r);
+            }
+        }
+        if forget {
+            rows.lock().unwrap_or_else(|e| e.into_inner()).remove(&name);
+        }
+    });
+}
+
+pub fn stats(ctx: &Ctx, a: &StatsArgs) -> CmdResult {
+    let client = ctx.client()?;
+    let format = ListFormat::parse(a.format.as_deref(), DEFAULT)?;
+    let named = !a.containers.is_empty();
+    let names = if named {
+        a.containers.clone()
+    } else {
+        listed(client, a.all)?
+    };
+
+    if a.no_stream {
+        let handles: Vec<_> = names
+            .iter()
+            .map(|n| {
+                let (c, n) = (client.clone(), n.clone());
+                thread::spawn(move || c.get(&stats_path(&n, false)).map(|s| (n, s)))
+            })
+            .collect();
+        let mut rows = Vec::new();
+        for h in handles {
+            let (n, s) = h
+                .join()
+                .map_err(|_| CliError::new("stats worker failed"))??;
+            rows.push(row(&n, &s, a.no_trunc));
+        }
+        print(&format.render(&headers(), &rows)?);
+        return Ok(0);
+    }
+
+    if named {
+        // Named containers must exist; fail early with the daemon's message.
+        for n in &names {
+            client.get(&super::cpath(n, "json"))?;
+        }
+    }
+    let rows: Rows = Arc::new(Mutex::new(HashMap::new()));
+    let mut following: Vec<String> = Vec::new();
+    let tty = is_tty(libc::STDOUT_FILENO);
+    let mut last_list = Instant::now();
+    let mut to_follow = names;
+    loop {
+        for n in to_follow.drain(..) {
+            if !following.contains(&n) {
+                follow(client.clone(), n.clone(), rows.clone(), a.no_trunc, !named);
+                following.push(n);
+            }
+        }
+        thread::sleep(Duration::from_millis(500));
+        let snapshot: Vec<Value> = {
+            let map = rows.lock().unwrap_or_else(|e| e.into_inner());
+            following
+                .iter()
+                .filter_map(|n| map.get(n).cloned())
+                .collect()
+        };
+        let table = format.render(&headers(), &snapshot)?;
+        if tty {
+            print(&format!("\x1b[2J\x1b[H{table}"));
+        } else {
+            print(&table);
+        }
+        if !named && last_list.elapsed() > Duration::from_secs(2) {
+            last_list = Instant::now();
+            let current = listed(client, a.all)?;
+            following.retain(|n| current.contains(n));
+            to_follow = current;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn computes_like_docker() {
+        let s = json!({
+            "id": "0123456789abcdef", "name": "/web",
+            "cpu_stats": {"cpu_usage": {"total_usage": 300}, "system_cpu_usage": 2000, "online_cpus": 2},
+            "precpu_stats": {"cpu_usage": {"total_usage": 100}, "system_cpu_usage": 1000},
+            "memory_stats": {"usage": 3_145_728, "limit": 1_073_741_824, "stats": {"total_inactive_file": 1_048_576}},
+            "networks": {"eth0": {"rx_bytes": 1000, "tx_bytes": 2000}},
+            "blkio_stats": {"io_service_bytes_recursive": [{"op": "Read", "value": 4096}, {"op": "Write", "value": 0}]},
+            "pids_stats": {"current": 3},
+        });
+        let r = row("web", &s, false);
+        assert_eq!(r["ID"], "0123456789ab");
+        assert_eq!(r["Name"], "web");
+        assert_eq!(r["CPUPerc"], "40.00%");
+        assert_eq!(r["MemUsage"], "2MiB / 1GiB");
+        assert_eq!(r["MemPerc"], "0.20%");
+        assert_eq!(r["NetIO"], "1kB / 2kB");
+        assert_eq!(r["BlockIO"], "4.1kB / 0B");
+        assert_eq!(r["PIDs"], "3");
+    }
+}

@@ -1,0 +1,285 @@
+//! `version` and `info`.
+
+use serde_json::{json, Value};
+
+use crate::cli::{FormatArgs, VersionArgs};
+use crate::client::Client;
+use crate::context::Ctx;
+use crate::error::{CliError, CmdResult};
+use crate::output::print;
+use crate::output::units::bytes_size;
+use crate::template::Template;
+
+fn arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+fn client_info(client: Option<&Client>, server_api: Option<&str>) -> Value {
+    let api = client
+        .and_then(Client::pinned_version)
+        .or(server_api)
+        .unwrap_or("as the daemon's");
+    json!({
+        "Platform": {"Name": "Berth"},
+        "Version": env!("CARGO_PKG_VERSION"),
+        "ApiVersion": api,
+        "Os": std::env::consts::OS,
+        "Arch": arch(),
+    })
+}
+
+fn text(v: &Value, key: &str) -> String {
+    match v.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// An RFC 3339 build time as docker shows it (`Thu May  7 21:09:36 2026`).
+fn ansic_time(t: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| d.format("%a %b %e %H:%M:%S %Y").to_string())
+        .unwrap_or_else(|_| t.to_string())
+}
+
+fn client_section(c: &Value) -> String {
+    format!(
+        "Client:\n Version:           {}\n API version:       {}\n OS/Arch:           {}/{}\n",
+        text(c, "Version"),
+        text(c, "ApiVersion"),
+        text(c, "Os"),
+        text(c, "Arch"),
+    )
+}
+
+fn server_section(s: &Value) -> String {
+    let name = s
+        .pointer("/Platform/Name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let mut out = format!("\nServer: {name}\n").replace(": \n", ":\n");
+    let components: Vec<Value> = s
+        .get("Components")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let engine_only = components.is_empty();
+    if engine_only
+        || components
+            .iter()
+            .any(|c| c.get("Name").and_then(Value::as_str) == Some("Engine"))
+    {
+        let min = text(s, "MinAPIVersion");
+        let api = if min.is_empty() {
+            text(s, "ApiVersion")
+        } else {
+            format!("{} (minimum version {min})", text(s, "ApiVersion"))
+        };
+        out.push_str(" Engine:\n");
+        let mut rows = vec![("Version", text(s, "Version")), ("API version", api)];
+        if !text(s, "GoVersion").is_empty() {
+            rows.push(("Go version", text(s, "GoVersion")));
+        }
+        rows.push(("Git commit", text(s, "GitCommit")));
+        rows.push(("Built", ansic_time(&text(s, "BuildTime"))));
+        rows.push(("OS/Arch", format!("{}/{}", text(s, "Os"), text(s, "Arch"))));
+        rows.push((
+            "Experimental",
+            s.get("Experimental")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+                .to_string(),
+        ));
+        for (k, v) in rows {
+            out.push_str(&format!("  {:<18}{v}\n", format!("{k}:")));
+        }
+    }
+    for c in &components {
+        let name = text(c, "Name");
+        if name == "Engine" {
+            continue;
+        }
+        out.push_str(&format!(
+            " {name}:\n  {:<18}{}\n",
+            "Version:",
+            text(c, "Version")
+        ));
+        if let Some(d) = c.get("Details").and_then(Value::as_object) {
+            for (k, v) in d {
+                out.push_str(&format!(
+                    "  {:<18}{}\n",
+                    format!("{k}:"),
+                    v.as_str().unwrap_or("")
+                ));
+            }
+        }
+    }
+    out
+}
+
+pub fn version(ctx: &Ctx, a: &VersionArgs) -> CmdResult {
+    let client = ctx.client().ok();
+    let server = match client {
+        Some(c) => c.get("/version"),
+        None => Err(crate::client::ApiError::Transport("no client".into())),
+    };
+    let server_api = server
+        .as_ref()
+        .ok()
+        .and_then(|s| s.get("ApiVersion"))
+        .and_then(Value::as_str);
+    let model = json!({
+        "Client": client_info(client, server_api),
+        "Server": server.as_ref().ok().cloned().unwrap_or(Value::Null),
+    });
+    match a.format.as_deref() {
+        Some(f) => {
+            let t = if f == "json" {
+                Template::parse("{{json .}}")?
+            } else {
+                Template::parse(f)?
+            };
+            print(&format!("{}\n", t.render(&model)?));
+        }
+        None => {
+            let mut out = client_section(&model["Client"]);
+            if let Ok(s) = &server {
+                out.push_str(&server_section(s));
+            }
+            print(&out);
+        }
+    }
+    match server {
+        Ok(_) => Ok(0),
+        Err(e) => {
+            ctx.client()?;
+            Err(CliError::from(e))
+        }
+    }
+}
+
+fn info_text(i: &Value) -> String {
+    let n = |k: &str| i.get(k).and_then(Value::as_i64).unwrap_or(0);
+    let mut out = String::from("Server:\n");
+    let mut line = |k: &str, v: String| out.push_str(&format!(" {k}: {v}\n"));
+    line("Containers", n("Containers").to_string());
+    line(" Running", n("ContainersRunning").to_string());
+    line(" Paused", n("ContainersPaused").to_string());
+    line(" Stopped", n("ContainersStopped").to_string());
+    line("Images", n("Images").to_string());
+    line("Server Version", text(i, "ServerVersion"));
+    line("Storage Driver", text(i, "Driver"));
+    line("Logging Driver", text(i, "LoggingDriver"));
+    line("Cgroup Driver", text(i, "CgroupDriver"));
+    line("Cgroup Version", text(i, "CgroupVersion"));
+    let mut runtimes: Vec<String> = i
+        .get("Runtimes")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    runtimes.sort();
+    line("Runtimes", runtimes.join(" "));
+    line("Default Runtime", text(i, "DefaultRuntime"));
+    let security: Vec<String> = i
+        .get("SecurityOptions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|s| s.trim_start_matches("name=").to_string())
+        .collect();
+    line("Security Options", security.join(" "));
+    line("Kernel Version", text(i, "KernelVersion"));
+    line("Operating System", text(i, "OperatingSystem"));
+    line("OSType", text(i, "OSType"));
+    line("Architecture", text(i, "Architecture"));
+    line("CPUs", n("NCPU").to_string());
+    line("Total Memory", bytes_size(n("MemTotal") as f64));
+    line("Name", text(i, "Name"));
+    line("ID", text(i, "ID"));
+    line("Root Dir", text(i, "DockerRootDir"));
+    line(
+        "Debug Mode",
+        i.get("Debug")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+            .to_string(),
+    );
+    line(
+        "Experimental",
+        i.get("ExperimentalBuild")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+            .to_string(),
+    );
+    let insecure: Vec<String> = i
+        .pointer("/RegistryConfig/InsecureRegistryCIDRs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect();
+    if !insecure.is_empty() {
+        out.push_str(" Insecure Registries:\n");
+        for r in insecure {
+            out.push_str(&format!("  {r}\n"));
+        }
+    }
+    let mirrors: Vec<String> = i
+        .pointer("/RegistryConfig/Mirrors")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect();
+    if !mirrors.is_empty() {
+        out.push_str(" Registry Mirrors:\n");
+        for m in mirrors {
+            out.push_str(&format!("  {m}\n"));
+        }
+    }
+    out.push_str(&format!(
+        " Live Restore Enabled: {}\n",
+        i.get("LiveRestoreEnabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    ));
+    out
+}
+
+pub fn info(ctx: &Ctx, a: &FormatArgs) -> CmdResult {
+    let client = ctx.client()?;
+    let mut i = client.get("/info")?;
+    if let Some(m) = i.as_object_mut() {
+        m.insert("ClientInfo".into(), client_info(Some(client), None));
+    }
+    if let Some(f) = a.format.as_deref() {
+        let t = if f == "json" {
+            Template::parse("{{json .}}")?
+        } else {
+            Template::parse(f)?
+        };
+        print(&format!("{}\n", t.render(&i)?));
+        return Ok(0);
+    }
+    let head = format!("Client:\n Version:    {}\n\n", env!("CARGO_PKG_VERSION"));
+    print(&format!("{head}{}", info_text(&i)));
+    for w in i
+        .get("Warnings")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(w) = w.as_str() {
+            eprintln!("{w}");
+        }
+    }
+    Ok(0)
+}

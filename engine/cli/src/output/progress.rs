@@ -1,0 +1,171 @@
+//! Shows the daemon's JSON progress messages (pull, push, load): one bar per layer on a
+//! terminal, plain status lines otherwise, like docker.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::Value;
+
+use crate::client::ApiError;
+use crate::error::CliError;
+
+/// Where progress goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Stdout,
+    Stderr,
+}
+
+enum Mode {
+    Bars {
+        multi: MultiProgress,
+        bars: HashMap<String, ProgressBar>,
+    },
+    Lines(Target),
+    Quiet,
+}
+
+pub struct Progress {
+    mode: Mode,
+}
+
+impl Progress {
+    pub fn new(target: Target, quiet: bool) -> Progress {
+        let fd = match target {
+            Target::Stdout => libc::STDOUT_FILENO,
+            Target::Stderr => libc::STDERR_FILENO,
+        };
+        // SAFETY: isatty only inspects the descriptor.
+        let tty = unsafe { libc::isatty(fd) } == 1;
+        let mode = if quiet {
+            Mode::Quiet
+        } else if tty {
+            let draw = match target {
+                Target::Stdout => ProgressDrawTarget::stdout_with_hz(10),
+                Target::Stderr => ProgressDrawTarget::stderr_with_hz(10),
+            };
+            Mode::Bars {
+                multi: MultiProgress::with_draw_target(draw),
+                bars: HashMap::new(),
+            }
+        } else {
+            Mode::Lines(target)
+        };
+        Progress { mode }
+    }
+
+    /// Follows a message stream to its end. An error message in the stream fails the whole
+    /// operation with the daemon's text.
+    pub fn follow(
+        &mut self,
+        msgs: impl Iterator<Item = Result<Value, ApiError>>,
+    ) -> Result<(), CliError> {
+        let result = (|| {
+            for m in msgs {
+                self.show(&m?)?;
+            }
+            Ok(())
+        })();
+        self.finish();
+        result
+    }
+
+    fn show(&mut self, m: &Value) -> Result<(), CliError> {
+        if let Some(err) = m.get("error").and_then(Value::as_str) {
+            let detail = m
+                .pointer("/errorDetail/message")
+                .and_then(Value::as_str)
+                .unwrap_or(err);
+            return Err(CliError::new(detail.to_string()));
+        }
+        if let Some(text) = m.get("stream").and_then(Value::as_str) {
+            self.line(text.trim_end_matches('\n'));
+            return Ok(());
+        }
+        let Some(status) = m.get("status").and_then(Value::as_str) else {
+            return Ok(());
+        };
+        let id = m.get("id").and_then(Value::as_str).unwrap_or("");
+        let current = m.pointer("/progressDetail/current").and_then(Value::as_u64);
+        let total = m.pointer("/progressDetail/total").and_then(Value::as_u64);
+        let has_progress =
+            current.is_some() || m.get("progress").is_some_and(|p| p.as_str() != Some(""));
+        match &mut self.mode {
+            Mode::Quiet => {}
+            Mode::Lines(_) => {
+                if has_progress {
+                    return Ok(());
+                }
+                let text = if id.is_empty() {
+                    status.to_string()
+                } else {
+                    format!("{id}: {status}")
+                };
+                self.line(&text);
+            }
+            Mode::Bars { multi, bars } => {
+                if id.is_empty() {
+                    let _ = multi.println(status);
+                    return Ok(());
+                }
+                let bar = bars.entry(id.to_string()).or_insert_with(|| {
+                    let b = multi.add(ProgressBar::new(0));
+                    b.set_style(text_style());
+                    b.set_prefix(id.to_string());
+                    b
+                });
+                match (current, total) {
+                    (Some(cur), Some(tot)) if tot > 0 => {
+                        if bar.length() != Some(tot) {
+                            bar.set_style(bar_style());
+                            bar.set_length(tot);
+                        }
+                        bar.set_position(cur.min(tot));
+                    }
+                    _ => {
+                        bar.set_style(text_style());
+                    }
+                }
+                bar.set_message(status.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    fn line(&mut self, text: &str) {
+        match &self.mode {
+            Mode::Quiet => {}
+            Mode::Bars { multi, .. } => {
+                let _ = multi.println(text);
+            }
+            Mode::Lines(Target::Stdout) => {
+                let mut o = std::io::stdout().lock();
+                let _ = writeln!(o, "{text}");
+                let _ = o.flush();
+            }
+            Mode::Lines(Target::Stderr) => eprintln!("{text}"),
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Mode::Bars { bars, .. } = &mut self.mode {
+            for b in bars.values() {
+                b.set_style(text_style());
+                b.finish();
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+fn text_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix}: {msg}").expect("valid progress template")
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix}: {msg:<12} [{bar:40}] {bytes}/{total_bytes}")
+        .expect("valid progress template")
+        .progress_chars("=> ")
+}

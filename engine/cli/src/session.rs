@@ -1,0 +1,259 @@
+//! An attached session on a hijacked connection: the container's output to our stdout
+//! (demultiplexed without a TTY), our stdin to the container (with detach keys and a
+//! half-close at end of input), and signals (window resizes, proxied signals) — all in
+//! one poll loop, so no thread is needed and TLS streams work the same as sockets.
+
+use std::io::{self, Write};
+use std::os::fd::BorrowedFd;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+
+use crate::client::frames::{Channel, Demux};
+use crate::client::stream::Stream;
+use crate::term::SignalPipe;
+
+/// How a session ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The container (or exec'd process) closed its output.
+    OutputClosed,
+    /// The user typed the detach keys.
+    Detached,
+    /// A signal asked us to stop (e.g. SIGTERM while the terminal is raw).
+    Interrupted,
+}
+
+pub struct SessionOpts<'a> {
+    /// Output is a raw TTY stream rather than multiplexed frames.
+    pub tty: bool,
+    /// Forward our stdin.
+    pub stdin: bool,
+    /// The detach sequence; empty disables detaching.
+    pub detach_keys: Vec<u8>,
+    /// Signals to react to, with the reaction: return `true` to end the session.
+    pub signals: Option<(&'a SignalPipe, &'a mut dyn FnMut(Signal) -> bool)>,
+}
+
+/// Recognizes the detach sequence in typed input, holding back a partial match.
+struct DetachMatcher {
+    keys: Vec<u8>,
+    matched: usize,
+}
+
+impl DetachMatcher {
+    /// Appends to `out` what should be sent; returns true when the sequence is complete.
+    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
+        for &b in input {
+            if self.keys.is_empty() {
+                out.push(b);
+                continue;
+            }
+            if b == self.keys[self.matched] {
+                self.matched += 1;
+                if self.matched == self.keys.len() {
+                    return true;
+                }
+                continue;
+            }
+            out.extend_from_slice(&self.keys[..self.matched]);
+            self.matched = 0;
+            if b == self.keys[0] {
+                self.matched = 1;
+                if self.keys.len() == 1 {
+                    return true;
+                }
+            } else {
+                out.push(b);
+            }
+        }
+        false
+    }
+
+    fn held(&mut self) -> Vec<u8> {
+        let v = self.keys[..self.matched].to_vec();
+        self.matched = 0;
+        v
+    }
+}
+
+fn write_out(ch: Channel, data: &[u8], system: &mut Vec<u8>) -> io::Result<()> {
+    match ch {
+        Channel::Stdout => {
+            let mut o = io::stdout().lock();
+            o.write_all(data)?;
+            o.flush()
+        }
+        Channel::Stderr => {
+            let mut e = io::stderr().lock();
+            e.write_all(data)?;
+            e.flush()
+        }
+        Channel::System => {
+            system.extend_from_slice(data);
+            Ok(())
+        }
+    }
+}
+
+/// Runs the session until the output ends, the user detaches, or a signal stops it.
+/// Text the daemon sends on the error channel becomes the error.
+pub fn run(mut stream: Stream, early: Vec<u8>, mut opts: SessionOpts<'_>) -> io::Result<Ended> {
+    let mut demux = Demux::new();
+    let mut system = Vec::new();
+    let mut matcher = DetachMatcher {
+        keys: opts.detach_keys.clone(),
+        matched: 0,
+    };
+    let tty = opts.tty;
+    let deliver = |data: &[u8], demux: &mut Demux, system: &mut Vec<u8>| -> io::Result<()> {
+        if tty {
+            write_out(Channel::Stdout, data, system)
+        } else {
+            demux.feed(data, &mut |ch, d| write_out(ch, d, system))
+        }
+    };
+    deliver(&early, &mut demux, &mut system)?;
+
+    let mut stdin_open = opts.stdin;
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut send = Vec::with_capacity(32 * 1024);
+    let ended = 'session: loop {
+        // SAFETY: the descriptors stay open for the duration of the poll call.
+        let sock = unsafe { BorrowedFd::borrow_raw(stream.fd()) };
+        let stdin = unsafe { BorrowedFd::borrow_raw(libc::STDIN_FILENO) };
+        let mut fds = vec![PollFd::new(sock, PollFlags::POLLIN)];
+        let stdin_slot = stdin_open.then(|| {
+            fds.push(PollFd::new(stdin, PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        let sig_slot = opts.signals.as_ref().map(|(pipe, _)| {
+            // SAFETY: the pipe outlives the session.
+            fds.push(PollFd::new(
+                unsafe { BorrowedFd::borrow_raw(pipe.fd()) },
+                PollFlags::POLLIN,
+            ));
+            fds.len() - 1
+        });
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        let ready = |i: usize| {
+            fds[i].revents().is_some_and(|r| {
+                r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+            })
+        };
+        let (sock_ready, stdin_ready, sig_ready) = (
+            ready(0),
+            stdin_slot.is_some_and(ready),
+            sig_slot.is_some_and(ready),
+        );
+        drop(fds);
+
+        if sig_ready {
+            if let Some((pipe, react)) = opts.signals.as_mut() {
+                for s in pipe.drain() {
+                    if react(s) {
+                        break 'session Ended::Interrupted;
+                    }
+                }
+            }
+        }
+        if sock_ready {
+            loop {
+                match stream.read_ready(&mut buf) {
+                    Ok(Some(0)) => break 'session Ended::OutputClosed,
+                    Ok(Some(n)) => deliver(&buf[..n], &mut demux, &mut system)?,
+                    Ok(None) => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                        break 'session Ended::OutputClosed
+                    }
+                    Err(e) => return Err(e),
+                }
+                if !stream.has_buffered() {
+                    break;
+                }
+            }
+        }
+        if stdin_ready {
+            // SAFETY: reading into our buffer from stdin.
+            let n = unsafe { libc::read(libc::STDIN_FILENO, buf.as_mut_ptr().cast(), buf.len()) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted && e.kind() != io::ErrorKind::WouldBlock {
+                    return Err(e);
+                }
+            } else if n == 0 {
+                let held = matcher.held();
+                if !held.is_empty() {
+                    stream.write_all(&held)?;
+                }
+                stream.flush()?;
+                // End of input: the daemon closes the container's stdin, output goes on.
+                stdin_open = false;
+                let _ = stream.shutdown_write();
+            } else {
+                send.clear();
+                let detached = matcher.feed(&buf[..n as usize], &mut send);
+                if !send.is_empty() {
+                    if let Err(e) = stream.write_all(&send).and_then(|_| stream.flush()) {
+                        // The daemon closed its side: the output end will tell us why.
+                        if e.kind() != io::ErrorKind::BrokenPipe {
+                            return Err(e);
+                        }
+                        stdin_open = false;
+                    }
+                }
+                if detached {
+                    break 'session Ended::Detached;
+                }
+            }
+        }
+    };
+    if !system.is_empty() {
+        return Err(io::Error::other(
+            String::from_utf8_lossy(&system).trim().to_string(),
+        ));
+    }
+    Ok(ended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DetachMatcher;
+
+    fn run(keys: &[u8], chunks: &[&[u8]]) -> (Vec<u8>, bool) {
+        let mut m = DetachMatcher {
+            keys: keys.to_vec(),
+            matched: 0,
+        };
+        let mut out = Vec::new();
+        for c in chunks {
+            if m.feed(c, &mut out) {
+                return (out, true);
+            }
+        }
+        (out, false)
+    }
+
+    #[test]
+    fn detach_sequence_across_reads() {
+        assert_eq!(
+            run(&[16, 17], &[b"ls\x10", b"\x11rest"]),
+            (b"ls".to_vec(), true)
+        );
+    }
+
+    #[test]
+    fn partial_match_is_passed_through() {
+        assert_eq!(
+            run(&[16, 17], &[b"a\x10b", b"\x10\x10c"]),
+            (b"a\x10b\x10\x10c".to_vec(), false)
+        );
+        assert_eq!(run(&[16, 17], &[b"\x10\x10\x11"]), (b"\x10".to_vec(), true));
+        assert_eq!(run(&[], &[b"\x10\x11"]), (b"\x10\x11".to_vec(), false));
+    }
+}

@@ -166,15 +166,6 @@ pub fn add_content_refs(
     })
 }
 
-/// Every blob of an image's target that is in the store.
-pub fn image_blobs(core: &Core, target: &Descriptor) -> Vec<berth_image::Digest> {
-    berth_image::manifest::walk(&core.content, &from_proto(target))
-        .iter()
-        .filter_map(|d| d.digest().ok())
-        .filter(|d| core.content.exists(d))
-        .collect()
-}
-
 /// Normalizes a user-given name for storing ("busybox" -> "docker.io/library/busybox:latest").
 pub fn normalize(name: &str) -> Result<String, Status> {
     Reference::parse(name)

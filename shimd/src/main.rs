@@ -5,6 +5,7 @@
 mod config;
 mod events;
 mod filters;
+mod gc;
 mod image_error;
 mod image_records;
 mod leases;

@@ -22,6 +22,8 @@ pub struct Core {
     pub content: berth_image::store::ContentStore,
     /// Snapshots (`<root>/snapshots`); `mounts(ns, key)` says how to mount an active one.
     pub snapshots: crate::snapshotter::Snapshotter,
+    /// Held by garbage collection, so two collections never interleave.
+    pub gc_lock: tokio::sync::Mutex<()>,
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -41,6 +43,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         events,
         content,
         snapshots,
+        gc_lock: Default::default(),
     });
 
     let listener = bind_socket(&core.config.address)?;
@@ -57,7 +60,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .add_service(EventsService::server(core.events.clone()))
         .add_service(services::system::server(core.clone()))
         .add_service(services::images::server(core.clone()))
-        .add_service(services::snapshots::server(core.clone()));
+        .add_service(services::snapshots::server(core.clone()))
+        .add_service(services::content::server(core.clone()))
+        .add_service(services::leases::server(core.clone()));
 
     let address = core.config.address.clone();
     router

@@ -395,24 +395,6 @@ impl Snapshotter {
         }
         (bytes, n)
     }
-
-    /// Updates the labels of a snapshot.
-    pub fn set_labels(
-        &self,
-        ns: &str,
-        key: &str,
-        labels: HashMap<String, String>,
-    ) -> Result<(), Status> {
-        self.db.write(|tx| {
-            let mut rec: StoredSnapshot =
-                tx.get(SNAPSHOTS, ns, key)?.ok_or_else(|| not_found(key))?;
-            if let Some(i) = rec.info.as_mut() {
-                i.labels = labels;
-                i.updated_at = Some(now());
-            }
-            tx.put(SNAPSHOTS, ns, key, &rec)
-        })
-    }
 }
 
 pub fn kind_of(r: &StoredSnapshot) -> SnapshotKind {

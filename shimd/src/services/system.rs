@@ -30,7 +30,7 @@ impl System for SystemService {
             revision: option_env!("BERTH_REVISION").unwrap_or("").into(),
             runtime: c.runtime.clone(),
             runtime_version: String::new(),
-            snapshotter: c.snapshotter.clone(),
+            snapshotter: self.core.snapshots.driver().name().into(),
             root: c.root.display().to_string(),
             state: c.state.display().to_string(),
             cgroup_driver: "cgroupfs".into(),
@@ -41,7 +41,7 @@ impl System for SystemService {
     async fn health(&self, _: Request<()>) -> Result<Response<HealthResponse>, Status> {
         Ok(Response::new(HealthResponse {
             serving: true,
-            warnings: vec![],
+            warnings: self.core.snapshots.warning.iter().cloned().collect(),
         }))
     }
 
@@ -86,13 +86,36 @@ impl System for SystemService {
 
     async fn garbage_collect(
         &self,
-        _req: Request<GarbageCollectRequest>,
+        req: Request<GarbageCollectRequest>,
     ) -> Result<Response<GarbageCollectResponse>, Status> {
-        Err(Status::unimplemented("garbage collection is not wired yet"))
+        let ns = namespace::of(&req)?;
+        let dry_run = req.get_ref().dry_run;
+        let core = self.core.clone();
+        let _gc = core.gc_lock.lock().await;
+        let c2 = core.clone();
+        let r = tokio::task::spawn_blocking(move || crate::gc::collect(&c2, &ns, dry_run))
+            .await
+            .map_err(|e| Status::internal(format!("garbage collection task: {e}")))??;
+        Ok(Response::new(r))
     }
 
     async fn disk_usage(&self, _: Request<()>) -> Result<Response<DiskUsageResponse>, Status> {
-        Err(Status::unimplemented("disk usage is not wired yet"))
+        let core = self.core.clone();
+        tokio::task::spawn_blocking(move || {
+            let (content_bytes, content_count) = core
+                .content
+                .total_size()
+                .map_err(crate::image_error::status)?;
+            let (snapshots_bytes, snapshots_count) = core.snapshots.total_usage();
+            Ok(Response::new(DiskUsageResponse {
+                content_bytes: content_bytes as i64,
+                snapshots_bytes: snapshots_bytes as i64,
+                content_count: content_count as u32,
+                snapshots_count,
+            }))
+        })
+        .await
+        .map_err(|e| Status::internal(format!("disk usage task: {e}")))?
     }
 }
 

@@ -1,0 +1,174 @@
+//! OCI images packed offline for tests: an OCI layout (directory or tar) built from layer
+//! tars in memory, from the busybox rootfs or from hand-made (possibly hostile) entries.
+
+use std::io::Write;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+pub fn sha256(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+/// A tar entry of a hand-made layer.
+pub enum Entry<'a> {
+    File(&'a str, &'a [u8]),
+    Dir(&'a str),
+    Symlink(&'a str, &'a str),
+    HardLink(&'a str, &'a str),
+    CharDevice(&'a str, u32, u32),
+}
+
+/// An uncompressed layer tar of `entries`, written with raw headers so hostile names
+/// (`../x`, absolute paths) go in unchanged.
+pub fn layer_tar(entries: &[Entry<'_>]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for e in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o755);
+        h.set_mtime(1_700_000_000);
+        let (name, data): (&str, &[u8]) = match e {
+            Entry::File(n, d) => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(d.len() as u64);
+                (n, d)
+            }
+            Entry::Dir(n) => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_size(0);
+                (n, b"")
+            }
+            Entry::Symlink(n, t) | Entry::HardLink(n, t) => {
+                h.set_entry_type(if matches!(e, Entry::Symlink(..)) {
+                    tar::EntryType::Symlink
+                } else {
+                    tar::EntryType::Link
+                });
+                h.set_size(0);
+                set_raw(&mut h.as_old_mut().linkname, t);
+                (n, b"")
+            }
+            Entry::CharDevice(n, maj, min) => {
+                h.set_entry_type(tar::EntryType::Char);
+                h.set_size(0);
+                h.set_device_major(*maj).unwrap();
+                h.set_device_minor(*min).unwrap();
+                (n, b"")
+            }
+        };
+        set_raw(&mut h.as_old_mut().name, name);
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn set_raw(field: &mut [u8], s: &str) {
+    assert!(s.len() < field.len(), "test entry name too long: {s}");
+    field.fill(0);
+    field[..s.len()].copy_from_slice(s.as_bytes());
+}
+
+/// The busybox rootfs as one uncompressed layer tar.
+pub fn busybox_layer() -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    crate::rootfs::make_rootfs(dir.path()).unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    b.follow_symlinks(false);
+    b.append_dir_all(".", dir.path()).unwrap();
+    b.into_inner().unwrap()
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// An image built in memory: blobs by digest and the manifest's descriptor.
+pub struct Image {
+    pub blobs: Vec<(String, Vec<u8>)>,
+    pub manifest_digest: String,
+    pub manifest_size: usize,
+}
+
+/// An OCI image of `layers` (uncompressed tars; stored gzip-compressed). `diff_ids`
+/// overrides the config's diff IDs (to test wrong digests).
+pub fn build_image(layers: &[Vec<u8>], diff_ids: Option<Vec<String>>) -> Image {
+    let mut blobs = Vec::new();
+    let mut descs = Vec::new();
+    let mut ids = Vec::new();
+    for l in layers {
+        ids.push(sha256(l));
+        let gz = gzip(l);
+        descs.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": sha256(&gz), "size": gz.len()
+        }));
+        blobs.push((sha256(&gz), gz));
+    }
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids.unwrap_or(ids)}
+    }))
+    .unwrap();
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(&config), "size": config.len()},
+        "layers": descs
+    }))
+    .unwrap();
+    blobs.push((sha256(&config), config));
+    let md = sha256(&manifest);
+    let ms = manifest.len();
+    blobs.push((md.clone(), manifest));
+    Image {
+        blobs,
+        manifest_digest: md,
+        manifest_size: ms,
+    }
+}
+
+impl Image {
+    fn index(&self, name: &str) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": self.manifest_digest, "size": self.manifest_size,
+                "annotations": {"org.opencontainers.image.ref.name": name}
+            }]
+        }))
+        .unwrap()
+    }
+
+    /// Writes an OCI layout directory (for skopeo/umoci), the image named by tag `tag`.
+    pub fn write_layout(&self, dir: &Path, tag: &str) {
+        std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+        std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        for (d, data) in &self.blobs {
+            std::fs::write(dir.join("blobs/sha256").join(&d[7..]), data).unwrap();
+        }
+        std::fs::write(dir.join("index.json"), self.index(tag)).unwrap();
+    }
+
+    /// An oci-archive tar naming the image `name` (e.g. "busybox:latest").
+    pub fn oci_archive(&self, name: &str) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add = |path: &str, data: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o644);
+            h.set_size(data.len() as u64);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, path, data).unwrap();
+        };
+        add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+        for (d, data) in &self.blobs {
+            add(&format!("blobs/sha256/{}", &d[7..]), data);
+        }
+        add("index.json", &self.index(name));
+        b.into_inner().unwrap()
+    }
+}

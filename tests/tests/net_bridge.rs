@@ -37,7 +37,9 @@ fn two_containers_on_a_user_network_talk_over_tcp() {
         .unwrap();
     let bridge = format!("br-{}", &net.id[..12]);
     assert!(lab.host_links().contains(&bridge), "bridge {bridge} exists");
-    assert!(lab.host_sh(&format!("ip -4 -o addr show {bridge}")).contains("10.197.1.1/24"));
+    assert!(lab
+        .host_sh(&format!("ip -4 -o addr show {bridge}"))
+        .contains("10.197.1.1/24"));
 
     let mut srv = lab.sandbox("srv");
     let cli = lab.sandbox("cli");
@@ -103,15 +105,24 @@ fn internal_network_has_no_default_route_and_is_isolated() {
     assert!(routes.contains("10.197.2.0/24 dev eth0"), "{routes}");
     let comments = lab.rule_comments("berth");
     let tag = &net.id[..12];
-    assert!(comments.contains(&format!("network {tag} internal")), "{comments:?}");
-    assert!(!comments.contains(&format!("network {tag} outbound")), "{comments:?}");
+    assert!(
+        comments.contains(&format!("network {tag} internal")),
+        "{comments:?}"
+    );
+    assert!(
+        !comments.contains(&format!("network {tag} outbound")),
+        "{comments:?}"
+    );
     // A second, ordinary network: the container's default route goes there.
     rt.block_on(c.create_network(user_net("public", "10.197.3.0/24")))
         .unwrap();
     rt.block_on(c.connect(&spec(&sb, "cc"), "public", EndpointRequest::default()))
         .unwrap();
     let routes = sb.routes();
-    assert!(routes.contains("default via 10.197.3.1 dev eth1"), "{routes}");
+    assert!(
+        routes.contains("default via 10.197.3.1 dev eth1"),
+        "{routes}"
+    );
 }
 
 #[test]
@@ -160,7 +171,10 @@ fn requested_addresses_macs_and_aliases_are_honoured_or_refused() {
         ))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("10.197.4.7 is already in use on network fixed"), "{err}");
+    assert!(
+        err.contains("10.197.4.7 is already in use on network fixed"),
+        "{err}"
+    );
     for (ip, why) in [
         (Ipv4Addr::new(10, 197, 5, 7), "not in subnet"),
         (Ipv4Addr::new(10, 197, 4, 254), "reserved"),
@@ -195,9 +209,15 @@ fn requested_addresses_macs_and_aliases_are_honoured_or_refused() {
         .unwrap_err()
         .to_string();
     assert_eq!(err, "network nonesuch not found");
-    assert_eq!(lab.host_links(), links_before, "failed connects leave no links");
+    assert_eq!(
+        lab.host_links(),
+        links_before,
+        "failed connects leave no links"
+    );
     assert!(!b.sh("ip -o link").1.contains("eth0"));
-    assert!(rt.block_on(c.endpoints(&spec(&b, "b1").container_id)).is_empty());
+    assert!(rt
+        .block_on(c.endpoints(&spec(&b, "b1").container_id))
+        .is_empty());
 
     // Dynamic addresses come from the ip-range.
     let e = rt
@@ -218,9 +238,18 @@ fn bad_network_requests_are_refused_clearly() {
         .unwrap();
     let links = lab.host_links();
     let cases: Vec<(CreateRequest, &str)> = vec![
-        (user_net("one", "10.197.7.0/24"), "network with name one already exists"),
-        (user_net("two", "10.197.6.128/25"), "overlaps with network one"),
-        (user_net("two", "10.197.7.1/24"), "did you mean 10.197.7.0/24"),
+        (
+            user_net("one", "10.197.7.0/24"),
+            "network with name one already exists",
+        ),
+        (
+            user_net("two", "10.197.6.128/25"),
+            "overlaps with network one",
+        ),
+        (
+            user_net("two", "10.197.7.1/24"),
+            "did you mean 10.197.7.0/24",
+        ),
         (user_net("-bad", "10.197.7.0/24"), "invalid network name"),
         (
             CreateRequest {
@@ -256,7 +285,10 @@ fn bad_network_requests_are_refused_clearly() {
         assert!(err.contains(want), "want {want:?} in {err:?}");
     }
     assert_eq!(lab.host_links(), links, "refused requests leave no bridge");
-    let err = rt.block_on(c.remove_network("bridge")).unwrap_err().to_string();
+    let err = rt
+        .block_on(c.remove_network("bridge"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("predefined"), "{err}");
     assert_eq!(rt.block_on(c.networks()).len(), 4);
 }
@@ -307,12 +339,24 @@ fn removing_containers_and_networks_removes_every_link_address_and_rule() {
     }
     let spec80 = berth_network::PortSpec::from_api("80/tcp", "", "").unwrap();
     rt.block_on(c.publish(&ida, &[spec80])).unwrap();
-    assert_eq!(lab.host_links().len(), links_start.len() + 5, "a bridge and four veths");
+    assert_eq!(
+        lab.host_links().len(),
+        links_start.len() + 5,
+        "a bridge and four veths"
+    );
     let rules = lab.rule_comments("berth");
-    assert!(rules.iter().any(|r| r.starts_with(&format!("container {}", &ida[..12]))), "{rules:?}");
+    assert!(
+        rules
+            .iter()
+            .any(|r| r.starts_with(&format!("container {}", &ida[..12]))),
+        "{rules:?}"
+    );
 
     // Removing the network while in use is refused and changes nothing.
-    let err = rt.block_on(c.remove_network("gone")).unwrap_err().to_string();
+    let err = rt
+        .block_on(c.remove_network("gone"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("has active endpoints (a, b)"), "{err}");
 
     rt.block_on(c.disconnect(&idb, "gone")).unwrap();
@@ -321,9 +365,20 @@ fn removing_containers_and_networks_removes_every_link_address_and_rule() {
     rt.block_on(c.release(&idb)).unwrap();
     rt.block_on(c.remove_network(&net.id[..6])).unwrap();
 
-    assert_eq!(lab.host_links(), links_start, "every veth and the bridge are gone");
-    assert_eq!(lab.rule_comments("berth"), rules_start, "only the default network's rules remain");
-    assert!(!lab.host_sh("ip -4 -o addr").contains("10.197.9."), "no address of the network remains");
+    assert_eq!(
+        lab.host_links(),
+        links_start,
+        "every veth and the bridge are gone"
+    );
+    assert_eq!(
+        lab.rule_comments("berth"),
+        rules_start,
+        "only the default network's rules remain"
+    );
+    assert!(
+        !lab.host_sh("ip -4 -o addr").contains("10.197.9."),
+        "no address of the network remains"
+    );
     for sb in [&a, &b] {
         let (_, links, _) = sb.sh("ip -o link");
         assert_eq!(links.lines().count(), 1, "only lo in {}: {links}", sb.name);

@@ -360,14 +360,13 @@ async fn fetch_layer(
             Err(e) => return Err(status(e)),
         }
     };
-    let offset = w.offset();
-    let (mut stream, honored) = remote.fetch_blob(layer, offset).await.map_err(status)?;
-    if offset > 0 && !honored {
+    // A partial download left by a crash is restarted from zero: ranged resumes proved
+    // unreliable with some registries, and a clean restart is always correct.
+    if w.offset() > 0 {
+        tracing::info!(digest = %d, offset = w.offset(), "restarting a partial download");
         w.truncate().map_err(status)?;
     }
-    if w.offset() > 0 {
-        tracing::info!(digest = %d, offset = w.offset(), "resuming a partial download");
-    }
+    let (mut stream, _) = remote.fetch_blob(layer, 0).await.map_err(status)?;
     let (chunk_tx, apply) = match into {
         Some((fs, diff)) if w.offset() == 0 => {
             let (ctx, crx) = mpsc::channel::<bytes::Bytes>(16);

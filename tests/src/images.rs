@@ -26,6 +26,8 @@ pub fn layer_tar(entries: &[Entry<'_>]) -> Vec<u8> {
     for e in entries {
         let mut h = tar::Header::new_gnu();
         h.set_mode(0o755);
+        h.set_uid(0);
+        h.set_gid(0);
         h.set_mtime(1_700_000_000);
         let (name, data): (&str, &[u8]) = match e {
             Entry::File(n, d) => {

@@ -107,9 +107,13 @@ fn hostile_layers_are_refused_and_write_nothing_outside() {
     );
     assert!(e.contains("hard link"), "{e}");
     // Absolute symlinks (file and parent directory) resolve inside the snapshot.
-    let sym = layer_tar(&[
+    let dangling = layer_tar(&[
         Entry::Symlink("evil", &target),
         Entry::File("evil/pwned", b"x"),
+    ]);
+    let e = import_err(&s, &[dangling], None);
+    assert!(e.contains("evil/pwned"), "{e}");
+    let sym = layer_tar(&[
         Entry::Symlink("abs", "/"),
         Entry::Dir("etc"),
         Entry::File("abs/etc/pwned2", b"y"),

@@ -253,8 +253,8 @@ impl Drop for Sandbox {
     }
 }
 
-/// A tiny DNS responder for forwarding tests: answers every A query with `answer` over
-/// UDP on `addr` inside namespace `ns`, until dropped.
+/// A tiny DNS responder for forwarding tests, over UDP on `addr` inside namespace `ns`,
+/// until dropped: names under `outside.` get the A record `answer`, all others NXDOMAIN.
 pub struct DnsResponder {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -283,12 +283,19 @@ impl DnsResponder {
                 let Ok(q) = message::parse_query(&buf[..n]) else {
                     continue;
                 };
-                let recs = if q.qtype == message::TYPE_A {
-                    vec![message::Record::A(answer)]
+                let r = if !q.name().starts_with("outside.") {
+                    message::response(&q, message::Rcode::NxDomain, &[], 5, 512)
+                } else if q.qtype == message::TYPE_A {
+                    message::response(
+                        &q,
+                        message::Rcode::NoError,
+                        &[message::Record::A(answer)],
+                        5,
+                        512,
+                    )
                 } else {
-                    Vec::new()
+                    message::response(&q, message::Rcode::NoError, &[], 5, 512)
                 };
-                let r = message::response(&q, message::Rcode::NoError, &recs, 5, 512);
                 let _ = sock.send_to(&r, peer);
             }
         });

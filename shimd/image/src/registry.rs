@@ -229,7 +229,7 @@ impl Remote {
                     let fatal = not_found || is_auth(&e);
                     errors.push(format!("{}: {}", self.ep().url, describe(&e)));
                     // A registry that answered decides; only unreachable endpoints fall through.
-                    if fatal && i + 1 == self.endpoints.len() || fatal && !is_mirror(self, i) {
+                    if fatal && (i + 1 == self.endpoints.len() || !is_mirror(self, i)) {
                         if not_found {
                             return Err(Error::NotFound(format!(
                                 "image {} not found in the registry ({})",

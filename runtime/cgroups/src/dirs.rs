@@ -140,18 +140,17 @@ fn subdirs(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Removes `dir` and every cgroup below it, deepest first. Processes that are still exiting
-/// make rmdir fail with EBUSY for a moment: retried for up to `patience`.
-pub(crate) fn remove_tree(dir: &Path, patience: Duration) -> FResult<()> {
+/// make rmdir fail with EBUSY for a moment: retried until `deadline`.
+pub(crate) fn remove_tree(dir: &Path, deadline: Instant) -> FResult<()> {
     for sub in subdirs(dir) {
-        remove_tree(&sub, patience)?;
+        remove_tree(&sub, deadline)?;
     }
-    let start = Instant::now();
     let mut pause = Duration::from_millis(1);
     loop {
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && start.elapsed() < patience => {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(50));
             }

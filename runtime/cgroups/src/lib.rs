@@ -26,7 +26,7 @@ pub mod stats;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use oci_spec::runtime::LinuxResources;
@@ -257,15 +257,19 @@ impl Cgroup {
     /// SIGKILL (frozen processes cannot die).
     pub fn signal_all(&self, signal: Signal) -> Result<()> {
         let at = |f: Fault| f.at(&self.path);
+        let freezer = self.freezer().ok();
+        let was_frozen = freezer.is_some_and(|f| freezer::is_frozen(f).unwrap_or(false));
         if signal == Signal::SIGKILL {
             if let Some(v2) = &self.place.v2 {
                 if fsio::exists(&v2.path, "cgroup.kill") {
-                    return fsio::write(&v2.path, "cgroup.kill", "1").map_err(at);
+                    fsio::write(&v2.path, "cgroup.kill", "1").map_err(at)?;
+                    if let (Some(f), true) = (freezer, was_frozen) {
+                        freezer::thaw(f).map_err(at)?; // frozen processes cannot die
+                    }
+                    return Ok(());
                 }
             }
         }
-        let freezer = self.freezer().ok();
-        let was_frozen = freezer.is_some_and(|f| freezer::is_frozen(f).unwrap_or(false));
         let froze = match freezer {
             Some(f) if !was_frozen => match freezer::freeze(f) {
                 Ok(()) => true,
@@ -301,11 +305,15 @@ impl Cgroup {
     /// processes: `signal_all(SIGKILL)` first), then the parents `create` made, when they are
     /// unused. A cgroup that does not exist is not an error.
     pub fn destroy(&self) -> Result<()> {
+        let deadline = Instant::now() + REMOVE_PATIENCE;
         let mut first_error = None;
         for dir in self.place.dirs() {
-            if let Err(f) = dirs::remove_tree(&dir.path, REMOVE_PATIENCE) {
+            if let Err(f) = dirs::remove_tree(&dir.path, deadline) {
                 first_error.get_or_insert(f);
             }
+        }
+        if let Some(f) = first_error {
+            return Err(f.at(&self.path));
         }
         let created = std::mem::take(&mut *self.created.lock().unwrap_or_else(|e| e.into_inner()));
         for dir in created.iter().rev() {
@@ -318,10 +326,7 @@ impl Cgroup {
                 }
             }
         }
-        match first_error {
-            Some(f) => Err(f.at(&self.path)),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     // ---- internals ----

@@ -1,0 +1,553 @@
+//! berth-cgroups on the real cgroup filesystem: limits land in the kernel's files, update
+//! changes them, the freezer stops processes, stats and the OOM counter report what
+//! happened, signal_all reaches every process, destroy leaves nothing behind, and bad input
+//! is refused before anything is created.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use berth_cgroups::{Cgroup, Mode};
+use berth_tests::{is_root, skip, unique};
+use nix::sys::signal::Signal;
+use oci_spec::runtime::LinuxResources;
+use serde_json::json;
+
+fn resources(v: serde_json::Value) -> LinuxResources {
+    serde_json::from_value(v).expect("valid linux.resources")
+}
+
+/// A child process in a test cgroup under its own parent; killed and removed on drop.
+struct Subject {
+    child: Child,
+    cg: Cgroup,
+    parent: String,
+}
+
+impl Subject {
+    /// Starts `sh -c script` and puts it in `/<unique parent>/c` with the given limits. The
+    /// script runs only once the shell is in the cgroup (it waits for a line on stdin).
+    fn start(script: &str, res: Option<&LinuxResources>) -> Subject {
+        let parent = unique("berth-cgtest");
+        let child = Command::new("/bin/sh")
+            .args(["-c", &format!("read go; {script}")])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        let cg = Cgroup::new(Some(Path::new(&format!("/{parent}/c"))), "c").unwrap();
+        let mut s = Subject { child, cg, parent };
+        if let Err(e) = s.cg.create(s.child.id() as i32, res) {
+            let _ = s.child.kill();
+            let _ = s.child.wait();
+            panic!("create: {e}");
+        }
+        let stdin = s.child.stdin.as_mut().expect("piped stdin");
+        stdin.write_all(b"go\n").expect("release the script");
+        s
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    fn dir(&self, controller: &str) -> PathBuf {
+        let dirs = self.cg.dirs();
+        let key = if self.cg.mode() == Mode::Unified {
+            ""
+        } else {
+            controller
+        };
+        dirs.get(key)
+            .unwrap_or_else(|| panic!("no {controller} directory"))
+            .clone()
+    }
+
+    /// Reads a cgroup file: `v1` in the v1 hierarchy, `v2` in the cgroup2 directory.
+    fn file(&self, controller: &str, v1: &str, v2: &str) -> String {
+        let name = if self.cg.mode() == Mode::Unified {
+            v2
+        } else {
+            v1
+        };
+        let path = self.dir(controller).join(name);
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Subject {
+    fn drop(&mut self) {
+        let _ = self.cg.signal_all(Signal::SIGKILL);
+        let _ = self.cg.thaw();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = self.cg.destroy();
+        assert_gone(&self.parent);
+    }
+}
+
+/// No hierarchy holds a directory named `name` at its top level.
+fn assert_gone(name: &str) {
+    for entry in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let p = entry.path().join(name);
+        assert!(!p.exists(), "{} left behind", p.display());
+    }
+    let p = Path::new("/sys/fs/cgroup").join(name);
+    assert!(!p.exists(), "{} left behind", p.display());
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn limits_land_in_the_kernel_files_and_update_changes_them() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let res = resources(json!({
+        "memory": { "limit": 64 << 20, "swap": 128 << 20, "reservation": 32 << 20 },
+        "cpu": { "shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0" },
+        "pids": { "limit": 20 },
+        "devices": [
+            { "allow": false, "access": "rwm" },
+            { "allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm" }
+        ]
+    }));
+    let s = Subject::start("exec sleep 60", Some(&res));
+    let v2 = s.cg.mode() == Mode::Unified;
+    assert_eq!(
+        s.file("memory", "memory.limit_in_bytes", "memory.max"),
+        (64u64 << 20).to_string()
+    );
+    if !v2 {
+        assert_eq!(
+            s.file("memory", "memory.memsw.limit_in_bytes", "-"),
+            (128u64 << 20).to_string()
+        );
+        assert_eq!(s.file("cpu", "cpu.shares", "-"), "512");
+        assert_eq!(s.file("cpu", "cpu.cfs_quota_us", "-"), "50000");
+        assert_eq!(s.file("devices", "devices.list", "-"), "c 1:3 rwm");
+    } else {
+        assert_eq!(
+            s.file("memory", "-", "memory.swap.max"),
+            (64u64 << 20).to_string()
+        );
+        assert_eq!(s.file("cpu", "-", "cpu.max"), "50000 100000");
+    }
+    assert_eq!(s.file("cpuset", "cpuset.cpus", "cpuset.cpus"), "0");
+    assert_eq!(s.file("pids", "pids.max", "pids.max"), "20");
+    assert_eq!(s.cg.pids().unwrap(), vec![s.pid()]);
+
+    // update: only the given fields change
+    s.cg.update(&resources(json!({
+        "memory": { "limit": 96 << 20, "swap": 192 << 20 },
+        "cpu": { "quota": 20000 },
+        "pids": { "limit": 7 }
+    })))
+    .unwrap();
+    assert_eq!(
+        s.file("memory", "memory.limit_in_bytes", "memory.max"),
+        (96u64 << 20).to_string()
+    );
+    assert_eq!(s.file("pids", "pids.max", "pids.max"), "7");
+    assert_eq!(
+        s.file("cpu", "cpu.cfs_quota_us", "cpu.max"),
+        if v2 { "20000 100000" } else { "20000" }
+    );
+    assert_eq!(s.file("cpuset", "cpuset.cpus", "cpuset.cpus"), "0");
+
+    // shrinking memory below memory+swap order works too, and lifting it entirely
+    s.cg.update(&resources(
+        json!({ "memory": { "limit": 16 << 20, "swap": 32 << 20 } }),
+    ))
+    .unwrap();
+    s.cg.update(&resources(json!({ "memory": { "limit": -1 } })))
+        .unwrap();
+    let stats = s.cg.stats().unwrap();
+    assert!(
+        stats.memory.usage.limit > 1 << 40,
+        "limit lifted: {stats:?}"
+    );
+    assert_eq!(stats.pids.limit, 7);
+    assert_eq!(stats.pids.current, 1);
+}
+
+#[test]
+fn update_below_usage_is_refused_with_check_before_update() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let s = Subject::start(
+        "x=$(head -c 4000000 /dev/zero | tr '\\0' a); sleep 60",
+        None,
+    );
+    let err =
+        s.cg.update(&resources(
+            json!({ "memory": { "limit": 4096, "checkBeforeUpdate": true } }),
+        ))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("below the current usage"), "{err}");
+}
+
+#[test]
+fn freeze_stops_the_processes_and_thaw_resumes_them() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let s = Subject::start("while :; do :; done", None);
+    let usage = || s.cg.stats().unwrap().cpu.usage.total;
+    wait_until("the loop uses cpu", || usage() > 0);
+    assert!(!s.cg.is_frozen().unwrap());
+    s.cg.freeze().unwrap();
+    assert!(s.cg.is_frozen().unwrap());
+    let before = usage();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(usage(), before, "cpu time grew while frozen");
+    s.cg.thaw().unwrap();
+    assert!(!s.cg.is_frozen().unwrap());
+    let thawed = usage();
+    wait_until("cpu time grows again after thaw", || usage() > thawed);
+}
+
+#[test]
+fn stats_report_cpu_memory_and_pids() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let res =
+        resources(json!({ "pids": { "limit": 50 }, "cpu": { "quota": 20000, "period": 100000 } }));
+    let s = Subject::start(
+        "dd if=/dev/zero of=/dev/null bs=1M count=200 2>/dev/null; while :; do :; done",
+        Some(&res),
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    let st = s.cg.stats().unwrap();
+    assert!(st.cpu.usage.total > 0, "{:?}", st.cpu);
+    assert!(st.cpu.usage.user + st.cpu.usage.kernel > 0, "{:?}", st.cpu);
+    assert!(
+        st.cpu.throttling.periods > 0,
+        "quota set: periods counted {:?}",
+        st.cpu
+    );
+    assert!(
+        st.cpu.throttling.throttled_periods > 0,
+        "a busy loop at 20% is throttled"
+    );
+    assert!(st.memory.usage.usage > 0);
+    assert!(!st.memory.raw.is_empty(), "memory.stat parsed");
+    assert_eq!(st.pids.limit, 50);
+    assert!(st.pids.current >= 1);
+    if s.cg.mode() != Mode::Unified {
+        assert_eq!(st.cpu.usage.percpu.len(), num_cpus(), "{:?}", st.cpu);
+    }
+    // runc's JSON names
+    let v = serde_json::to_value(&st).unwrap();
+    assert!(v["cpu"]["usage"]["total"].as_u64().unwrap() > 0);
+    assert!(v["cpu"]["throttling"]["throttledPeriods"]
+        .as_u64()
+        .is_some());
+    assert_eq!(v["pids"]["limit"], 50);
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().unwrap().get()
+}
+
+#[test]
+fn oom_kill_is_counted() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let res = resources(json!({ "memory": { "limit": 32 << 20, "swap": 32 << 20 } }));
+    let mut s = Subject::start(
+        "read go; exec dd if=/dev/zero of=/dev/null bs=256M count=1",
+        Some(&res),
+    );
+    assert_eq!(s.cg.oom_kill_count().unwrap(), 0);
+    // only now, inside the cgroup, allocate 256 MiB
+    s.child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let status = s.child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
+    assert_eq!(s.cg.oom_kill_count().unwrap(), 1);
+    // the peak reached the limit (some kernels no longer count v1 failcnt)
+    let m = s.cg.stats().unwrap().memory;
+    assert!(m.usage.max >= m.usage.limit || m.usage.failcnt > 0, "{m:?}");
+}
+
+#[test]
+fn signal_all_reaches_every_process_and_destroy_cleans_up() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let mut s = Subject::start("sleep 100 & sleep 100 & wait", None);
+    wait_until("three processes", || s.cg.pids().unwrap().len() == 3);
+    let pids = s.cg.pids().unwrap();
+    s.cg.signal_all(Signal::SIGKILL).unwrap();
+    s.child.wait().unwrap();
+    wait_until("all gone", || s.cg.pids().unwrap().is_empty());
+    for p in pids {
+        // the orphaned sleeps were reaped by init; their pids no longer run sleep
+        let cmd = std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default();
+        assert!(!cmd.starts_with("sleep\x00100"), "process {p} survived");
+    }
+    let dirs: Vec<PathBuf> = s.cg.dirs().into_values().collect();
+    s.cg.destroy().unwrap();
+    for d in dirs {
+        assert!(!d.exists(), "{} left behind", d.display());
+    }
+}
+
+#[test]
+fn signal_keeps_a_paused_cgroup_paused() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let s = Subject::start("trap '' USR1; sleep 100 & wait", None);
+    wait_until("two processes", || s.cg.pids().unwrap().len() == 2);
+    s.cg.freeze().unwrap();
+    s.cg.signal_all(Signal::SIGUSR1).unwrap();
+    assert!(s.cg.is_frozen().unwrap(), "a paused container stays paused");
+}
+
+#[test]
+fn destroy_refuses_a_cgroup_with_processes_and_names_them() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let s = Subject::start("exec sleep 60", None);
+    let err = s.cg.destroy().unwrap_err().to_string();
+    assert!(
+        err.contains(&s.pid().to_string()) && err.contains("kill"),
+        "{err}"
+    );
+    assert!(s.cg.exists());
+}
+
+#[test]
+fn default_path_is_under_berth_and_parents_are_removed() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let id = unique("berth-cgdefault");
+    let cg = Cgroup::new(None, &id).unwrap();
+    assert_eq!(cg.path(), Path::new("/berth").join(&id));
+    let mut child = Command::new("sleep").arg("60").spawn().unwrap();
+    cg.create(child.id() as i32, None).unwrap();
+    for d in cg.dirs().values() {
+        assert!(d.ends_with(format!("berth/{id}")), "{}", d.display());
+        assert!(d.is_dir());
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let dirs: Vec<PathBuf> = cg.dirs().into_values().collect();
+    cg.destroy().unwrap();
+    assert!(dirs.iter().all(|d| !d.exists()));
+
+    // a deep explicit path: every parent made by create goes away with the container
+    let top = unique("berth-cgdeep");
+    let cg = Cgroup::new(Some(Path::new(&format!("/{top}/a/b"))), "x").unwrap();
+    let mut child = Command::new("sleep").arg("60").spawn().unwrap();
+    cg.create(child.id() as i32, None).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // the state survives a round trip through JSON (as in the runtime's state file)
+    let saved = serde_json::to_string(&cg).unwrap();
+    let loaded: Cgroup = serde_json::from_str(&saved).unwrap();
+    loaded.destroy().unwrap();
+    assert_gone(&top);
+}
+
+#[test]
+fn relative_path_is_placed_under_the_callers_own_cgroups() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let rel = unique("berth-cgrel");
+    let cg = Cgroup::new(Some(Path::new(&rel)), "r").unwrap();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    for (controller, dir) in cg.dirs() {
+        let line = own
+            .lines()
+            .find(|l| {
+                let f: Vec<&str> = l.splitn(3, ':').collect();
+                if controller.is_empty() {
+                    f[1].is_empty()
+                } else {
+                    f[1].split(',').any(|c| c == controller)
+                }
+            })
+            .unwrap_or_else(|| panic!("no own cgroup for {controller:?}"));
+        let own_path = line.splitn(3, ':').nth(2).unwrap();
+        let want = format!("{}/{rel}", own_path.trim_end_matches('/'));
+        assert!(
+            dir.to_string_lossy().ends_with(&want),
+            "{controller}: {} should end with {want}",
+            dir.display()
+        );
+    }
+    let mut child = Command::new("sleep").arg("60").spawn().unwrap();
+    cg.create(child.id() as i32, None).unwrap();
+    assert_eq!(cg.pids().unwrap(), vec![child.id() as i32]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    cg.destroy().unwrap();
+    assert!(cg.dirs().values().all(|d| !d.exists()));
+}
+
+#[test]
+fn a_cgroup_in_use_is_not_taken_over() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let s = Subject::start("exec sleep 60", None);
+    let mut other = Command::new("sleep").arg("60").spawn().unwrap();
+    let second = Cgroup::new(Some(s.cg.path()), "other").unwrap();
+    let err = second
+        .create(other.id() as i32, None)
+        .unwrap_err()
+        .to_string();
+    other.kill().unwrap();
+    other.wait().unwrap();
+    assert!(err.contains("already exists and holds processes"), "{err}");
+    assert_eq!(
+        s.cg.pids().unwrap(),
+        vec![s.pid()],
+        "the first owner is untouched"
+    );
+}
+
+/// Bad input: the error names the cause, and nothing is created.
+#[test]
+fn bad_limits_are_refused_before_anything_is_created() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let v1 = berth_cgroups::host_mode().unwrap() != Mode::Unified;
+    let mut cases = vec![
+        (
+            json!({ "memory": { "limit": 64 << 20, "swap": 32 << 20 } }),
+            &["swap must be >= limit"][..],
+        ),
+        (json!({ "cpu": { "cpus": "9999" } }), &["cpuset.cpus"]),
+        (json!({ "memory": { "swappiness": 150 } }), &["swappiness"]),
+        (
+            json!({ "devices": [ { "allow": true, "access": "rwx" } ] }),
+            &["access"],
+        ),
+        (
+            json!({ "hugepageLimits": [ { "pageSize": "3MB", "limit": 0 } ] }),
+            &["3MB", "hugetlb"],
+        ),
+        (
+            json!({ "unified": { "../../etc/passwd": "x" } }),
+            &["not a cgroup file name"],
+        ),
+        (json!({ "network": { "classID": 1048577 } }), &["net_cls"]),
+    ];
+    if v1 {
+        // the kernel clamps v1 shares; the clamp is reported instead of applied silently
+        cases.push((json!({ "cpu": { "shares": 1_000_000 } }), &["cpu shares"]));
+    }
+    for (res, want) in cases {
+        let top = unique("berth-cgbad");
+        let cg = Cgroup::new(Some(Path::new(&format!("/{top}/c"))), "c").unwrap();
+        let mut child = Command::new("sleep").arg("60").spawn().unwrap();
+        let err = cg.create(child.id() as i32, Some(&resources(res.clone())));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let err = match err {
+            // net_cls may exist on other hosts: then the class id is simply applied
+            Ok(()) if want == ["net_cls"] => {
+                cg.destroy().unwrap();
+                continue;
+            }
+            Ok(()) => panic!("{res} accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(want.iter().any(|w| err.contains(w)), "{res}: {err}");
+        assert!(err.contains(&top), "error names the cgroup: {err}");
+        assert_gone(&top);
+    }
+}
+
+#[test]
+fn missing_controllers_are_named() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    if Path::new("/sys/fs/cgroup/net_cls").exists()
+        || Path::new("/sys/fs/cgroup/net_cls,net_prio").exists()
+    {
+        skip!("this host mounts net_cls");
+    }
+    let cg = Cgroup::new(
+        Some(Path::new(&format!("/{}", unique("berth-cgmiss")))),
+        "m",
+    )
+    .unwrap();
+    let err = cg
+        .create(1, Some(&resources(json!({ "network": { "classID": 7 } }))))
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        berth_cgroups::Error::ControllerMissing { .. }
+    ));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("net_cls") && msg.contains("linux.resources.network.classID"),
+        "{msg}"
+    );
+    assert!(!cg.exists());
+}
+
+#[test]
+fn hugetlb_limits_on_a_hybrid_host_go_to_cgroup2() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    if berth_cgroups::host_mode().unwrap() != Mode::Hybrid
+        || !std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers")
+            .unwrap_or_default()
+            .contains("hugetlb")
+        || !Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists()
+    {
+        skip!("needs a hybrid host whose cgroup2 hierarchy offers hugetlb");
+    }
+    let res = resources(json!({ "hugepageLimits": [ { "pageSize": "2MB", "limit": 0 } ] }));
+    let s = Subject::start("exec sleep 60", Some(&res));
+    let v2 = s.cg.dirs()[""].clone();
+    assert_eq!(
+        std::fs::read_to_string(v2.join("hugetlb.2MB.max"))
+            .unwrap()
+            .trim(),
+        "0"
+    );
+    assert!(s.cg.stats().unwrap().hugetlb.contains_key("2MB"));
+}
+
+#[test]
+fn not_existing_cgroup_reports_not_found() {
+    let cg = Cgroup::new(
+        Some(Path::new(&format!("/{}", unique("berth-cgnone")))),
+        "n",
+    )
+    .unwrap();
+    assert!(!cg.exists());
+    let err = cg.stats().unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert!(cg.pids().unwrap_err().is_not_found());
+    cg.destroy().unwrap();
+}

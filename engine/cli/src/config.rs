@@ -7,8 +7,9 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use berth_api::auth::AuthConfig;
 use serde_json::{json, Map, Value};
 
 pub struct Config {
@@ -113,14 +114,19 @@ impl Config {
     }
 }
 
-/// The `X-Registry-Auth` header value: URL-safe base64 of the auth JSON (`{}` when
-/// there are no credentials, which daemons accept for anonymous access).
+/// The `X-Registry-Auth` header value: the shared auth type, encoded (an empty object when
+/// there are no credentials, which daemons take as anonymous access).
 pub fn registry_auth_header(creds: Option<&Credentials>, server: &str) -> String {
-    let v = match creds {
-        Some(c) => json!({"username": c.username, "password": c.password, "serveraddress": server}),
-        None => json!({}),
-    };
-    URL_SAFE.encode(v.to_string())
+    match creds {
+        Some(c) => AuthConfig {
+            username: c.username.clone(),
+            password: c.password.clone(),
+            server_address: server.to_string(),
+            ..Default::default()
+        },
+        None => AuthConfig::default(),
+    }
+    .encode()
 }
 
 #[cfg(test)]

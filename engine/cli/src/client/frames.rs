@@ -3,6 +3,8 @@
 
 use std::io::{self, Read, Write};
 
+use berth_api::stdcopy;
+
 /// Which output a frame belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Channel {
@@ -12,59 +14,36 @@ pub enum Channel {
     System,
 }
 
-/// An incremental demultiplexer: feed it bytes as they arrive, get whole or partial
-/// payloads out as soon as they are known.
+/// An incremental demultiplexer over the shared frame decoder: feed it bytes as they
+/// arrive, get each frame's payload with its channel.
 #[derive(Default)]
-pub struct Demux {
-    header: Vec<u8>,
-    channel: Option<Channel>,
-    left: usize,
-}
+pub struct Demux(stdcopy::Demux);
 
 impl Demux {
     pub fn new() -> Demux {
         Demux::default()
     }
 
-    /// Splits `data` into payload pieces, calling `sink` for each.
+    /// Passes every complete frame in `data` (and what was buffered before) to `sink`.
     pub fn feed(
         &mut self,
-        mut data: &[u8],
+        data: &[u8],
         sink: &mut dyn FnMut(Channel, &[u8]) -> io::Result<()>,
     ) -> io::Result<()> {
-        while !data.is_empty() {
-            if self.left == 0 {
-                let need = 8 - self.header.len();
-                let take = need.min(data.len());
-                self.header.extend_from_slice(&data[..take]);
-                data = &data[take..];
-                if self.header.len() < 8 {
-                    return Ok(());
+        self.0.push(data);
+        while let Some((stream, payload)) = self.0.next_frame() {
+            let ch = match stream {
+                stdcopy::STDIN | stdcopy::STDOUT => Channel::Stdout,
+                stdcopy::STDERR => Channel::Stderr,
+                stdcopy::SYSTEM_ERR => Channel::System,
+                other => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("unexpected stream id {other} in the daemon's output"),
+                    ))
                 }
-                self.channel = Some(match self.header[0] {
-                    0 | 1 => Channel::Stdout,
-                    2 => Channel::Stderr,
-                    3 => Channel::System,
-                    other => {
-                        return Err(io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            format!("unexpected stream id {other} in the daemon's output"),
-                        ))
-                    }
-                });
-                self.left = u32::from_be_bytes([
-                    self.header[4],
-                    self.header[5],
-                    self.header[6],
-                    self.header[7],
-                ]) as usize;
-                self.header.clear();
-                continue;
-            }
-            let take = self.left.min(data.len());
-            sink(self.channel.unwrap_or(Channel::Stdout), &data[..take])?;
-            self.left -= take;
-            data = &data[take..];
+            };
+            sink(ch, &payload)?;
         }
         Ok(())
     }
@@ -109,10 +88,7 @@ mod tests {
     use super::*;
 
     fn frame(id: u8, payload: &[u8]) -> Vec<u8> {
-        let mut v = vec![id, 0, 0, 0];
-        v.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-        v.extend_from_slice(payload);
-        v
+        stdcopy::frame(id, payload)
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use berth_api::container::WaitResponse;
 use nix::sys::signal::Signal;
-use serde_json::Value;
 
 use crate::client::http::{Body, Query};
 use crate::client::{error_from, ApiError, Client};
@@ -118,19 +118,15 @@ fn read_wait_result(resp: crate::client::http::Response) -> Result<i32, CliError
     let bytes = resp
         .bytes()
         .map_err(|e| CliError::new(format!("waiting for the container: {e}")))?;
-    let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+    let v: WaitResponse = serde_json::from_slice(&bytes).map_err(|e| {
         CliError::new(format!(
             "waiting for the container: bad answer from the daemon: {e}"
         ))
     })?;
-    if let Some(msg) = v
-        .pointer("/Error/Message")
-        .and_then(Value::as_str)
-        .filter(|m| !m.is_empty())
-    {
-        return Err(CliError::new(msg.to_string()).code(EXIT_DAEMON));
+    match v.error {
+        Some(e) if !e.message.is_empty() => Err(CliError::new(e.message).code(EXIT_DAEMON)),
+        _ => Ok(v.status_code as i32),
     }
-    Ok(v.get("StatusCode").and_then(Value::as_i64).unwrap_or(0) as i32)
 }
 
 /// Tells the daemon the local terminal size.
@@ -228,7 +224,12 @@ pub fn attached(client: &Client, plan: AttachPlan<'_>) -> CmdResult {
     let opts = SessionOpts {
         tty: plan.tty,
         stdin: plan.stdin,
-        detach_keys: plan.detach_keys.clone(),
+        // Like docker, detach keys only apply to TTY sessions: a plain stream may carry any byte.
+        detach_keys: if plan.tty {
+            plan.detach_keys.clone()
+        } else {
+            Vec::new()
+        },
         signals: pipe
             .as_ref()
             .map(|p| (p, &mut react as &mut dyn FnMut(Signal) -> bool)),

@@ -4,8 +4,8 @@
 use std::io::{self, BufRead, Read, Write};
 use std::os::fd::BorrowedFd;
 
+use berth_api::auth::{AuthConfig, AuthResponse};
 use nix::sys::termios::{self, LocalFlags, SetArg};
-use serde_json::{json, Value};
 
 use crate::cli::{LoginArgs, LogoutArgs};
 use crate::config::{Config, Credentials};
@@ -96,19 +96,22 @@ pub fn login(ctx: &Ctx, a: &LoginArgs) -> CmdResult {
     if creds.password.is_empty() {
         return Err(CliError::new("Error: Password Required"));
     }
-    let body = json!({
-        "username": creds.username,
-        "password": creds.password,
-        "serveraddress": server,
-    });
-    let answer = ctx.client()?.post("/auth", Some(&body))?;
+    let body = serde_json::to_value(AuthConfig {
+        username: creds.username.clone(),
+        password: creds.password.clone(),
+        server_address: server,
+        ..Default::default()
+    })
+    .map_err(|e| CliError::new(e.to_string()))?;
+    let answer: AuthResponse = serde_json::from_value(ctx.client()?.post("/auth", Some(&body))?)
+        .map_err(|e| CliError::new(format!("the daemon's login answer: {e}")))?;
     config.store(&key, &creds);
     config.save().map_err(CliError::new)?;
-    let status = answer
-        .get("Status")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .unwrap_or("Login Succeeded");
+    let status = if answer.status.is_empty() {
+        "Login Succeeded"
+    } else {
+        answer.status.as_str()
+    };
     print(&format!("{status}\n"));
     Ok(0)
 }

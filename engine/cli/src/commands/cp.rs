@@ -9,7 +9,7 @@ use std::path::{Component, Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use serde_json::Value;
+use berth_api::container::{go_mode, PathStat as ContainerPathStat};
 
 use crate::cli::CpArgs;
 use crate::client::http::{Body, Query};
@@ -47,16 +47,10 @@ struct PathStat {
 
 fn parse_stat(header: Option<&str>) -> Option<PathStat> {
     let raw = STANDARD.decode(header?.trim()).ok()?;
-    let v: Value = serde_json::from_slice(&raw).ok()?;
-    let mode = v.get("mode").and_then(Value::as_u64).unwrap_or(0);
+    let stat: ContainerPathStat = serde_json::from_slice(&raw).ok()?;
     Some(PathStat {
-        name: v
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        // Go's os.ModeDir is the top bit of a 32-bit mode.
-        is_dir: mode & (1 << 31) != 0,
+        is_dir: stat.mode & go_mode::DIR != 0,
+        name: stat.name,
     })
 }
 

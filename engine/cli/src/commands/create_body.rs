@@ -4,7 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde_json::{json, Map, Value};
+use berth_api::container::{
+    Config, CreateRequest, Empty, HostConfig, LogConfig, RestartPolicy, Ulimit,
+};
+use berth_api::network::PortBinding;
+use berth_api::strslice::StrSlice;
 
 use crate::cli::ContainerOpts;
 use crate::error::{CliError, EXIT_DAEMON};
@@ -77,43 +81,44 @@ pub fn collect_env(
     Ok(env)
 }
 
-fn key_values(items: &[String]) -> Map<String, Value> {
+fn key_values(items: &[String]) -> BTreeMap<String, String> {
     items
         .iter()
         .map(|kv| match kv.split_once('=') {
-            Some((k, v)) => (k.to_string(), Value::from(v)),
-            None => (kv.to_string(), Value::from("")),
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (kv.to_string(), String::new()),
         })
         .collect()
 }
 
-fn restart_policy(s: &str) -> Result<Value, CliError> {
-    let bad = || bad_flag(s, "--restart", "invalid restart policy format");
+fn restart_policy(s: &str) -> Result<RestartPolicy, CliError> {
+    let policy = |name: &str, n: i64| RestartPolicy {
+        name: name.to_string(),
+        maximum_retry_count: n,
+    };
     let (name, count) = match s.split_once(':') {
         Some((n, c)) => (n, Some(c)),
         None => (s, None),
     };
     match (name, count) {
-        ("no" | "" | "always" | "unless-stopped", None) => {
-            Ok(json!({"Name": if name.is_empty() { "no" } else { name }, "MaximumRetryCount": 0}))
-        }
-        ("on-failure", None) => Ok(json!({"Name": "on-failure", "MaximumRetryCount": 0})),
+        ("" | "no", None) => Ok(policy("no", 0)),
+        ("always" | "unless-stopped" | "on-failure", None) => Ok(policy(name, 0)),
         ("on-failure", Some(c)) => {
             let n: i64 = c
                 .parse()
                 .map_err(|_| bad_flag(s, "--restart", "maximum retry count must be an integer"))?;
-            Ok(json!({"Name": "on-failure", "MaximumRetryCount": n}))
+            Ok(policy("on-failure", n))
         }
         ("always" | "unless-stopped" | "no", Some(_)) => Err(bad_flag(
             s,
             "--restart",
             format!("maximum retry count cannot be used with restart policy '{name}'"),
         )),
-        _ => Err(bad()),
+        _ => Err(bad_flag(s, "--restart", "invalid restart policy format")),
     }
 }
 
-fn ulimit(s: &str) -> Result<Value, CliError> {
+fn ulimit(s: &str) -> Result<Ulimit, CliError> {
     let bad = |why: &str| bad_flag(s, "--ulimit", why);
     let (name, limits) = s
         .split_once('=')
@@ -133,15 +138,18 @@ fn ulimit(s: &str) -> Result<Value, CliError> {
             "soft limit must be less than or equal to the hard limit",
         ));
     }
-    Ok(json!({"Name": name, "Soft": soft, "Hard": hard}))
+    Ok(Ulimit {
+        name: name.to_string(),
+        soft,
+        hard,
+    })
 }
 
+type PortMap = BTreeMap<String, Option<Vec<PortBinding>>>;
+
 /// `-p [IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]` into exposed ports and bindings.
-fn publish(
-    specs: &[String],
-    exposed: &mut Map<String, Value>,
-) -> Result<Map<String, Value>, CliError> {
-    let mut bindings: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+fn publish(specs: &[String], exposed: &mut BTreeMap<String, Empty>) -> Result<PortMap, CliError> {
+    let mut bindings = PortMap::new();
     for s in specs {
         let bad = |why: &str| bad_flag(s, "-p, --publish", why);
         let (addr, proto) = match s.rsplit_once('/') {
@@ -169,7 +177,7 @@ fn publish(
             _ => return Err(bad("too many colons")),
         };
         let port_ok = |p: &str| {
-            p.split('-').all(|x| x.parse::<u16>().is_ok_and(|n| n > 0)) && p.split('-').count() <= 2
+            p.split('-').count() <= 2 && p.split('-').all(|x| x.parse::<u16>().is_ok_and(|n| n > 0))
         };
         if !port_ok(container) {
             return Err(bad("invalid containerPort"));
@@ -178,16 +186,17 @@ fn publish(
             return Err(bad("invalid hostPort"));
         }
         let key = format!("{container}/{proto}");
-        exposed.insert(key.clone(), json!({}));
+        exposed.insert(key.clone(), Empty {});
         bindings
             .entry(key)
-            .or_default()
-            .push(json!({"HostIp": ip, "HostPort": host}));
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(PortBinding {
+                host_ip: ip.to_string(),
+                host_port: host.to_string(),
+            });
     }
-    Ok(bindings
-        .into_iter()
-        .map(|(k, v)| (k, Value::Array(v)))
-        .collect())
+    Ok(bindings)
 }
 
 fn security_opts(opts: &[String]) -> Result<Vec<String>, CliError> {
@@ -203,7 +212,7 @@ fn security_opts(opts: &[String]) -> Result<Vec<String>, CliError> {
                     CliError::new(format!("opening seccomp profile ({path}) failed: {e}"))
                         .code(EXIT_DAEMON)
                 })?;
-                let compact: Value = serde_json::from_str(&text).map_err(|e| {
+                let compact: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
                     CliError::new(format!("seccomp profile ({path}) is not valid JSON: {e}"))
                         .code(EXIT_DAEMON)
                 })?;
@@ -211,11 +220,7 @@ fn security_opts(opts: &[String]) -> Result<Vec<String>, CliError> {
                 continue;
             }
         }
-        if o == "no-new-privileges"
-            || o.starts_with("no-new-privileges")
-            || o.contains('=')
-            || o.contains(':')
-        {
+        if o.starts_with("no-new-privileges") || o.contains('=') || o.contains(':') {
             out.push(o.clone());
         } else {
             return Err(bad_flag(
@@ -228,25 +233,29 @@ fn security_opts(opts: &[String]) -> Result<Vec<String>, CliError> {
     Ok(out)
 }
 
-/// The create request body for `image` running `cmd`.
+fn some_if<T>(v: Vec<T>) -> Option<Vec<T>> {
+    (!v.is_empty()).then_some(v)
+}
+
+/// The create request for `image` running `cmd`.
 pub fn build(
     o: &ContainerOpts,
     image: &str,
     cmd: &[String],
     attach: Attach,
     console: Option<(u16, u16)>,
-) -> Result<Value, CliError> {
+) -> Result<CreateRequest, CliError> {
     let env = collect_env(&o.env_file, &o.env)?;
-    let mut exposed = Map::new();
+    let mut exposed = BTreeMap::new();
     for e in &o.expose {
         let key = if e.contains('/') {
             e.clone()
         } else {
             format!("{e}/tcp")
         };
-        exposed.insert(key, json!({}));
+        exposed.insert(key, Empty {});
     }
-    let bindings = publish(&o.publish, &mut exposed)?;
+    let port_bindings = publish(&o.publish, &mut exposed)?;
     for h in &o.add_host {
         if !h.contains(':') && !h.contains('=') {
             return Err(bad_flag(
@@ -257,43 +266,38 @@ pub fn build(
         }
     }
     let mut binds = Vec::new();
-    let mut volumes = Map::new();
+    let mut volumes = BTreeMap::new();
     for v in &o.volume {
         if v.contains(':') {
-            binds.push(Value::from(v.as_str()));
+            binds.push(v.clone());
         } else {
-            volumes.insert(v.clone(), json!({}));
+            volumes.insert(v.clone(), Empty {});
         }
     }
-    let mut tmpfs = Map::new();
-    for t in &o.tmpfs {
-        let (path, opts) = t.split_once(':').unwrap_or((t, ""));
-        tmpfs.insert(path.to_string(), Value::from(opts));
-    }
+    let tmpfs: BTreeMap<String, String> = o
+        .tmpfs
+        .iter()
+        .map(|t| match t.split_once(':') {
+            Some((p, opts)) => (p.to_string(), opts.to_string()),
+            None => (t.clone(), String::new()),
+        })
+        .collect();
     let ulimits = o
         .ulimit
         .iter()
         .map(|u| ulimit(u))
         .collect::<Result<Vec<_>, _>>()?;
-    let size = |v: &Option<String>, flag: &str| -> Result<Option<i64>, CliError> {
-        v.as_deref()
-            .map(|s| {
-                if s == "-1" {
-                    return Ok(-1);
-                }
-                parse_ram(s).map_err(|e| bad_flag(s, flag, e))
-            })
-            .transpose()
+    let size = |v: &Option<String>, flag: &str| -> Result<i64, CliError> {
+        match v.as_deref() {
+            None => Ok(0),
+            Some("-1") => Ok(-1),
+            Some(s) => parse_ram(s).map_err(|e| bad_flag(s, flag, e)),
+        }
     };
-    let memory = size(&o.memory, "-m, --memory")?;
-    let memory_swap = size(&o.memory_swap, "--memory-swap")?;
-    let memory_reservation = size(&o.memory_reservation, "--memory-reservation")?;
-    let shm_size = size(&o.shm_size, "--shm-size")?;
-    let nano_cpus = o
-        .cpus
-        .as_deref()
-        .map(|c| parse_nano_cpus(c).map_err(|e| bad_flag(c, "--cpus", e)))
-        .transpose()?;
+    let nano_cpus = match o.cpus.as_deref() {
+        Some(c) => parse_nano_cpus(c).map_err(|e| bad_flag(c, "--cpus", e))?,
+        None => 0,
+    };
     if !matches!(o.pull.as_str(), "always" | "missing" | "never") {
         return Err(bad_flag(
             &o.pull,
@@ -301,106 +305,79 @@ pub fn build(
             "must be one of always, missing, never",
         ));
     }
-
-    let entrypoint = o.entrypoint.as_ref().map(|e| {
-        if e.is_empty() {
-            json!([""])
-        } else {
-            json!([e])
-        }
-    });
-    let mut config = json!({
-        "Hostname": o.hostname.clone().unwrap_or_default(),
-        "Domainname": o.domainname.clone().unwrap_or_default(),
-        "User": o.user.clone().unwrap_or_default(),
-        "AttachStdin": attach.stdin,
-        "AttachStdout": attach.stdout,
-        "AttachStderr": attach.stderr,
-        "Tty": o.tty,
-        "OpenStdin": o.interactive,
-        "StdinOnce": o.interactive && attach.stdin,
-        "Env": env,
-        "Cmd": if cmd.is_empty() { Value::Null } else { json!(cmd) },
-        "Image": image,
-        "WorkingDir": o.workdir.clone().unwrap_or_default(),
-        "Entrypoint": entrypoint,
-        "Labels": key_values(&o.label),
-    });
-    let c = config.as_object_mut().expect("object literal");
-    if !exposed.is_empty() {
-        c.insert("ExposedPorts".into(), Value::Object(exposed));
-    }
-    if !volumes.is_empty() {
-        c.insert("Volumes".into(), Value::Object(volumes));
-    }
-    if let Some(s) = &o.stop_signal {
-        c.insert("StopSignal".into(), json!(s));
-    }
-    if let Some(t) = o.stop_timeout {
-        c.insert("StopTimeout".into(), json!(t));
-    }
-
-    let mut host = json!({
-        "Binds": if binds.is_empty() { Value::Null } else { Value::Array(binds) },
-        "NetworkMode": o.network.clone().unwrap_or_else(|| "default".into()),
-        "PortBindings": bindings,
-        "RestartPolicy": restart_policy(&o.restart)?,
-        "AutoRemove": o.rm,
-        "CapAdd": o.cap_add,
-        "CapDrop": o.cap_drop,
-        "ExtraHosts": o.add_host,
-        "GroupAdd": o.group_add,
-        "IpcMode": o.ipc.clone().unwrap_or_default(),
-        "PidMode": o.pid.clone().unwrap_or_default(),
-        "UTSMode": o.uts.clone().unwrap_or_default(),
-        "Privileged": o.privileged,
-        "PublishAllPorts": o.publish_all,
-        "ReadonlyRootfs": o.read_only,
-        "SecurityOpt": security_opts(&o.security_opt)?,
-        "Tmpfs": tmpfs,
-        "Sysctls": key_values(&o.sysctl),
-        "Ulimits": ulimits,
-        "CpuShares": o.cpu_shares.unwrap_or(0),
-        "CpusetCpus": o.cpuset_cpus.clone().unwrap_or_default(),
-        "CpusetMems": o.cpuset_mems.clone().unwrap_or_default(),
-        "Memory": memory.unwrap_or(0),
-        "MemorySwap": memory_swap.unwrap_or(0),
-        "MemoryReservation": memory_reservation.unwrap_or(0),
-        "NanoCpus": nano_cpus.unwrap_or(0),
-        "OomKillDisable": o.oom_kill_disable,
-    });
-    let h = host.as_object_mut().expect("object literal");
-    if o.init {
-        h.insert("Init".into(), json!(true));
-    }
-    if let Some(p) = o.pids_limit {
-        h.insert("PidsLimit".into(), json!(p));
-    }
-    if let Some(s) = shm_size {
-        h.insert("ShmSize".into(), json!(s));
-    }
-    if let Some(r) = &o.runtime {
-        h.insert("Runtime".into(), json!(r));
-    }
-    if o.log_driver.is_some() || !o.log_opt.is_empty() {
-        h.insert(
-            "LogConfig".into(),
-            json!({"Type": o.log_driver.clone().unwrap_or_default(), "Config": key_values(&o.log_opt)}),
-        );
-    }
-    if let Some((rows, cols)) = console {
-        h.insert("ConsoleSize".into(), json!([rows, cols]));
-    }
-    config
-        .as_object_mut()
-        .expect("object literal")
-        .insert("HostConfig".into(), host);
-    Ok(config)
+    let config = Config {
+        hostname: o.hostname.clone().unwrap_or_default(),
+        domainname: o.domainname.clone().unwrap_or_default(),
+        user: o.user.clone().unwrap_or_default(),
+        attach_stdin: attach.stdin,
+        attach_stdout: attach.stdout,
+        attach_stderr: attach.stderr,
+        exposed_ports: (!exposed.is_empty()).then_some(exposed),
+        tty: o.tty,
+        open_stdin: o.interactive,
+        stdin_once: o.interactive && attach.stdin,
+        env: Some(env),
+        cmd: (!cmd.is_empty()).then(|| StrSlice(cmd.to_vec())),
+        image: image.to_string(),
+        volumes: (!volumes.is_empty()).then_some(volumes),
+        working_dir: o.workdir.clone().unwrap_or_default(),
+        // `--entrypoint ""` clears the image's entrypoint: docker sends [""].
+        entrypoint: o.entrypoint.as_ref().map(|e| StrSlice(vec![e.clone()])),
+        labels: Some(key_values(&o.label)),
+        stop_signal: o.stop_signal.clone(),
+        stop_timeout: o.stop_timeout,
+        ..Default::default()
+    };
+    let host = HostConfig {
+        binds: some_if(binds),
+        log_config: LogConfig {
+            kind: o.log_driver.clone().unwrap_or_default(),
+            config: key_values(&o.log_opt),
+        },
+        network_mode: o.network.clone().unwrap_or_else(|| "default".into()),
+        port_bindings: Some(port_bindings),
+        restart_policy: restart_policy(&o.restart)?,
+        auto_remove: o.rm,
+        console_size: console.map_or([0, 0], |(r, c)| [u32::from(r), u32::from(c)]),
+        cap_add: some_if(o.cap_add.clone()),
+        cap_drop: some_if(o.cap_drop.clone()),
+        extra_hosts: some_if(o.add_host.clone()),
+        group_add: some_if(o.group_add.clone()),
+        ipc_mode: o.ipc.clone().unwrap_or_default(),
+        pid_mode: o.pid.clone().unwrap_or_default(),
+        privileged: o.privileged,
+        publish_all_ports: o.publish_all,
+        readonly_rootfs: o.read_only,
+        security_opt: some_if(security_opts(&o.security_opt)?),
+        tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
+        uts_mode: o.uts.clone().unwrap_or_default(),
+        shm_size: size(&o.shm_size, "--shm-size")?,
+        sysctls: (!o.sysctl.is_empty()).then(|| key_values(&o.sysctl)),
+        runtime: o.runtime.clone().unwrap_or_default(),
+        cpu_shares: o.cpu_shares.unwrap_or(0),
+        memory: size(&o.memory, "-m, --memory")?,
+        nano_cpus,
+        cpuset_cpus: o.cpuset_cpus.clone().unwrap_or_default(),
+        cpuset_mems: o.cpuset_mems.clone().unwrap_or_default(),
+        memory_reservation: size(&o.memory_reservation, "--memory-reservation")?,
+        memory_swap: size(&o.memory_swap, "--memory-swap")?,
+        oom_kill_disable: o.oom_kill_disable.then_some(true),
+        pids_limit: o.pids_limit,
+        ulimits: some_if(ulimits),
+        init: o.init.then_some(true),
+        ..Default::default()
+    };
+    Ok(CreateRequest {
+        config,
+        host_config: Some(host),
+        networking_config: None,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn opts() -> ContainerOpts {
         ContainerOpts {
@@ -438,6 +415,7 @@ mod tests {
             None,
         )
         .unwrap();
+        let b = serde_json::to_value(b).unwrap();
         assert_eq!(b["Image"], "busybox");
         assert_eq!(b["Cmd"], json!(["sh", "-c", "x"]));
         assert_eq!(b["Entrypoint"], json!([""]));
@@ -461,7 +439,8 @@ mod tests {
 
     #[test]
     fn refuses_bad_values_with_exit_125() {
-        let cases: [(fn(&mut ContainerOpts), &str); 7] = [
+        type Case = (fn(&mut ContainerOpts), &'static str);
+        let cases: [Case; 7] = [
             (|o| o.memory = Some("lots".into()), "--memory"),
             (|o| o.cpus = Some("x".into()), "--cpus"),
             (|o| o.restart = "sometimes".into(), "--restart"),

@@ -3,8 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use berth_api::exec;
 use nix::sys::signal::Signal;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::attach::{self, AttachPlan};
 use super::create_body::collect_env;
@@ -14,6 +15,10 @@ use crate::context::Ctx;
 use crate::error::{CliError, CmdResult};
 use crate::session::{self, Ended, SessionOpts};
 use crate::term::{self, RawMode, SignalPipe};
+
+fn to_json(v: &impl serde::Serialize) -> Result<Value, CliError> {
+    serde_json::to_value(v).map_err(|e| CliError::new(e.to_string()))
+}
 
 pub fn exec(ctx: &Ctx, a: &ExecArgs) -> CmdResult {
     let (container, cmd) = a
@@ -30,35 +35,34 @@ pub fn exec(ctx: &Ctx, a: &ExecArgs) -> CmdResult {
     };
     let env = collect_env(&a.env_file, &a.env)?;
     let console = if a.tty { term::local_size() } else { None };
-    let mut body = json!({
-        "AttachStdin": stdin,
-        "AttachStdout": !a.detach,
-        "AttachStderr": !a.detach,
-        "Tty": a.tty,
-        "Cmd": cmd,
-        "Env": env,
-        "User": a.user.clone().unwrap_or_default(),
-        "WorkingDir": a.workdir.clone().unwrap_or_default(),
-        "Privileged": a.privileged,
-    });
-    if let Some(k) = &a.detach_keys {
-        body["DetachKeys"] = json!(k);
-    }
-    if let Some((rows, cols)) = console {
-        body["ConsoleSize"] = json!([rows, cols]);
-    }
+    let console = console.map(|(r, c)| [u32::from(r), u32::from(c)]);
+    let body = exec::CreateRequest {
+        attach_stdin: stdin,
+        attach_stdout: !a.detach,
+        attach_stderr: !a.detach,
+        tty: a.tty,
+        cmd: Some(cmd.to_vec()),
+        env: Some(env),
+        user: a.user.clone().unwrap_or_default(),
+        working_dir: a.workdir.clone().unwrap_or_default(),
+        privileged: a.privileged,
+        detach_keys: a.detach_keys.clone().unwrap_or_default(),
+        console_size: console,
+        ..Default::default()
+    };
     let client = ctx.client()?;
-    let created = client.post(&super::cpath(container, "exec"), Some(&body))?;
+    let created = client.post(&super::cpath(container, "exec"), Some(&to_json(&body)?))?;
     let exec_id = created
         .get("Id")
         .and_then(Value::as_str)
         .ok_or_else(|| CliError::new("the daemon's exec answer has no Id"))?
         .to_string();
     let start_path = format!("/exec/{}/start", seg(&exec_id));
-    let mut start_body = json!({"Detach": a.detach, "Tty": a.tty});
-    if let Some((rows, cols)) = console {
-        start_body["ConsoleSize"] = json!([rows, cols]);
-    }
+    let start_body = to_json(&exec::StartRequest {
+        detach: a.detach,
+        tty: a.tty,
+        console_size: console,
+    })?;
     if a.detach {
         client.post(&start_path, Some(&start_body))?;
         return Ok(0);
@@ -99,7 +103,11 @@ pub fn exec(ctx: &Ctx, a: &ExecArgs) -> CmdResult {
         SessionOpts {
             tty: a.tty,
             stdin,
-            detach_keys: if stdin { detach_keys } else { Vec::new() },
+            detach_keys: if stdin && a.tty {
+                detach_keys
+            } else {
+                Vec::new()
+            },
             signals: pipe
                 .as_ref()
                 .map(|p| (p, &mut react as &mut dyn FnMut(Signal) -> bool)),

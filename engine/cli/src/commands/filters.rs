@@ -1,7 +1,6 @@
-//! `--filter key=value` flags as the API's `filters` parameter: a JSON map from each key
-//! to the set of its values (`{"status":{"exited":true}}`), the form every daemon accepts.
+//! `--filter key=value` flags as the API's `filters` parameter.
 
-use serde_json::{Map, Value};
+use berth_api::filters::Filters;
 
 use crate::error::{CliError, EXIT_DAEMON};
 
@@ -9,20 +8,15 @@ pub fn to_json(flags: &[String]) -> Result<Option<String>, CliError> {
     if flags.is_empty() {
         return Ok(None);
     }
-    let mut m = Map::new();
+    let mut filters = Filters::default();
     for f in flags {
         let (k, v) = f.split_once('=').ok_or_else(|| {
             CliError::new(format!("bad format of filter (expected name=value): {f}"))
                 .code(EXIT_DAEMON)
         })?;
-        let entry = m
-            .entry(k.trim().to_lowercase())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Value::Object(set) = entry {
-            set.insert(v.to_string(), Value::Bool(true));
-        }
+        filters.add(&k.trim().to_lowercase(), v);
     }
-    Ok(Some(Value::Object(m).to_string()))
+    Ok(Some(filters.to_json()))
 }
 
 #[cfg(test)]
@@ -36,10 +30,7 @@ mod tests {
         ])
         .unwrap()
         .unwrap();
-        assert_eq!(
-            f,
-            r#"{"status":{"exited":true,"created":true},"label":{"a=b":true}}"#
-        );
+        assert_eq!(f, r#"{"label":["a=b"],"status":["exited","created"]}"#);
         assert!(super::to_json(&["nonsense".into()]).is_err());
         assert_eq!(super::to_json(&[]).unwrap(), None);
     }

@@ -25,7 +25,8 @@ fn create_container(
     console: Option<(u16, u16)>,
 ) -> Result<String, CliError> {
     let daemon_err = |e: CliError| e.code(EXIT_DAEMON);
-    let body = create_body::build(o, image, cmd, attach, console)?;
+    let body = serde_json::to_value(create_body::build(o, image, cmd, attach, console)?)
+        .map_err(|e| CliError::new(e.to_string()))?;
     let reference = ImageRef::parse(image).map_err(|e| CliError::new(e).code(EXIT_DAEMON))?;
     let client = ctx.client().map_err(daemon_err)?;
     if o.pull == "always" {
@@ -188,11 +189,7 @@ pub fn run(ctx: &Ctx, a: &RunArgs) -> CmdResult {
         stdin,
         stdout,
         stderr,
-        detach_keys: if o.tty || stdin {
-            detach_keys
-        } else {
-            Vec::new()
-        },
+        detach_keys,
         detach_keys_flag: a.detach_keys.clone(),
         sig_proxy: a.sig_proxy,
         wait_condition: if o.rm { "removed" } else { "next-exit" },

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use berth_api::stats::StatsResponse;
 use serde_json::{json, Value};
 
 use crate::cli::StatsArgs;
@@ -28,40 +29,41 @@ fn headers() -> Value {
     })
 }
 
-fn f(v: &Value, p: &str) -> f64 {
-    v.pointer(p).and_then(Value::as_f64).unwrap_or(0.0)
-}
-
 /// One stats sample as a table row, computed the way docker computes it.
-pub fn row(label: &str, s: &Value, no_trunc: bool) -> Value {
-    let cpu_delta =
-        f(s, "/cpu_stats/cpu_usage/total_usage") - f(s, "/precpu_stats/cpu_usage/total_usage");
-    let sys_delta = f(s, "/cpu_stats/system_cpu_usage") - f(s, "/precpu_stats/system_cpu_usage");
-    let mut cpus = f(s, "/cpu_stats/online_cpus");
-    if cpus == 0.0 {
-        cpus = s
-            .pointer("/cpu_stats/cpu_usage/percpu_usage")
-            .and_then(Value::as_array)
-            .map_or(0.0, |a| a.len() as f64);
-    }
-    let cpu = if cpu_delta > 0.0 && sys_delta > 0.0 {
+pub fn row(label: &str, s: &StatsResponse, no_trunc: bool) -> Value {
+    let (cpu, pre) = (&s.cpu_stats, &s.precpu_stats);
+    let cpu_delta = cpu.cpu_usage.total_usage as f64 - pre.cpu_usage.total_usage as f64;
+    let sys_delta =
+        cpu.system_cpu_usage.unwrap_or(0) as f64 - pre.system_cpu_usage.unwrap_or(0) as f64;
+    let cpus = match cpu.online_cpus {
+        Some(n) if n > 0 => f64::from(n),
+        _ => cpu
+            .cpu_usage
+            .percpu_usage
+            .as_ref()
+            .map_or(0.0, |v| v.len() as f64),
+    };
+    let cpu_pct = if cpu_delta > 0.0 && sys_delta > 0.0 {
         cpu_delta / sys_delta * cpus * 100.0
     } else {
         0.0
     };
 
-    let usage = f(s, "/memory_stats/usage");
+    let usage = s.memory_stats.usage.unwrap_or(0);
     // Page cache that can be reclaimed is not counted as used (cgroup v1, then v2 names).
-    let cache = [
-        "/memory_stats/stats/total_inactive_file",
-        "/memory_stats/stats/inactive_file",
-    ]
-    .iter()
-    .find_map(|p| s.pointer(p).and_then(Value::as_f64))
-    .filter(|c| *c < usage)
-    .unwrap_or(0.0);
-    let mem = usage - cache;
-    let limit = f(s, "/memory_stats/limit");
+    let cache = s
+        .memory_stats
+        .stats
+        .as_ref()
+        .and_then(|m| {
+            m.get("total_inactive_file")
+                .or_else(|| m.get("inactive_file"))
+        })
+        .copied()
+        .filter(|c| *c < usage)
+        .unwrap_or(0);
+    let mem = (usage - cache) as f64;
+    let limit = s.memory_stats.limit.unwrap_or(0) as f64;
     let mem_pct = if limit > 0.0 {
         mem / limit * 100.0
     } else {
@@ -69,45 +71,35 @@ pub fn row(label: &str, s: &Value, no_trunc: bool) -> Value {
     };
 
     let (mut rx, mut tx) = (0.0, 0.0);
-    for n in s
-        .get("networks")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flat_map(|m| m.values())
-    {
-        rx += f(n, "/rx_bytes");
-        tx += f(n, "/tx_bytes");
+    for n in s.networks.iter().flat_map(|m| m.values()) {
+        rx += n.get("rx_bytes").and_then(Value::as_f64).unwrap_or(0.0);
+        tx += n.get("tx_bytes").and_then(Value::as_f64).unwrap_or(0.0);
     }
     let (mut read, mut write) = (0.0, 0.0);
-    for e in s
-        .pointer("/blkio_stats/io_service_bytes_recursive")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        match e
-            .get("op")
-            .and_then(Value::as_str)
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            Some("read") => read += f(e, "/value"),
-            Some("write") => write += f(e, "/value"),
+    for e in s.blkio_stats.io_service_bytes_recursive.iter().flatten() {
+        match e.op.to_ascii_lowercase().as_str() {
+            "read" => read += e.value as f64,
+            "write" => write += e.value as f64,
             _ => {}
         }
     }
-    let id = s.get("id").and_then(Value::as_str).unwrap_or("");
     json!({
         "Container": label,
-        "ID": if no_trunc { id.to_string() } else { short_id(id) },
-        "Name": s.get("name").and_then(Value::as_str).unwrap_or("").trim_start_matches('/'),
-        "CPUPerc": format!("{cpu:.2}%"),
+        "ID": if no_trunc { s.id.clone() } else { short_id(&s.id) },
+        "Name": s.name.trim_start_matches('/'),
+        "CPUPerc": format!("{cpu_pct:.2}%"),
         "MemUsage": format!("{} / {}", bytes_size(mem), bytes_size(limit)),
         "MemPerc": format!("{mem_pct:.2}%"),
         "NetIO": format!("{} / {}", human_size(rx, 3), human_size(tx, 3)),
         "BlockIO": format!("{} / {}", human_size(read, 3), human_size(write, 3)),
-        "PIDs": s.pointer("/pids_stats/current").and_then(Value::as_u64).unwrap_or(0).to_string(),
+        "PIDs": s.pids_stats.current.unwrap_or(0).to_string(),
     })
+}
+
+/// Decodes one sample.
+fn sample(v: Value) -> Result<StatsResponse, CliError> {
+    serde_json::from_value(v)
+        .map_err(|e| CliError::new(format!("unreadable stats from the daemon: {e}")))
 }
 
 fn stats_path(name: &str, stream: bool) -> String {
@@ -136,7 +128,9 @@ fn follow(client: Client, name: String, rows: Rows, no_trunc: bool, forget: bool
         let result = client.call("GET", &stats_path(&name, true), &[], Body::Empty);
         if let Ok(resp) = result {
             for sample in jsonlines::values(resp) {
-                let Ok(sample) = sample else { break };
+                let Ok(Ok(sample)) = sample.map(self::sample) else {
+                    break;
+                };
                 let r = row(&name, &sample, no_trunc);
                 rows.lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -172,7 +166,7 @@ pub fn stats(ctx: &Ctx, a: &StatsArgs) -> CmdResult {
             let (n, s) = h
                 .join()
                 .map_err(|_| CliError::new("stats worker failed"))??;
-            rows.push(row(&n, &s, a.no_trunc));
+            rows.push(row(&n, &sample(s)?, a.no_trunc));
         }
         print(&format.render(&headers(), &rows)?);
         return Ok(0);
@@ -234,7 +228,7 @@ mod tests {
             "blkio_stats": {"io_service_bytes_recursive": [{"op": "Read", "value": 4096}, {"op": "Write", "value": 0}]},
             "pids_stats": {"current": 3},
         });
-        let r = row("web", &s, false);
+        let r = row("web", &sample(s).unwrap(), false);
         assert_eq!(r["ID"], "0123456789ab");
         assert_eq!(r["Name"], "web");
         assert_eq!(r["CPUPerc"], "40.00%");

@@ -18,11 +18,12 @@ fn arch() -> &'static str {
     }
 }
 
-fn client_info(client: Option<&Client>, server_api: Option<&str>) -> Value {
+/// The client's side: its version and the API version it is built for (or the one pinned
+/// with BERTH_API_VERSION).
+fn client_info(client: Option<&Client>) -> Value {
     let api = client
         .and_then(Client::pinned_version)
-        .or(server_api)
-        .unwrap_or("as the daemon's");
+        .unwrap_or(berth_api::version::API_VERSION);
     json!({
         "Platform": {"Name": "Berth"},
         "Version": env!("CARGO_PKG_VERSION"),
@@ -123,18 +124,14 @@ fn server_section(s: &Value) -> String {
 }
 
 pub fn version(ctx: &Ctx, a: &VersionArgs) -> CmdResult {
-    let client = ctx.client().ok();
-    let server = match client {
-        Some(c) => c.get("/version"),
-        None => Err(crate::client::ApiError::Transport("no client".into())),
+    // The client section is printed even when the daemon cannot be reached, like docker.
+    let client = ctx.client();
+    let server = match &client {
+        Ok(c) => c.get("/version").map_err(CliError::from),
+        Err(e) => Err(CliError::new(e.message.clone()).code(e.code)),
     };
-    let server_api = server
-        .as_ref()
-        .ok()
-        .and_then(|s| s.get("ApiVersion"))
-        .and_then(Value::as_str);
     let model = json!({
-        "Client": client_info(client, server_api),
+        "Client": client_info(client.as_ref().ok().copied()),
         "Server": server.as_ref().ok().cloned().unwrap_or(Value::Null),
     });
     match a.format.as_deref() {
@@ -154,13 +151,7 @@ pub fn version(ctx: &Ctx, a: &VersionArgs) -> CmdResult {
             print(&out);
         }
     }
-    match server {
-        Ok(_) => Ok(0),
-        Err(e) => {
-            ctx.client()?;
-            Err(CliError::from(e))
-        }
-    }
+    server.map(|_| 0)
 }
 
 fn info_text(i: &Value) -> String {
@@ -258,7 +249,7 @@ pub fn info(ctx: &Ctx, a: &FormatArgs) -> CmdResult {
     let client = ctx.client()?;
     let mut i = client.get("/info")?;
     if let Some(m) = i.as_object_mut() {
-        m.insert("ClientInfo".into(), client_info(Some(client), None));
+        m.insert("ClientInfo".into(), client_info(Some(client)));
     }
     if let Some(f) = a.format.as_deref() {
         let t = if f == "json" {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
 
+use berth_api::progress::Message;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 
@@ -72,26 +73,28 @@ impl Progress {
         result
     }
 
-    fn show(&mut self, m: &Value) -> Result<(), CliError> {
-        if let Some(err) = m.get("error").and_then(Value::as_str) {
+    fn show(&mut self, raw: &Value) -> Result<(), CliError> {
+        let m: Message = serde_json::from_value(raw.clone())
+            .map_err(|e| CliError::new(format!("unreadable progress from the daemon: {e}")))?;
+        if let Some(err) = &m.error {
             let detail = m
-                .pointer("/errorDetail/message")
-                .and_then(Value::as_str)
+                .error_detail
+                .as_ref()
+                .map(|d| d.message.as_str())
                 .unwrap_or(err);
             return Err(CliError::new(detail.to_string()));
         }
-        if let Some(text) = m.get("stream").and_then(Value::as_str) {
+        if let Some(text) = &m.stream {
             self.line(text.trim_end_matches('\n'));
             return Ok(());
         }
-        let Some(status) = m.get("status").and_then(Value::as_str) else {
+        let Some(status) = m.status.as_deref() else {
             return Ok(());
         };
-        let id = m.get("id").and_then(Value::as_str).unwrap_or("");
-        let current = m.pointer("/progressDetail/current").and_then(Value::as_u64);
-        let total = m.pointer("/progressDetail/total").and_then(Value::as_u64);
+        let id = m.id.as_deref().unwrap_or("");
+        let detail = m.progress_detail.clone().unwrap_or_default();
         let has_progress =
-            current.is_some() || m.get("progress").is_some_and(|p| p.as_str() != Some(""));
+            detail.current > 0 || m.progress.as_deref().is_some_and(|p| !p.is_empty());
         match &mut self.mode {
             Mode::Quiet => {}
             Mode::Lines(_) => {
@@ -116,17 +119,15 @@ impl Progress {
                     b.set_prefix(id.to_string());
                     b
                 });
-                match (current, total) {
-                    (Some(cur), Some(tot)) if tot > 0 => {
-                        if bar.length() != Some(tot) {
-                            bar.set_style(bar_style());
-                            bar.set_length(tot);
-                        }
-                        bar.set_position(cur.min(tot));
+                if detail.total > 0 {
+                    let total = detail.total as u64;
+                    if bar.length() != Some(total) {
+                        bar.set_style(bar_style());
+                        bar.set_length(total);
                     }
-                    _ => {
-                        bar.set_style(text_style());
-                    }
+                    bar.set_position((detail.current.max(0) as u64).min(total));
+                } else {
+                    bar.set_style(text_style());
                 }
                 bar.set_message(status.to_string());
             }

@@ -10,6 +10,7 @@ PKGS=(
   runc crun containerd      # peers for side-by-side checks and OCI-generic shim tests
   docker.io                 # dockerd for benchmarks (the docker CLI is used as a client)
   docker-registry skopeo umoci   # a real registry on loopback, image fixtures
+  apache2-utils openssl     # htpasswd (bcrypt) and certificates for registry auth/TLS tests
   nftables iptables iproute2 # NAT for networks; ip for checks in tests
   docker-compose            # compose 1.29 client tests
   python3-venv python3-pip  # docker-py client tests

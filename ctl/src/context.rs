@@ -61,6 +61,10 @@ impl Context {
         Ok(v1::events_client::EventsClient::new(self.channel().await?))
     }
 
+    pub async fn leases(&self) -> anyhow::Result<v1::leases_client::LeasesClient<NsChannel>> {
+        Ok(v1::leases_client::LeasesClient::new(self.channel().await?))
+    }
+
     pub async fn system(&self) -> anyhow::Result<v1::system_client::SystemClient<NsChannel>> {
         Ok(v1::system_client::SystemClient::new(self.channel().await?))
     }

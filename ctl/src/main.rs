@@ -6,9 +6,11 @@ mod content;
 mod context;
 mod events;
 mod images;
+mod leases;
 mod namespaces;
 mod run;
 mod snapshots;
+mod system;
 mod tasks;
 
 use clap::{Parser, Subcommand};
@@ -64,6 +66,12 @@ enum Command {
     /// Namespaces.
     #[command(subcommand, visible_alias = "ns")]
     Namespaces(namespaces::Cmd),
+    /// Leases that keep content and snapshots from garbage collection.
+    #[command(subcommand, visible_alias = "lease")]
+    Leases(leases::Cmd),
+    /// Garbage collection and disk usage.
+    #[command(subcommand)]
+    System(system::Cmd),
 }
 
 fn main() {
@@ -83,6 +91,8 @@ fn main() {
             Command::Content(c) => content::run(&ctx, c).await,
             Command::Events(a) => events::run(&ctx, a).await,
             Command::Namespaces(c) => namespaces::run(&ctx, c).await,
+            Command::Leases(c) => leases::run(&ctx, c).await,
+            Command::System(c) => system::run(&ctx, c).await,
         };
         match r {
             Ok(code) => code,

@@ -1,6 +1,9 @@
-//! berthctl snapshots: ls, usage, rm.
+//! berthctl snapshots: ls, usage, rm, prepare, view, mounts, commit.
 
-use berth_proto::v1::{ListSnapshotsRequest, SnapshotKeyRequest, SnapshotKind};
+use berth_proto::v1::{
+    CommitSnapshotRequest, ListSnapshotsRequest, Mount, PrepareSnapshotRequest,
+    SnapshotKeyRequest, SnapshotKind,
+};
 use comfy_table::{presets::NOTHING, Table};
 
 use crate::context::Context;
@@ -22,6 +25,32 @@ pub enum Cmd {
         #[arg(required = true)]
         keys: Vec<String>,
     },
+    /// Create a writable snapshot on top of PARENT (a committed snapshot, e.g. an image's
+    /// chain ID) and print how to mount it.
+    Prepare {
+        key: String,
+        parent: Option<String>,
+        /// Print a mount(8) command mounting it on this directory.
+        #[arg(long, value_name = "DIR")]
+        mount_cmd: Option<String>,
+    },
+    /// Create a read-only snapshot of PARENT and print how to mount it.
+    View {
+        key: String,
+        parent: String,
+        /// Print a mount(8) command mounting it on this directory.
+        #[arg(long, value_name = "DIR")]
+        mount_cmd: Option<String>,
+    },
+    /// Print how to mount an active snapshot or a view.
+    Mounts {
+        key: String,
+        /// Print a mount(8) command mounting it on this directory.
+        #[arg(long, value_name = "DIR")]
+        mount_cmd: Option<String>,
+    },
+    /// Commit the active snapshot KEY as NAME.
+    Commit { name: String, key: String },
 }
 
 fn kind(k: i32) -> &'static str {
@@ -30,6 +59,17 @@ fn kind(k: i32) -> &'static str {
         SnapshotKind::Active => "Active",
         SnapshotKind::Committed => "Committed",
         SnapshotKind::Unknown => "Unknown",
+    }
+}
+
+/// One line per mount (`TYPE SOURCE OPTIONS`), or mount(8) commands onto `dir`.
+fn print_mounts(mounts: &[Mount], dir: Option<&str>) {
+    for m in mounts {
+        let opts = m.options.join(",");
+        match dir {
+            Some(d) => println!("mount -t {} {} {d} -o {opts}", m.r#type, m.source),
+            None => println!("{} {} {opts}", m.r#type, m.source),
+        }
     }
 }
 
@@ -89,6 +129,60 @@ pub async fn run(ctx: &Context, cmd: Cmd) -> anyhow::Result<i32> {
                 }
             }
             Ok(code)
+        }
+        Cmd::Prepare {
+            key,
+            parent,
+            mount_cmd,
+        } => {
+            let m = c
+                .prepare(PrepareSnapshotRequest {
+                    key: key.clone(),
+                    parent: parent.unwrap_or_default(),
+                    labels: Default::default(),
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("preparing snapshot {key}: {}", e.message()))?
+                .into_inner();
+            print_mounts(&m.mounts, mount_cmd.as_deref());
+            Ok(0)
+        }
+        Cmd::View {
+            key,
+            parent,
+            mount_cmd,
+        } => {
+            let m = c
+                .view(PrepareSnapshotRequest {
+                    key: key.clone(),
+                    parent,
+                    labels: Default::default(),
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("creating view {key}: {}", e.message()))?
+                .into_inner();
+            print_mounts(&m.mounts, mount_cmd.as_deref());
+            Ok(0)
+        }
+        Cmd::Mounts { key, mount_cmd } => {
+            let m = c
+                .mounts(SnapshotKeyRequest { key: key.clone() })
+                .await
+                .map_err(|e| anyhow::anyhow!("snapshot {key}: {}", e.message()))?
+                .into_inner();
+            print_mounts(&m.mounts, mount_cmd.as_deref());
+            Ok(0)
+        }
+        Cmd::Commit { name, key } => {
+            c.commit(CommitSnapshotRequest {
+                name: name.clone(),
+                key: key.clone(),
+                labels: Default::default(),
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("committing snapshot {key} as {name}: {}", e.message()))?;
+            println!("{name}");
+            Ok(0)
         }
     }
 }

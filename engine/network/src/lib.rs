@@ -24,6 +24,7 @@ pub mod portalloc;
 pub mod ports;
 pub mod state;
 pub mod subnet;
+pub mod time;
 
 pub use controller::{
     ControllerConfig, NetworkController, NetworkView, DEFAULT_NETWORK, HOST_NETWORK, NONE_NETWORK,

@@ -1,0 +1,306 @@
+//! An OCI seccomp profile checked and normalized: the default action, the architectures,
+//! the filter flags and one rule per (syscall name, action, conditions). Anything that
+//! cannot be honoured exactly is refused here, before any BPF is built.
+
+use oci_spec::runtime::{
+    Arch as OciArch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
+};
+
+use crate::arch::Arch;
+use crate::Error;
+
+/// What the kernel does with a call. Ordered from most to least restrictive, the order in
+/// which the kernel ranks the results of stacked filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Action {
+    KillProcess,
+    KillThread,
+    Trap,
+    Errno(u16),
+    Trace(u16),
+    Log,
+    Allow,
+}
+
+impl Action {
+    fn from_oci(a: LinuxSeccompAction, errno: Option<u32>, what: &str) -> Result<Action, Error> {
+        // runc's default errno for SCMP_ACT_ERRNO and SCMP_ACT_TRACE
+        let data = || -> Result<u16, Error> {
+            let v = errno.unwrap_or(libc::EPERM as u32);
+            if v > 4095 {
+                return Err(Error::Invalid(format!(
+                    "{what}: errno {v} is out of range (0-4095)"
+                )));
+            }
+            Ok(v as u16)
+        };
+        Ok(match a {
+            LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
+                Action::KillThread
+            }
+            LinuxSeccompAction::ScmpActKillProcess => Action::KillProcess,
+            LinuxSeccompAction::ScmpActTrap => Action::Trap,
+            LinuxSeccompAction::ScmpActErrno => Action::Errno(data()?),
+            LinuxSeccompAction::ScmpActTrace => Action::Trace(data()?),
+            LinuxSeccompAction::ScmpActLog => Action::Log,
+            LinuxSeccompAction::ScmpActAllow => Action::Allow,
+            LinuxSeccompAction::ScmpActNotify => {
+                return Err(Error::Unsupported(format!(
+                    "{what}: SCMP_ACT_NOTIFY (seccomp user notification)"
+                )))
+            }
+        })
+    }
+
+    pub(crate) fn to_seccompiler(self) -> seccompiler::SeccompAction {
+        use seccompiler::SeccompAction as S;
+        match self {
+            Action::KillProcess => S::KillProcess,
+            Action::KillThread => S::KillThread,
+            Action::Trap => S::Trap,
+            Action::Errno(e) => S::Errno(u32::from(e)),
+            Action::Trace(d) => S::Trace(u32::from(d)),
+            Action::Log => S::Log,
+            Action::Allow => S::Allow,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Ne,
+    Lt,
+    Le,
+    Eq,
+    Ge,
+    Gt,
+    /// (arg & mask) == value
+    MaskedEq {
+        mask: u64,
+    },
+}
+
+/// A condition on one argument; all conditions of a rule must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cond {
+    pub index: u8,
+    pub op: Op,
+    pub value: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rule {
+    pub name: String,
+    pub action: Action,
+    pub conds: Vec<Cond>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Profile {
+    pub default: Action,
+    /// Sorted, without duplicates.
+    pub arches: Vec<Arch>,
+    pub flags: libc::c_ulong,
+    pub rules: Vec<Rule>,
+}
+
+impl Profile {
+    pub(crate) fn from_oci(p: &LinuxSeccomp) -> Result<Profile, Error> {
+        if p.listener_path().is_some() || p.listener_metadata().is_some() {
+            return Err(Error::Unsupported(
+                "listenerPath/listenerMetadata (seccomp user notification)".into(),
+            ));
+        }
+        let default = Action::from_oci(p.default_action(), p.default_errno_ret(), "defaultAction")?;
+        let mut arches = Vec::new();
+        for a in p.architectures().iter().flatten() {
+            arches.push(match a {
+                OciArch::ScmpArchNative | OciArch::ScmpArchX86_64 => Arch::X86_64,
+                OciArch::ScmpArchX86 => Arch::X86,
+                OciArch::ScmpArchX32 => Arch::X32,
+                other => {
+                    return Err(Error::Unsupported(format!(
+                        "architecture {other} on this x86_64 host: only SCMP_ARCH_X86_64, \
+                         SCMP_ARCH_X86 and SCMP_ARCH_X32 can be filtered"
+                    )))
+                }
+            });
+        }
+        if arches.is_empty() {
+            arches.push(Arch::X86_64);
+        }
+        arches.sort();
+        arches.dedup();
+        let mut flags = 0;
+        for f in p.flags().iter().flatten() {
+            flags |= match f {
+                LinuxSeccompFilterFlag::SeccompFilterFlagTsync => libc::SECCOMP_FILTER_FLAG_TSYNC,
+                LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
+                LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
+                    libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+                }
+                LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
+                    return Err(Error::Unsupported(
+                        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (it only applies to seccomp \
+                         user notification)"
+                            .into(),
+                    ))
+                }
+            };
+        }
+        let mut rules = Vec::new();
+        for (i, s) in p.syscalls().iter().flatten().enumerate() {
+            let what = format!("syscalls[{i}] ({})", s.names().join(","));
+            let action = Action::from_oci(s.action(), s.errno_ret(), &what)?;
+            let mut conds = Vec::new();
+            let mut satisfiable = true;
+            for a in s.args().iter().flatten() {
+                let index = u8::try_from(a.index())
+                    .ok()
+                    .filter(|i| *i <= 5)
+                    .ok_or_else(|| {
+                        Error::Invalid(format!(
+                            "{what}: argument index {} is out of range (0-5)",
+                            a.index()
+                        ))
+                    })?;
+                let (op, value) = match a.op() {
+                    LinuxSeccompOperator::ScmpCmpNe => (Op::Ne, a.value()),
+                    LinuxSeccompOperator::ScmpCmpLt => (Op::Lt, a.value()),
+                    LinuxSeccompOperator::ScmpCmpLe => (Op::Le, a.value()),
+                    LinuxSeccompOperator::ScmpCmpEq => (Op::Eq, a.value()),
+                    LinuxSeccompOperator::ScmpCmpGe => (Op::Ge, a.value()),
+                    LinuxSeccompOperator::ScmpCmpGt => (Op::Gt, a.value()),
+                    LinuxSeccompOperator::ScmpCmpMaskedEq => {
+                        let mask = a.value();
+                        let want = a.value_two().unwrap_or(0);
+                        // bits outside the mask can never be equal: the rule never matches
+                        if want & !mask != 0 {
+                            satisfiable = false;
+                        }
+                        (Op::MaskedEq { mask }, want)
+                    }
+                };
+                conds.push(Cond { index, op, value });
+            }
+            // A rule whose action is the default changes nothing (runc skips it too).
+            if !satisfiable || action == default {
+                continue;
+            }
+            for name in s.names() {
+                rules.push(Rule {
+                    name: name.clone(),
+                    action,
+                    conds: conds.clone(),
+                });
+            }
+        }
+        Ok(Profile {
+            default,
+            arches,
+            flags,
+            rules,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: serde_json::Value) -> Result<Profile, Error> {
+        Profile::from_oci(&serde_json::from_value(v).unwrap())
+    }
+
+    #[test]
+    fn actions_and_defaults() {
+        let p = parse(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [
+                { "names": ["read", "write"], "action": "SCMP_ACT_ALLOW" },
+                { "names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38 },
+                { "names": ["rmdir"], "action": "SCMP_ACT_ERRNO" },
+                { "names": ["kill"], "action": "SCMP_ACT_KILL" }
+            ]
+        }))
+        .unwrap();
+        assert_eq!(p.default, Action::Errno(1));
+        assert_eq!(p.arches, vec![Arch::X86_64]);
+        let names: Vec<(&str, Action)> = p
+            .rules
+            .iter()
+            .map(|r| (r.name.as_str(), r.action))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("read", Action::Allow),
+                ("write", Action::Allow),
+                ("mkdir", Action::Errno(38)),
+                ("kill", Action::KillThread),
+            ],
+            "rmdir's rule equals the default and is dropped"
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        let base = |extra: serde_json::Value| {
+            let mut v = serde_json::json!({ "defaultAction": "SCMP_ACT_ALLOW" });
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            parse(v)
+        };
+        let notify = base(serde_json::json!({
+            "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_NOTIFY" }]
+        }));
+        assert!(matches!(notify, Err(Error::Unsupported(m)) if m.contains("NOTIFY")));
+        let arm = base(serde_json::json!({ "architectures": ["SCMP_ARCH_AARCH64"] }));
+        assert!(matches!(arm, Err(Error::Unsupported(m)) if m.contains("AARCH64")));
+        let arg = base(serde_json::json!({
+            "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_ERRNO",
+                           "args": [{ "index": 6, "value": 0, "op": "SCMP_CMP_EQ" }] }]
+        }));
+        assert!(matches!(arg, Err(Error::Invalid(m)) if m.contains("index 6")));
+        let errno = base(serde_json::json!({
+            "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 70000 }]
+        }));
+        assert!(matches!(errno, Err(Error::Invalid(_))));
+        let listener = base(serde_json::json!({ "listenerPath": "/run/agent.sock" }));
+        assert!(matches!(listener, Err(Error::Unsupported(_))));
+    }
+
+    #[test]
+    fn masked_eq_with_bits_outside_the_mask_never_matches() {
+        let p = parse(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                { "names": ["clone"], "action": "SCMP_ACT_ERRNO",
+                  "args": [{ "index": 0, "value": 255, "valueTwo": 256, "op": "SCMP_CMP_MASKED_EQ" }] },
+                { "names": ["clone"], "action": "SCMP_ACT_ERRNO",
+                  "args": [{ "index": 0, "value": 255, "valueTwo": 17, "op": "SCMP_CMP_MASKED_EQ" }] }
+            ]
+        }))
+        .unwrap();
+        assert_eq!(p.rules.len(), 1);
+        assert_eq!(p.rules[0].conds[0].op, Op::MaskedEq { mask: 255 });
+        assert_eq!(p.rules[0].conds[0].value, 17);
+    }
+
+    #[test]
+    fn arches_and_flags() {
+        let p = parse(serde_json::json!({
+            "defaultAction": "SCMP_ACT_LOG",
+            "architectures": ["SCMP_ARCH_X32", "SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_NATIVE"],
+            "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]
+        }))
+        .unwrap();
+        assert_eq!(p.arches, vec![Arch::X86_64, Arch::X32, Arch::X86]);
+        assert_eq!(
+            p.flags,
+            libc::SECCOMP_FILTER_FLAG_LOG | libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+        );
+        assert_eq!(p.default, Action::Log);
+    }
+}

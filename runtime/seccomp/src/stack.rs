@@ -215,7 +215,7 @@ pub(crate) mod tests {
     /// A classic-BPF interpreter for the instructions seccompiler and the gate emit, to
     /// check what a stack returns for a call without installing it.
     pub(crate) fn run(prog: &[sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
-        let mut data = vec![0u8; 64];
+        let mut data = [0u8; 64];
         data[0..4].copy_from_slice(&nr.to_ne_bytes());
         data[4..8].copy_from_slice(&arch.to_ne_bytes());
         for (i, a) in args.iter().enumerate() {

@@ -12,6 +12,7 @@ pub mod filters;
 pub mod image;
 pub mod mount;
 pub mod network;
+pub mod networks;
 pub mod progress;
 pub mod stats;
 pub mod stdcopy;

@@ -22,6 +22,8 @@ mod layout;
 mod placement;
 mod plan;
 pub mod stats;
+#[cfg(test)]
+mod v2_host_tests;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -223,7 +223,7 @@ fn load(prog: &[Insn]) -> FResult<OwnedFd> {
 }
 
 /// The ids of the device programs attached to the cgroup.
-fn attached(cgroup: &OwnedFd) -> FResult<Vec<u32>> {
+pub(crate) fn attached(cgroup: &OwnedFd) -> FResult<Vec<u32>> {
     let mut ids = vec![0u32; 64];
     let mut attr = QueryAttr {
         target_fd: cgroup.as_raw_fd() as u32,

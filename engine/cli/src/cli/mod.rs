@@ -2,6 +2,7 @@
 
 pub mod container;
 pub mod image;
+pub mod network;
 pub mod system;
 
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use clap::{ArgAction, Parser, Subcommand};
 
 pub use container::*;
 pub use image::*;
+pub use network::*;
 pub use system::*;
 
 #[derive(Parser, Debug)]
@@ -108,6 +110,9 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Manage the engine
     #[command(subcommand)]
     System(SystemCommand),

@@ -12,6 +12,7 @@ mod images;
 mod inspect;
 mod lifecycle;
 mod logs;
+mod network;
 mod prune;
 mod ps;
 mod pull;
@@ -50,6 +51,7 @@ pub fn dispatch(ctx: &Ctx, cmd: Command) -> CmdResult {
         Command::Info(a) => system::info(ctx, &a),
         Command::Container(c) => container(ctx, c),
         Command::Image(c) => image(ctx, c),
+        Command::Network(c) => network::dispatch(ctx, c),
         Command::System(c) => system_cmd(ctx, c),
         Command::Attach(a) => exec::attach(ctx, &a),
         Command::Cp(a) => cp::cp(ctx, &a),

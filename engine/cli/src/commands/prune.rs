@@ -15,7 +15,7 @@ use crate::output::print;
 use crate::output::units::human_size;
 
 /// Asks on the terminal; anything but y/yes (including end of input) is a no.
-fn confirm(warning: &str) -> bool {
+pub(super) fn confirm(warning: &str) -> bool {
     eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
     let _ = io::stderr().flush();
     let mut line = String::new();

@@ -15,6 +15,16 @@ use crate::layout::{Layout, Mode};
 use crate::placement::{Dir, Placement};
 use crate::Cgroup;
 
+/// Removes the test cgroup even when an assertion fails.
+struct Cleanup<'a>(&'a Cgroup);
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.signal_all(nix::sys::signal::Signal::SIGKILL);
+        let _ = self.0.destroy();
+    }
+}
+
 fn v2_cgroup(name: &str) -> Option<Cgroup> {
     if !nix::unistd::Uid::effective().is_root() {
         eprintln!("SKIPPED: needs root");
@@ -85,6 +95,7 @@ fn programs(dir: &Path) -> usize {
 #[test]
 fn device_rules_become_an_ebpf_program() {
     let Some(cg) = v2_cgroup("dev") else { return };
+    let _cleanup = Cleanup(&cg);
     let dir = cg.place.v2.as_ref().unwrap().path.clone();
     let deny_zero = resources(
         r#"{"devices": [
@@ -117,6 +128,7 @@ fn device_rules_become_an_ebpf_program() {
 #[test]
 fn freeze_kill_pids_and_stats_through_cgroup2_files() {
     let Some(cg) = v2_cgroup("core") else { return };
+    let _cleanup = Cleanup(&cg);
     let mut child = gated("sleep 100 & while :; do :; done");
     cg.create(child.id() as i32, None).unwrap();
     child.stdin.take().unwrap().write_all(b"go\n").unwrap();

@@ -6,6 +6,9 @@
 //! and cgroup parents so tests can run in parallel.
 
 pub mod bins;
+pub mod cli;
+pub mod dockerd;
+pub mod http;
 pub mod images;
 pub mod net;
 pub mod registry;

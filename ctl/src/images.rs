@@ -1,4 +1,4 @@
-//! berthctl images: pull, ls, rm, tag, import, export, push, inspect.
+//! berthctl images: pull, ls, rm, tag, import, export, push, unpack, inspect.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use berth_proto::v1::{
     import_request, pull_progress, push_progress, BlobProgress, DeleteImageRequest, ExportRequest,
     ImportOptions, ImportRequest, InspectImageRequest, ListImagesRequest, Platform, PullRequest,
-    PushRequest, RegistryAuth, RegistryOptions, TagImageRequest,
+    PushRequest, RegistryAuth, RegistryOptions, TagImageRequest, UnpackRequest,
 };
 use comfy_table::{presets::NOTHING, Table};
 use futures::StreamExt;
@@ -80,6 +80,13 @@ pub enum Cmd {
         platform: Option<String>,
         #[command(flatten)]
         registry: RegistryArgs,
+    },
+    /// Unpack an image's layers into snapshots (pull and import do this unless told not to);
+    /// prints the chain ID of its top layer.
+    Unpack {
+        name: String,
+        #[arg(long)]
+        platform: Option<String>,
     },
     /// Show an image's manifest, config and layers as JSON.
     Inspect {
@@ -418,6 +425,18 @@ pub async fn run(ctx: &Context, cmd: Cmd) -> anyhow::Result<i32> {
                     None => {}
                 }
             }
+            Ok(0)
+        }
+        Cmd::Unpack { name, platform } => {
+            let mut c = ctx.images().await?;
+            let r = c
+                .unpack(UnpackRequest {
+                    name,
+                    platform: parse_platform(&platform)?,
+                })
+                .await?
+                .into_inner();
+            println!("{}", r.chain_id);
             Ok(0)
         }
         Cmd::Inspect { name, platform } => {

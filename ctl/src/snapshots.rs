@@ -1,8 +1,8 @@
 //! berthctl snapshots: ls, usage, rm, prepare, view, mounts, commit.
 
 use berth_proto::v1::{
-    CommitSnapshotRequest, ListSnapshotsRequest, Mount, PrepareSnapshotRequest,
-    SnapshotKeyRequest, SnapshotKind,
+    CommitSnapshotRequest, ListSnapshotsRequest, Mount, PrepareSnapshotRequest, SnapshotKeyRequest,
+    SnapshotKind,
 };
 use comfy_table::{presets::NOTHING, Table};
 

@@ -11,6 +11,7 @@ pub fn status(e: Error) -> Status {
         Error::DigestMismatch { .. } => Status::data_loss(msg),
         Error::Unsafe(_) => Status::failed_precondition(msg),
         Error::Registry(_) => Status::unavailable(msg),
+        Error::Unauthorized(_) => Status::unauthenticated(msg),
         Error::Busy(_) => Status::aborted(msg),
         Error::Io { .. } => Status::internal(msg),
     }

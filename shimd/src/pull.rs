@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_image::manifest::{self, Descriptor, Resolved};
-use berth_image::reference::Reference;
+use berth_image::reference::{Reference, DOCKER_HUB};
 use berth_image::registry::{Credentials, HostOptions, Remote};
 use berth_image::{Digest, Error as ImgError};
 use berth_proto::v1::{
@@ -78,7 +78,9 @@ pub fn host_options(
                 }
             }
         }
-        let mut mirrors = if host == own {
+        // A request's mirrors are docker.io's (like dockerd's registry-mirrors); the
+        // config names mirrors per registry.
+        let mut mirrors = if host == own && host == DOCKER_HUB {
             req_mirrors.clone()
         } else {
             vec![]

@@ -87,6 +87,32 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+pub fn zstd(data: &[u8]) -> Vec<u8> {
+    zstd::encode_all(data, 3).unwrap()
+}
+
+/// `n` bytes that do not compress (a xorshift stream from `seed`).
+pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+/// How layers are stored in an image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    Gzip,
+    Zstd,
+    None,
+}
+
 /// An image built in memory: blobs by digest and the manifest's descriptor.
 pub struct Image {
     pub blobs: Vec<(String, Vec<u8>)>,
@@ -97,17 +123,30 @@ pub struct Image {
 /// An OCI image of `layers` (uncompressed tars; stored gzip-compressed). `diff_ids`
 /// overrides the config's diff IDs (to test wrong digests).
 pub fn build_image(layers: &[Vec<u8>], diff_ids: Option<Vec<String>>) -> Image {
+    build_image_with(layers, diff_ids, Compression::Gzip)
+}
+
+/// Like `build_image`, with layers stored as `compression` says.
+pub fn build_image_with(
+    layers: &[Vec<u8>],
+    diff_ids: Option<Vec<String>>,
+    compression: Compression,
+) -> Image {
     let mut blobs = Vec::new();
     let mut descs = Vec::new();
     let mut ids = Vec::new();
     for l in layers {
         ids.push(sha256(l));
-        let gz = gzip(l);
+        let (blob, media_type) = match compression {
+            Compression::Gzip => (gzip(l), "application/vnd.oci.image.layer.v1.tar+gzip"),
+            Compression::Zstd => (zstd(l), "application/vnd.oci.image.layer.v1.tar+zstd"),
+            Compression::None => (l.clone(), "application/vnd.oci.image.layer.v1.tar"),
+        };
         descs.push(serde_json::json!({
-            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-            "digest": sha256(&gz), "size": gz.len()
+            "mediaType": media_type,
+            "digest": sha256(&blob), "size": blob.len()
         }));
-        blobs.push((sha256(&gz), gz));
+        blobs.push((sha256(&blob), blob));
     }
     let config = serde_json::to_vec(&serde_json::json!({
         "architecture": "amd64", "os": "linux",

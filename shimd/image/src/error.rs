@@ -21,6 +21,9 @@ pub enum Error {
     Unsupported(String),
     #[error("registry: {0}")]
     Registry(String),
+    /// The registry wants other credentials.
+    #[error("registry: {0}")]
+    Unauthorized(String),
     /// Another operation holds the object (e.g. writes the same blob); try again later.
     #[error("{0}")]
     Busy(String),

@@ -1,8 +1,8 @@
 //! Talking to OCI distribution registries, through the `oci-client` crate (auth challenges,
 //! bearer tokens, manifests, ranged blob fetches, chunked and monolithic uploads).
 //!
-//! Which endpoints are tried, in order: for docker.io the configured mirrors first, then
-//! the registry itself; for each, HTTPS, then plain HTTP when the registry is allowed it
+//! Which endpoints are tried, in order: the registry's mirrors first, then the registry
+//! itself; for each, HTTPS, then plain HTTP when the registry is allowed it
 //! (loopback addresses always are, like dockerd; others when marked insecure). An insecure
 //! registry's TLS certificate is not verified.
 
@@ -27,7 +27,7 @@ pub struct HostOptions {
     pub insecure: bool,
     /// Extra CA certificates (PEM) to trust for this host.
     pub ca_pem: Vec<Vec<u8>>,
-    /// For docker.io: mirrors to try first ("https://mirror.example:5000" or "host:port").
+    /// Mirrors to try first ("https://mirror.example:5000", "http://..." or "host:port").
     pub mirrors: Vec<String>,
 }
 
@@ -139,12 +139,10 @@ impl Remote {
         let auth = creds.to_auth()?;
         let own = host_opts(&reference.registry);
         let mut hosts: Vec<(Option<String>, String, HostOptions)> = Vec::new();
-        if reference.registry == DOCKER_HUB {
-            for m in &own.mirrors {
-                let (scheme, h) = split_url(m);
-                let mo = host_opts(h);
-                hosts.push((scheme.map(str::to_string), h.to_string(), mo));
-            }
+        for m in &own.mirrors {
+            let (scheme, h) = split_url(m);
+            let mo = host_opts(h);
+            hosts.push((scheme.map(str::to_string), h.to_string(), mo));
         }
         hosts.push((None, reference.registry.clone(), own));
         let mut endpoints = Vec::new();
@@ -237,11 +235,7 @@ impl Remote {
                                 self.ep().url
                             )));
                         }
-                        return Err(Error::Registry(format!(
-                            "{}: {}",
-                            self.reference,
-                            errors.last().cloned().unwrap_or_default()
-                        )));
+                        return Err(self.err("manifest", e));
                     }
                 }
             }
@@ -415,6 +409,7 @@ impl Remote {
                 .await
             {
                 Ok(_) => return Ok(()),
+                // Answered: credentials are checked when pushing starts.
                 Err(e) if is_auth(&e) => return Ok(()),
                 Err(e) => errors.push(format!("{}: {}", self.ep().url, describe(&e))),
             }
@@ -427,6 +422,26 @@ impl Remote {
     }
 
     fn err(&self, what: &str, e: OciDistributionError) -> Error {
+        if is_auth(&e) {
+            let who = match &self.auth {
+                RegistryAuth::Anonymous => {
+                    "it wants credentials and none were given: log in with a user and password"
+                        .to_string()
+                }
+                RegistryAuth::Basic(user, _) => format!(
+                    "it refused the credentials of user {user:?} (or that user may not do this): check the user name and password"
+                ),
+                RegistryAuth::Bearer(_) => {
+                    "it refused the registry token given as credentials: get a new token".into()
+                }
+            };
+            return Error::Unauthorized(format!(
+                "{what} of {} ({}): {who} ({})",
+                self.reference,
+                self.ep().url,
+                describe(&e)
+            ));
+        }
         if is_not_found(&e) {
             return Error::NotFound(format!(
                 "{what} of {} not found in the registry ({})",
@@ -482,6 +497,7 @@ fn is_not_found(e: &OciDistributionError) -> bool {
             )
         }),
         OciDistributionError::ServerError { code, .. } => *code == 404,
+        OciDistributionError::RequestError(r) => r.status().is_some_and(|s| s.as_u16() == 404),
         _ => false,
     }
 }
@@ -491,6 +507,9 @@ fn is_auth(e: &OciDistributionError) -> bool {
         OciDistributionError::AuthenticationFailure(_)
         | OciDistributionError::UnauthorizedError { .. } => true,
         OciDistributionError::ServerError { code, .. } => *code == 401 || *code == 403,
+        OciDistributionError::RequestError(r) => r
+            .status()
+            .is_some_and(|s| s.as_u16() == 401 || s.as_u16() == 403),
         _ => false,
     }
 }

@@ -132,18 +132,20 @@ fn from_container(ctx: &Ctx, a: &CpArgs, name: &str, src: &str, dest: &str) -> C
         name: basename(&src),
         is_dir: false,
     });
+    // The archive's top entry: "" when its entries already are a directory's contents
+    // (daemons name `DIR/.` as "."); `DIR/.` means "the contents", not the directory.
+    let top = if stat.name == "." {
+        String::new()
+    } else {
+        stat.name.clone()
+    };
+    let contents_only = stat.is_dir && (ends_with_dot(&src) || top.is_empty());
     let dest_path = Path::new(dest);
     let dest_meta = fs::metadata(dest_path).ok();
-    // (directory to extract into, what the archive's top entry becomes: Some(new name),
-    // or Some("") to take the directory's contents)
+    // (directory to extract into, what the top entry becomes: a new name, or "" to take
+    // its contents)
     let (into, rename): (PathBuf, Option<String>) = match dest_meta {
-        Some(m) if m.is_dir() => {
-            if stat.is_dir && ends_with_dot(&src) {
-                (dest_path.to_path_buf(), Some(String::new()))
-            } else {
-                (dest_path.to_path_buf(), None)
-            }
-        }
+        Some(m) if m.is_dir() => (dest_path.to_path_buf(), contents_only.then(String::new)),
         Some(_) if stat.is_dir => {
             return Err(CliError::new(format!(
                 "cannot copy a directory to a file: {dest}"
@@ -163,7 +165,13 @@ fn from_container(ctx: &Ctx, a: &CpArgs, name: &str, src: &str, dest: &str) -> C
                     parent.display()
                 )));
             }
-            (parent, Some(basename(dest)))
+            if contents_only {
+                fs::create_dir(dest_path)
+                    .map_err(|e| CliError::new(format!("creating {dest}: {e}")))?;
+                (dest_path.to_path_buf(), Some(String::new()))
+            } else {
+                (parent, Some(basename(dest)))
+            }
         }
     };
     let mut counted = Counted { inner: resp, n: 0 };
@@ -228,7 +236,7 @@ fn map_entry(name: &Path, top: &str, rename: Option<&str>) -> io::Result<Option<
         return Ok(None);
     }
     if let Some(new) = rename {
-        if parts[0] == *top || top.is_empty() {
+        if !top.is_empty() && parts[0] == *top {
             if new.is_empty() {
                 parts.remove(0);
             } else {

@@ -57,6 +57,7 @@ impl Lab {
         let mut c = ControllerConfig::new(self.dir.path().join("state"));
         c.host_netns = Some(self.host_path.clone());
         c.resolv_conf = resolv;
+        c.lock_file = Some(self.dir.path().join("network.lock"));
         c
     }
 

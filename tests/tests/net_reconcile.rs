@@ -36,6 +36,7 @@ fn reconcile_helper_holds_networks_until_killed() {
     let mut cfg = ControllerConfig::new(dir.join("state"));
     cfg.host_netns = Some(dir.join("host.ns"));
     cfg.resolv_conf = dir.join("host-resolv.conf");
+    cfg.lock_file = Some(dir.join("network.lock"));
     let rt = runtime();
     rt.block_on(async {
         let c = NetworkController::open(cfg).await.unwrap();

@@ -22,6 +22,8 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
+use nix::fcntl::{Flock, FlockArg};
+use std::os::unix::fs::OpenOptionsExt;
 use tokio::sync::Mutex;
 
 use crate::dns::server::{ContainerView, DnsServer};
@@ -71,6 +73,9 @@ pub struct ControllerConfig {
     /// Masquerade outbound traffic of the default network (docker's `--ip-masq`).
     pub ip_masq: bool,
     pub mtu: u32,
+    /// A lock file shared by every engine of the host: picking a free subnet and making its
+    /// bridge happen under it, so two engines starting at once never pick the same one.
+    pub lock_file: Option<PathBuf>,
 }
 
 impl ControllerConfig {
@@ -89,6 +94,7 @@ impl ControllerConfig {
             ip_forward: true,
             ip_masq: true,
             mtu: 1500,
+            lock_file: Some(PathBuf::from("/run/berth/network.lock")),
         }
     }
 }
@@ -154,6 +160,7 @@ impl NetworkController {
                 ports,
             }),
         };
+        let _host_lock = c.host_lock().await?;
         let mut inner = c.inner.lock().await;
         c.ensure_predefined(&mut inner).await?;
         if c.cfg.ip_forward {
@@ -290,6 +297,31 @@ impl NetworkController {
             }
         }
         st.save(&self.cfg.state_dir)
+    }
+
+    /// Takes the host-wide lock (see [`ControllerConfig::lock_file`]) until the guard drops.
+    async fn host_lock(&self) -> Result<Option<Flock<std::fs::File>>> {
+        let Some(path) = self.cfg.lock_file.clone() else {
+            return Ok(None);
+        };
+        tokio::task::spawn_blocking(move || {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+            }
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| Error::io(format!("open lock file {}", path.display()), e))?;
+            Flock::lock(f, FlockArg::LockExclusive)
+                .map(Some)
+                .map_err(|(_, e)| Error::io(format!("lock {}", path.display()), e.into()))
+        })
+        .await
+        .map_err(|e| Error::invalid(format!("lock task failed: {e}")))?
     }
 
     async fn host_prefixes(&self) -> Result<Vec<Ipv4Net>> {

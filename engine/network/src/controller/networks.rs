@@ -39,6 +39,7 @@ impl NetworkController {
                 "IPv6 networks are not supported: create the network without --ipv6",
             ));
         }
+        let _host_lock = self.host_lock().await?;
         let mut inner = self.inner.lock().await;
         if inner.state.networks.values().any(|n| n.name == req.name) {
             return Err(Error::NetworkExists(req.name));

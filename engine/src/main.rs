@@ -1,4 +1,31 @@
+//! berthd: Berth's engine daemon. Serves the Docker Engine API on a unix socket (and on TCP
+//! with TLS client verification), keeps what users name (containers, their names, configs and
+//! restart policies) and drives shimd over its gRPC API for images, snapshots and tasks.
+
+mod api;
+mod archive;
+mod config;
+mod containers;
+mod daemon;
+mod engine;
+mod error;
+mod events;
+mod execs;
+mod images;
+mod listen;
+mod network;
+mod registry_auth;
+mod rootfs;
+mod shimd;
+mod spec;
+mod util;
+
+use clap::Parser;
+
 fn main() {
-    eprintln!("berthd: not built yet");
-    std::process::exit(1);
+    let args = config::Args::parse();
+    if let Err(e) = daemon::run(args) {
+        eprintln!("berthd: {e:#}");
+        std::process::exit(1);
+    }
 }

@@ -1,0 +1,168 @@
+//! `/images/...` handlers. Image names may contain slashes, so `/images/{name}/json` and
+//! friends are dispatched on their last path segment.
+
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use berth_api::auth::{AuthConfig, REGISTRY_AUTH_HEADER};
+use berth_proto::v1;
+
+use super::{api_version, json, ok_json, ApiResult, AppState, Query};
+use crate::error::Error;
+
+pub async fn list(State(e): State<AppState>, uri: Uri, req: Request) -> ApiResult {
+    let q = Query::of(&uri);
+    let version = api_version(req.extensions());
+    let mut out = e.image_list(&q.filters()?, q.bool("all")).await?;
+    if version.before(1, 44) {
+        for i in &mut out {
+            i.virtual_size = Some(i.size);
+        }
+    }
+    Ok(ok_json(&out))
+}
+
+fn registry_auth(headers: &HeaderMap) -> Result<AuthConfig, Error> {
+    match headers
+        .get(REGISTRY_AUTH_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        None => Ok(AuthConfig::default()),
+        Some(h) => AuthConfig::decode(h).map_err(Error::invalid),
+    }
+}
+
+fn platform(q: &Query) -> Result<Option<v1::Platform>, Error> {
+    let p = q.str("platform");
+    if p.is_empty() {
+        return Ok(None);
+    }
+    let parts: Vec<&str> = p.split('/').collect();
+    match parts.as_slice() {
+        [os, arch] => Ok(Some(v1::Platform {
+            os: os.to_string(),
+            architecture: arch.to_string(),
+            variant: String::new(),
+        })),
+        [os, arch, variant] => Ok(Some(v1::Platform {
+            os: os.to_string(),
+            architecture: arch.to_string(),
+            variant: variant.to_string(),
+        })),
+        _ => Err(Error::invalid(format!(
+            "invalid platform {p:?}: use os/arch[/variant]"
+        ))),
+    }
+}
+
+/// `POST /images/create`: pull (`fromImage`). Importing a root filesystem (`fromSrc`) is
+/// not supported.
+pub async fn create(State(e): State<AppState>, uri: Uri, headers: HeaderMap) -> ApiResult {
+    let q = Query::of(&uri);
+    if q.get("fromSrc").is_some() {
+        return Err(Error::new(
+            crate::error::Kind::NotImplemented,
+            "importing a root filesystem tarball (fromSrc) is not supported; use `docker load` with an image archive",
+        ));
+    }
+    let image = q.str("fromImage");
+    if image.is_empty() {
+        return Err(Error::invalid("fromImage is required"));
+    }
+    let rx = e
+        .image_pull(image, q.str("tag"), registry_auth(&headers)?, platform(&q)?)
+        .await?;
+    Ok(super::stream("application/json", rx))
+}
+
+pub async fn load(State(e): State<AppState>, uri: Uri, req: Request) -> ApiResult {
+    let q = Query::of(&uri);
+    let _quiet = q.bool("quiet");
+    let body = req.into_body().into_data_stream();
+    let lines = e.image_load(body).await?;
+    let mut out = Vec::new();
+    for l in lines {
+        out.extend(l.to_line());
+    }
+    let mut r = Response::new(axum::body::Body::from(out));
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    Ok(r)
+}
+
+pub async fn save_many(State(e): State<AppState>, uri: Uri) -> ApiResult {
+    let q = Query::of(&uri);
+    let rx = e.image_save(&q.all("names")).await?;
+    Ok(super::stream("application/x-tar", rx))
+}
+
+pub async fn prune(State(e): State<AppState>, uri: Uri) -> ApiResult {
+    let q = Query::of(&uri);
+    Ok(ok_json(&e.image_prune(&q.filters()?).await?))
+}
+
+/// Splits "name/with/slashes/json" into ("name/with/slashes", "json").
+fn split_action(rest: &str) -> (&str, &str) {
+    match rest.rsplit_once('/') {
+        Some((name, action)) => (name, action),
+        None => (rest, ""),
+    }
+}
+
+pub async fn get_dispatch(
+    State(e): State<AppState>,
+    Path(rest): Path<String>,
+    req: Request,
+) -> ApiResult {
+    let version = api_version(req.extensions());
+    match split_action(&rest) {
+        (name, "json") => {
+            let mut r = e.image_inspect(name).await?;
+            if version.before(1, 44) {
+                r.virtual_size = Some(r.size);
+            }
+            if !version.before(1, 45) {
+                // Dropped from the API in 1.45; kept for older clients (docker-compose 1.x).
+                r.container = None;
+                r.container_config = None;
+            }
+            Ok(ok_json(&r))
+        }
+        (name, "history") => Ok(ok_json(&e.image_history(name).await?)),
+        (name, "get") => {
+            let rx = e.image_save(&[name.to_string()]).await?;
+            Ok(super::stream("application/x-tar", rx))
+        }
+        _ => Ok(Error::not_found("page not found").into_response()),
+    }
+}
+
+pub async fn post_dispatch(
+    State(e): State<AppState>,
+    Path(rest): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult {
+    let q = Query::of(&uri);
+    match split_action(&rest) {
+        (name, "push") => {
+            let rx = e
+                .image_push(name, q.str("tag"), registry_auth(&headers)?)
+                .await?;
+            Ok(super::stream("application/json", rx))
+        }
+        (name, "tag") => {
+            e.image_tag(name, q.str("repo"), q.str("tag")).await?;
+            Ok(StatusCode::CREATED.into_response())
+        }
+        _ => Ok(Error::not_found("page not found").into_response()),
+    }
+}
+
+pub async fn remove(State(e): State<AppState>, Path(name): Path<String>, uri: Uri) -> ApiResult {
+    let q = Query::of(&uri);
+    let out = e.image_remove(&name, q.bool("force")).await?;
+    Ok(json(StatusCode::OK, &out))
+}

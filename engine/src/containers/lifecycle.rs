@@ -1,0 +1,564 @@
+//! Start, stop, kill, restart, pause, wait, remove, rename and resize.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_api::container::WaitResponse;
+use berth_proto::v1;
+
+use super::attach;
+use super::signals;
+use super::store::Container;
+use crate::engine::Engine;
+use crate::error::{Error, Kind, Result};
+use crate::network::{self, Mode};
+
+/// How long to wait for a SIGKILLed container to be reported gone.
+const KILL_WAIT: Duration = Duration::from_secs(30);
+
+fn not_running(c: &Container) -> Error {
+    Error::conflict(format!("Container {} is not running", c.id))
+}
+
+/// Exit code and message docker reports for a container whose start failed.
+fn start_failure(message: &str) -> i64 {
+    let m = message.to_ascii_lowercase();
+    if m.contains("executable file not found")
+        || m.contains("no such file or directory")
+        || m.contains("not found")
+    {
+        127
+    } else if m.contains("permission denied") {
+        126
+    } else {
+        128
+    }
+}
+
+impl Engine {
+    /// `POST /containers/{id}/start`.
+    pub async fn container_start(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
+        let _op = c.op.lock().await;
+        self.start_locked(c).await
+    }
+
+    /// Starts a container; the caller holds its operation lock.
+    pub(crate) async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
+        let rec = c.record();
+        if rec.state.removing {
+            return Err(Error::conflict(format!(
+                "container {} is marked for removal and cannot be started",
+                c.id
+            )));
+        }
+        if rec.state.paused {
+            return Err(Error::conflict(
+                "cannot start a paused container, try unpause instead",
+            ));
+        }
+        if rec.state.running {
+            return Err(Error::not_modified());
+        }
+        let mode = Mode::parse(&rec.host_config.network_mode)?;
+        crate::spec::mounts::create_bind_sources(&rec.host_config)?;
+        // A task left from an earlier run (its exit not yet processed) goes first.
+        let _ = self
+            .shimd
+            .tasks()
+            .delete(v1::DeleteTaskRequest {
+                container_id: c.id.clone(),
+                exec_id: String::new(),
+                force: true,
+            })
+            .await;
+        let settings = network::attach(&self.settings.exec_root, &c.id, mode).await?;
+        let fail = |e: Error| async move {
+            network::detach(&self.settings.exec_root, &c.id).await;
+            let code = start_failure(&e.message);
+            let _ = c.update(|r| {
+                r.state.error = e.message.clone();
+                r.state.exit_code = code;
+            });
+            let kind = if code == 127 || code == 126 {
+                Kind::InvalidParameter
+            } else {
+                e.kind
+            };
+            Err(Error::new(kind, e.message))
+        };
+        let (log_max_size, log_max_files) = match self.log_rotation(&rec.host_config) {
+            Ok(x) => x,
+            Err(e) => return fail(e).await,
+        };
+        let driver = if rec.host_config.log_config.kind.is_empty() {
+            self.settings.log_driver.clone()
+        } else {
+            rec.host_config.log_config.kind.clone()
+        };
+        let created = self
+            .shimd
+            .tasks()
+            .create(v1::CreateTaskRequest {
+                container_id: c.id.clone(),
+                rootfs: vec![],
+                terminal: rec.config.tty,
+                stdin: rec.config.open_stdin,
+                log_path: rec.log_path.display().to_string(),
+                log_max_size,
+                log_max_files,
+                no_log: driver == "none",
+                no_pivot: false,
+                no_new_keyring: false,
+            })
+            .await;
+        if let Err(s) = created {
+            return fail(Error::from(s)).await;
+        }
+        // Attach requests that came before the start get the output from the first byte.
+        let pending: Vec<attach::Pending> =
+            std::mem::take(&mut *c.pending_attach.lock().unwrap_or_else(|p| p.into_inner()));
+        let connects = pending
+            .into_iter()
+            .filter(|p| !p.reply.is_closed())
+            .map(|p| {
+                let shimd = self.shimd.clone();
+                async move {
+                    let r = attach::connect(&shimd, p.open, p.requests).await;
+                    let _ = p.reply.send(r);
+                }
+            });
+        futures::future::join_all(connects).await;
+        let started = self
+            .shimd
+            .tasks()
+            .start(v1::StartRequest {
+                container_id: c.id.clone(),
+                exec_id: String::new(),
+            })
+            .await;
+        let pid = match started {
+            Ok(r) => r.into_inner().pid,
+            Err(s) => {
+                let _ = self
+                    .shimd
+                    .tasks()
+                    .delete(v1::DeleteTaskRequest {
+                        container_id: c.id.clone(),
+                        exec_id: String::new(),
+                        force: true,
+                    })
+                    .await;
+                return fail(Error::from(s)).await;
+            }
+        };
+        let generation = c.update(|r| {
+            r.state.running = true;
+            r.state.paused = false;
+            r.state.restarting = false;
+            r.state.dead = false;
+            r.state.oom_killed = false;
+            r.state.pid = pid;
+            r.state.exit_code = 0;
+            r.state.error.clear();
+            r.state.started_at = Some(chrono::Utc::now());
+            r.state.manually_stopped = false;
+            r.state.generation += 1;
+            r.network = settings;
+            r.state.generation
+        })?;
+        self.spawn_monitor(c.clone(), generation);
+        self.container_event(c, "start");
+        Ok(())
+    }
+
+    /// Log rotation from the container's log options, else the daemon's.
+    fn log_rotation(&self, hc: &berth_api::container::HostConfig) -> Result<(i64, u32)> {
+        let opt = |k: &str| {
+            hc.log_config
+                .config
+                .get(k)
+                .or_else(|| self.settings.log_opts.get(k))
+                .cloned()
+        };
+        let size = match opt("max-size") {
+            Some(s) => crate::util::parse_size(&s)
+                .map_err(|e| Error::invalid(format!("invalid log opt max-size: {e}")))?,
+            None => 0,
+        };
+        let files = match opt("max-file") {
+            Some(f) => f
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| Error::invalid(format!("invalid log opt max-file: {f:?}")))?,
+            None => 1,
+        };
+        Ok((size, files))
+    }
+
+    /// `POST /containers/{id}/stop`.
+    pub async fn container_stop(
+        &self,
+        c: &Arc<Container>,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<()> {
+        let _op = c.op.lock().await;
+        self.stop_locked(c, timeout, signal).await
+    }
+
+    pub(crate) async fn stop_locked(
+        &self,
+        c: &Arc<Container>,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<()> {
+        let mut rx = c.subscribe();
+        let seen = rx.borrow().exits;
+        let rec = c.record();
+        if rec.state.restarting {
+            c.update(|r| {
+                r.state.restarting = false;
+                r.state.manually_stopped = true;
+            })?;
+            c.restart_cancel.notify_waiters();
+            return Ok(());
+        }
+        if !rec.state.running {
+            return Err(Error::not_modified());
+        }
+        let sig = match signal
+            .filter(|s| !s.is_empty())
+            .or(rec.config.stop_signal.as_deref())
+        {
+            Some(s) => signals::parse(s)?,
+            None => libc::SIGTERM,
+        };
+        let timeout = timeout.or(rec.config.stop_timeout).unwrap_or(10);
+        c.update(|r| r.state.manually_stopped = true)?;
+        self.signal(c, sig, false).await?;
+        let exited = |rx: &mut tokio::sync::watch::Receiver<super::store::ExitNotice>| {
+            let mut rx = rx.clone();
+            async move { rx.wait_for(|n| n.exits > seen || n.removed).await.is_ok() }
+        };
+        let graceful = if timeout < 0 {
+            exited(&mut rx).await
+        } else {
+            tokio::time::timeout(Duration::from_secs(timeout as u64), exited(&mut rx))
+                .await
+                .unwrap_or(false)
+        };
+        if !graceful {
+            self.signal(c, libc::SIGKILL, true).await?;
+            if !tokio::time::timeout(KILL_WAIT, exited(&mut rx))
+                .await
+                .unwrap_or(false)
+            {
+                return Err(Error::internal(format!(
+                    "container {} did not stop after SIGKILL",
+                    c.id
+                )));
+            }
+        }
+        self.container_event(c, "stop");
+        Ok(())
+    }
+
+    /// Sends `sig` to the container's init (or every process), thawing a paused container
+    /// so the signal is acted on.
+    async fn signal(&self, c: &Container, sig: i32, all: bool) -> Result<()> {
+        self.shimd
+            .tasks()
+            .kill(v1::KillRequest {
+                container_id: c.id.clone(),
+                exec_id: String::new(),
+                signal: sig as u32,
+                all,
+            })
+            .await
+            .map_err(Error::from)?;
+        if c.with(|r| r.state.paused) {
+            let _ = self
+                .shimd
+                .tasks()
+                .resume(v1::TaskRequest {
+                    container_id: c.id.clone(),
+                })
+                .await;
+            c.update(|r| r.state.paused = false)?;
+        }
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/kill`.
+    pub async fn container_kill(
+        &self,
+        c: &Arc<Container>,
+        reference: &str,
+        signal: &str,
+    ) -> Result<()> {
+        let _op = c.op.lock().await;
+        let sig = if signal.is_empty() {
+            libc::SIGKILL
+        } else {
+            signals::parse(signal)?
+        };
+        let rec = c.record();
+        if !rec.state.running {
+            return Err(Error::conflict(format!(
+                "Cannot kill container: {reference}: Container {} is not running",
+                c.id
+            )));
+        }
+        let stop_sig = rec
+            .config
+            .stop_signal
+            .as_deref()
+            .map(signals::parse)
+            .transpose()?
+            .unwrap_or(libc::SIGTERM);
+        if sig == libc::SIGKILL || sig == stop_sig {
+            // A container the user killed is not restarted by its policy.
+            c.update(|r| r.state.manually_stopped = true)?;
+        }
+        self.signal(c, sig, false).await?;
+        self.container_event_with(c, "kill", &[("signal", sig.to_string())]);
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/restart`.
+    pub async fn container_restart(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<()> {
+        let _op = c.op.lock().await;
+        match self.stop_locked(c, timeout, signal).await {
+            Ok(()) => {}
+            Err(e) if e.kind == Kind::NotModified => {}
+            Err(e) => return Err(e),
+        }
+        // The exit is processed by the monitor; wait for it to finish before starting again.
+        let mut rx = c.subscribe();
+        let _ =
+            tokio::time::timeout(KILL_WAIT, rx.wait_for(|_| !c.with(|r| r.state.running))).await;
+        self.start_locked(c).await?;
+        self.container_event(c, "restart");
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/pause`.
+    pub async fn container_pause(&self, c: &Arc<Container>) -> Result<()> {
+        let _op = c.op.lock().await;
+        let st = c.with(|r| r.state.clone());
+        if !st.running {
+            return Err(not_running(c));
+        }
+        if st.paused {
+            return Err(Error::conflict(format!(
+                "Container {} is already paused",
+                c.id
+            )));
+        }
+        self.shimd
+            .tasks()
+            .pause(v1::TaskRequest {
+                container_id: c.id.clone(),
+            })
+            .await
+            .map_err(Error::from)?;
+        c.update(|r| r.state.paused = true)?;
+        self.container_event(c, "pause");
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/unpause`.
+    pub async fn container_unpause(&self, c: &Arc<Container>) -> Result<()> {
+        let _op = c.op.lock().await;
+        if !c.with(|r| r.state.paused) {
+            return Err(Error::conflict(format!("Container {} is not paused", c.id)));
+        }
+        self.shimd
+            .tasks()
+            .resume(v1::TaskRequest {
+                container_id: c.id.clone(),
+            })
+            .await
+            .map_err(Error::from)?;
+        c.update(|r| r.state.paused = false)?;
+        self.container_event(c, "unpause");
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/wait`: the registration happens at once; the future resolves
+    /// when the condition holds.
+    pub fn container_wait(
+        &self,
+        c: &Arc<Container>,
+        condition: &str,
+    ) -> Result<impl std::future::Future<Output = WaitResponse> + Send + 'static> {
+        let mut rx = c.subscribe();
+        let seen = rx.borrow().exits;
+        let state = c.with(|r| r.state.clone());
+        let cond = match condition {
+            "" | "not-running" => 0,
+            "next-exit" => 1,
+            "removed" => 2,
+            other => {
+                return Err(Error::invalid(format!(
+                    "invalid condition: \"{other}\" (use not-running, next-exit or removed)"
+                )))
+            }
+        };
+        let immediate = cond == 0 && !state.running && !state.restarting;
+        Ok(async move {
+            let n = if immediate {
+                rx.borrow().clone()
+            } else {
+                let r = rx
+                    .wait_for(|n| match cond {
+                        2 => n.removed,
+                        _ => n.exits > seen || n.removed,
+                    })
+                    .await
+                    .map(|n| n.clone());
+                match r {
+                    Ok(n) => n,
+                    Err(_) => rx.borrow().clone(),
+                }
+            };
+            let exit_code = if immediate {
+                state.exit_code
+            } else {
+                n.exit_code
+            };
+            WaitResponse {
+                status_code: exit_code,
+                error: (!n.error.is_empty() && !immediate).then(|| {
+                    berth_api::container::WaitError {
+                        message: n.error.clone(),
+                    }
+                }),
+            }
+        })
+    }
+
+    /// `DELETE /containers/{id}`.
+    pub async fn container_remove(&self, c: &Arc<Container>, force: bool) -> Result<()> {
+        let _op = c.op.lock().await;
+        self.remove_locked(c, force).await
+    }
+
+    pub(crate) async fn remove_locked(&self, c: &Arc<Container>, force: bool) -> Result<()> {
+        let mut rx = c.subscribe();
+        let seen = rx.borrow().exits;
+        let st = c.with(|r| r.state.clone());
+        if st.removing {
+            return Err(Error::conflict(format!(
+                "removal of container {} is already in progress",
+                c.id
+            )));
+        }
+        if st.running && !force {
+            let what = if st.paused { "paused" } else { "running" };
+            return Err(Error::conflict(format!(
+                "cannot remove container \"{}\": container is {what}: stop the container before removing or force remove",
+                c.with(|r| r.name.clone())
+            )));
+        }
+        c.update(|r| r.state.removing = true)?;
+        if st.restarting {
+            c.restart_cancel.notify_waiters();
+        }
+        if st.running {
+            if let Err(e) = self.signal(c, libc::SIGKILL, true).await {
+                if e.kind != Kind::NotFound {
+                    let _ = c.update(|r| r.state.removing = false);
+                    return Err(e);
+                }
+            }
+            let _ = tokio::time::timeout(KILL_WAIT, rx.wait_for(|n| n.exits > seen)).await;
+        }
+        let id = c.id.clone();
+        let tasks = self.shimd.tasks();
+        let ignore_missing = |r: std::result::Result<tonic::Response<_>, tonic::Status>| match r {
+            Ok(_) => Ok(()),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
+            Err(s) => Err(Error::from(s)),
+        };
+        let steps: Result<()> = async {
+            ignore_missing(
+                tasks
+                    .clone()
+                    .delete(v1::DeleteTaskRequest {
+                        container_id: id.clone(),
+                        exec_id: String::new(),
+                        force: true,
+                    })
+                    .await
+                    .map(|r| r.map(|_| ())),
+            )?;
+            ignore_missing(
+                self.shimd
+                    .containers()
+                    .delete(v1::DeleteContainerRequest { id: id.clone() })
+                    .await
+                    .map(|r| r.map(|_| ())),
+            )?;
+            ignore_missing(
+                self.shimd
+                    .snapshots()
+                    .remove(v1::SnapshotKeyRequest { key: id.clone() })
+                    .await
+                    .map(|r| r.map(|_| ())),
+            )?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = steps {
+            let _ = c.update(|r| {
+                r.state.removing = false;
+                r.state.dead = true;
+                r.state.error = e.message.clone();
+            });
+            return Err(e.context(format!("removing container {id}")));
+        }
+        network::detach(&self.settings.exec_root, &id).await;
+        self.execs.forget_container(&id);
+        self.containers.remove(c);
+        let _ = std::fs::remove_dir_all(&c.dir);
+        c.notify_removed();
+        self.container_event(c, "destroy");
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/rename`.
+    pub async fn container_rename(&self, c: &Arc<Container>, new: &str) -> Result<()> {
+        let new = super::names::validate(new).map_err(Error::invalid)?;
+        let old = c.with(|r| r.name.clone());
+        if old.trim_start_matches('/') == new {
+            return Err(Error::invalid(
+                "Renaming a container with the same name as its current name",
+            ));
+        }
+        self.containers.rename(c, &new)?;
+        self.container_event_with(c, "rename", &[("oldName", old)]);
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/resize` and the exec variant.
+    pub async fn resize(&self, container_id: &str, exec_id: &str, h: u32, w: u32) -> Result<()> {
+        self.shimd
+            .tasks()
+            .resize_pty(v1::ResizePtyRequest {
+                container_id: container_id.into(),
+                exec_id: exec_id.into(),
+                width: w,
+                height: h,
+            })
+            .await
+            .map_err(Error::from)?;
+        Ok(())
+    }
+}

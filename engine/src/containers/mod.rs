@@ -1,0 +1,16 @@
+//! Containers: what users create, name, start and remove.
+
+pub mod attach;
+pub mod create;
+pub mod etcfiles;
+pub mod lifecycle;
+pub mod logs;
+pub mod model;
+pub mod monitor;
+pub mod names;
+pub mod query;
+pub mod reconcile;
+pub mod signals;
+pub mod stats;
+pub mod store;
+pub mod view;

@@ -1,0 +1,100 @@
+//! Start-up: the engine's records against what shimd still has. Running containers stay
+//! running (their exits are now watched), exits that happened while the engine was away are
+//! recorded and their restart policies applied, and leftovers of interrupted operations go.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_proto::v1;
+
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::network;
+
+impl Engine {
+    pub async fn reconcile(self: &Arc<Self>) -> Result<()> {
+        let tasks: HashMap<String, v1::Process> = self
+            .shimd
+            .tasks()
+            .list(v1::ListTasksRequest { filters: vec![] })
+            .await?
+            .into_inner()
+            .tasks
+            .into_iter()
+            .filter(|t| t.exec_id.is_empty())
+            .map(|t| (t.container_id.clone(), t))
+            .collect();
+        let mut known = HashSet::new();
+        for c in self.containers.list() {
+            known.insert(c.id.clone());
+            let st = c.with(|r| r.state.clone());
+            if st.removing {
+                // A removal was interrupted: finish it.
+                let _ = c.update(|r| r.state.removing = false);
+                if let Err(e) = self.container_remove(&c, true).await {
+                    tracing::warn!(container = %c.id, "finishing an interrupted removal: {e}");
+                }
+                continue;
+            }
+            if st.running {
+                if let Some(t) = tasks.get(&c.id) {
+                    let paused = t.status == v1::TaskStatus::Paused as i32;
+                    let _ = c.update(|r| r.state.paused = paused);
+                }
+                // Wait answers at once for a task that already exited, and NotFound for
+                // one that is gone; either way the exit is processed like any other.
+                self.spawn_monitor(c.clone(), st.generation);
+                continue;
+            }
+            if tasks.contains_key(&c.id) {
+                // A task from a start that never got recorded.
+                let _ = self
+                    .shimd
+                    .tasks()
+                    .delete(v1::DeleteTaskRequest {
+                        container_id: c.id.clone(),
+                        exec_id: String::new(),
+                        force: true,
+                    })
+                    .await;
+            }
+            network::detach(&self.settings.exec_root, &c.id).await;
+            if st.restarting {
+                self.schedule_restart(c.clone(), Duration::from_millis(100));
+            }
+        }
+        // Containers shimd has for the engine that the engine never finished creating.
+        let theirs = self
+            .shimd
+            .containers()
+            .list(v1::ListContainersRequest { filters: vec![] })
+            .await?
+            .into_inner()
+            .containers;
+        for sc in theirs.into_iter().filter(|sc| !known.contains(&sc.id)) {
+            tracing::info!(container = %sc.id, "removing a container left from an interrupted create");
+            let _ = self
+                .shimd
+                .tasks()
+                .delete(v1::DeleteTaskRequest {
+                    container_id: sc.id.clone(),
+                    exec_id: String::new(),
+                    force: true,
+                })
+                .await;
+            let _ = self
+                .shimd
+                .containers()
+                .delete(v1::DeleteContainerRequest { id: sc.id.clone() })
+                .await;
+            let _ = self
+                .shimd
+                .snapshots()
+                .remove(v1::SnapshotKeyRequest { key: sc.id.clone() })
+                .await;
+            let _ = std::fs::remove_dir_all(self.containers.dir_of(&sc.id));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,146 @@
+//! Start-up and shut-down: settings, the data-root lock, shimd, the engine's state, the
+//! listeners.
+
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tower::Layer;
+
+use crate::config::{Args, Settings};
+use crate::engine::Engine;
+use crate::shimd::{self, Shimd};
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let settings = Settings::load(&args)?;
+    init_logging(&settings.log_level);
+    for dir in [&settings.data_root, &settings.exec_root] {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let _lock = lock_data_root(&settings.data_root)?;
+    if let Some(p) = &settings.pidfile {
+        std::fs::write(p, format!("{}\n", std::process::id()))
+            .with_context(|| format!("writing the pid file {}", p.display()))?;
+    }
+    // shimd is spawned from a thread that lives as long as berthd (see shimd::Child).
+    let child = match &settings.shimd_address {
+        Some(_) => None,
+        None => Some(shimd::Child::spawn(shimd::Layout::for_engine(
+            &settings.data_root,
+            &settings.exec_root,
+            &settings.log_level,
+        ))?),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(serve(
+        settings.clone(),
+        child.as_ref().map(|c| c.socket.clone()),
+    ));
+    if let Some(c) = &child {
+        c.stop();
+    }
+    if let Some(p) = &settings.pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    result
+}
+
+async fn serve(settings: Settings, own_shimd: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let listeners = crate::listen::bind_all(&settings.hosts, settings.tls.as_ref())?;
+    let socket = settings
+        .shimd_address
+        .clone()
+        .or(own_shimd)
+        .expect("a shimd socket");
+    let shimd = Shimd::connect(&socket, Duration::from_secs(30)).await?;
+    let engine = Arc::new(Engine {
+        containers: crate::containers::store::Store::load(&settings.data_root.join("containers"))?,
+        id: engine_id(&settings.data_root)?,
+        settings,
+        shimd,
+        execs: Default::default(),
+        images: Default::default(),
+        events: Default::default(),
+    });
+    engine
+        .reconcile()
+        .await
+        .map_err(|e| anyhow::anyhow!("reconciling containers with shimd: {e}"))?;
+    let app = crate::api::router(engine.clone());
+    let app = axum::middleware::from_fn(crate::api::version_layer).layer(app);
+    let app = axum::Router::new().fallback_service(app);
+    let paths: Vec<_> = listeners
+        .iter()
+        .filter_map(|l| l.unix_path().map(Path::to_path_buf))
+        .collect();
+    for l in listeners {
+        tokio::spawn(crate::listen::serve(l, app.clone()));
+    }
+    tracing::info!(hosts = ?engine.settings.hosts, shimd = %socket.display(), "berthd serving (ready in {:?})", started.elapsed());
+    shutdown_signal().await;
+    for p in paths {
+        let _ = std::fs::remove_file(p);
+    }
+    tracing::info!("berthd stopped (containers keep running)");
+    Ok(())
+}
+
+fn init_logging(level: &str) {
+    let level = if level == "fatal" { "error" } else { level };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// One berthd per data root; the lock goes with the process, so a kill -9 frees it.
+fn lock_data_root(root: &Path) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+    let path = root.join("berthd.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+        anyhow::anyhow!(
+            "another berthd is using data root {} ({e}); stop it or pick another --data-root",
+            root.display()
+        )
+    })
+}
+
+fn engine_id(root: &Path) -> anyhow::Result<String> {
+    let p = root.join("engine-id");
+    if let Ok(s) = std::fs::read_to_string(&p) {
+        if !s.trim().is_empty() {
+            return Ok(s.trim().to_string());
+        }
+    }
+    let id = crate::util::new_id();
+    crate::util::write_atomic(&p, id.as_bytes())?;
+    Ok(id)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}

@@ -1,0 +1,59 @@
+//! The engine: everything the API handlers work with.
+
+use crate::config::Settings;
+use crate::containers::store::Store;
+use crate::events::Bus;
+use crate::execs::Execs;
+use crate::images::Cache;
+use crate::shimd::Shimd;
+
+pub struct Engine {
+    pub settings: Settings,
+    pub shimd: Shimd,
+    pub containers: Store,
+    pub execs: Execs,
+    pub images: Cache,
+    pub events: Bus,
+    /// A stable id of this engine (kept in `<data-root>/engine-id`).
+    pub id: String,
+}
+
+impl Engine {
+    /// Publishes a container event with docker's attributes: name, image and the labels.
+    pub fn container_event(&self, c: &crate::containers::store::Container, action: &str) {
+        self.container_event_with(c, action, &[]);
+    }
+
+    pub fn container_event_with(
+        &self,
+        c: &crate::containers::store::Container,
+        action: &str,
+        extra: &[(&str, String)],
+    ) {
+        let attrs = c.with(|r| {
+            let mut a: std::collections::BTreeMap<String, String> = r
+                .config
+                .labels
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            a.insert("name".into(), r.short_name().to_string());
+            a.insert("image".into(), r.image_ref.clone());
+            a
+        });
+        let mut attrs = attrs;
+        for (k, v) in extra {
+            attrs.insert((*k).to_string(), v.clone());
+        }
+        self.events.publish("container", action, &c.id, attrs);
+    }
+
+    pub fn image_event(&self, action: &str, id: &str, name: &str) {
+        let mut attrs = std::collections::BTreeMap::new();
+        if !name.is_empty() {
+            attrs.insert("name".to_string(), name.to_string());
+        }
+        self.events.publish("image", action, id, attrs);
+    }
+}

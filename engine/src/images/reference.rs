@@ -1,0 +1,78 @@
+//! Image names the docker way: "busybox" is "docker.io/library/busybox:latest" in shimd and
+//! "busybox:latest" to the user.
+
+use berth_image::reference::Reference;
+
+use crate::error::{Error, Result};
+
+/// Parses and fully qualifies a user's image reference (a bare name gets ":latest").
+pub fn normalize(r: &str) -> Result<Reference> {
+    Reference::parse(r).map_err(|e| Error::invalid(format!("invalid reference format: {e}")))
+}
+
+/// The short form docker shows: "docker.io/library/x:t" → "x:t", "docker.io/u/x:t" → "u/x:t".
+pub fn familiar(full: &str) -> String {
+    if let Some(rest) = full.strip_prefix("docker.io/") {
+        rest.strip_prefix("library/").unwrap_or(rest).to_string()
+    } else {
+        full.to_string()
+    }
+}
+
+/// "repo" part of a full name, without tag or digest, in the familiar form.
+pub fn familiar_repo(full: &str) -> String {
+    let r = match Reference::parse(full) {
+        Ok(r) => r.name(),
+        Err(_) => full.to_string(),
+    };
+    familiar(&r)
+}
+
+/// The repository path as pull progress names it: "library/busybox" on docker.io,
+/// "busybox" on other registries.
+pub fn remote_path(r: &Reference) -> String {
+    r.repository.clone()
+}
+
+/// True for names that carry a tag (not only a digest).
+pub fn has_tag(full: &str) -> bool {
+    Reference::parse(full)
+        .map(|r| r.tag.is_some())
+        .unwrap_or(false)
+}
+
+/// True when `s` can only be an image ID or ID prefix ("sha256:..." or plain hex).
+pub fn looks_like_id(s: &str) -> bool {
+    let hex = s.strip_prefix("sha256:").unwrap_or(s);
+    !hex.is_empty()
+        && hex.len() <= 64
+        && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn familiar_names() {
+        assert_eq!(
+            familiar("docker.io/library/busybox:latest"),
+            "busybox:latest"
+        );
+        assert_eq!(familiar("docker.io/me/app:1"), "me/app:1");
+        assert_eq!(
+            familiar("127.0.0.1:5000/busybox:latest"),
+            "127.0.0.1:5000/busybox:latest"
+        );
+        assert_eq!(familiar_repo("docker.io/library/busybox:latest"), "busybox");
+        assert_eq!(
+            normalize("busybox").unwrap().to_string(),
+            "docker.io/library/busybox:latest"
+        );
+        assert!(normalize("Busy box").is_err());
+        assert!(looks_like_id("sha256:abc"));
+        assert!(looks_like_id("0123abcd"));
+        assert!(!looks_like_id("busybox"));
+        assert!(has_tag("docker.io/library/busybox:latest"));
+    }
+}

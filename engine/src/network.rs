@@ -1,0 +1,213 @@
+//! Container networking, the seam between containers and network drivers.
+//!
+//! On start, `attach` prepares the container's network namespace and returns the
+//! `NetworkSettings` inspect reports; after the container stops (or when it is removed),
+//! `detach` releases them. The spec joins the namespace at `netns_path`, known in advance,
+//! so the OCI spec is fixed at create time.
+//!
+//! Modes implemented here: `none` (a private namespace with only loopback, up), `host`
+//! (the host's namespace). `bridge`/`default` plug in a bridge driver here; until then such
+//! containers get the `none` treatment — a private namespace with loopback only — and a
+//! `bridge` entry in `NetworkSettings.Networks` with empty addresses.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use berth_api::network::{EndpointSettings, NetworkSettings};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    None,
+    Host,
+    /// The default network (docker's "bridge").
+    Bridge,
+}
+
+impl Mode {
+    /// Parses `HostConfig.NetworkMode`.
+    pub fn parse(s: &str) -> Result<Mode> {
+        match s {
+            "none" => Ok(Mode::None),
+            "host" => Ok(Mode::Host),
+            "" | "default" | "bridge" => Ok(Mode::Bridge),
+            m if m.starts_with("container:") => Err(Error::invalid(format!(
+                "network mode {m:?} (sharing another container's network) is not supported"
+            ))),
+            other => Err(Error::not_found(format!("network {other} not found"))),
+        }
+    }
+
+    /// The key under `NetworkSettings.Networks`.
+    pub fn network_name(self) -> &'static str {
+        match self {
+            Mode::None => "none",
+            Mode::Host => "host",
+            Mode::Bridge => "bridge",
+        }
+    }
+}
+
+/// Where a container's network namespace is kept (`None` for host networking).
+pub fn netns_path(exec_root: &Path, id: &str, mode: Mode) -> Option<PathBuf> {
+    match mode {
+        Mode::Host => None,
+        Mode::None | Mode::Bridge => Some(exec_root.join("netns").join(id)),
+    }
+}
+
+/// Prepares the container's network before its task is created.
+pub async fn attach(exec_root: &Path, id: &str, mode: Mode) -> Result<NetworkSettings> {
+    let mut settings = NetworkSettings::default();
+    if let Some(path) = netns_path(exec_root, id, mode) {
+        let p = path.clone();
+        tokio::task::spawn_blocking(move || create_netns(&p))
+            .await
+            .map_err(|e| Error::internal(e.to_string()))?
+            .map_err(|e| {
+                Error::internal(format!(
+                    "creating the network namespace of container {id}: {e}"
+                ))
+            })?;
+        settings.sandbox_key = path.display().to_string();
+        settings.sandbox_id = id.to_string();
+    }
+    let mut networks = BTreeMap::new();
+    networks.insert(mode.network_name().to_string(), EndpointSettings::default());
+    settings.networks = networks;
+    Ok(settings)
+}
+
+/// Releases what `attach` prepared. Safe to call more than once.
+pub async fn detach(exec_root: &Path, id: &str) {
+    let path = exec_root.join("netns").join(id);
+    let _ = tokio::task::spawn_blocking(move || remove_netns(&path)).await;
+}
+
+/// A new network namespace with loopback up, kept alive by a bind mount on `path` (like
+/// `ip netns add`). The namespace is made by a short-lived thread of its own, so no thread
+/// of the daemon ever changes namespace.
+fn create_netns(path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    if is_mountpoint(path) {
+        return Ok(()); // left from a run the engine did not see end; reuse it
+    }
+    std::fs::File::create(path)?;
+    let target = path.to_path_buf();
+    let r = std::thread::Builder::new()
+        .name("berth-netns".into())
+        .spawn(move || -> std::io::Result<()> {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+            loopback_up()?;
+            let tid = nix::unistd::gettid();
+            let src = format!("/proc/self/task/{tid}/ns/net");
+            nix::mount::mount(
+                Some(src.as_str()),
+                &target,
+                None::<&str>,
+                nix::mount::MsFlags::MS_BIND,
+                None::<&str>,
+            )?;
+            Ok(())
+        })?
+        .join()
+        .map_err(|_| std::io::Error::other("the namespace thread panicked"))?;
+    if r.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    r
+}
+
+fn remove_netns(path: &Path) {
+    if path.exists() {
+        let _ = nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH);
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+fn is_mountpoint(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // An nsfs bind mount has a different device than the directory holding it.
+    match (
+        std::fs::metadata(path),
+        path.parent().map(std::fs::metadata),
+    ) {
+        (Ok(a), Some(Ok(b))) => a.dev() != b.dev(),
+        _ => false,
+    }
+}
+
+/// Sets `lo` up in the calling thread's network namespace.
+fn loopback_up() -> std::io::Result<()> {
+    // SAFETY: a plain socket and two ioctls on a zeroed ifreq naming "lo".
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut ifr: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo\0".iter().enumerate() {
+            ifr.ifr_name[i] = *b as libc::c_char;
+        }
+        let mut r = libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut ifr);
+        if r == 0 {
+            ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            r = libc::ioctl(fd, libc::SIOCSIFFLAGS, &ifr);
+        }
+        let err = std::io::Error::last_os_error();
+        libc::close(fd);
+        if r != 0 {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes() {
+        assert_eq!(Mode::parse("none").unwrap(), Mode::None);
+        assert_eq!(Mode::parse("default").unwrap(), Mode::Bridge);
+        assert_eq!(Mode::parse("").unwrap(), Mode::Bridge);
+        assert_eq!(Mode::parse("host").unwrap(), Mode::Host);
+        assert_eq!(
+            Mode::parse("mynet").unwrap_err().message,
+            "network mynet not found"
+        );
+        assert!(Mode::parse("container:x").is_err());
+        assert!(netns_path(Path::new("/r"), "a", Mode::Host).is_none());
+        assert_eq!(
+            netns_path(Path::new("/r"), "a", Mode::None).unwrap(),
+            PathBuf::from("/r/netns/a")
+        );
+    }
+
+    #[tokio::test]
+    async fn namespaces_have_loopback_up() {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("SKIPPED: needs root");
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let s = attach(d.path(), "t1", Mode::None).await.unwrap();
+        let p = d.path().join("netns/t1");
+        assert_eq!(s.sandbox_key, p.display().to_string());
+        assert!(is_mountpoint(&p));
+        let out = std::process::Command::new("nsenter")
+            .arg(format!("--net={}", p.display()))
+            .args(["ip", "-o", "link", "show"])
+            .output()
+            .unwrap();
+        let links = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(links.lines().count(), 1, "only loopback: {links}");
+        assert!(links.contains("lo: <LOOPBACK,UP"), "lo is up: {links}");
+        detach(d.path(), "t1").await;
+        assert!(!p.exists());
+    }
+}

@@ -1,0 +1,215 @@
+//! shimd: berthd's only way to images, snapshots, containers and tasks. Either a running
+//! shimd given by `--shimd-address`, or one berthd starts and supervises as its child.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use berth_proto::client::{self, NsChannel};
+use berth_proto::v1;
+
+/// The shimd namespace the engine keeps everything in.
+pub const NAMESPACE: &str = "berth";
+
+/// gRPC clients over one channel to shimd (the channel reconnects by itself when shimd
+/// restarts). Cloning is cheap.
+#[derive(Clone)]
+pub struct Shimd {
+    ch: NsChannel,
+}
+
+impl Shimd {
+    /// Connects to `socket`, retrying until `timeout` passes.
+    pub async fn connect(socket: &Path, timeout: Duration) -> anyhow::Result<Shimd> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match client::connect(socket).await {
+                Ok(ch) => {
+                    return Ok(Shimd {
+                        ch: client::with_namespace(ch, NAMESPACE)?,
+                    })
+                }
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(anyhow::anyhow!(
+                        "cannot connect to shimd at {}: {e}; is it running?",
+                        socket.display()
+                    ))
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    }
+
+    pub fn containers(&self) -> v1::containers_client::ContainersClient<NsChannel> {
+        v1::containers_client::ContainersClient::new(self.ch.clone())
+    }
+
+    pub fn tasks(&self) -> v1::tasks_client::TasksClient<NsChannel> {
+        v1::tasks_client::TasksClient::new(self.ch.clone())
+    }
+
+    pub fn images(&self) -> v1::images_client::ImagesClient<NsChannel> {
+        v1::images_client::ImagesClient::new(self.ch.clone())
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20)
+    }
+
+    pub fn snapshots(&self) -> v1::snapshots_client::SnapshotsClient<NsChannel> {
+        v1::snapshots_client::SnapshotsClient::new(self.ch.clone())
+    }
+
+    pub fn system(&self) -> v1::system_client::SystemClient<NsChannel> {
+        v1::system_client::SystemClient::new(self.ch.clone())
+    }
+}
+
+/// A shimd berthd started itself: restarted if it dies, stopped with berthd.
+pub struct Child {
+    pid: Arc<AtomicU32>,
+    stopping: Arc<AtomicBool>,
+    pub socket: PathBuf,
+}
+
+/// Where berthd's own shimd keeps its files.
+pub struct Layout {
+    pub root: PathBuf,
+    pub state: PathBuf,
+    pub socket: PathBuf,
+    pub log_level: String,
+}
+
+impl Layout {
+    pub fn for_engine(data_root: &Path, exec_root: &Path, log_level: &str) -> Layout {
+        Layout {
+            root: data_root.join("shimd"),
+            state: exec_root.join("shimd"),
+            socket: exec_root.join("shimd.sock"),
+            log_level: log_level.to_string(),
+        }
+    }
+}
+
+impl Child {
+    /// Starts shimd and keeps it running from a dedicated thread. The thread lives as long
+    /// as berthd, which matters: shimd gets SIGTERM when the thread that forked it dies
+    /// (PR_SET_PDEATHSIG), so a killed berthd does not leave an orphaned shimd behind.
+    ///
+    /// A shimd left over from a berthd that was just killed may still hold the root lock
+    /// or the socket for a moment; the supervisor retries with a short backoff until the
+    /// old one is gone.
+    pub fn spawn(layout: Layout) -> anyhow::Result<Child> {
+        let binary = find_binary("shimd")?;
+        let pid = Arc::new(AtomicU32::new(0));
+        let stopping = Arc::new(AtomicBool::new(false));
+        let socket = layout.socket.clone();
+        let (p, s) = (pid.clone(), stopping.clone());
+        std::thread::Builder::new()
+            .name("shimd-supervisor".into())
+            .spawn(move || supervise(binary, layout, p, s))
+            .context("starting the shimd supervisor thread")?;
+        Ok(Child {
+            pid,
+            stopping,
+            socket,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid.load(Ordering::SeqCst)
+    }
+
+    /// Stops shimd (SIGTERM, then SIGKILL after 10 s). Containers keep running in their shims.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let pid = self.pid();
+        if pid == 0 {
+            return;
+        }
+        let p = nix::unistd::Pid::from_raw(pid as i32);
+        let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.pid() == pid && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if self.pid() == pid {
+            let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+fn supervise(binary: PathBuf, layout: Layout, pid: Arc<AtomicU32>, stopping: Arc<AtomicBool>) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let started = Instant::now();
+        let mut cmd = Command::new(&binary);
+        cmd.arg("--root")
+            .arg(&layout.root)
+            .arg("--state")
+            .arg(&layout.state)
+            .arg("--address")
+            .arg(&layout.socket)
+            .arg("--log-level")
+            .arg(&layout.log_level)
+            .stdin(Stdio::null());
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        match cmd.spawn() {
+            Ok(mut child) => {
+                pid.store(child.id(), Ordering::SeqCst);
+                tracing::info!(pid = child.id(), "started shimd");
+                let status = child.wait();
+                pid.store(0, Ordering::SeqCst);
+                if stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                tracing::warn!(?status, "shimd exited; starting it again");
+            }
+            Err(e) => {
+                tracing::error!("cannot start {}: {e}", binary.display());
+            }
+        }
+        if stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            backoff = Duration::from_millis(50);
+        }
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// A binary next to berthd's own executable, else in PATH.
+pub fn find_binary(name: &str) -> anyhow::Result<PathBuf> {
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            let p = dir.join(name);
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join(name);
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    anyhow::bail!(
+        "cannot find the {name} binary next to berthd or in PATH; install it or pass \
+         --shimd-address to use a running shimd"
+    )
+}

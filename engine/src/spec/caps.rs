@@ -1,0 +1,151 @@
+//! Linux capabilities: docker's default set, and the add/drop arithmetic of `CapAdd`/`CapDrop`.
+
+use crate::error::{Error, Result};
+
+/// Every capability name Linux defines, in number order.
+pub const ALL: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// Docker's default capabilities for containers.
+pub const DEFAULT: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// The capabilities this kernel supports (all of `ALL` up to `cap_last_cap`).
+pub fn supported() -> Vec<String> {
+    let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .unwrap_or(ALL.len() - 1);
+    ALL.iter().take(last + 1).map(|s| s.to_string()).collect()
+}
+
+/// "net_admin", "NET_ADMIN" and "CAP_NET_ADMIN" all name CAP_NET_ADMIN; "ALL" stays "ALL".
+fn canonical(name: &str) -> Result<String> {
+    let up = name.trim().to_ascii_uppercase();
+    if up == "ALL" {
+        return Ok(up);
+    }
+    let full = if up.starts_with("CAP_") {
+        up
+    } else {
+        format!("CAP_{up}")
+    };
+    if ALL.contains(&full.as_str()) {
+        Ok(full)
+    } else {
+        Err(Error::invalid(format!("unknown capability: \"{name}\"")))
+    }
+}
+
+/// The capability set of a container: docker's defaults (or all, when privileged), plus
+/// `add`, minus `drop`. "ALL" in either list means every capability.
+pub fn compute(privileged: bool, add: &[String], drop: &[String]) -> Result<Vec<String>> {
+    let add: Vec<String> = add.iter().map(|c| canonical(c)).collect::<Result<_>>()?;
+    let drop: Vec<String> = drop.iter().map(|c| canonical(c)).collect::<Result<_>>()?;
+    let supported = supported();
+    if privileged {
+        return Ok(supported);
+    }
+    let mut caps: Vec<String> = if add.iter().any(|c| c == "ALL") {
+        supported.clone()
+    } else if drop.iter().any(|c| c == "ALL") {
+        Vec::new()
+    } else {
+        DEFAULT.iter().map(|s| s.to_string()).collect()
+    };
+    if !drop.iter().any(|c| c == "ALL") {
+        caps.retain(|c| !drop.contains(c));
+    }
+    for c in add.iter().filter(|c| *c != "ALL") {
+        if !caps.contains(c) {
+            caps.push(c.clone());
+        }
+    }
+    if add.iter().any(|c| c == "ALL") {
+        caps.retain(|c| !drop.contains(c));
+    }
+    Ok(caps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn add_and_drop() {
+        let c = compute(false, &s(&["net_admin"]), &s(&["CAP_MKNOD", "kill"])).unwrap();
+        assert!(c.contains(&"CAP_NET_ADMIN".to_string()));
+        assert!(!c.contains(&"CAP_MKNOD".to_string()));
+        assert!(!c.contains(&"CAP_KILL".to_string()));
+        assert_eq!(c.len(), DEFAULT.len() - 1);
+        let only = compute(false, &s(&["CHOWN"]), &s(&["ALL"])).unwrap();
+        assert_eq!(only, vec!["CAP_CHOWN"]);
+        let all = compute(false, &s(&["ALL"]), &s(&["SYS_ADMIN"])).unwrap();
+        assert!(!all.contains(&"CAP_SYS_ADMIN".to_string()));
+        assert!(all.len() > 30);
+        assert!(compute(true, &[], &[])
+            .unwrap()
+            .contains(&"CAP_SYS_ADMIN".to_string()));
+        let e = compute(false, &s(&["NOPE"]), &[]).unwrap_err();
+        assert_eq!(e.message, "unknown capability: \"NOPE\"");
+    }
+}

@@ -192,6 +192,9 @@ fn update_below_usage_is_refused_with_check_before_update() {
         "x=$(head -c 4000000 /dev/zero | tr '\\0' a); sleep 60",
         None,
     );
+    wait_until("the shell holds its 4 MB", || {
+        s.cg.stats().unwrap().memory.usage.usage > 1 << 20
+    });
     let err =
         s.cg.update(&resources(
             json!({ "memory": { "limit": 4096, "checkBeforeUpdate": true } }),
@@ -229,10 +232,13 @@ fn stats_report_cpu_memory_and_pids() {
     let res =
         resources(json!({ "pids": { "limit": 50 }, "cpu": { "quota": 20000, "period": 100000 } }));
     let s = Subject::start(
-        "dd if=/dev/zero of=/dev/null bs=1M count=200 2>/dev/null; while :; do :; done",
+        "x=$(head -c 2000000 /dev/zero | tr '\\0' a); while :; do :; done",
         Some(&res),
     );
-    std::thread::sleep(Duration::from_millis(600));
+    wait_until("the shell holds its 2 MB", || {
+        s.cg.stats().unwrap().memory.usage.usage > 1 << 20
+    });
+    std::thread::sleep(Duration::from_millis(500));
     let st = s.cg.stats().unwrap();
     assert!(st.cpu.usage.total > 0, "{:?}", st.cpu);
     assert!(st.cpu.usage.user + st.cpu.usage.kernel > 0, "{:?}", st.cpu);
@@ -328,7 +334,12 @@ fn destroy_refuses_a_cgroup_with_processes_and_names_them() {
         skip!("needs root");
     }
     let s = Subject::start("exec sleep 60", None);
+    let t = Instant::now();
     let err = s.cg.destroy().unwrap_err().to_string();
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "refused without waiting"
+    );
     assert!(
         err.contains(&s.pid().to_string()) && err.contains("kill"),
         "{err}"

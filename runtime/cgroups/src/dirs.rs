@@ -139,35 +139,57 @@ fn subdirs(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// Removes `dir` and every cgroup below it, deepest first. Processes that are still exiting
-/// make rmdir fail with EBUSY for a moment: retried until `deadline`.
+/// Removes `dir` and every cgroup below it, deepest first. A cgroup with live processes is
+/// refused at once (naming them); one whose processes have exited but are not yet reaped by
+/// their parent stays busy for a moment: retried until `deadline`.
 pub(crate) fn remove_tree(dir: &Path, deadline: Instant) -> FResult<()> {
     for sub in subdirs(dir) {
         remove_tree(&sub, deadline)?;
     }
     let mut pause = Duration::from_millis(1);
     loop {
-        match std::fs::remove_dir(dir) {
+        let e = match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(50));
-            }
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                let mut pids = Vec::new();
-                let _ = procs_recursive(dir, &mut pids);
-                return Err(if pids.is_empty() {
-                    Fault::io("removing cgroup directory", dir, e)
-                } else {
-                    Fault::invalid(format!(
-                        "cannot remove {}: processes {pids:?} are still in it; kill them first",
-                        dir.display()
-                    ))
-                });
-            }
-            Err(e) => return Err(Fault::io("removing cgroup directory", dir, e)),
+            Err(e) => e,
+        };
+        if e.raw_os_error() != Some(libc::EBUSY) {
+            return Err(Fault::io("removing cgroup directory", dir, e));
         }
+        let mut pids = Vec::new();
+        procs_recursive(dir, &mut pids)?;
+        if !pids.is_empty() {
+            return Err(Fault::invalid(format!(
+                "cannot remove {}: processes {pids:?} are still in it; kill them first",
+                dir.display()
+            )));
+        }
+        if Instant::now() >= deadline {
+            return Err(Fault::invalid(format!(
+                "cannot remove {}: it stays busy although no process is listed (exited \
+                 processes not yet reaped by their parent?)",
+                dir.display()
+            )));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Waits until no process is listed in `dir` or below, up to `deadline`.
+pub(crate) fn wait_empty(dir: &Path, deadline: Instant) -> FResult<bool> {
+    let mut pause = Duration::from_micros(200);
+    loop {
+        let mut pids = Vec::new();
+        procs_recursive(dir, &mut pids)?;
+        if pids.is_empty() {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
 

@@ -58,7 +58,7 @@ pub fn host_mode() -> Result<Mode> {
 pub struct Cgroup {
     path: PathBuf,
     place: Placement,
-    /// The path is the default `/berth/<id>`: its parent belongs to berth and goes away
+    /// The path is `/berth/<name>` (the default): `/berth` belongs to berth and goes away
     /// with its last container.
     #[serde(default)]
     default_parent: bool,
@@ -80,7 +80,7 @@ impl Cgroup {
         let layout = Layout::host().map_err(|f| f.at(&path))?;
         let place = Placement::resolve(layout, &path, OwnCgroups::read).map_err(|f| f.at(&path))?;
         Ok(Cgroup {
-            default_parent: cgroups_path.is_none_or(|p| p.as_os_str().is_empty()),
+            default_parent: path.parent() == Some(Path::new(DEFAULT_PARENT)),
             path,
             place,
             created: Mutex::new(Vec::new()),
@@ -256,7 +256,8 @@ impl Cgroup {
     /// Sends `signal` to every process in the cgroup. The cgroup is frozen meanwhile so no
     /// process escapes by forking; a SIGKILL on cgroup v2 uses `cgroup.kill`, which the
     /// kernel applies atomically. A cgroup that was paused stays paused, except after
-    /// SIGKILL (frozen processes cannot die).
+    /// SIGKILL (frozen processes cannot die). After SIGKILL it returns once the processes
+    /// are gone (or after two seconds), so `destroy` can follow at once.
     pub fn signal_all(&self, signal: Signal) -> Result<()> {
         let at = |f: Fault| f.at(&self.path);
         let freezer = self.freezer().ok();
@@ -268,7 +269,7 @@ impl Cgroup {
                     if let (Some(f), true) = (freezer, was_frozen) {
                         freezer::thaw(f).map_err(at)?; // frozen processes cannot die
                     }
-                    return Ok(());
+                    return self.wait_killed();
                 }
             }
         }
@@ -300,7 +301,21 @@ impl Cgroup {
                 freezer::thaw(f).map_err(at)?;
             }
         }
-        result
+        result?;
+        if signal == Signal::SIGKILL {
+            self.wait_killed()?;
+        }
+        Ok(())
+    }
+
+    /// After SIGKILL: waits (briefly) until the processes are gone, so `destroy` can follow.
+    fn wait_killed(&self) -> Result<()> {
+        let deadline = Instant::now() + REMOVE_PATIENCE;
+        match dirs::wait_empty(&self.primary().path, deadline) {
+            Ok(_) => Ok(()),
+            Err(f) if f.is_not_found() => Ok(()),
+            Err(f) => Err(f.at(&self.path)),
+        }
     }
 
     /// Removes the cgroup with any sub-cgroups the container made (it must hold no

@@ -6,8 +6,8 @@
 //! - `ingest/<ref>/data`: a blob being written. A writer appends here and hashes as it
 //!   goes; `commit` checks digest and size, fsyncs, and renames the file into `blobs/`
 //!   (then fsyncs the directory), so a crash never leaves a wrong blob visible. An ingest
-//!   left by a crash is resumed by the next writer of the same ref (its bytes are re-hashed)
-//!   or discarded.
+//!   left by a crash is resumed by the next `resume_writer` of the same ref (its bytes are
+//!   hashed again) or discarded by the next `writer`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -143,14 +143,35 @@ impl ContentStore {
         w.commit()
     }
 
-    /// A writer for one blob. `ingest_ref` names the partial file: a writer with the same
-    /// ref resumes what a previous (crashed or interrupted) writer left. Refused while
-    /// another writer holds the same ref.
+    /// A writer for one blob, starting from its first byte. `ingest_ref` names the partial
+    /// file (anything a crashed writer left there is discarded). Refused while another
+    /// writer holds the same ref.
     pub fn writer(
         &self,
         ingest_ref: &str,
         expected: Option<&Digest>,
         size: Option<u64>,
+    ) -> Result<Writer> {
+        self.open_writer(ingest_ref, expected, size, false)
+    }
+
+    /// Like `writer`, but keeps what a previous (crashed or interrupted) writer of the same
+    /// ref left: its bytes are hashed again and `Writer::offset` tells where to go on.
+    pub fn resume_writer(
+        &self,
+        ingest_ref: &str,
+        expected: Option<&Digest>,
+        size: Option<u64>,
+    ) -> Result<Writer> {
+        self.open_writer(ingest_ref, expected, size, true)
+    }
+
+    fn open_writer(
+        &self,
+        ingest_ref: &str,
+        expected: Option<&Digest>,
+        size: Option<u64>,
+        resume: bool,
     ) -> Result<Writer> {
         if ingest_ref.is_empty()
             || ingest_ref.len() > 200
@@ -185,7 +206,7 @@ impl ContentStore {
         // Resume: hash what a previous writer left, unless it cannot be a prefix.
         let mut hasher = Hasher::default();
         let existing = file.metadata().ctx(|| "stat ingest")?.len();
-        if existing > 0 && size.is_some_and(|s| existing > s) {
+        if existing > 0 && (!resume || size.is_some_and(|s| existing > s)) {
             file.set_len(0).ctx(|| "truncating ingest")?;
         } else if existing > 0 {
             let mut buf = vec![0u8; 1 << 16];
@@ -429,9 +450,24 @@ mod tests {
             ));
             // dropped without commit: like a crash
         }
-        let mut w = s.writer("r", Some(&d), Some(11)).unwrap();
+        let mut w = s.resume_writer("r", Some(&d), Some(11)).unwrap();
         assert_eq!(w.offset(), 5);
         w.write_all(b" world").unwrap();
+        assert_eq!(w.commit().unwrap(), d);
+    }
+
+    #[test]
+    fn a_fresh_writer_discards_what_a_crashed_one_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ContentStore::open(dir.path()).unwrap();
+        let d = Digest::of(b"hello");
+        {
+            let mut w = s.writer("r", Some(&d), Some(5)).unwrap();
+            w.write_all(b"hel").unwrap();
+        }
+        let mut w = s.writer("r", Some(&d), Some(5)).unwrap();
+        assert_eq!(w.offset(), 0);
+        w.write_all(b"hello").unwrap();
         assert_eq!(w.commit().unwrap(), d);
     }
 

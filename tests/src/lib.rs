@@ -5,12 +5,14 @@
 //! Tests need root (namespaces, cgroups, mounts). Each test uses its own ids, state roots
 //! and cgroup parents so tests can run in parallel.
 
+pub mod berthd;
 pub mod bins;
 pub mod cli;
 pub mod dockerd;
 pub mod http;
 pub mod images;
 pub mod net;
+pub mod oci_runtime;
 pub mod registry;
 pub mod rootfs;
 pub mod shimd;

@@ -1,0 +1,404 @@
+//! A private berthd for one test: its own socket, data root and exec root under a short
+//! temporary directory, starting its own shimd, the workspace's binaries first in its PATH;
+//! killed (with its shimd) when dropped. Also the real docker CLI and raw HTTP pointed at it.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::bins::{bin, bin_dir};
+
+/// The docker CLI the tests drive berthd with (Docker 28 where installed).
+pub fn docker_cli() -> Option<PathBuf> {
+    ["/usr/local/bin/docker", "/usr/bin/docker"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+pub struct Berthd {
+    /// Holds `sock`, `data/`, `exec/`, `berthd.log`, `docker-config/` and `daemon.json`.
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+    args: Vec<String>,
+}
+
+impl Berthd {
+    /// Starts berthd with no extra flags and waits until it answers `/_ping`.
+    pub fn start() -> Berthd {
+        Self::start_with(&[], None)
+    }
+
+    /// Starts berthd with extra `args` and, if given, `daemon_json` as its --config-file.
+    pub fn start_with(args: &[&str], daemon_json: Option<&str>) -> Berthd {
+        // Short paths: shim sockets live below the exec root and sun_path is 108 bytes.
+        let dir = tempfile::Builder::new()
+            .prefix("bd-")
+            .tempdir_in("/tmp")
+            .expect("create berthd temp dir");
+        let mut b = Berthd {
+            dir,
+            child: None,
+            args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        std::fs::create_dir_all(b.docker_config()).expect("docker config dir");
+        if let Some(j) = daemon_json {
+            std::fs::write(b.dir.path().join("daemon.json"), j).expect("write daemon.json");
+            b.args.push("--config-file".into());
+            b.args
+                .push(b.dir.path().join("daemon.json").display().to_string());
+        }
+        b.spawn();
+        b
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("sock")
+    }
+
+    /// `unix://<socket>`, for DOCKER_HOST and `berth -H`.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket().display())
+    }
+
+    pub fn data_root(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn exec_root(&self) -> PathBuf {
+        self.dir.path().join("x")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("berthd.log")
+    }
+
+    /// Everything berthd (and its shimd) logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// The shimd berthd started (a child of berthd named shimd).
+    pub fn shimd_pid(&self) -> Option<u32> {
+        let pid = self.pid()?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+                .ok()?
+                .flatten()
+            {
+                let kids = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+                for k in kids.split_whitespace() {
+                    let comm =
+                        std::fs::read_to_string(format!("/proc/{k}/comm")).unwrap_or_default();
+                    if comm.trim() == "shimd" {
+                        return k.parse().ok();
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The docker CLI's config dir for this daemon (credentials from `docker login`).
+    pub fn docker_config(&self) -> PathBuf {
+        self.dir.path().join("docker-config")
+    }
+
+    /// A `docker` command pointed at this berthd.
+    pub fn docker(&self) -> Command {
+        let mut c = Command::new(docker_cli().expect("the docker CLI is installed"));
+        c.env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.docker_config())
+            .env_remove("DOCKER_API_VERSION")
+            .env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_TLS_VERIFY")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs `docker args`; returns (exit code, stdout, stderr).
+    pub fn docker_run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.docker().args(args).output().expect("run docker");
+        outcome(out)
+    }
+
+    /// Runs `docker args` with `input` on stdin.
+    pub fn docker_stdin(&self, args: &[&str], input: &[u8]) -> (i32, String, String) {
+        let mut c = self.docker();
+        c.args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().expect("run docker");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let data = input.to_vec();
+        let w = std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+        let out = child.wait_with_output().expect("wait for docker");
+        let _ = w.join();
+        outcome(out)
+    }
+
+    /// Runs `docker args` and panics (with its output and berthd's log tail) unless it
+    /// succeeds; returns stdout.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.docker_run(args);
+        assert_eq!(
+            code,
+            0,
+            "docker {args:?} failed ({code}): {err}{out}\n--- berthd log (tail) ---\n{}",
+            self.log_tail(30)
+        );
+        out
+    }
+
+    pub fn log_tail(&self, n: usize) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// Loads busybox:latest (built offline from busybox-static) with `docker load`.
+    pub fn load_busybox(&self) {
+        let archive = crate::cli::busybox_archive(self.dir.path());
+        let out = self.docker_ok(&["load", "-i", archive.to_str().expect("utf-8 path")]);
+        assert!(out.contains("busybox:latest"), "docker load printed: {out}");
+    }
+
+    /// One raw HTTP/1.1 request over the socket; returns (status, headers, body). The
+    /// body is read to the end (the connection is closed after the request).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        raw_request(&self.socket(), method, path, headers, body)
+    }
+
+    /// `kill -9` berthd only (its shimd then stops too: it dies with berthd).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// `kill -9` berthd and its shimd at once.
+    pub fn kill9_all(&mut self) {
+        let shimd = self.shimd_pid();
+        if let Some(p) = shimd {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        self.kill9();
+    }
+
+    /// Stops berthd with SIGTERM and waits for it (it stops its shimd).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let pid = nix::unistd::Pid::from_raw(c.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts berthd again on the same socket and roots (after `kill9` or `stop`).
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("open berthd log");
+        let path = format!(
+            "{}:{}",
+            bin_dir().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut cmd = Command::new(bin("berthd"));
+        cmd.arg("-H")
+            .arg(self.host())
+            .arg("--data-root")
+            .arg(self.data_root())
+            .arg("--exec-root")
+            .arg(self.exec_root())
+            .arg("--pidfile")
+            .arg(self.dir.path().join("berthd.pid"))
+            .args(&self.args)
+            .env("PATH", path)
+            .env(
+                "RUST_LOG",
+                std::env::var("BERTHD_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log);
+        self.child = Some(cmd.spawn().expect("spawn berthd"));
+        self.wait_serving();
+    }
+
+    fn wait_serving(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(st)) = c.try_wait() {
+                    panic!("berthd exited ({st}) before serving:\n{}", self.log());
+                }
+            }
+            if crate::http::unix_get(&self.socket(), "/_ping")
+                .map(|r| r.contains(" 200 "))
+                .unwrap_or(false)
+            {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "berthd did not serve on {} in 30s:\n{}",
+                    self.socket().display(),
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Berthd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn outcome(out: Output) -> (i32, String, String) {
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A raw HTTP response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("response is not JSON ({e}): {}", self.text()))
+    }
+
+    /// The `message` of an error body.
+    pub fn message(&self) -> String {
+        self.json()["message"].as_str().unwrap_or("").to_string()
+    }
+}
+
+/// Sends one request with `Connection: close` and reads the whole answer (chunked bodies
+/// are decoded).
+pub fn raw_request(
+    sock: &Path,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    let mut s = UnixStream::connect(sock).expect("connect to berthd");
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: berthd\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" || method == "PUT" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("send request");
+    s.write_all(body).expect("send body");
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> Response {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP header in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[end + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        while let Some(i) = rest.windows(2).position(|w| w == b"\r\n") {
+            let size =
+                usize::from_str_radix(String::from_utf8_lossy(&rest[..i]).trim(), 16).unwrap_or(0);
+            if size == 0 {
+                break;
+            }
+            let start = i + 2;
+            out.extend_from_slice(&rest[start..(start + size).min(rest.len())]);
+            rest = &rest[(start + size + 2).min(rest.len())..];
+        }
+        body = out;
+    }
+    Response {
+        status,
+        headers,
+        body,
+    }
+}

@@ -25,6 +25,11 @@ pub fn available() -> bool {
 impl Dockerd {
     /// Starts dockerd and waits until it answers `/_ping`; None when dockerd is missing.
     pub fn start() -> Option<Dockerd> {
+        Self::start_with(&[])
+    }
+
+    /// Starts dockerd with extra flags (e.g. a TLS listener).
+    pub fn start_with(extra: &[String]) -> Option<Dockerd> {
         if !available() {
             return None;
         }
@@ -49,6 +54,7 @@ impl Dockerd {
                 "--ip-masq=false",
                 "--ip-forward=false",
             ])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log)

@@ -129,10 +129,16 @@ impl Client {
         let written = http::write_request(&mut conn, method, &full, headers, body);
         match http::read_head(&mut conn) {
             Ok(head) => Ok(Response::new(head, conn, method, self.pool.clone())),
-            Err(e) => Err(ApiError::Transport(match written {
-                Err(w) => format!("{method} {target}: {w}"),
-                Ok(()) => format!("{method} {target}: {e}"),
-            })),
+            Err(e) => {
+                let cause = match written {
+                    Err(w) => w.to_string(),
+                    Ok(()) => e.to_string(),
+                };
+                Err(ApiError::Transport(format!(
+                    "{method} {target}: {cause}{}",
+                    tls_hint(&cause)
+                )))
+            }
         }
     }
 
@@ -188,15 +194,28 @@ impl Client {
         ];
         let full = format!("{}{target}", self.prefix);
         let mut conn = self.connect()?;
-        http::write_request(&mut conn, "POST", &full, &headers, body)
-            .map_err(|e| ApiError::Transport(format!("POST {target}: {e}")))?;
-        let head = http::read_head(&mut conn)
-            .map_err(|e| ApiError::Transport(format!("POST {target}: {e}")))?;
+        http::write_request(&mut conn, "POST", &full, &headers, body).map_err(|e| {
+            ApiError::Transport(format!("POST {target}: {e}{}", tls_hint(&e.to_string())))
+        })?;
+        let head = http::read_head(&mut conn).map_err(|e| {
+            ApiError::Transport(format!("POST {target}: {e}{}", tls_hint(&e.to_string())))
+        })?;
         let resp = Response::new(head, conn, "POST", self.pool.clone());
         match resp.status() {
             101 | 200 => Ok(resp.into_upgraded()),
             _ => Err(error_from(resp)),
         }
+    }
+}
+
+/// What to check when a TLS connection fails.
+fn tls_hint(cause: &str) -> &'static str {
+    if cause.contains("received fatal alert") {
+        " (the daemon refused the TLS connection: does it need a client certificate? use --tlscert and --tlskey)"
+    } else if cause.contains("invalid peer certificate") {
+        " (the daemon's certificate is not trusted: check --tlscacert, and that the certificate names this host)"
+    } else {
+        ""
     }
 }
 

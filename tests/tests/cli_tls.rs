@@ -1,0 +1,232 @@
+//! `berth` over TCP with TLS, docker's way: `--tlsverify` checks the daemon against a CA,
+//! a client certificate authenticates us, `--tls` alone encrypts without checking, and
+//! BERTH_CERT_PATH/BERTH_TLS_VERIFY give the same from the environment. Hijacked streams
+//! (attach, stdin with half-close) work over TLS too. Only loopback traffic.
+
+use std::path::Path;
+use std::process::Command;
+
+use berth_tests::cli::{busybox_archive, Berth};
+use berth_tests::dockerd::Dockerd;
+use berth_tests::{is_root, skip};
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let o = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A CA (`{prefix}ca.pem`) and a certificate signed by it for `usage`.
+fn ca(dir: &Path, prefix: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &format!("{prefix}ca-key.pem"),
+            "-out",
+            &format!("{prefix}ca.pem"),
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={prefix}test-ca"),
+        ],
+    );
+}
+
+fn signed(dir: &Path, name: &str, cn: &str, ext: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &format!("{name}-key.pem"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={cn}"),
+        ],
+    );
+    std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+        ],
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn tls_with_client_certificates() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let certs = tempfile::tempdir().unwrap();
+    let d = certs.path();
+    ca(d, "");
+    ca(d, "other-");
+    signed(
+        d,
+        "server",
+        "127.0.0.1",
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    );
+    signed(d, "client", "berth-client", "extendedKeyUsage=clientAuth\n");
+    let p = |f: &str| d.join(f).to_str().unwrap().to_string();
+    let port = free_port();
+    let tcp = format!("tcp://127.0.0.1:{port}");
+    let extra = [
+        "-H".to_string(),
+        tcp.clone(),
+        "--tlsverify".into(),
+        "--tlscacert".into(),
+        p("ca.pem"),
+        "--tlscert".into(),
+        p("server.pem"),
+        "--tlskey".into(),
+        p("server-key.pem"),
+    ];
+    let Some(daemon) = Dockerd::start_with(&extra) else {
+        skip!("dockerd is not installed");
+    };
+    let local = Berth::new(&daemon.host());
+    let work = tempfile::tempdir().unwrap();
+    local.ok(&["load", "-i", busybox_archive(work.path()).to_str().unwrap()]);
+
+    let remote = Berth::new(&tcp);
+    let verified = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = ["--tlsverify", "--tlscacert"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.push(p("ca.pem"));
+        v.extend([
+            "--tlscert".to_string(),
+            p("client.pem"),
+            "--tlskey".to_string(),
+            p("client-key.pem"),
+        ]);
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |args: Vec<String>, input: Option<&[u8]>| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        remote.run_stdin(&refs, input)
+    };
+
+    let o = run(
+        verified(&["version", "--format", "{{.Server.Version}}"]),
+        None,
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(!o.stdout.trim().is_empty(), "{o:?}");
+    // Attach is a hijacked stream; stdin ends with a TLS close_notify and a half-close.
+    let o = run(
+        verified(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "echo over-tls; exit 6",
+        ]),
+        None,
+    );
+    assert_eq!((o.code, o.stdout.as_str()), (6, "over-tls\n"), "{o:?}");
+    let o = run(
+        verified(&["run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo end"]),
+        Some(b"piped-in\n"),
+    );
+    assert_eq!(o.stdout, "piped-in\nend\n", "{o:?}");
+
+    // The daemon requires a client certificate.
+    let o = run(
+        vec![
+            "--tlsverify".into(),
+            "--tlscacert".into(),
+            p("ca.pem"),
+            "ps".into(),
+        ],
+        None,
+    );
+    assert_ne!(o.code, 0, "{o:?}");
+    // A daemon certificate from another CA is refused.
+    let mut other = verified(&["ps"]);
+    other[2] = p("other-ca.pem");
+    let o = run(other, None);
+    assert_ne!(o.code, 0, "{o:?}");
+    assert!(o.stderr.to_lowercase().contains("certificate"), "{o:?}");
+    // --tls alone: encrypted, the daemon not checked.
+    let o = run(
+        vec![
+            "--tls".into(),
+            "--tlscert".into(),
+            p("client.pem"),
+            "--tlskey".into(),
+            p("client-key.pem"),
+            "ps".into(),
+            "-q".into(),
+        ],
+        None,
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    // The same from the environment: BERTH_CERT_PATH holds ca.pem, cert.pem, key.pem.
+    let env_dir = tempfile::tempdir().unwrap();
+    for (from, to) in [
+        ("ca.pem", "ca.pem"),
+        ("client.pem", "cert.pem"),
+        ("client-key.pem", "key.pem"),
+    ] {
+        std::fs::copy(d.join(from), env_dir.path().join(to)).unwrap();
+    }
+    let o = remote
+        .cmd(&["ps", "-a", "-q"])
+        .env("BERTH_CERT_PATH", env_dir.path())
+        .env("BERTH_TLS_VERIFY", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Plain TCP to a TLS port fails with a message, not a hang.
+    let o = remote.run(&["ps"]);
+    assert_ne!(o.code, 0, "{o:?}");
+}

@@ -99,9 +99,10 @@ pub fn resources(db: &Db, ns: &str, lease: &str) -> Result<Vec<LeaseResource>, S
 }
 
 pub fn is_expired(l: &Lease) -> bool {
+    let t = now();
     l.expires_at
         .as_ref()
-        .is_some_and(|e| e.seconds < now().seconds)
+        .is_some_and(|e| (e.seconds, e.nanos) <= (t.seconds, t.nanos))
 }
 
 fn check_kind(kind: &str) -> Result<(), Status> {

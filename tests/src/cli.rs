@@ -276,6 +276,20 @@ impl Engine {
         })
     }
 
+    /// berthd (with its own shimd) on a private socket.
+    pub fn berthd() -> Engine {
+        let d = crate::berthd::Berthd::start();
+        Engine {
+            berth: Berth::new(&d.host()),
+            name: "berthd",
+            work: tempfile::Builder::new()
+                .prefix("berth-cli-work-")
+                .tempdir()
+                .expect("create work dir"),
+            _daemon: Box::new(d),
+        }
+    }
+
     /// Loads busybox:latest with `berth load`.
     pub fn load_busybox(&self) {
         let archive = busybox_archive(self.work.path());
@@ -287,10 +301,24 @@ impl Engine {
 }
 
 /// Generates, for each scenario `fn name(e: &Engine)` of the calling test file, one test
-/// per daemon it can run against, with busybox:latest loaded.
+/// per daemon: berthd, and Debian's dockerd to show the CLI behaves the same against
+/// Docker's own daemon. busybox:latest is loaded first.
 #[macro_export]
 macro_rules! cli_scenarios {
     ($($name:ident),* $(,)?) => {
+        mod berthd {
+            $(
+                #[test]
+                fn $name() {
+                    if !$crate::is_root() {
+                        $crate::skip!("needs root");
+                    }
+                    let e = $crate::cli::Engine::berthd();
+                    e.load_busybox();
+                    super::$name(&e);
+                }
+            )*
+        }
         mod dockerd {
             $(
                 #[test]

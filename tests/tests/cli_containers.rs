@@ -90,6 +90,7 @@ fn detached_container_lifecycle(e: &Engine) {
         format!("{name}\n")
     );
     assert_eq!(e.berth.ok(&["kill", &name]), format!("{name}\n"));
+    assert_eq!(e.berth.ok(&["wait", &name]), "137\n");
     assert_eq!(e.berth.ok(&["rm", &name]), format!("{name}\n"));
     let gone = e.berth.run(&["inspect", &name]);
     assert_eq!(gone.code, 1);

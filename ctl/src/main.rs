@@ -1,6 +1,7 @@
 //! berthctl: the low-level debug CLI of Berth. Speaks shimd's gRPC API directly, like
 //! containerd's `ctr`; every command works in one namespace (`-n`, default "default").
 
+mod attach;
 mod containers;
 mod content;
 mod context;

@@ -16,6 +16,7 @@ mod push;
 mod server;
 mod services;
 mod snapshotter;
+mod tasks;
 mod unpack;
 
 use std::path::PathBuf;

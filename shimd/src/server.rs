@@ -24,6 +24,8 @@ pub struct Core {
     pub snapshots: crate::snapshotter::Snapshotter,
     /// Held by garbage collection, so two collections never interleave.
     pub gc_lock: tokio::sync::Mutex<()>,
+    /// Running tasks, each held by its berth-shim.
+    pub tasks: crate::tasks::TaskManager,
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -35,8 +37,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let db = Db::open(&config.root.join("meta.redb"))?;
     let events = EventBus::default();
     let content = berth_image::store::ContentStore::open(&config.root.join("content"))?;
-    let snapshots =
-        crate::snapshotter::Snapshotter::open(&config.root, &config.snapshotter, db.clone(), events.clone())?;
+    let snapshots = crate::snapshotter::Snapshotter::open(
+        &config.root,
+        &config.snapshotter,
+        db.clone(),
+        events.clone(),
+    )?;
     let core = Arc::new(Core {
         config,
         db,
@@ -44,7 +50,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         content,
         snapshots,
         gc_lock: Default::default(),
+        tasks: Default::default(),
     });
+    // Shims outlive shimd: find every task again before serving.
+    crate::tasks::supervisor::recover(core.clone()).await;
 
     let listener = bind_socket(&core.config.address)?;
     tracing::info!(address = %core.config.address.display(), root = %core.config.root.display(),
@@ -61,6 +70,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .add_service(services::system::server(core.clone()))
         .add_service(services::images::server(core.clone()))
         .add_service(services::snapshots::server(core.clone()))
+        .add_service(services::containers::server(core.clone()))
+        .add_service(services::tasks::server(core.clone()))
         .add_service(services::content::server(core.clone()))
         .add_service(services::leases::server(core.clone()));
 

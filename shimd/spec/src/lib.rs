@@ -80,7 +80,8 @@ pub fn default_cgroups_path(namespace: &str, id: &str) -> String {
 }
 
 /// The base spec of a container: runs `sh` as root in `/`, in new pid, ipc, uts, mount and
-/// network namespaces, with the standard mounts and defaults.
+/// network namespaces, with the standard mounts and defaults. Resource limits (rlimits)
+/// are inherited from shimd, as docker's containers inherit dockerd's.
 pub fn default_spec(namespace: &str, id: &str) -> Spec {
     let caps: Vec<&str> = DEFAULT_CAPABILITIES.to_vec();
     let hostname: String = id.chars().take(63).collect();
@@ -95,7 +96,6 @@ pub fn default_spec(namespace: &str, id: &str) -> Spec {
             "capabilities": {
                 "bounding": caps, "effective": caps, "permitted": caps
             },
-            "rlimits": [{ "type": "RLIMIT_NOFILE", "hard": 1048576u64, "soft": 1048576u64 }],
             "noNewPrivileges": false
         },
         "root": { "path": "rootfs", "readonly": false },

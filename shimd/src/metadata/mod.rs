@@ -24,6 +24,8 @@ pub const SNAPSHOTS: Table = Table(TableDefinition::new("snapshots"));
 pub const LEASES: Table = Table(TableDefinition::new("leases"));
 /// berth.v1.LeaseResource by `lease_id \0 type \0 id`.
 pub const LEASE_RESOURCES: Table = Table(TableDefinition::new("lease_resources"));
+/// Where each container's log lives (tasks::logs::LogRecord) by container id.
+pub const CONTAINER_LOGS: Table = Table(TableDefinition::new("container_logs"));
 /// berth.v1.Namespace by name.
 pub const NAMESPACES: Table = Table(TableDefinition::new("namespaces"));
 
@@ -35,6 +37,7 @@ pub const ALL_TABLES: &[Table] = &[
     SNAPSHOTS,
     LEASES,
     LEASE_RESOURCES,
+    CONTAINER_LOGS,
 ];
 
 /// Cheap to clone: clones share one database.

@@ -1,7 +1,9 @@
 //! The gRPC services, one module each.
 
-pub mod system;
+pub mod containers;
 pub mod content;
 pub mod images;
 pub mod leases;
 pub mod snapshots;
+pub mod system;
+pub mod tasks;

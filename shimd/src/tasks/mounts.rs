@@ -1,0 +1,220 @@
+//! Mounting a task's rootfs from a list of mounts (a snapshot's, or the client's) and
+//! taking it down again.
+
+use std::path::{Component, Path, PathBuf};
+
+use berth_proto::v1::Mount;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+
+/// Flags mount(8) knows by name; everything else goes to the filesystem as data.
+fn flag(opt: &str) -> Option<(bool, MsFlags)> {
+    Some(match opt {
+        "ro" => (true, MsFlags::MS_RDONLY),
+        "rw" => (false, MsFlags::MS_RDONLY),
+        "nosuid" => (true, MsFlags::MS_NOSUID),
+        "suid" => (false, MsFlags::MS_NOSUID),
+        "nodev" => (true, MsFlags::MS_NODEV),
+        "dev" => (false, MsFlags::MS_NODEV),
+        "noexec" => (true, MsFlags::MS_NOEXEC),
+        "exec" => (false, MsFlags::MS_NOEXEC),
+        "noatime" => (true, MsFlags::MS_NOATIME),
+        "relatime" => (true, MsFlags::MS_RELATIME),
+        "strictatime" => (true, MsFlags::MS_STRICTATIME),
+        "bind" => (true, MsFlags::MS_BIND),
+        "rbind" => (true, MsFlags::MS_BIND | MsFlags::MS_REC),
+        "sync" => (true, MsFlags::MS_SYNCHRONOUS),
+        "remount" => (true, MsFlags::MS_REMOUNT),
+        "defaults" => (true, MsFlags::empty()),
+        _ => return None,
+    })
+}
+
+fn parse_options(options: &[String]) -> (MsFlags, String) {
+    let mut flags = MsFlags::empty();
+    let mut data = Vec::new();
+    for o in options {
+        match flag(o) {
+            Some((true, f)) => flags |= f,
+            Some((false, f)) => flags &= !f,
+            None => data.push(o.as_str()),
+        }
+    }
+    (flags, data.join(","))
+}
+
+/// `target` joined under `root`, refusing anything that would leave it.
+fn under(root: &Path, target: &str) -> Result<PathBuf, String> {
+    let rel = Path::new(target.trim_start_matches('/'));
+    if rel
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(format!(
+            "mount target {target:?} must stay inside the rootfs"
+        ));
+    }
+    Ok(root.join(rel))
+}
+
+fn mount_one(m: &Mount, root: &Path) -> Result<(), String> {
+    let target = under(root, &m.target)?;
+    let (mut flags, data) = parse_options(&m.options);
+    if m.r#type == "bind" {
+        flags |= MsFlags::MS_BIND;
+    }
+    let fstype = (!flags.contains(MsFlags::MS_BIND)).then_some(m.r#type.as_str());
+    let source = if m.source.is_empty() {
+        m.r#type.as_str()
+    } else {
+        m.source.as_str()
+    };
+    let what = || {
+        format!(
+            "mounting {} ({}) on {}",
+            source,
+            if m.r#type.is_empty() {
+                "bind"
+            } else {
+                &m.r#type
+            },
+            target.display()
+        )
+    };
+    let data_opt = (!data.is_empty()).then_some(data.as_str());
+    mount(
+        Some(source),
+        &target,
+        fstype,
+        if fstype.is_none() {
+            flags & (MsFlags::MS_BIND | MsFlags::MS_REC)
+        } else {
+            flags
+        },
+        data_opt,
+    )
+    .map_err(|e| format!("{}: {e}", what()))?;
+    // A bind mount takes its flags (read-only, ...) only from a remount.
+    let per_mount =
+        MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    if fstype.is_none() && flags.intersects(per_mount) {
+        let keep = flags & per_mount;
+        if let Err(e) = mount(
+            None::<&str>,
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | keep,
+            None::<&str>,
+        ) {
+            let _ = umount2(&target, MntFlags::MNT_DETACH);
+            return Err(format!("{}: remounting with its flags: {e}", what()));
+        }
+    }
+    Ok(())
+}
+
+/// Mounts `mounts` in order on `root` (the first one usually on the root itself).
+/// On failure, what was mounted is taken down again.
+pub fn mount_all(mounts: &[Mount], root: &Path) -> Result<(), String> {
+    for (i, m) in mounts.iter().enumerate() {
+        if let Err(e) = mount_one(m, root) {
+            for done in mounts[..i].iter().rev() {
+                if let Ok(t) = under(root, &done.target) {
+                    let _ = umount2(&t, MntFlags::MNT_DETACH);
+                }
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Unmounts everything stacked on `root` (and below it). Not mounted is fine.
+pub fn unmount_all(root: &Path) -> Result<(), String> {
+    let mut targets = mounted_under(root);
+    // Deepest first.
+    targets.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+    for t in targets {
+        for _ in 0..16 {
+            match umount2(&t, MntFlags::empty()) {
+                Ok(()) => continue,
+                Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => break,
+                Err(nix::errno::Errno::EBUSY) => {
+                    umount2(&t, MntFlags::MNT_DETACH)
+                        .map_err(|e| format!("unmounting {}: {e}", t.display()))?;
+                }
+                Err(e) => return Err(format!("unmounting {}: {e}", t.display())),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Mount points at or below `root`, from /proc/self/mountinfo.
+pub fn mounted_under(root: &Path) -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape_mountinfo)
+        .map(PathBuf::from)
+        .filter(|p| p.starts_with(root))
+        .collect();
+    out.dedup();
+    out
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_split_into_flags_and_data() {
+        let (f, d) = parse_options(&[
+            "ro".into(),
+            "nosuid".into(),
+            "lowerdir=/a:/b".into(),
+            "upperdir=/u".into(),
+        ]);
+        assert!(f.contains(MsFlags::MS_RDONLY | MsFlags::MS_NOSUID));
+        assert_eq!(d, "lowerdir=/a:/b,upperdir=/u");
+        let (f, _) = parse_options(&["rbind".into(), "rw".into()]);
+        assert!(f.contains(MsFlags::MS_BIND | MsFlags::MS_REC));
+        assert!(!f.contains(MsFlags::MS_RDONLY));
+    }
+
+    #[test]
+    fn targets_stay_inside() {
+        let r = Path::new("/r");
+        assert_eq!(under(r, "").unwrap(), PathBuf::from("/r"));
+        assert_eq!(under(r, "/a/b").unwrap(), PathBuf::from("/r/a/b"));
+        assert!(under(r, "../x").is_err());
+        assert!(under(r, "a/../../x").is_err());
+    }
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+    }
+}

@@ -9,6 +9,9 @@ use crate::events::now;
 use crate::metadata::{Db, LEASES, LEASE_RESOURCES};
 
 pub const CONTENT: &str = "content";
+/// Marks the leases of shimd's own operations (pull, import, unpack, ...), whose value
+/// names the operation. They die with the process that made them.
+pub const OPERATION_LABEL: &str = "berth.io/operation";
 pub const SNAPSHOTS: &str = "snapshots";
 
 fn resource_key(lease: &str, kind: &str, id: &str) -> String {
@@ -126,7 +129,8 @@ pub struct OpLease {
 impl OpLease {
     pub fn new(db: &Db, ns: &str, what: &str) -> Result<OpLease, Status> {
         let id = random_id(&format!("{what}-"));
-        create(db, ns, &id, Default::default(), 3600)?;
+        let labels = [(OPERATION_LABEL.to_string(), what.to_string())].into();
+        create(db, ns, &id, labels, 3600)?;
         Ok(OpLease {
             db: db.clone(),
             ns: ns.to_string(),
@@ -143,4 +147,19 @@ impl Drop for OpLease {
     fn drop(&mut self) {
         let _ = delete(&self.db, &self.ns, &self.id);
     }
+}
+
+/// Drops the leases of operations a previous shimd process was doing when it died (none of
+/// them can still be running), so what they protected can be collected.
+pub fn drop_dead_operation_leases(db: &Db) -> Result<usize, Status> {
+    let all: Vec<(String, String, Lease)> = db.list_all(LEASES)?;
+    let mut n = 0;
+    for (ns, id, l) in all {
+        if l.labels.contains_key(OPERATION_LABEL) {
+            tracing::info!(namespace = %ns, lease = %id, "dropping the lease of an interrupted operation");
+            delete(db, &ns, &id)?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }

@@ -332,9 +332,50 @@ impl Read for ChannelReader {
     }
 }
 
+type ByteStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<bytes::Bytes, ImgError>> + Send>>;
+
+/// The rest of a blob to download into `w`: what a crashed download left is kept and the
+/// rest asked for with a range request; when the registry ignores the range (or the
+/// request fails) the download starts over. The digest is checked over the whole blob
+/// when `w` commits.
+async fn open_download(
+    remote: &Remote,
+    layer: &Descriptor,
+    w: &mut berth_image::store::Writer,
+    tx: &Progress,
+) -> Result<ByteStream, Status> {
+    let d = &layer.digest;
+    let offset = w.offset();
+    if offset > 0 && offset == layer.size as u64 {
+        tracing::info!(digest = %d, "a partial download is complete: verifying it");
+        return Ok(Box::pin(futures::stream::empty()));
+    }
+    if offset > 0 {
+        match remote.fetch_blob(layer, offset).await {
+            Ok((s, true)) => {
+                tracing::info!(digest = %d, offset, "resuming a partial download");
+                blob_state(tx, layer, "resuming", offset as i64).await;
+                return Ok(s);
+            }
+            Ok((s, false)) => {
+                tracing::info!(digest = %d, offset, "the registry ignored the range: downloading from the start");
+                w.truncate().map_err(status)?;
+                return Ok(s);
+            }
+            Err(e) => {
+                tracing::info!(digest = %d, offset, error = %e, "cannot resume: downloading from the start");
+                w.truncate().map_err(status)?;
+            }
+        }
+    }
+    Ok(remote.fetch_blob(layer, 0).await.map_err(status)?.0)
+}
+
 /// Downloads one layer into the content store, resuming a partial download; when `into`
 /// is given and the download starts from zero, also applies it there as it streams.
-/// Returns whether the layer was applied.
+/// Returns whether the layer was applied. A resumed download that does not verify (the
+/// partial file was damaged) is downloaded once more from the start.
 async fn fetch_layer(
     core: &Arc<Core>,
     remote: &Remote,
@@ -342,6 +383,26 @@ async fn fetch_layer(
     tx: &Progress,
     into: Option<(std::path::PathBuf, Digest)>,
     opts: berth_image::unpack::ApplyOptions,
+) -> Result<bool, Status> {
+    let mut resumed = false;
+    match fetch_layer_once(core, remote, layer, tx, into, opts, &mut resumed).await {
+        Err(e) if resumed && e.code() == tonic::Code::DataLoss => {
+            tracing::warn!(digest = %layer.digest, error = %e.message(),
+                "a resumed download did not verify: downloading it again");
+            fetch_layer_once(core, remote, layer, tx, None, opts, &mut resumed).await
+        }
+        r => r,
+    }
+}
+
+async fn fetch_layer_once(
+    core: &Arc<Core>,
+    remote: &Remote,
+    layer: &Descriptor,
+    tx: &Progress,
+    into: Option<(std::path::PathBuf, Digest)>,
+    opts: berth_image::unpack::ApplyOptions,
+    resumed: &mut bool,
 ) -> Result<bool, Status> {
     let d = layer.digest().map_err(status)?;
     let ingest = format!("sha256-{}", d.hex());
@@ -352,7 +413,7 @@ async fn fetch_layer(
         }
         match core
             .content
-            .writer(&ingest, Some(&d), Some(layer.size as u64))
+            .resume_writer(&ingest, Some(&d), Some(layer.size as u64))
         {
             Ok(w) => break w,
             Err(ImgError::Busy(_)) => {
@@ -362,13 +423,8 @@ async fn fetch_layer(
             Err(e) => return Err(status(e)),
         }
     };
-    // A partial download left by a crash is restarted from zero: ranged resumes proved
-    // unreliable with some registries, and a clean restart is always correct.
-    if w.offset() > 0 {
-        tracing::info!(digest = %d, offset = w.offset(), "restarting a partial download");
-        w.truncate().map_err(status)?;
-    }
-    let (mut stream, _) = remote.fetch_blob(layer, 0).await.map_err(status)?;
+    let mut stream = open_download(remote, layer, &mut w, tx).await?;
+    *resumed = w.offset() > 0;
     let (chunk_tx, apply) = match into {
         Some((fs, diff)) if w.offset() == 0 => {
             let (ctx, crx) = mpsc::channel::<bytes::Bytes>(16);

@@ -36,6 +36,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _lock = lock_root(&config.root)?;
     let db = Db::open(&config.root.join("meta.redb"))?;
     let events = EventBus::default();
+    crate::leases::drop_dead_operation_leases(&db)?;
     let content = berth_image::store::ContentStore::open(&config.root.join("content"))?;
     let snapshots = crate::snapshotter::Snapshotter::open(
         &config.root,

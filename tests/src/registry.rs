@@ -246,7 +246,13 @@ impl Registry {
     /// Pushes the OCI layout at `layout` (tag `tag`) as `repo:tag`.
     pub fn push_layout(&self, layout: &Path, tag: &str, repo_tag: &str) {
         let mut cmd = Command::new("skopeo");
-        cmd.args(["copy", "-q", "--dest-tls-verify=false"]);
+        // --preserve-digests: blobs go up as they are (uncompressed layers stay so).
+        cmd.args([
+            "copy",
+            "-q",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+        ]);
         if let Some(c) = &self.creds {
             cmd.arg("--dest-creds").arg(c);
         }

@@ -222,6 +222,103 @@ fn zstd_and_uncompressed_layers_pull_and_unpack() {
     );
     assert_eq!(v["unpacked"], true);
     assert_eq!(snapshot_files(&s, "z/data"), vec![data]);
-    s.ctl_ok(&["images", "pull", &format!("{}/plain:latest", reg.host())]);
+    let name = format!("{}/plain:latest", reg.host());
+    s.ctl_ok(&["images", "pull", &name]);
+    assert_eq!(
+        inspect(&s, &name)["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar"
+    );
     assert_eq!(snapshot_files(&s, "plain"), vec![b"p".to_vec()]);
+}
+
+/// Starts pulling `name`, kills shimd once `partial` holds 8 MiB, restarts shimd; returns
+/// the size of the partial download.
+fn kill9_mid_pull(s: &mut Shimd, name: &str, partial: &std::path::Path) -> u64 {
+    let mut child = s
+        .ctl()
+        .args(["images", "pull", name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let size = || std::fs::metadata(partial).map(|m| m.len()).unwrap_or(0);
+    while size() < 8 << 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the download did not start"
+        );
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!(
+                "the pull ended ({st}) before shimd was killed:\n{}",
+                s.log()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    s.kill9();
+    let _ = child.wait();
+    s.restart();
+    size()
+}
+
+#[test]
+fn kill9_mid_pull_resumes_with_a_range_request() {
+    if !is_root() || !registry::available() {
+        skip!("needs root and docker-registry");
+    }
+    let reg = Registry::start();
+    let big = random_bytes(96 << 20, 31);
+    let img = build_image_with(
+        &[layer_tar(&[Entry::File("big", &big)])],
+        None,
+        Compression::None,
+    );
+    reg.push_image(&img, "big:latest");
+    let (layer, blob) = &img.blobs[0];
+    let total = blob.len() as u64;
+    let mut s = Shimd::start();
+    let name = format!("{}/big:latest", reg.host());
+    let partial = s
+        .root()
+        .join(format!("content/ingest/sha256-{}/data", &layer[7..]));
+    let kept = kill9_mid_pull(&mut s, &name, &partial);
+    assert!(
+        kept < total,
+        "the download finished before shimd was killed"
+    );
+    s.ctl_ok(&["images", "pull", &name]);
+    assert!(
+        s.log().contains("resuming a partial download"),
+        "{}",
+        s.log()
+    );
+    // The registry sent only the rest of the blob, as 206 Partial Content.
+    let log = reg.log();
+    let sent: Vec<u64> = log
+        .lines()
+        .filter(|l| l.contains(&format!("GET /v2/big/blobs/{layer}")) && l.contains("\" 206 "))
+        .filter_map(|l| {
+            l.split("\" 206 ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert_eq!(sent, vec![total - kept], "{log}");
+    assert_eq!(snapshot_files(&s, "big"), vec![big.clone()]);
+    assert!(!partial.exists());
+
+    // A damaged partial download is caught by the digest and downloaded again.
+    s.ctl_ok(&["images", "rm", &name]);
+    s.ctl_ok(&["system", "gc"]);
+    kill9_mid_pull(&mut s, &name, &partial);
+    let mut bytes = std::fs::read(&partial).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&partial, bytes).unwrap();
+    s.ctl_ok(&["images", "pull", &name]);
+    assert!(s.log().contains("did not verify"), "{}", s.log());
+    assert_eq!(snapshot_files(&s, "big"), vec![big]);
 }

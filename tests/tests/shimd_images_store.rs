@@ -396,6 +396,8 @@ fn kill9_during(s: &mut Shimd, args: &[&str], ready: impl Fn(&Shimd) -> bool) {
     s.kill9();
     let _ = child.wait();
     s.restart();
+    // The interrupted operation's lease died with it.
+    assert!(s.ctl_ok(&["leases", "ls", "-q"]).trim().is_empty());
 }
 
 fn non_empty(dir: PathBuf) -> bool {

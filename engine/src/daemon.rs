@@ -63,6 +63,9 @@ async fn serve(settings: Settings, own_shimd: Option<std::path::PathBuf>) -> any
         .or(own_shimd)
         .expect("a shimd socket");
     let shimd = Shimd::connect(&socket, Duration::from_secs(30)).await?;
+    let networks = crate::networking::Networks::open(&settings.data_root)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let engine = Arc::new(Engine {
         containers: crate::containers::store::Store::load(&settings.data_root.join("containers"))?,
         id: engine_id(&settings.data_root)?,
@@ -71,11 +74,16 @@ async fn serve(settings: Settings, own_shimd: Option<std::path::PathBuf>) -> any
         execs: Default::default(),
         images: Default::default(),
         events: Default::default(),
+        networks,
     });
     engine
         .reconcile()
         .await
         .map_err(|e| anyhow::anyhow!("reconciling containers with shimd: {e}"))?;
+    engine
+        .reconcile_networks()
+        .await
+        .map_err(|e| anyhow::anyhow!("reconciling networks: {}", e.message))?;
     let app = crate::api::router(engine.clone());
     let app = axum::middleware::from_fn(crate::api::version_layer).layer(app);
     let app = axum::Router::new().fallback_service(app);

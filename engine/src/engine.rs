@@ -14,6 +14,7 @@ pub struct Engine {
     pub execs: Execs,
     pub images: Cache,
     pub events: Bus,
+    pub networks: crate::networking::Networks,
     /// A stable id of this engine (kept in `<data-root>/engine-id`).
     pub id: String,
 }

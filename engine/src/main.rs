@@ -14,6 +14,7 @@ mod execs;
 mod images;
 mod listen;
 mod network;
+mod networking;
 mod registry_auth;
 mod rootfs;
 mod shimd;

@@ -5,23 +5,25 @@
 //! `detach` releases them. The spec joins the namespace at `netns_path`, known in advance,
 //! so the OCI spec is fixed at create time.
 //!
-//! Modes implemented here: `none` (a private namespace with only loopback, up), `host`
-//! (the host's namespace). `bridge`/`default` plug in a bridge driver here; until then such
-//! containers get the `none` treatment — a private namespace with loopback only — and a
-//! `bridge` entry in `NetworkSettings.Networks` with empty addresses.
+//! Modes: `none` (a private namespace with only loopback, up), `host` (the host's
+//! namespace), and bridge networks — `bridge`/`default` or a user-defined network's name —
+//! whose veths, addresses, ports and DNS the engine's network controller sets up
+//! (`crate::networking`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use berth_api::network::{EndpointSettings, NetworkSettings};
 
+use crate::containers::model::Record;
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     None,
     Host,
-    /// The default network (docker's "bridge").
+    /// A bridge network: the default one (docker's "bridge") or a user-defined one.
     Bridge,
 }
 
@@ -35,7 +37,8 @@ impl Mode {
             m if m.starts_with("container:") => Err(Error::invalid(format!(
                 "network mode {m:?} (sharing another container's network) is not supported"
             ))),
-            other => Err(Error::not_found(format!("network {other} not found"))),
+            // A user-defined network: the controller checks that it exists.
+            _ => Ok(Mode::Bridge),
         }
     }
 
@@ -57,8 +60,29 @@ pub fn netns_path(exec_root: &Path, id: &str, mode: Mode) -> Option<PathBuf> {
     }
 }
 
-/// Prepares the container's network before its task is created.
-pub async fn attach(exec_root: &Path, id: &str, mode: Mode) -> Result<NetworkSettings> {
+/// Prepares the container's network before its task is created: its namespace, then its
+/// networks, ports and etc files (released again on failure).
+pub async fn attach(engine: &Engine, rec: &Record, mode: Mode) -> Result<NetworkSettings> {
+    let exec_root = &engine.settings.exec_root;
+    prepare_netns(exec_root, &rec.id, mode).await?;
+    let netns = netns_path(exec_root, &rec.id, mode);
+    match engine.networks.attach(rec, netns.as_deref()).await {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            remove_netns_of(exec_root, &rec.id).await;
+            Err(e)
+        }
+    }
+}
+
+/// Releases what `attach` prepared. Safe to call more than once.
+pub async fn detach(engine: &Engine, id: &str) {
+    engine.networks.detach(id).await;
+    remove_netns_of(&engine.settings.exec_root, id).await;
+}
+
+/// Creates the container's namespace (loopback up) unless it uses the host's.
+async fn prepare_netns(exec_root: &Path, id: &str, mode: Mode) -> Result<NetworkSettings> {
     let mut settings = NetworkSettings::default();
     if let Some(path) = netns_path(exec_root, id, mode) {
         let p = path.clone();
@@ -79,8 +103,8 @@ pub async fn attach(exec_root: &Path, id: &str, mode: Mode) -> Result<NetworkSet
     Ok(settings)
 }
 
-/// Releases what `attach` prepared. Safe to call more than once.
-pub async fn detach(exec_root: &Path, id: &str) {
+/// Removes the container's namespace file.
+async fn remove_netns_of(exec_root: &Path, id: &str) {
     let path = exec_root.join("netns").join(id);
     let _ = tokio::task::spawn_blocking(move || remove_netns(&path)).await;
 }
@@ -176,10 +200,7 @@ mod tests {
         assert_eq!(Mode::parse("default").unwrap(), Mode::Bridge);
         assert_eq!(Mode::parse("").unwrap(), Mode::Bridge);
         assert_eq!(Mode::parse("host").unwrap(), Mode::Host);
-        assert_eq!(
-            Mode::parse("mynet").unwrap_err().message,
-            "network mynet not found"
-        );
+        assert_eq!(Mode::parse("mynet").unwrap(), Mode::Bridge);
         assert!(Mode::parse("container:x").is_err());
         assert!(netns_path(Path::new("/r"), "a", Mode::Host).is_none());
         assert_eq!(
@@ -195,7 +216,7 @@ mod tests {
             return;
         }
         let d = tempfile::tempdir().unwrap();
-        let s = attach(d.path(), "t1", Mode::None).await.unwrap();
+        let s = prepare_netns(d.path(), "t1", Mode::None).await.unwrap();
         let p = d.path().join("netns/t1");
         assert_eq!(s.sandbox_key, p.display().to_string());
         assert!(is_mountpoint(&p));
@@ -207,7 +228,7 @@ mod tests {
         let links = String::from_utf8_lossy(&out.stdout);
         assert_eq!(links.lines().count(), 1, "only loopback: {links}");
         assert!(links.contains("lo: <LOOPBACK,UP"), "lo is up: {links}");
-        detach(d.path(), "t1").await;
+        remove_netns_of(d.path(), "t1").await;
         assert!(!p.exists());
     }
 }

@@ -206,6 +206,11 @@ impl Engine {
             None => None,
         };
         let mode = check_request(self, &req_config, &hc)?;
+        let endpoints = req
+            .networking_config
+            .and_then(|n| n.endpoints_config)
+            .unwrap_or_default();
+        self.check_networks(&hc.network_mode, &endpoints).await?;
         let image = self
             .images
             .resolve(&self.shimd, &req_config.image)
@@ -379,7 +384,11 @@ impl Engine {
             state: RunState::default(),
             restart_count: 0,
             process,
-            network: Default::default(),
+            // The requested endpoints; filled in when the container starts.
+            network: berth_api::network::NetworkSettings {
+                networks: endpoints,
+                ..Default::default()
+            },
             runtime: runtime_name,
             log_path,
             hostname_path,

@@ -71,9 +71,9 @@ impl Engine {
                 force: true,
             })
             .await;
-        let settings = network::attach(&self.settings.exec_root, &c.id, mode).await?;
+        let settings = network::attach(self, &rec, mode).await?;
         let fail = |e: Error| async move {
-            network::detach(&self.settings.exec_root, &c.id).await;
+            network::detach(self, &c.id).await;
             let code = start_failure(&e.message);
             let _ = c.update(|r| {
                 r.state.error = e.message.clone();
@@ -524,7 +524,7 @@ impl Engine {
             });
             return Err(e.context(format!("removing container {id}")));
         }
-        network::detach(&self.settings.exec_root, &id).await;
+        network::detach(self, &id).await;
         self.execs.forget_container(&id);
         self.containers.remove(c);
         let _ = std::fs::remove_dir_all(&c.dir);
@@ -543,6 +543,9 @@ impl Engine {
             ));
         }
         self.containers.rename(c, &new)?;
+        if let Err(e) = self.networks.ctl.rename(&c.id, &new).await {
+            tracing::warn!(container = %c.id, "renaming in the network records: {e}");
+        }
         self.container_event_with(c, "rename", &[("oldName", old)]);
         Ok(())
     }

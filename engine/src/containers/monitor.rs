@@ -104,7 +104,7 @@ impl Engine {
                 force: true,
             })
             .await;
-        network::detach(&self.settings.exec_root, &c.id).await;
+        network::detach(self, &c.id).await;
         let ran = c
             .with(|r| r.state.started_at)
             .map(|s| (exit.at - s).to_std().unwrap_or_default())

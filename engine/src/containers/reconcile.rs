@@ -59,7 +59,7 @@ impl Engine {
                     })
                     .await;
             }
-            network::detach(&self.settings.exec_root, &c.id).await;
+            network::detach(self, &c.id).await;
             if st.restarting {
                 self.schedule_restart(c.clone(), Duration::from_millis(100));
             }

@@ -73,15 +73,51 @@ fn ports(rec: &Record) -> BTreeMap<String, Option<Vec<berth_api::network::PortBi
     m
 }
 
+/// The ports `docker ps` shows: published ones with their host address and port, exposed
+/// ones without.
+fn summary_ports(rec: &Record) -> Vec<Port> {
+    let mut out = Vec::new();
+    let mut all = ports(rec);
+    for (k, v) in &rec.network.ports {
+        all.insert(k.clone(), v.clone());
+    }
+    for (k, bindings) in &all {
+        let (port, proto) = k.split_once('/').unwrap_or((k.as_str(), "tcp"));
+        let Ok(private_port) = port.parse() else {
+            continue;
+        };
+        match bindings.as_deref() {
+            Some(list) if !list.is_empty() => {
+                for b in list {
+                    out.push(Port {
+                        ip: b.host_ip.clone(),
+                        private_port,
+                        public_port: b.host_port.parse().unwrap_or(0),
+                        kind: proto.to_string(),
+                    });
+                }
+            }
+            _ => out.push(Port {
+                ip: String::new(),
+                private_port,
+                public_port: 0,
+                kind: proto.to_string(),
+            }),
+        }
+    }
+    out
+}
+
 /// `GET /containers/{id}/json`.
 pub fn inspect(rec: &Record, exec_ids: Vec<String>, size: Option<(i64, i64)>) -> InspectResponse {
     let mut ns = rec.network.clone();
-    ns.ports = ports(rec);
+    // Published ports while running; exposed ones (unbound) always.
+    for (k, v) in ports(rec) {
+        ns.ports.entry(k).or_insert(v);
+    }
     if ns.networks.is_empty() {
-        let mode = crate::network::Mode::parse(&rec.host_config.network_mode)
-            .unwrap_or(crate::network::Mode::Bridge);
-        ns.networks
-            .insert(mode.network_name().to_string(), Default::default());
+        let name = crate::networking::mode_network(&rec.host_config.network_mode);
+        ns.networks.insert(name.to_string(), Default::default());
     }
     InspectResponse {
         id: rec.id.clone(),
@@ -124,9 +160,8 @@ pub fn summary(rec: &Record, image_shown: String, size: Option<(i64, i64)>) -> S
     }
     let mut networks = rec.network.networks.clone();
     if networks.is_empty() {
-        let mode = crate::network::Mode::parse(&rec.host_config.network_mode)
-            .unwrap_or(crate::network::Mode::Bridge);
-        networks.insert(mode.network_name().to_string(), Default::default());
+        let name = crate::networking::mode_network(&rec.host_config.network_mode);
+        networks.insert(name.to_string(), Default::default());
     }
     Summary {
         id: rec.id.clone(),
@@ -135,21 +170,7 @@ pub fn summary(rec: &Record, image_shown: String, size: Option<(i64, i64)>) -> S
         image_id: rec.image_id.clone(),
         command,
         created: rec.created.timestamp(),
-        ports: rec
-            .config
-            .exposed_ports
-            .iter()
-            .flatten()
-            .filter_map(|(k, _)| {
-                let (port, proto) = k.split_once('/').unwrap_or((k.as_str(), "tcp"));
-                Some(Port {
-                    ip: String::new(),
-                    private_port: port.parse().ok()?,
-                    public_port: 0,
-                    kind: proto.to_string(),
-                })
-            })
-            .collect(),
+        ports: summary_ports(rec),
         size_rw: size.map(|s| s.0),
         size_root_fs: size.map(|s| s.1),
         labels: rec.config.labels.clone().unwrap_or_default(),
@@ -250,10 +271,15 @@ pub fn passes(
             .unwrap_or(true)
         && (f.get("network").is_empty()
             || f.get("network").iter().any(|n| {
-                let mode = crate::network::Mode::parse(&rec.host_config.network_mode)
-                    .map(|m| m.network_name())
-                    .unwrap_or("");
-                n == mode || (n == "default" && mode == "bridge")
+                let mode = crate::networking::mode_network(&rec.host_config.network_mode);
+                n == mode
+                    || (n == "default" && mode == "bridge")
+                    || rec.network.networks.contains_key(n)
+                    || rec
+                        .network
+                        .networks
+                        .values()
+                        .any(|e| !e.network_id.is_empty() && e.network_id.starts_with(n.as_str()))
             }))
         && (f.get("health").is_empty() || f.get("health").iter().any(|h| h == "none"))
         && (f.get("expose").is_empty()

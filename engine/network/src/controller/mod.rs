@@ -161,6 +161,7 @@ impl NetworkController {
             }),
         };
         let _host_lock = c.host_lock().await?;
+        c.collect_abandoned().await?;
         let mut inner = c.inner.lock().await;
         c.ensure_predefined(&mut inner).await?;
         if c.cfg.ip_forward {
@@ -352,8 +353,34 @@ impl NetworkController {
     }
 
     /// The alias marking bridges this controller made.
+    /// The alias marking bridges this controller made: `berth:<table>:<state dir>`.
     fn bridge_alias(&self) -> String {
-        format!("berth:{}", self.cfg.table)
+        format!("berth:{}:{}", self.cfg.table, self.cfg.state_dir.display())
+    }
+
+    /// Removes bridges and tables of engines that are gone for good: a bridge whose alias
+    /// names a state directory that no longer exists (an engine run from a temporary
+    /// directory and never cleaned up) can be reconciled by nobody, so it goes, with the
+    /// nftables table named in its alias.
+    async fn collect_abandoned(&self) -> Result<()> {
+        let links = with_netlink(self.host_ns.as_ref(), |h| async move {
+            netlink::links(&h).await
+        })
+        .await?;
+        for l in links {
+            let Some((table, dir)) = l.alias.as_deref().and_then(parse_alias) else {
+                continue;
+            };
+            if table == self.cfg.table || std::path::Path::new(&dir).exists() {
+                continue;
+            }
+            tracing::info!(bridge = %l.name, state = %dir, "removing a bridge of an engine whose state is gone");
+            self.delete_host_link(&l.name).await;
+            if let Err(e) = nft::delete_table(self.host_ns.as_ref(), &table) {
+                tracing::warn!("removing table {table} of a gone engine: {e}");
+            }
+        }
+        Ok(())
     }
 
     fn apply_rules(&self, st: &State) -> Result<()> {
@@ -394,4 +421,27 @@ fn create_private_dir(dir: &std::path::Path) -> Result<()> {
         .map_err(|e| Error::io(format!("create state directory {}", dir.display()), e))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| Error::io(format!("restrict state directory {}", dir.display()), e))
+}
+
+/// `berth:<table>:<state dir>` → (table, state dir).
+fn parse_alias(alias: &str) -> Option<(String, String)> {
+    let rest = alias.strip_prefix("berth:")?;
+    let (table, dir) = rest.split_once(':')?;
+    (!table.is_empty() && dir.starts_with('/')).then(|| (table.to_string(), dir.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bridge_aliases() {
+        assert_eq!(
+            parse_alias("berth:berth_1a2b:/tmp/x/network"),
+            Some(("berth_1a2b".to_string(), "/tmp/x/network".to_string()))
+        );
+        assert_eq!(parse_alias("berth:berth"), None);
+        assert_eq!(parse_alias("docker0"), None);
+        assert_eq!(parse_alias("berth::/x"), None);
+    }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::error::Result;
-use crate::model::{EndpointRecord, LiveContainer, ReconcileReport};
+use crate::model::{Driver, EndpointRecord, LiveContainer, ReconcileReport};
 use crate::netlink::{self, with_netlink};
 use crate::state::State;
 
@@ -31,7 +31,11 @@ impl NetworkController {
         for cid in known {
             let mut healthy = false;
             if let Some(l) = alive.get(cid.as_str()) {
-                healthy = self.sandbox_netns(inner, &cid, &l.netns).is_ok()
+                // A container on the host network has no namespace of its own.
+                let on_host = inner.state.endpoints_of_container(&cid).all(|e| {
+                    inner.state.networks.get(&e.network_id).map(|n| n.driver) == Some(Driver::Host)
+                });
+                healthy = (on_host || self.sandbox_netns(inner, &cid, &l.netns).is_ok())
                     && inner
                         .state
                         .endpoints_of_container(&cid)

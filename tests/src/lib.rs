@@ -12,6 +12,7 @@ pub mod dockerd;
 pub mod http;
 pub mod images;
 pub mod net;
+pub mod oci_runtime;
 pub mod registry;
 pub mod rootfs;
 pub mod shimd;

@@ -562,3 +562,188 @@ fn not_existing_cgroup_reports_not_found() {
     assert!(cg.pids().unwrap_err().is_not_found());
     cg.destroy().unwrap();
 }
+
+// ---- containers: berth-runtime puts them in their cgroup with the config's limits ----
+
+mod containers {
+    use std::path::Path;
+
+    use berth_cgroups::{Cgroup, Mode};
+    use berth_tests::oci_runtime::{busybox_config, cgroups_path, Runtime};
+    use berth_tests::rootfs::Bundle;
+    use berth_tests::{is_root, skip, unique};
+    use serde_json::json;
+
+    fn file(cg: &Cgroup, controller: &str, v1: &str, v2: &str) -> String {
+        let dirs = cg.dirs();
+        let (dir, name) = if cg.mode() == Mode::Unified {
+            (&dirs[""], v2)
+        } else {
+            (&dirs[controller], v1)
+        };
+        std::fs::read_to_string(dir.join(name))
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.join(name).display()))
+            .trim()
+            .to_string()
+    }
+
+    /// A started container in a cgroup under a parent of its own; on drop the container is
+    /// force-deleted and the parent removed, whatever the test did.
+    struct Started {
+        rt: Runtime,
+        id: String,
+        cg: Cgroup,
+        _bundle: Bundle,
+    }
+
+    impl Drop for Started {
+        fn drop(&mut self) {
+            self.rt.force_delete(&self.id);
+            for d in self.cg.dirs().values() {
+                let _ = std::fs::remove_dir(d);
+                let _ = std::fs::remove_dir(d.parent().unwrap());
+            }
+        }
+    }
+
+    /// create + start a container running `args` with `resources`.
+    fn start(args: &[&str], resources: serde_json::Value) -> Started {
+        let id = unique("cgc");
+        let parent = unique("berth-ctest");
+        let path = cgroups_path(&parent, &id);
+        let mut config = busybox_config(args);
+        config["linux"]["resources"] = resources;
+        config["linux"]["cgroupsPath"] = json!(path);
+        let bundle = Bundle::new(&config);
+        let rt = Runtime::new();
+        let cg = Cgroup::new(Some(&path), &id).unwrap();
+        let started = Started {
+            rt,
+            id,
+            cg,
+            _bundle: bundle,
+        };
+        let bundle_dir = started._bundle.path().to_str().unwrap().to_string();
+        started
+            .rt
+            .ok(&["create", "--bundle", &bundle_dir, &started.id]);
+        started.rt.ok(&["start", &started.id]);
+        started
+    }
+
+    #[test]
+    fn limits_update_pause_and_delete() {
+        if !is_root() {
+            skip!("needs root");
+        }
+        let c = start(
+            &["/bin/sleep", "60"],
+            json!({
+                "devices": [ { "allow": false, "access": "rwm" } ],
+                "memory": { "limit": 64 << 20 },
+                "cpu": { "quota": 50000, "period": 100000, "cpus": "0" },
+                "pids": { "limit": 20 }
+            }),
+        );
+        let (rt, id, cg) = (&c.rt, c.id.as_str(), &c.cg);
+        let v2 = cg.mode() == Mode::Unified;
+        assert_eq!(
+            file(cg, "memory", "memory.limit_in_bytes", "memory.max"),
+            (64u64 << 20).to_string()
+        );
+        assert_eq!(
+            file(cg, "cpu", "cpu.cfs_quota_us", "cpu.max"),
+            if v2 { "50000 100000" } else { "50000" }
+        );
+        assert_eq!(file(cg, "pids", "pids.max", "pids.max"), "20");
+        assert_eq!(file(cg, "cpuset", "cpuset.cpus", "cpuset.cpus"), "0");
+        let init: serde_json::Value = serde_json::from_str(&rt.ok(&["state", id])).unwrap();
+        assert_eq!(
+            cg.pids().unwrap(),
+            vec![init["pid"].as_i64().unwrap() as i32]
+        );
+
+        // update (runc's flags)
+        rt.ok(&["update", "--memory", "100663296", "--pids-limit", "9", id]);
+        assert_eq!(
+            file(cg, "memory", "memory.limit_in_bytes", "memory.max"),
+            (96u64 << 20).to_string()
+        );
+        assert_eq!(file(cg, "pids", "pids.max", "pids.max"), "9");
+
+        // pause / resume
+        rt.ok(&["pause", id]);
+        assert_eq!(rt.status(id), "paused");
+        assert!(cg.is_frozen().unwrap());
+        rt.ok(&["resume", id]);
+        assert_eq!(rt.status(id), "running");
+        assert!(!cg.is_frozen().unwrap());
+
+        // delete removes every cgroup directory
+        rt.ok(&["kill", id, "KILL"]);
+        rt.wait_status(id, "stopped");
+        let dirs = cg.dirs();
+        rt.ok(&["delete", id]);
+        for d in dirs.values() {
+            assert!(!d.exists(), "{} left behind", d.display());
+        }
+    }
+
+    #[test]
+    fn a_container_over_its_memory_limit_is_oom_killed() {
+        if !is_root() {
+            skip!("needs root");
+        }
+        let c = start(
+            &[
+                "/bin/dd",
+                "if=/dev/zero",
+                "of=/dev/null",
+                "bs=256M",
+                "count=1",
+            ],
+            json!({
+                "devices": [
+                    { "allow": false, "access": "rwm" },
+                    { "allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm" },
+                    { "allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm" }
+                ],
+                "memory": { "limit": 32 << 20, "swap": 32 << 20 }
+            }),
+        );
+        let (rt, id, cg) = (&c.rt, c.id.as_str(), &c.cg);
+        rt.wait_status(id, "stopped");
+        assert_eq!(cg.oom_kill_count().unwrap(), 1);
+        rt.ok(&["delete", id]);
+        assert!(!cg.exists());
+    }
+
+    #[test]
+    fn a_limit_the_host_cannot_apply_fails_create_and_leaves_nothing() {
+        if !is_root() {
+            skip!("needs root");
+        }
+        if Path::new("/sys/fs/cgroup/net_cls").exists() {
+            skip!("this host mounts net_cls");
+        }
+        let id = unique("cgbad");
+        let parent = unique("berth-ctest");
+        let mut config = busybox_config(&["/bin/true"]);
+        config["linux"]["resources"]["network"] = json!({ "classID": 7 });
+        config["linux"]["cgroupsPath"] = json!(cgroups_path(&parent, &id));
+        let bundle = Bundle::new(&config);
+        let rt = Runtime::new();
+        let out = rt.cmd(&["create", "--bundle", bundle.path().to_str().unwrap(), &id]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("net_cls"), "{err}");
+        assert!(rt.cmd(&["state", &id]).status.code() != Some(0));
+        for entry in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            assert!(
+                !entry.path().join(&parent).exists(),
+                "{parent} left in {}",
+                entry.path().display()
+            );
+        }
+    }
+}

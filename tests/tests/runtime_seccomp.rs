@@ -331,3 +331,107 @@ fn unsupported_profiles_are_refused_clearly() {
         assert!(err.contains(want) && err.contains("not supported"), "{err}");
     }
 }
+
+// ---- containers: berth-runtime applies the profile of config.json ----
+
+mod containers {
+    use berth_tests::oci_runtime::{busybox_config, Runtime};
+    use berth_tests::rootfs::Bundle;
+    use berth_tests::{is_root, skip, unique};
+    use serde_json::json;
+
+    /// Runs `script` in a busybox container with `seccomp` and returns (exit code, output).
+    fn run(script: &str, seccomp: serde_json::Value) -> (i32, String) {
+        let mut config = busybox_config(&["/bin/sh", "-c", script]);
+        config["linux"]["seccomp"] = seccomp;
+        let bundle = Bundle::new(&config);
+        let rt = Runtime::new();
+        let id = unique("seccomp");
+        let bundle_path = bundle.path().to_str().unwrap();
+        let out = rt.cmd(&["run", "--bundle", bundle_path, &id]);
+        rt.force_delete(&id);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code().unwrap_or(-1), text)
+    }
+
+    fn deny_mkdir(extra: serde_json::Value) -> serde_json::Value {
+        let mut rule = json!({ "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO" });
+        rule.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({ "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                "syscalls": [rule] })
+    }
+
+    #[test]
+    fn mkdir_denied_with_eperm_or_enosys() {
+        if !is_root() {
+            skip!("needs root");
+        }
+        let (code, out) = run("mkdir /tmp/d; echo rc=$?", deny_mkdir(json!({})));
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("Operation not permitted") && out.contains("rc=1"),
+            "{out}"
+        );
+        let (_, out) = run(
+            "mkdir /tmp/d; echo rc=$?",
+            deny_mkdir(json!({ "errnoRet": libc::ENOSYS })),
+        );
+        assert!(
+            out.contains("Function not implemented") && out.contains("rc=1"),
+            "{out}"
+        );
+        // the rest of the container works: other calls are allowed
+        let (_, out) = run("touch /tmp/f && echo touched", deny_mkdir(json!({})));
+        assert!(out.contains("touched"), "{out}");
+    }
+
+    #[test]
+    fn kill_action_ends_the_process_with_sigsys() {
+        if !is_root() {
+            skip!("needs root");
+        }
+        let (_, out) = run(
+            "mkdir /tmp/d; echo rc=$?",
+            deny_mkdir(json!({ "action": "SCMP_ACT_KILL_PROCESS" })),
+        );
+        // sh reports a child killed by signal 31 (SIGSYS) as 128+31
+        assert!(out.contains("rc=159"), "{out}");
+    }
+
+    #[test]
+    fn docker_default_profile_runs_busybox() {
+        if !is_root() {
+            skip!("needs root");
+        }
+        let caps: Vec<String> = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        let profile = serde_json::to_value(berth_seccomp::docker_default(&caps)).unwrap();
+        let (code, out) = run(
+            "echo hello; ls / >/dev/null && sleep 0 && echo ok; exit 3",
+            profile,
+        );
+        assert_eq!(code, 3, "{out}");
+        assert!(out.contains("hello") && out.contains("ok"), "{out}");
+    }
+
+    #[test]
+    fn unsupported_profile_is_refused_before_the_container_runs() {
+        if !is_root() {
+            skip!("needs root");
+        }
+        let (code, out) = run(
+            "echo should-not-run",
+            json!({ "defaultAction": "SCMP_ACT_ALLOW",
+                    "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_NOTIFY" }] }),
+        );
+        assert_ne!(code, 0);
+        assert!(!out.contains("should-not-run"), "{out}");
+        assert!(out.contains("SCMP_ACT_NOTIFY"), "{out}");
+    }
+}

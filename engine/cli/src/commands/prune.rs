@@ -115,7 +115,9 @@ pub fn images(ctx: &Ctx, a: &ImagePruneArgs) -> CmdResult {
 }
 
 pub fn system(ctx: &Ctx, a: &SystemPruneArgs) -> CmdResult {
-    let mut warning = String::from("WARNING! This will remove:\n  - all stopped containers\n");
+    let mut warning = String::from(
+        "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
+    );
     if a.volumes {
         warning.push_str("  - all anonymous volumes not used by at least one container\n");
     }
@@ -130,6 +132,22 @@ pub fn system(ctx: &Ctx, a: &SystemPruneArgs) -> CmdResult {
     let client = ctx.client()?;
     let mut out = String::new();
     let mut space = prune_containers(client, &a.filter, &mut out)?;
+    let networks = prune_call(client, "networks", &a.filter)?;
+    let deleted: Vec<&str> = networks
+        .get("NetworksDeleted")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if !deleted.is_empty() {
+        out.push_str("Deleted Networks:\n");
+        for name in deleted {
+            out.push_str(name);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
     if a.volumes {
         let v = prune_call(client, "volumes", &a.filter)?;
         let deleted: Vec<&str> = v

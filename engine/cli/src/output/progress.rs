@@ -21,6 +21,7 @@ pub enum Target {
 
 enum Mode {
     Bars {
+        target: Target,
         multi: MultiProgress,
         bars: HashMap<String, ProgressBar>,
     },
@@ -43,12 +44,9 @@ impl Progress {
         let mode = if quiet {
             Mode::Quiet
         } else if tty {
-            let draw = match target {
-                Target::Stdout => ProgressDrawTarget::stdout_with_hz(10),
-                Target::Stderr => ProgressDrawTarget::stderr_with_hz(10),
-            };
             Mode::Bars {
-                multi: MultiProgress::with_draw_target(draw),
+                target,
+                multi: multi_for(target),
                 bars: HashMap::new(),
             }
         } else {
@@ -108,9 +106,9 @@ impl Progress {
                 };
                 self.line(&text);
             }
-            Mode::Bars { multi, bars } => {
+            Mode::Bars { multi, bars, .. } => {
                 if id.is_empty() {
-                    let _ = multi.println(status);
+                    self.line(status);
                     return Ok(());
                 }
                 let bar = bars.entry(id.to_string()).or_insert_with(|| {
@@ -136,17 +134,25 @@ impl Progress {
     }
 
     fn line(&mut self, text: &str) {
-        match &self.mode {
+        match &mut self.mode {
             Mode::Quiet => {}
-            Mode::Bars { multi, .. } => {
-                let _ = multi.println(text);
+            Mode::Bars {
+                target,
+                multi,
+                bars,
+            } => {
+                // Like docker: the layer lines stay where they are and later lines go below
+                // them, so the bars drawn so far are settled first.
+                if !bars.is_empty() {
+                    for b in bars.values() {
+                        b.finish();
+                    }
+                    bars.clear();
+                    *multi = multi_for(*target);
+                }
+                write_line(*target, text);
             }
-            Mode::Lines(Target::Stdout) => {
-                let mut o = std::io::stdout().lock();
-                let _ = writeln!(o, "{text}");
-                let _ = o.flush();
-            }
-            Mode::Lines(Target::Stderr) => eprintln!("{text}"),
+            Mode::Lines(target) => write_line(*target, text),
         }
     }
 
@@ -161,12 +167,32 @@ impl Progress {
     }
 }
 
+fn multi_for(target: Target) -> MultiProgress {
+    MultiProgress::with_draw_target(match target {
+        Target::Stdout => ProgressDrawTarget::stdout_with_hz(10),
+        Target::Stderr => ProgressDrawTarget::stderr_with_hz(10),
+    })
+}
+
+fn write_line(target: Target, text: &str) {
+    match target {
+        Target::Stdout => {
+            let mut o = std::io::stdout().lock();
+            let _ = writeln!(o, "{text}");
+            let _ = o.flush();
+        }
+        Target::Stderr => eprintln!("{text}"),
+    }
+}
+
 fn text_style() -> ProgressStyle {
     ProgressStyle::with_template("{prefix}: {msg}").expect("valid progress template")
 }
 
 fn bar_style() -> ProgressStyle {
-    ProgressStyle::with_template("{prefix}: {msg:<12} [{bar:40}] {bytes}/{total_bytes}")
-        .expect("valid progress template")
-        .progress_chars("=> ")
+    ProgressStyle::with_template(
+        "{prefix}: {msg:<12} [{bar:40}] {decimal_bytes}/{decimal_total_bytes}",
+    )
+    .expect("valid progress template")
+    .progress_chars("=> ")
 }

@@ -118,7 +118,7 @@ impl Cgroup {
         self.primary().path.is_dir()
     }
 
-    /// Creates the cgroup, applies the limits and moves `pid` into it. Every limit is
+    /// Creates the cgroup, applies the limits and moves `pid` into it (pid 0: none). Every limit is
     /// checked against the host before anything is made; if a limit cannot be applied the
     /// directories made so far are removed again. If moving `pid` fails, the caller should
     /// kill it and call `destroy`.
@@ -143,7 +143,30 @@ impl Cgroup {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .extend(created);
+        if pid == 0 {
+            // Only create and limit: the process joins later (`join_self`, `add_process`).
+            return Ok(());
+        }
         self.add_process(pid)
+    }
+
+    /// Moves the calling process, which must be single-threaded, into the cgroup. On v1
+    /// hierarchies this writes "0" to `tasks`: the kernel moves a lone calling thread without
+    /// taking the global migration lock, whose first writer otherwise waits a whole RCU grace
+    /// period (6-17 ms measured on a hybrid host). cgroup2 has no such path: `cgroup.procs`.
+    pub fn join_self(&self) -> Result<()> {
+        for dir in self.place.dirs() {
+            if self.optional_v2(dir) && !dir.path.is_dir() {
+                continue;
+            }
+            let file = if self.place.v1.values().any(|d| d == dir) {
+                "tasks"
+            } else {
+                "cgroup.procs"
+            };
+            fsio::write(&dir.path, file, "0").map_err(|f| f.at(&self.path))?;
+        }
+        Ok(())
     }
 
     /// Changes the limits of an existing cgroup (`update`). Only the fields present in

@@ -30,7 +30,7 @@ pub enum Cmd {
         #[arg(long)]
         exec_id: Option<String>,
         /// Stay attached until it exits, and exit with its status.
-        #[arg(short, long)]
+        #[arg(long)]
         attach: bool,
     },
     /// Send a signal (default SIGTERM).
@@ -40,7 +40,7 @@ pub enum Cmd {
         #[arg(short, long, default_value = "TERM")]
         signal: String,
         /// Signal every process of the container.
-        #[arg(short, long)]
+        #[arg(long)]
         all: bool,
         #[arg(long)]
         exec_id: Option<String>,

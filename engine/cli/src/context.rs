@@ -81,6 +81,6 @@ impl Ctx {
             _ => None,
         };
         let version = env("BERTH_API_VERSION");
-        Ok(Client::new(endpoint, tls, version.as_deref()))
+        Ok(Client::new(endpoint, tls, version.as_deref()).with_debug(g.debug))
     }
 }

@@ -66,13 +66,9 @@ pub struct GlobalOpts {
     #[arg(long, value_name = "FILE")]
     pub tlskey: Option<PathBuf>,
 
-    /// Enable debug output
+    /// Print each request to the daemon and its status on stderr
     #[arg(short = 'D', long)]
     pub debug: bool,
-
-    /// Logging level ("debug", "info", "warn", "error", "fatal")
-    #[arg(short = 'l', long = "log-level", value_name = "LEVEL", hide = true)]
-    pub log_level: Option<String>,
 
     /// Print version information and quit
     #[arg(short = 'v', long = "version", action = ArgAction::Version)]

@@ -69,6 +69,8 @@ pub struct Client {
     /// `/v1.xx` when an API version is pinned, else empty (the daemon's own version).
     prefix: String,
     pool: Pool,
+    /// Trace each request and its status on stderr (`-D`).
+    debug: bool,
 }
 
 impl Client {
@@ -82,6 +84,18 @@ impl Client {
             tls,
             prefix: api_version.map(|v| format!("/v{v}")).unwrap_or_default(),
             pool: Arc::new(Mutex::new(None)),
+            debug: false,
+        }
+    }
+
+    pub fn with_debug(mut self, debug: bool) -> Client {
+        self.debug = debug;
+        self
+    }
+
+    fn trace(&self, method: &str, target: &str, status: u16) {
+        if self.debug {
+            eprintln!("berth: debug: {method} {}{target} -> {status}", self.prefix);
         }
     }
 
@@ -121,6 +135,7 @@ impl Client {
             };
             if http::write_request(&mut conn, method, &full, headers, replay).is_ok() {
                 if let Ok(head) = http::read_head(&mut conn) {
+                    self.trace(method, target, head.status);
                     return Ok(Response::new(head, conn, method, self.pool.clone()));
                 }
             }
@@ -128,7 +143,10 @@ impl Client {
         let mut conn = self.connect()?;
         let written = http::write_request(&mut conn, method, &full, headers, body);
         match http::read_head(&mut conn) {
-            Ok(head) => Ok(Response::new(head, conn, method, self.pool.clone())),
+            Ok(head) => {
+                self.trace(method, target, head.status);
+                Ok(Response::new(head, conn, method, self.pool.clone()))
+            }
             Err(e) => {
                 let cause = match written {
                     Err(w) => w.to_string(),
@@ -200,6 +218,7 @@ impl Client {
         let head = http::read_head(&mut conn).map_err(|e| {
             ApiError::Transport(format!("POST {target}: {e}{}", tls_hint(&e.to_string())))
         })?;
+        self.trace("POST", target, head.status);
         let resp = Response::new(head, conn, "POST", self.pool.clone());
         match resp.status() {
             101 | 200 => Ok(resp.into_upgraded()),

@@ -148,15 +148,13 @@ pub(super) fn row(c: &Value, no_trunc: bool) -> Value {
         .unwrap_or_default();
     networks.sort();
     let created = c.get("Created").and_then(Value::as_i64).unwrap_or(0);
-    let size = match (
-        c.get("SizeRw").and_then(Value::as_f64),
-        c.get("SizeRootFs").and_then(Value::as_f64),
-    ) {
-        (Some(rw), Some(root)) => {
-            format!("{} (virtual {})", human_size(rw, 3), human_size(root, 3))
-        }
-        (Some(rw), None) => human_size(rw, 3),
-        _ => "0B".to_string(),
+    // Like docker: the writable layer's size, and the virtual size when the daemon gave one.
+    let rw = c.get("SizeRw").and_then(Value::as_f64).unwrap_or(0.0);
+    let root = c.get("SizeRootFs").and_then(Value::as_f64).unwrap_or(0.0);
+    let size = if root > 0.0 {
+        format!("{} (virtual {})", human_size(rw, 3), human_size(root, 3))
+    } else {
+        human_size(rw, 3)
     };
     json!({
         "Command": serde_json::to_string(&command).unwrap_or_default(),

@@ -429,9 +429,9 @@ pub async fn exec(core: &Core, task: &Task, req: ExecProcessRequest) -> Result<(
     live(task)?;
     let v: Value = serde_json::from_slice(&req.spec)
         .map_err(|e| Status::invalid_argument(format!("exec spec is not valid JSON: {e}")))?;
-    if !v
-        .get("args")
-        .is_some_and(|a| a.as_array().is_some_and(|a| !a.is_empty()))
+    if v.get("args")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty)
     {
         return Err(Status::invalid_argument(
             "exec spec must be an OCI process with non-empty args",

@@ -73,8 +73,9 @@ pub fn mount_all(mounts: &[v1::Mount], scratch: &Path) -> Result<Mounted> {
         let (flags, data) = mount_flags(&mount.options);
         let fstype =
             (!flags.contains(nix::mount::MsFlags::MS_BIND)).then_some(mount.r#type.as_str());
-        nix::mount::mount(
-            Some(mount.source.as_str()),
+        // berth_image::mount handles overlays of deep images (options over one page).
+        berth_image::mount::mount(
+            mount.source.as_str(),
             &target,
             fstype,
             flags,

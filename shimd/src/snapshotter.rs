@@ -24,9 +24,10 @@ use tonic::Status;
 
 use crate::events::{now, EventBus};
 use crate::metadata::{Db, SNAPSHOTS};
+use berth_image::mount::MOUNT_DATA_MAX;
 
-/// Linux's limit for mount(2) data: one page.
-const MOUNT_DATA_MAX: usize = 4095;
+/// The most lower layers overlayfs stacks in one mount.
+const OVERLAY_MAX_LOWER: usize = 500;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Driver {
@@ -293,9 +294,15 @@ impl Snapshotter {
             options.push(format!("upperdir={}", self.fs_dir(rec.id).display()));
         }
         options.push(format!("lowerdir={}", lower.join(":")));
-        if options.iter().map(|o| o.len() + 1).sum::<usize>() > MOUNT_DATA_MAX {
+        // Options over one page are mounted relative to the snapshots directory
+        // (berth_image::mount); refuse only what cannot be mounted even then.
+        let data = options.join(",");
+        let fits = data.len() <= MOUNT_DATA_MAX
+            || berth_image::mount::relative_overlay_data(&data)
+                .is_some_and(|(_, short)| short.len() <= MOUNT_DATA_MAX);
+        if parents.len() > OVERLAY_MAX_LOWER || !fits {
             return Err(Status::failed_precondition(format!(
-                "snapshot {key:?} has {} layers: its overlay mount options exceed one page; use a shorter --root",
+                "snapshot {key:?} has {} layers: overlayfs mounts at most {OVERLAY_MAX_LOWER}",
                 parents.len()
             )));
         }

@@ -494,3 +494,39 @@ fn kill9_during_gc_then_restart_is_consistent() {
     assert_eq!(snapshot_keys(&s).len(), 2);
     big_file_ok(&s, &big);
 }
+
+#[test]
+fn an_image_of_150_layers_mounts_and_runs() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let s = Shimd::start();
+    let mut layers = vec![busybox_layer()];
+    let names: Vec<String> = (1..150).map(|i| format!("layer-{i:03}")).collect();
+    for n in &names {
+        layers.push(layer_tar(&[Entry::File(n, n.as_bytes())]));
+    }
+    import(&s, &build_image(&layers, None), "deep:v1", &[]);
+    assert_eq!(snapshot_keys(&s).len(), 150);
+    // The overlay options name 149 lower directories: far more than one page.
+    let chain = inspect(&s, "deep:v1")["chain_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mounts = s.ctl_ok(&["snapshots", "prepare", "deep-probe", &chain]);
+    assert!(mounts.len() > 4096, "{} bytes of options", mounts.len());
+    s.ctl_ok(&["snapshots", "rm", "deep-probe"]);
+
+    let id = unique("deep");
+    let (code, out, err) = s.ctl_run(&[
+        "run",
+        "--rm",
+        "deep:v1",
+        &id,
+        "/bin/sh",
+        "-c",
+        "cat /layer-001 /layer-149; ls / | grep -c layer-",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "layer-001layer-149149\n");
+}

@@ -13,6 +13,7 @@ pub mod error;
 pub mod fsutil;
 pub mod manifest;
 pub mod media;
+pub mod mount;
 pub mod platform;
 pub mod reference;
 pub mod registry;

@@ -81,8 +81,9 @@ fn mount_one(m: &Mount, root: &Path) -> Result<(), String> {
         )
     };
     let data_opt = (!data.is_empty()).then_some(data.as_str());
-    mount(
-        Some(source),
+    // Overlays of deep images go through berth_image::mount (options over one page).
+    berth_image::mount::mount(
+        source,
         &target,
         fstype,
         if fstype.is_none() {

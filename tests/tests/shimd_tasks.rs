@@ -391,7 +391,13 @@ fn terminal_runs_are_interactive() {
     }
     let lab = TaskLab::start();
     let id = unique("tty");
-    let pty = nix::pty::openpty(None, None).unwrap();
+    let size = nix::pty::Winsize {
+        ws_row: 33,
+        ws_col: 111,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&size), None).unwrap();
     let slave = std::fs::File::from(pty.slave);
     let mut child = lab
         .shimd
@@ -427,7 +433,7 @@ fn terminal_runs_are_interactive() {
         }
     });
     master
-        .write_all(b"tty -s && echo is-a-tty; echo sum-$((6*7))\n")
+        .write_all(b"tty -s && echo is-a-tty; echo size-$(busybox stty size | tr ' ' x); echo sum-$((6*7))\n")
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut seen = String::new();
@@ -439,6 +445,10 @@ fn terminal_runs_are_interactive() {
     assert!(
         seen.contains("is-a-tty") && seen.contains("sum-42"),
         "{seen:?}"
+    );
+    assert!(
+        seen.contains("size-33x111"),
+        "our window size reaches the container: {seen:?}"
     );
     master.write_all(b"exit 4\n").unwrap();
     let status = wait_child(&mut child, Duration::from_secs(15));
@@ -508,6 +518,96 @@ fn exec_with_a_terminal_and_process_listing() {
         String::from_utf8_lossy(&out.stderr)
     );
     lab.ctl_ok(&["tasks", "kill", "-s", "KILL", &id]);
+    lab.ctl_ok(&["containers", "rm", &id]);
+    lab.assert_no_debris("default", &id);
+}
+
+#[test]
+fn logs_rotate_by_size_and_read_across_files() {
+    use berth_proto::v1::{
+        Container, CreateContainerRequest, CreateTaskRequest, LogsRequest, Mount, Runtime,
+        StartRequest, WaitRequest,
+    };
+    if !is_root() {
+        skip!("needs root");
+    }
+    let lab = TaskLab::start();
+    let g = lab.grpc("default");
+    let id = unique("rotate");
+    let rootfs = tempfile::tempdir().unwrap();
+    berth_tests::rootfs::make_rootfs(rootfs.path()).unwrap();
+    let script = "i=0; while [ $i -lt 60 ]; do echo line-$i; i=$((i+1)); done";
+    g.block_on(g.containers().create(CreateContainerRequest {
+        container: Some(Container {
+            id: id.clone(),
+            spec: berth_tests::tasks::spec("default", &id, &["/bin/sh", "-c", script]),
+            runtime: Some(Runtime {
+                binary: "runc".into(),
+                options: vec![],
+            }),
+            ..Default::default()
+        }),
+    }))
+    .unwrap();
+    g.block_on(g.tasks().create(CreateTaskRequest {
+        container_id: id.clone(),
+        rootfs: vec![Mount {
+            r#type: "bind".into(),
+            source: rootfs.path().display().to_string(),
+            target: String::new(),
+            options: vec!["rbind".into()],
+        }],
+        log_max_size: 1000,
+        log_max_files: 3,
+        ..Default::default()
+    }))
+    .unwrap();
+    g.block_on(g.tasks().start(StartRequest {
+        container_id: id.clone(),
+        exec_id: String::new(),
+    }))
+    .unwrap();
+    let w = g
+        .block_on(g.tasks().wait(WaitRequest {
+            container_id: id.clone(),
+            exec_id: String::new(),
+        }))
+        .unwrap()
+        .into_inner();
+    assert_eq!(w.exit_status, 0);
+    let dir = lab.task_dir("default", &id);
+    for f in ["log.json", "log.json.1", "log.json.2"] {
+        let len = std::fs::metadata(dir.join(f)).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 0 && len <= 1000, "{f}: {len} bytes");
+    }
+    assert!(!dir.join("log.json.3").exists(), "at most 3 files");
+    // What is kept reads back in order, ending with the last line.
+    let entries: Vec<String> = g.block_on(async {
+        let mut s = g
+            .tasks()
+            .logs(LogsRequest {
+                container_id: id.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut out = Vec::new();
+        while let Some(e) = s.message().await.unwrap() {
+            out.push(String::from_utf8(e.data).unwrap());
+        }
+        out
+    });
+    assert!(
+        entries.len() > 10 && entries.len() < 60,
+        "{}",
+        entries.len()
+    );
+    let first: usize = entries[0].trim()["line-".len()..].parse().unwrap();
+    for (k, e) in entries.iter().enumerate() {
+        assert_eq!(e, &format!("line-{}\n", first + k));
+    }
+    assert_eq!(entries.last().unwrap(), "line-59\n");
     lab.ctl_ok(&["containers", "rm", &id]);
     lab.assert_no_debris("default", &id);
 }

@@ -14,6 +14,19 @@ berth_tests::cli_scenarios!(
     tty_without_a_terminal_is_refused,
 );
 
+/// Waits until berth has put the terminal in raw mode: its session has started.
+fn wait_raw(pty: &Pty) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while pty.termios().local_flags.contains(LocalFlags::ICANON) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the terminal never went raw:\n{}",
+            pty.output()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// The terminal is back in cooked mode with echo.
 fn assert_restored(pty: &Pty) {
     let t = pty.termios();
@@ -83,7 +96,7 @@ fn detach_keys_leave_the_container_running_and_attach_returns(e: &Engine) {
     );
 
     let mut pty = Pty::spawn(e.berth.cmd(&["attach", &name]), 24, 80);
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    wait_raw(&pty);
     pty.send(b"echo attached-$((2*3))\r");
     pty.expect("attached-6", 10);
     pty.send(b"exit 4\r");
@@ -102,9 +115,16 @@ fn detach_keys_leave_the_container_running_and_attach_returns(e: &Engine) {
         24,
         80,
     );
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    wait_raw(&pty);
     pty.send(b"\x18");
-    assert_eq!(pty.wait(10), 0, "{}", pty.output());
+    // Like docker, detaching from `attach` (and `exec`) reports it and exits 1.
+    assert_eq!(pty.wait(10), 1, "{}", pty.output());
+    assert!(
+        pty.output().contains("berth: read escape sequence"),
+        "{}",
+        pty.output()
+    );
+    assert_restored(&pty);
     assert_eq!(
         e.berth.ok(&["inspect", "-f", "{{.State.Running}}", &name]),
         "true\n"
@@ -113,6 +133,8 @@ fn detach_keys_leave_the_container_running_and_attach_returns(e: &Engine) {
 }
 
 fn exec_it_and_start_ai(e: &Engine) {
+    // The exec'd shell sleeps before `stty size`: daemons older than API 1.42 (dockerd 20.10)
+    // ignore the size given when the exec starts, so it arrives by resize just after.
     let name = unique("exec");
     e.berth
         .ok(&["run", "-d", "--name", &name, "busybox", "sleep", "100"]);
@@ -123,7 +145,7 @@ fn exec_it_and_start_ai(e: &Engine) {
             &name,
             "sh",
             "-c",
-            "tty; stty size; read x; echo got-$x; exit 9",
+            "tty; sleep 0.5; stty size; read x; echo got-$x; exit 9",
         ]),
         33,
         91,

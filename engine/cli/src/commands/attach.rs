@@ -32,6 +32,12 @@ pub struct AttachPlan<'a> {
     pub start: bool,
 }
 
+/// What docker's `attach` and `exec` report when the user detaches (exit status 1);
+/// `run` and `start -a` detach silently with status 0.
+pub fn detached_error() -> CliError {
+    CliError::new("read escape sequence")
+}
+
 /// The exit status docker gives a failed start: 127 when the command does not exist,
 /// 126 when it cannot be executed, 125 for everything else.
 pub fn start_failure_code(message: &str) -> i32 {
@@ -129,18 +135,37 @@ fn read_wait_result(resp: crate::client::http::Response) -> Result<i32, CliError
     }
 }
 
-/// Tells the daemon the local terminal size.
-pub fn resize(client: &Client, path: &str) {
-    if let Some((rows, cols)) = term::local_size() {
-        let target = Query::new()
-            .set("h", rows.to_string())
-            .set("w", cols.to_string())
-            .to_target(path);
-        // A failed resize (the process just exited) is not worth an error.
-        let _ = client
-            .call("POST", &target, &[], Body::Empty)
-            .and_then(|r| r.bytes().map_err(|e| ApiError::Transport(e.to_string())));
+/// Tells the daemon the local terminal size; false when the daemon refused it.
+pub fn resize(client: &Client, path: &str) -> bool {
+    let Some((rows, cols)) = term::local_size() else {
+        return true;
+    };
+    let target = Query::new()
+        .set("h", rows.to_string())
+        .set("w", cols.to_string())
+        .to_target(path);
+    client
+        .call("POST", &target, &[], Body::Empty)
+        .and_then(|r| r.bytes().map_err(|e| ApiError::Transport(e.to_string())))
+        .is_ok()
+}
+
+/// The first resize of a session. The process may not be running yet when the daemon
+/// gets it (daemons before API 1.42 ignore the size given at creation), so a refused
+/// resize is tried again a few times in the background, as docker does.
+pub fn initial_resize(client: &Client, path: &str) {
+    if resize(client, path) {
+        return;
     }
+    let (client, path) = (client.clone(), path.to_string());
+    thread::spawn(move || {
+        for attempt in 1..=10u64 {
+            thread::sleep(Duration::from_millis(10 * attempt));
+            if resize(&client, &path) {
+                return;
+            }
+        }
+    });
 }
 
 /// Signals forwarded to the container by `--sig-proxy` (docker forwards all but these).
@@ -194,7 +219,7 @@ pub fn attached(client: &Client, plan: AttachPlan<'_>) -> CmdResult {
         Some(SignalPipe::catch(&signals)?)
     };
     if plan.tty {
-        resize(client, &super::cpath(id, "resize"));
+        initial_resize(client, &super::cpath(id, "resize"));
     }
     let raw = if plan.tty && plan.stdin && local_tty {
         Some(
@@ -238,7 +263,8 @@ pub fn attached(client: &Client, plan: AttachPlan<'_>) -> CmdResult {
     drop(raw);
     drop(pipe);
     match ended {
-        Ok(Ended::Detached) => Ok(0),
+        Ok(Ended::Detached) if plan.start => Ok(0),
+        Ok(Ended::Detached) => Err(detached_error()),
         Ok(Ended::Interrupted) => Ok(128 + Signal::SIGTERM as i32),
         Ok(Ended::OutputClosed) => wait.status(),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(CliError::silent(141)),

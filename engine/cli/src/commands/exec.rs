@@ -79,7 +79,7 @@ pub fn exec(ctx: &Ctx, a: &ExecArgs) -> CmdResult {
         None
     };
     if a.tty {
-        attach::resize(client, &resize_path);
+        attach::initial_resize(client, &resize_path);
     }
     let raw = if a.tty && stdin && term::is_tty(libc::STDIN_FILENO) {
         Some(
@@ -116,7 +116,7 @@ pub fn exec(ctx: &Ctx, a: &ExecArgs) -> CmdResult {
     drop(raw);
     drop(pipe);
     match ended {
-        Ok(Ended::Detached) => return Ok(0),
+        Ok(Ended::Detached) => return Err(attach::detached_error()),
         Ok(Ended::Interrupted) => return Ok(128 + Signal::SIGTERM as i32),
         Ok(Ended::OutputClosed) => {}
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Err(CliError::silent(141)),

@@ -154,9 +154,11 @@ impl Cgroup {
     /// hierarchies this writes "0" to `tasks`: the kernel moves a lone calling thread without
     /// taking the global migration lock, whose first writer otherwise waits a whole RCU grace
     /// period (6-17 ms measured on a hybrid host). cgroup2 has no such path: `cgroup.procs`.
+    /// So on a hybrid host the cgroup2 directory, which only holds the few controllers v1
+    /// lacks (hugetlb), is joined only when one of its limits is set.
     pub fn join_self(&self) -> Result<()> {
         for dir in self.place.dirs() {
-            if self.optional_v2(dir) && !dir.path.is_dir() {
+            if self.optional_v2(dir) && (!dir.path.is_dir() || !has_limit(&dir.path)) {
                 continue;
             }
             let file = if self.place.v1.values().any(|d| d == dir) {
@@ -487,4 +489,26 @@ fn skip_missing(r: FResult<()>) -> FResult<()> {
         Err(f) if f.is_not_found() => Ok(()),
         r => r,
     }
+}
+
+/// Whether any controller limit (`*.max` other than cgroup.max.*) in a cgroup2 directory
+/// is set to something other than "max".
+fn has_limit(dir: &Path) -> bool {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return true;
+    };
+    rd.filter_map(|e| e.ok())
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.ends_with(".max") && !n.starts_with("cgroup.")
+        })
+        .any(|e| {
+            std::fs::read_to_string(e.path())
+                .map(|v| {
+                    v.lines()
+                        .any(|l| l.split_whitespace().last() != Some("max"))
+                })
+                .unwrap_or(true)
+        })
 }

@@ -194,7 +194,12 @@ pub(crate) fn wait_empty(dir: &Path, deadline: Instant) -> FResult<bool> {
 }
 
 /// Removes a parent directory if it is empty now; anything else (in use, gone) is fine.
+/// A parent with sub-cgroups is left alone without trying: a refused rmdir still takes the
+/// kernel's cgroup locks, which can cost milliseconds.
 pub(crate) fn remove_if_unused(dir: &Path) {
+    if !subdirs(dir).is_empty() {
+        return;
+    }
     if let Err(e) = std::fs::remove_dir(dir) {
         tracing::debug!(dir = %dir.display(), error = %e, "cgroup parent kept");
     }

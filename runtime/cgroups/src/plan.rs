@@ -198,7 +198,7 @@ pub(crate) fn execute(steps: &[Step], update: bool) -> FResult<()> {
             Step::NetClass(dir, n) => network::apply_class(dir, n)?,
             Step::NetPrio(dir, n) => network::apply_priorities(dir, n)?,
             Step::Rdma(at, r) => rdma::apply(*at, r)?,
-            Step::DevicesV1(dir, rules) => devices::apply_v1(dir, rules)?,
+            Step::DevicesV1(dir, rules) => devices::apply_v1(dir, rules, update)?,
             Step::DevicesBpf(dir, rules) => device_bpf::apply(dir, rules)?,
             Step::Unified(dir, u) => unified::apply(dir, u)?,
         }

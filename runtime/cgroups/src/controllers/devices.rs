@@ -118,8 +118,13 @@ pub(crate) fn rules(list: &[LinuxDeviceCgroup]) -> FResult<Vec<Rule>> {
     list.iter().map(Rule::from_oci).collect()
 }
 
-/// Writes the rules in order to devices.allow / devices.deny.
-pub(crate) fn apply_v1(dir: &Path, rules: &[Rule]) -> FResult<()> {
+/// Writes the rules in order to devices.allow / devices.deny. On update, rules that the
+/// cgroup already has are not written again: a "deny all" first would briefly refuse the
+/// running container every device.
+pub(crate) fn apply_v1(dir: &Path, rules: &[Rule], update: bool) -> FResult<()> {
+    if update && already_applied(dir, rules) {
+        return Ok(());
+    }
     for r in rules {
         let file = if r.allow {
             "devices.allow"
@@ -129,6 +134,31 @@ pub(crate) fn apply_v1(dir: &Path, rules: &[Rule]) -> FResult<()> {
         fsio::write(dir, file, &r.v1_line())?;
     }
     Ok(())
+}
+
+/// True when the rules are "deny all, then allow these" and devices.list already lists
+/// exactly those allowances.
+fn already_applied(dir: &Path, rules: &[Rule]) -> bool {
+    let Some((first, rest)) = rules.split_first() else {
+        return false;
+    };
+    if first.allow || first.v1_line() != "a" || rest.iter().any(|r| !r.allow) {
+        return false;
+    }
+    let Ok(list) = fsio::read(dir, "devices.list") else {
+        return false;
+    };
+    let mut current: Vec<&str> = list
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut wanted: Vec<String> = rest.iter().map(Rule::v1_line).collect();
+    current.sort_unstable();
+    current.dedup();
+    wanted.sort();
+    wanted.dedup();
+    current == wanted.iter().map(String::as_str).collect::<Vec<_>>()
 }
 
 #[cfg(test)]
@@ -169,5 +199,45 @@ mod tests {
             .build()
             .unwrap();
         assert!(Rule::from_oci(&bad).is_err());
+    }
+
+    #[test]
+    fn unchanged_rules_are_not_rewritten() {
+        let d = tempfile::tempdir().unwrap();
+        let rules = vec![
+            Rule {
+                allow: false,
+                kind: None,
+                major: None,
+                minor: None,
+                access: Access::ALL,
+            },
+            Rule {
+                allow: true,
+                kind: Some(Kind::Char),
+                major: Some(1),
+                minor: Some(3),
+                access: Access::ALL,
+            },
+            Rule {
+                allow: true,
+                kind: Some(Kind::Char),
+                major: None,
+                minor: None,
+                access: Access::MKNOD,
+            },
+        ];
+        std::fs::write(d.path().join("devices.list"), "c *:* m\nc 1:3 rwm\n").unwrap();
+        // no devices.allow file: writing would fail, so success means nothing was written
+        apply_v1(d.path(), &rules, true).unwrap();
+        assert!(
+            apply_v1(d.path(), &rules, false).is_err(),
+            "create always writes"
+        );
+        std::fs::write(d.path().join("devices.list"), "c 1:3 rwm\n").unwrap();
+        assert!(
+            apply_v1(d.path(), &rules, true).is_err(),
+            "a change is written"
+        );
     }
 }

@@ -40,6 +40,11 @@ fn same_output_as_the_docker_cli(e: &Engine) {
     if docker_cli().is_none() {
         berth_tests::skip!("the docker CLI is not installed");
     }
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 1;
     let (a, b) = (unique("same-a"), unique("same-b"));
     e.berth.ok(&[
         "run",
@@ -107,20 +112,46 @@ fn same_output_as_the_docker_cli(e: &Engine) {
             "berth and docker differ on {args:?}"
         );
     }
-    // The default ps table: same header and layout, rows equal up to the clock columns.
+    // The default ps table: the same columns (their widths follow the clock columns).
+    let columns = |t: &str| -> Vec<String> {
+        t.lines()
+            .next()
+            .unwrap_or("")
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
     let ours = e.berth.ok(&["ps", "-a"]);
     let theirs = docker(e, &["ps", "-a"]);
-    assert_eq!(
-        ours.lines().next(),
-        theirs.lines().next(),
-        "{ours}\n{theirs}"
-    );
+    assert_eq!(columns(&ours), columns(&theirs), "{ours}\n{theirs}");
     assert_eq!(ours.lines().count(), theirs.lines().count());
     let inspect_ours: serde_json::Value =
         serde_json::from_str(&e.berth.ok(&["inspect", &a])).unwrap();
     let inspect_theirs: serde_json::Value =
         serde_json::from_str(&docker(e, &["inspect", &a])).unwrap();
     assert_eq!(inspect_ours, inspect_theirs);
+    // The event log between two times, in docker's default line format.
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
+    let since = since.to_string();
+    let events = [
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        &format!("container={b}"),
+    ];
+    let ours = e.berth.ok(&events);
+    assert!(ours.contains(" container create "), "{ours}");
+    assert_eq!(ours, docker(e, &events));
     e.berth.ok(&["rm", "-f", &a, &b]);
 }
 

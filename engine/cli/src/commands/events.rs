@@ -29,9 +29,14 @@ fn line(ev: &Value) -> String {
         nanos.rem_euclid(1_000_000_000) as u32,
     )
     .map(|t| {
-        t.with_timezone(&chrono::Local)
-            .format("%Y-%m-%dT%H:%M:%S%.9f%:z")
-            .to_string()
+        let local = t.with_timezone(&chrono::Local);
+        // Go writes UTC as "Z".
+        let zone = if local.offset().local_minus_utc() == 0 {
+            "Z".to_string()
+        } else {
+            local.format("%:z").to_string()
+        };
+        format!("{}{zone}", local.format("%Y-%m-%dT%H:%M:%S%.9f"))
     })
     .unwrap_or_default();
     let s = |p: &str| ev.pointer(p).and_then(Value::as_str).unwrap_or("");

@@ -154,8 +154,26 @@ pub fn version(ctx: &Ctx, a: &VersionArgs) -> CmdResult {
     server.map(|_| 0)
 }
 
+fn strings<'a>(v: &'a Value, pointer: &str) -> Vec<&'a str> {
+    v.pointer(pointer)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// docker's `info` layout for the fields people look at.
 fn info_text(i: &Value) -> String {
     let n = |k: &str| i.get(k).and_then(Value::as_i64).unwrap_or(0);
+    let flag = |k: &str| i.get(k).and_then(Value::as_bool).unwrap_or(false);
     let mut out = String::from("Server:\n");
     let mut line = |k: &str, v: String| out.push_str(&format!(" {k}: {v}\n"));
     line("Containers", n("Containers").to_string());
@@ -176,15 +194,21 @@ fn info_text(i: &Value) -> String {
     runtimes.sort();
     line("Runtimes", runtimes.join(" "));
     line("Default Runtime", text(i, "DefaultRuntime"));
-    let security: Vec<String> = i
-        .get("SecurityOptions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(|s| s.trim_start_matches("name=").to_string())
-        .collect();
-    line("Security Options", security.join(" "));
+    // "name=seccomp,profile=default" is shown as docker nests it.
+    let security = strings(i, "/SecurityOptions");
+    if !security.is_empty() {
+        out.push_str(" Security Options:\n");
+        for opt in security {
+            for kv in opt.split(',') {
+                match kv.split_once('=') {
+                    Some(("name", v)) => out.push_str(&format!("  {v}\n")),
+                    Some((k, v)) => out.push_str(&format!("   {}: {v}\n", capitalized(k))),
+                    None => out.push_str(&format!("  {kv}\n")),
+                }
+            }
+        }
+    }
+    let mut line = |k: &str, v: String| out.push_str(&format!(" {k}: {v}\n"));
     line("Kernel Version", text(i, "KernelVersion"));
     line("Operating System", text(i, "OperatingSystem"));
     line("OSType", text(i, "OSType"));
@@ -194,53 +218,26 @@ fn info_text(i: &Value) -> String {
     line("Name", text(i, "Name"));
     line("ID", text(i, "ID"));
     line("Root Dir", text(i, "DockerRootDir"));
-    line(
-        "Debug Mode",
-        i.get("Debug")
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-            .to_string(),
-    );
-    line(
-        "Experimental",
-        i.get("ExperimentalBuild")
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-            .to_string(),
-    );
-    let insecure: Vec<String> = i
-        .pointer("/RegistryConfig/InsecureRegistryCIDRs")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect();
-    if !insecure.is_empty() {
-        out.push_str(" Insecure Registries:\n");
-        for r in insecure {
-            out.push_str(&format!("  {r}\n"));
-        }
-    }
-    let mirrors: Vec<String> = i
-        .pointer("/RegistryConfig/Mirrors")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect();
-    if !mirrors.is_empty() {
-        out.push_str(" Registry Mirrors:\n");
-        for m in mirrors {
-            out.push_str(&format!("  {m}\n"));
+    line("Debug Mode", flag("Debug").to_string());
+    line("Experimental", flag("ExperimentalBuild").to_string());
+    for (title, pointer) in [
+        (
+            "Insecure Registries",
+            "/RegistryConfig/InsecureRegistryCIDRs",
+        ),
+        ("Registry Mirrors", "/RegistryConfig/Mirrors"),
+    ] {
+        let items = strings(i, pointer);
+        if !items.is_empty() {
+            out.push_str(&format!(" {title}:\n"));
+            for r in items {
+                out.push_str(&format!("  {r}\n"));
+            }
         }
     }
     out.push_str(&format!(
         " Live Restore Enabled: {}\n",
-        i.get("LiveRestoreEnabled")
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
+        flag("LiveRestoreEnabled")
     ));
     out
 }

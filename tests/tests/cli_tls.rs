@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use berth_tests::berthd::Berthd;
 use berth_tests::cli::{busybox_archive, Berth};
 use berth_tests::dockerd::Dockerd;
 use berth_tests::{is_root, skip};
@@ -96,11 +97,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[test]
-fn tls_with_client_certificates() {
-    if !is_root() {
-        skip!("needs root");
-    }
+/// A CA, another CA, and a server (127.0.0.1) and a client certificate signed by the first.
+fn certificates() -> tempfile::TempDir {
     let certs = tempfile::tempdir().unwrap();
     let d = certs.path();
     ca(d, "");
@@ -112,12 +110,15 @@ fn tls_with_client_certificates() {
         "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
     );
     signed(d, "client", "berth-client", "extendedKeyUsage=clientAuth\n");
+    certs
+}
+
+/// The daemon flags for a verified TLS listener on `tcp`.
+fn listener_flags(d: &Path, tcp: &str) -> Vec<String> {
     let p = |f: &str| d.join(f).to_str().unwrap().to_string();
-    let port = free_port();
-    let tcp = format!("tcp://127.0.0.1:{port}");
-    let extra = [
+    vec![
         "-H".to_string(),
-        tcp.clone(),
+        tcp.to_string(),
         "--tlsverify".into(),
         "--tlscacert".into(),
         p("ca.pem"),
@@ -125,15 +126,43 @@ fn tls_with_client_certificates() {
         p("server.pem"),
         "--tlskey".into(),
         p("server-key.pem"),
-    ];
-    let Some(daemon) = Dockerd::start_with(&extra) else {
+    ]
+}
+
+#[test]
+fn tls_with_client_certificates_dockerd() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let certs = certificates();
+    let tcp = format!("tcp://127.0.0.1:{}", free_port());
+    let Some(daemon) = Dockerd::start_with(&listener_flags(certs.path(), &tcp)) else {
         skip!("dockerd is not installed");
     };
-    let local = Berth::new(&daemon.host());
+    check_tls(certs.path(), &daemon.host(), &tcp);
+}
+
+#[test]
+fn tls_with_client_certificates_berthd() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let certs = certificates();
+    let tcp = format!("tcp://127.0.0.1:{}", free_port());
+    let flags = listener_flags(certs.path(), &tcp);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let daemon = Berthd::start_with(&flags, None);
+    check_tls(certs.path(), &daemon.host(), &tcp);
+}
+
+/// The checks, with the daemon listening on `local_host` (unix) and on `tcp` with TLS.
+fn check_tls(d: &Path, local_host: &str, tcp: &str) {
+    let p = |f: &str| d.join(f).to_str().unwrap().to_string();
+    let local = Berth::new(local_host);
     let work = tempfile::tempdir().unwrap();
     local.ok(&["load", "-i", busybox_archive(work.path()).to_str().unwrap()]);
 
-    let remote = Berth::new(&tcp);
+    let remote = Berth::new(tcp);
     let verified = |extra: &[&str]| -> Vec<String> {
         let mut v: Vec<String> = ["--tlsverify", "--tlscacert"]
             .iter()

@@ -279,7 +279,18 @@ pub struct CreateArgs {
 #[derive(Args, Debug)]
 #[command(
     disable_help_flag = true,
-    override_usage = "berth run [OPTIONS] IMAGE [COMMAND] [ARG...]"
+    override_usage = "berth run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+    after_help = "Examples:
+  berth run --rm busybox echo hello         run a command, print its output, remove the container
+  berth run -it --rm busybox sh             an interactive shell (detach with ctrl-p ctrl-q)
+  berth run -d --name web -m 64m busybox sleep 1000
+                                            in the background, named, with a memory limit
+  echo data | berth run -i --rm busybox cat
+                                            stdin goes to the container until it ends
+
+Everything after IMAGE is the container's command, even words that look like flags.
+The exit status is the container's; 125 means the daemon or berth failed, 126 that the
+command could not be invoked, 127 that it was not found."
 )]
 pub struct RunArgs {
     #[command(flatten)]
@@ -377,6 +388,11 @@ pub struct RmArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  berth ps -a --filter status=exited -q     ids of the stopped containers
+  berth ps --format '{{.Names}}\\t{{.Status}}'
+  berth ps --format 'table {{.ID}}\\t{{.Label \"team\"}}'
+  berth ps --format json                    one JSON object per container")]
 pub struct PsArgs {
     /// Show all containers (default shows just running)
     #[arg(short = 'a', long)]
@@ -412,6 +428,9 @@ pub struct PsArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  berth logs -f --tail 10 web               the last 10 lines, then follow
+  berth logs --since 10m -t web             the last ten minutes, with timestamps")]
 pub struct LogsArgs {
     /// Show extra details provided to logs
     #[arg(long)]
@@ -442,7 +461,13 @@ pub struct LogsArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
+#[command(
+    override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]",
+    after_help = "Examples:
+  berth exec web cat /etc/hostname
+  berth exec -it web sh                     an interactive shell in a running container
+  berth exec -u nobody -w /tmp -e A=1 web env"
+)]
 pub struct ExecArgs {
     /// Detached mode: run the command in the background
     #[arg(short = 'd', long)]
@@ -549,7 +574,12 @@ pub struct RenameArgs {
 
 #[derive(Args, Debug)]
 #[command(
-    override_usage = "berth cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n       berth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH"
+    override_usage = "berth cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n       berth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+    after_help = "Examples:
+  berth cp web:/etc/hosts .                 a file into the current directory
+  berth cp ./conf web:/etc/app              a directory, named /etc/app if that does not exist
+  berth cp ./conf/. web:/etc/app            the directory's contents
+  berth cp web:/var/log - | tar t           the tar stream on stdout"
 )]
 pub struct CpArgs {
     /// Archive mode: copy all uid/gid information
@@ -582,6 +612,10 @@ pub struct PruneArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  berth inspect -f '{{.State.Status}} {{.State.ExitCode}}' web
+  berth inspect -f '{{json .Config.Env}}' web
+  berth inspect -f '{{range $k, $v := .Config.Labels}}{{$k}}={{$v}} {{end}}' web")]
 pub struct InspectArgs {
     /// Format output using a Go template, or "json"
     #[arg(short = 'f', long, value_name = "FORMAT")]

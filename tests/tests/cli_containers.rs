@@ -277,7 +277,7 @@ fn rename_pause_wait_top(e: &Engine) {
         e.berth.ok(&["inspect", "-f", "{{.State.Status}}", &b]),
         "running\n"
     );
-    let mut waiter = e
+    let waiter = e
         .berth
         .cmd(&["wait", &b])
         .stdout(Stdio::piped())

@@ -211,3 +211,41 @@ fn kill9_then_reconcile_neither_leaks_nor_doubles() {
     assert_eq!(rest, vec!["berth0".to_string()]);
     drop(b);
 }
+
+#[test]
+fn bridges_of_engines_whose_state_is_gone_are_removed() {
+    if !berth_tests::net::can_make_namespaces() {
+        skip!("needs root");
+    }
+    let lab = Lab::new();
+    let rt = runtime();
+    // An engine with its own table and bridge, run from a directory that then disappears.
+    let mut gone = lab.config();
+    gone.state_dir = lab.dir.path().join("gone-engine/network");
+    gone.table = "berth_gone".into();
+    gone.default_bridge = "berthgone0".into();
+    let c = rt.block_on(NetworkController::open(gone)).unwrap();
+    drop(c);
+    let alias = lab.host_sh("ip -d -o link show berthgone0");
+    assert!(
+        alias.contains("alias berth:berth_gone:"),
+        "the bridge names its engine: {alias}"
+    );
+    assert!(lab
+        .rule_comments("berth_gone")
+        .iter()
+        .any(|r| r == "network bridge outbound"));
+    std::fs::remove_dir_all(lab.dir.path().join("gone-engine")).unwrap();
+
+    // The next engine to start removes what the gone one left; its own stays.
+    let c = rt.block_on(NetworkController::open(lab.config())).unwrap();
+    let links = lab.host_links();
+    assert!(!links.contains(&"berthgone0".to_string()), "{links:?}");
+    assert!(links.contains(&"berth0".to_string()), "{links:?}");
+    assert!(lab.rule_comments("berth_gone").is_empty());
+    drop(c);
+    // An engine whose state is still there is left alone.
+    let c = rt.block_on(NetworkController::open(lab.config())).unwrap();
+    assert!(lab.host_links().contains(&"berth0".to_string()));
+    drop(c);
+}

@@ -144,20 +144,28 @@ pub async fn ensure_bridge(
     gateway: Ipv4Addr,
     prefix: u8,
 ) -> Result<u32> {
-    let index = match link_by_name(h, name).await? {
-        Some(l) => l.index,
+    let link = match link_by_name(h, name).await? {
+        Some(l) => l,
         None => {
             h.link()
-                .add(LinkBridge::new(name).mtu(mtu).alias(alias).build())
+                .add(LinkBridge::new(name).mtu(mtu).build())
                 .execute()
                 .await
                 .map_err(|e| Error::netlink(format!("create bridge {name}"), e))?;
             link_by_name(h, name)
                 .await?
                 .ok_or_else(|| Error::netlink(format!("create bridge {name}"), "it vanished"))?
-                .index
         }
     };
+    let index = link.index;
+    // The kernel takes an alias only on a change of an existing link, not at creation.
+    if link.alias.as_deref() != Some(alias) {
+        h.link()
+            .set(LinkUnspec::new_with_index(index).alias(alias).build())
+            .execute()
+            .await
+            .map_err(|e| Error::netlink(format!("mark bridge {name} as berth's"), e))?;
+    }
     if !addresses(h, index)
         .await?
         .iter()

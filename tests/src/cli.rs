@@ -290,6 +290,18 @@ impl Engine {
         }
     }
 
+    /// Removes every container, so a failed test leaves nothing running (containers
+    /// outlive their daemon by design).
+    fn remove_all_containers(&self) {
+        let ids = self.berth.run(&["ps", "-a", "-q"]).stdout;
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids);
+            let _ = self.berth.run(&args);
+        }
+    }
+
     /// Loads busybox:latest with `berth load`.
     pub fn load_busybox(&self) {
         let archive = busybox_archive(self.work.path());
@@ -300,39 +312,72 @@ impl Engine {
     }
 }
 
-/// Generates, for each scenario `fn name(e: &Engine)` of the calling test file, one test
-/// per daemon: berthd, and Debian's dockerd to show the CLI behaves the same against
-/// Docker's own daemon. busybox:latest is loaded first.
+/// Generates two tests for the calling test file: its scenarios (`fn name(e: &Engine)`) run
+/// one after the other against berthd, and against Debian's dockerd to show the CLI behaves
+/// the same with Docker's own daemon. One daemon per file keeps the suite quick and light
+/// on the host; every scenario starts from a clean daemon holding only busybox:latest, and
+/// all scenarios run even when one fails (the test then lists the failures).
 #[macro_export]
 macro_rules! cli_scenarios {
     ($($name:ident),* $(,)?) => {
-        mod berthd {
-            $(
-                #[test]
-                fn $name() {
-                    if !$crate::is_root() {
-                        $crate::skip!("needs root");
-                    }
-                    let e = $crate::cli::Engine::berthd();
-                    e.load_busybox();
-                    super::$name(&e);
-                }
-            )*
+        #[test]
+        fn berthd() {
+            if !$crate::is_root() {
+                $crate::skip!("needs root");
+            }
+            let e = $crate::cli::Engine::berthd();
+            e.run_scenarios(&[$((stringify!($name), $name as fn(&$crate::cli::Engine))),*]);
         }
-        mod dockerd {
-            $(
-                #[test]
-                fn $name() {
-                    if !$crate::is_root() {
-                        $crate::skip!("needs root");
-                    }
-                    let Some(e) = $crate::cli::Engine::dockerd() else {
-                        $crate::skip!("dockerd is not installed");
-                    };
-                    e.load_busybox();
-                    super::$name(&e);
-                }
-            )*
+
+        #[test]
+        fn dockerd() {
+            if !$crate::is_root() {
+                $crate::skip!("needs root");
+            }
+            let Some(e) = $crate::cli::Engine::dockerd() else {
+                $crate::skip!("dockerd is not installed");
+            };
+            e.run_scenarios(&[$((stringify!($name), $name as fn(&$crate::cli::Engine))),*]);
         }
     };
+}
+
+impl Engine {
+    /// Empties the daemon (containers, then images) and loads busybox:latest.
+    pub fn reset(&self) {
+        self.remove_all_containers();
+        let ids = self.berth.run(&["images", "-q", "--no-trunc"]).stdout;
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rmi", "-f"];
+            args.extend(ids);
+            let _ = self.berth.run(&args);
+        }
+        self.load_busybox();
+    }
+
+    /// Runs each scenario from a reset daemon; panics at the end naming those that failed.
+    pub fn run_scenarios(&self, scenarios: &[(&str, fn(&Engine))]) {
+        let mut failed = Vec::new();
+        for (name, f) in scenarios {
+            eprintln!("=== {name} against {}", self.name);
+            self.reset();
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+            if run.is_err() {
+                eprintln!("=== {name} against {} FAILED", self.name);
+                failed.push(*name);
+            }
+        }
+        assert!(
+            failed.is_empty(),
+            "failed against {}: {failed:?}",
+            self.name
+        );
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.remove_all_containers();
+    }
 }

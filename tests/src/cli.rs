@@ -342,6 +342,9 @@ macro_rules! cli_scenarios {
     };
 }
 
+/// A named scenario of a CLI test file.
+pub type Scenario = (&'static str, fn(&Engine));
+
 impl Engine {
     /// Empties the daemon (containers, then images) and loads busybox:latest.
     pub fn reset(&self) {
@@ -357,7 +360,7 @@ impl Engine {
     }
 
     /// Runs each scenario from a reset daemon; panics at the end naming those that failed.
-    pub fn run_scenarios(&self, scenarios: &[(&str, fn(&Engine))]) {
+    pub fn run_scenarios(&self, scenarios: &[Scenario]) {
         let mut failed = Vec::new();
         for (name, f) in scenarios {
             eprintln!("=== {name} against {}", self.name);

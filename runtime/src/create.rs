@@ -228,6 +228,11 @@ pub fn create(g: &Global, o: &CreateOpts, console_override: Option<OwnedFd>) -> 
         .iter()
         .any(|x| x.as_ref().is_some_and(|v| !v.is_empty()))
     });
+    let cg_path = cgroup_path(g, spec, &o.id);
+    let cg = berth_cgroups::Cgroup::new(cg_path.as_deref(), &o.id)
+        .map_err(|e| Error(format!("container {}: {e}", o.id)))?;
+    let cg_rel = cg.path().to_path_buf();
+    let resources = with_default_devices(linux);
     let (chan, child_chan) = channel::pair()?;
     let args = InitArgs {
         id: &o.id,
@@ -241,6 +246,7 @@ pub fn create(g: &Global, o: &CreateOpts, console_override: Option<OwnedFd>) -> 
         console: console.as_ref().map(|c| c.as_raw_fd()),
         seccomp: seccomp.as_ref(),
         hook_exchange,
+        cgroup: &cg,
     };
     let c1 = unsafe { libc::fork() };
     if c1 < 0 {
@@ -253,16 +259,13 @@ pub fn create(g: &Global, o: &CreateOpts, console_override: Option<OwnedFd>) -> 
     drop(child_chan);
     drop(console);
     undo.pids.push(c1);
-    let cg_path = cgroup_path(g, spec, &o.id);
-    let cg =
-        berth_cgroups::Cgroup::new(cg_path.as_deref(), &o.id).map_err(|e| Error(e.to_string()))?;
-    let cg_rel = cg.path().to_path_buf();
+
+    // Created and limited while the child is young; it moves itself in (cheaply) on Go.
+    let created = cg.create(0, Some(&resources));
     undo.cgroup = Some(cg);
-    let cg = undo.cgroup.as_ref().unwrap();
-    let resources = with_default_devices(linux);
-    cg.create(c1, Some(&resources))
-        .map_err(|e| Error(format!("container {}: {e}", o.id)))?;
+    created.map_err(|e| Error(format!("container {}: {e}", o.id)))?;
     chan.send(&Msg::Go)?;
+    let cg = undo.cgroup.as_ref().unwrap();
 
     let mut st = State {
         id: o.id.clone(),

@@ -198,6 +198,7 @@ pub fn command(g: &Global, args: &[String]) -> Result<i32> {
         .transpose()
         .map_err(|_| "exec --preserve-fds: not a number")?
         .unwrap_or(0);
+    let cg = st.cgroup()?;
     let (chan, child_chan) = channel::pair()?;
     let c1 = unsafe { libc::fork() };
     if c1 < 0 {
@@ -206,11 +207,18 @@ pub fn command(g: &Global, args: &[String]) -> Result<i32> {
     if c1 == 0 {
         drop(chan);
         let sock = console.as_ref().map(|c| c.as_raw_fd());
-        child(&child_chan, &nss, &proc, seccomp.as_ref(), sock, preserve);
+        child(
+            &child_chan,
+            &cg,
+            &nss,
+            &proc,
+            seccomp.as_ref(),
+            sock,
+            preserve,
+        );
     }
     drop(child_chan);
     drop(console);
-    let cg = st.cgroup()?;
     let kill_c1 = |e: Error| -> Error {
         unsafe {
             libc::kill(c1, libc::SIGKILL);
@@ -279,6 +287,7 @@ pub fn command(g: &Global, args: &[String]) -> Result<i32> {
 
 fn child(
     chan: &Channel,
+    cgroup: &berth_cgroups::Cgroup,
     nss: &[(LinuxNamespaceType, OwnedFd)],
     proc: &Process,
     seccomp: Option<&berth_seccomp::Filter>,
@@ -291,6 +300,9 @@ fn child(
     };
     if let Err(e) = chan.expect(Msg::Go) {
         fail(e);
+    }
+    if let Err(e) = cgroup.join_self() {
+        fail(Error(format!("joining the container's cgroup: {e}")));
     }
     for (t, fd) in nss {
         if unsafe { libc::setns(fd.as_raw_fd(), ns::flag(*t)) } != 0 {

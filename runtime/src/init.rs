@@ -32,6 +32,8 @@ pub struct InitArgs<'a> {
     pub seccomp: Option<&'a berth_seccomp::Filter>,
     /// Whether the runtime runs hooks for us (prestart/createRuntime) and sends state.
     pub hook_exchange: bool,
+    /// The container's cgroup (created by the runtime; the bootstrap child joins it).
+    pub cgroup: &'a berth_cgroups::Cgroup,
 }
 
 fn exit(code: i32) -> ! {
@@ -52,7 +54,11 @@ pub fn bootstrap(a: &InitArgs, chan: &Channel) -> ! {
 
 /// Returns false in the forked init, true in the bootstrap child once init is forked.
 fn bootstrap_inner(a: &InitArgs, chan: &Channel) -> Result<bool> {
+    // In the cgroup before anything else, so init and all it forks are counted and limited.
     chan.expect(Msg::Go)?;
+    a.cgroup
+        .join_self()
+        .map_err(|e| format!("joining the container's cgroup: {e}"))?;
     let nss = namespaces(a.spec);
     // Join by path first, the user namespace before the others (it grants the rights).
     let mut joins: Vec<_> = nss.iter().filter(|n| n.path().is_some()).collect();

@@ -156,7 +156,9 @@ fn real_main(argv: Vec<String>) -> Result<i32> {
     };
     log::debug(&format!("{cmd} {args:?}"));
     if matches!(cmd.as_str(), "create" | "run" | "exec") {
-        selfexe::ensure_sealed()?;
+        if !selfexe::running_sealed() {
+            selfexe::reexec_sealed()?;
+        }
     }
     let one_id = |p: &cli::Parsed, what: &str| -> Result<String> {
         match p.positional.as_slice() {

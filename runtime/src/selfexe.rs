@@ -16,15 +16,17 @@ fn is_sealed(fd: &OwnedFd) -> bool {
     seals >= 0 && seals & SEALS == SEALS
 }
 
-/// Returns when running from a sealed copy; otherwise makes one and executes it with the
-/// same arguments (never returns then).
-pub fn ensure_sealed() -> Result<()> {
+/// Whether this process runs from a sealed copy already.
+pub fn running_sealed() -> bool {
+    std::fs::File::open("/proc/self/exe").is_ok_and(|f| is_sealed(&f.into()))
+}
+
+/// Makes a sealed copy of the running binary and executes it with the same arguments
+/// (returns only on failure).
+pub fn reexec_sealed() -> Result<()> {
     let exe = std::fs::File::open("/proc/self/exe")
         .map_err(|e| format!("opening /proc/self/exe: {e}"))?;
     let exe: OwnedFd = exe.into();
-    if is_sealed(&exe) {
-        return Ok(());
-    }
     let name = c"berth-runtime";
     let mut fd = unsafe {
         libc::memfd_create(

@@ -1,0 +1,197 @@
+//! `exec` into running containers (args and --process JSON, env/cwd/user/caps, detach with a
+//! pid file, tty, failures), and what a container can see of the runtime: only a sealed
+//! in-memory copy of its binary, and no file descriptor it was not given.
+
+use std::time::Duration;
+
+use berth_tests::oci_runtime::{busybox_config, Runtime};
+use berth_tests::rootfs::Bundle;
+use berth_tests::{is_root, skip, unique};
+use serde_json::{json, Value};
+
+struct Running {
+    rt: Runtime,
+    id: String,
+    _b: Bundle,
+}
+
+impl Running {
+    fn new(cfg: Value) -> Running {
+        let rt = Runtime::new();
+        let b = Bundle::new(&cfg);
+        let id = unique("ex");
+        rt.ok(&["run", "--detach", "--bundle", b.path().to_str().unwrap(), &id]);
+        Running { rt, id, _b: b }
+    }
+    fn exec(&self, args: &[&str]) -> std::process::Output {
+        let mut a = vec!["exec"];
+        a.extend_from_slice(args);
+        let pos = a.iter().position(|x| *x == "--").expect("-- marks the id");
+        a[pos] = &self.id;
+        self.rt.cmd(&a)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.rt.force_delete(&self.id);
+    }
+}
+
+fn text(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn exec_joins_the_container() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let c = Running::new(busybox_config(&["/bin/sleep", "30"]));
+    let o = c.exec(&["--", "/bin/sh", "-c", "hostname; readlink /proc/1/exe; cat /proc/1/comm; echo $$; exit 3"]);
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = text(&o);
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(l[0], "berth");
+    assert_eq!(l[1], "/bin/busybox");
+    assert_eq!(l[2], "sleep");
+    assert_ne!(l[3], "1");
+    let pid: i32 = l[3].parse().unwrap();
+    assert!(pid > 1 && pid < 100, "exec'd process not in the container's pid namespace: {pid}");
+
+    let o = c.exec(&["--env", "X=1", "-e", "Y=2", "--cwd", "/tmp", "--user", "65534:65534", "--", "/bin/sh", "-c", "echo $X$Y; pwd; id -u; id -g"]);
+    assert_eq!(text(&o), "12\n/tmp\n65534\n65534\n", "{}", String::from_utf8_lossy(&o.stderr));
+
+    let o = c.exec(&["--cap", "CAP_NET_ADMIN", "--", "/bin/sh", "-c", "grep CapBnd /proc/self/status"]);
+    let bnd = u64::from_str_radix(text(&o).split_whitespace().nth(1).unwrap(), 16).unwrap();
+    assert_ne!(bnd & (1 << 12), 0, "--cap NET_ADMIN not in the bounding set");
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("process.json");
+    std::fs::write(&p, serde_json::to_vec(&json!({
+        "args": ["/bin/sh", "-c", "echo from-json $Z"], "env": ["PATH=/bin", "Z=zed"], "cwd": "/",
+        "user": {"uid": 0, "gid": 0}
+    })).unwrap()).unwrap();
+    let o = c.exec(&["--process", p.to_str().unwrap(), "--"]);
+    assert_eq!(text(&o), "from-json zed\n", "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn exec_detached_with_pid_file() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let c = Running::new(busybox_config(&["/bin/sleep", "30"]));
+    let dir = tempfile::tempdir().unwrap();
+    let pf = dir.path().join("exec.pid");
+    let o = c.exec(&["--detach", "--pid-file", pf.to_str().unwrap(), "--", "/bin/sleep", "20"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let pid: i32 = std::fs::read_to_string(&pf).unwrap().parse().unwrap();
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap().trim(), "sleep");
+    let ps: Vec<i32> = serde_json::from_str(&c.rt.ok(&["ps", "--format", "json", &c.id])).unwrap();
+    assert!(ps.contains(&pid), "exec'd process not in the container's cgroup: {ps:?}");
+    let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/pid")).unwrap();
+    let init: Value = serde_json::from_str(&c.rt.ok(&["state", &c.id])).unwrap();
+    assert_eq!(ns(pid), ns(init["pid"].as_i64().unwrap() as i32));
+}
+
+#[test]
+fn exec_failures_are_clear() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let c = Running::new(busybox_config(&["/bin/sleep", "30"]));
+    let o = c.exec(&["--", "/no/such/binary"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("/no/such/binary") && err.contains(&c.id), "{err}");
+    let o = c.exec(&["--", "nosuchcommand"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not found in $PATH"));
+    let o = c.exec(&["--cwd", "/nowhere", "--", "/bin/true"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nowhere"));
+    let o = c.exec(&["--"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no command"));
+    c.rt.ok(&["kill", &c.id, "KILL"]);
+    c.rt.wait_status(&c.id, "stopped");
+    let o = c.exec(&["--", "/bin/true"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("stopped"));
+    let o = c.rt.cmd(&["exec", "no-such-container", "/bin/true"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("does not exist"));
+}
+
+#[test]
+fn paused_container_refuses_exec() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let c = Running::new(busybox_config(&["/bin/sleep", "30"]));
+    c.rt.ok(&["pause", &c.id]);
+    let o = c.exec(&["--", "/bin/true"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("paused"));
+    c.rt.ok(&["resume", &c.id]);
+    assert!(c.exec(&["--", "/bin/true"]).status.success());
+}
+
+/// CVE-2019-5736: the runtime process a container can see (init before exec, waiting for
+/// `start`) runs from a sealed memfd, not from the binary on disk, and cannot be opened.
+#[test]
+fn container_never_sees_a_writable_runtime_binary() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let rt = Runtime::new();
+    let b = Bundle::new(&busybox_config(&["/bin/sleep", "30"]));
+    let id = unique("cve");
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    let st: Value = serde_json::from_str(&rt.ok(&["state", &id])).unwrap();
+    let pid = st["pid"].as_i64().unwrap();
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert!(exe.to_string_lossy().starts_with("/memfd:berth-runtime"), "init runs from {exe:?}");
+    // Even the host cannot write to it: the copy is sealed.
+    let w = std::fs::OpenOptions::new().write(true).open(format!("/proc/{pid}/exe"));
+    assert!(w.is_err(), "the runtime copy is writable");
+    // From inside the created container: init's exe cannot even be opened.
+    let o = rt.cmd(&["exec", &id, "/bin/sh", "-c", "cat /proc/1/exe > /dev/null && echo readable; echo x >> /proc/1/exe && echo writable; true"]);
+    let out = text(&o);
+    assert!(!out.contains("writable") && !out.contains("readable"), "{out} {}", String::from_utf8_lossy(&o.stderr));
+    rt.ok(&["delete", "--force", &id]);
+
+    // A container whose program is /proc/self/exe runs the sealed copy, never the file.
+    let bin = berth_tests::bins::bin("berth-runtime");
+    let before = std::fs::read(&bin).unwrap();
+    let mut cfg = busybox_config(&["/bin/sh", "-c", "exec /proc/self/exe --version"]);
+    cfg["process"]["args"] = json!(["/proc/self/exe", "--version"]);
+    let b = Bundle::new(&cfg);
+    let o = rt.cmd(&["run", "--bundle", b.path().to_str().unwrap(), &unique("cve2")]);
+    assert!(text(&o).contains("berth-runtime version"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(&bin).unwrap(), before);
+}
+
+#[test]
+fn only_stdio_reaches_the_container() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    // An fd the caller left open without --preserve-fds must not leak into the container.
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let leak = std::fs::File::open("/").unwrap();
+    let fd = leak.as_raw_fd();
+    let rt = Runtime::new();
+    let b = Bundle::new(&busybox_config(&["/bin/sh", "-c", "ls /proc/self/fd; ls /proc/1/fd | wc -l"]));
+    let mut cmd = std::process::Command::new(berth_tests::bins::bin("berth-runtime"));
+    cmd.args(["--root", rt.root().to_str().unwrap(), "run", "--bundle", b.path().to_str().unwrap(), &unique("fds")]);
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::dup2(fd, 7);
+            Ok(())
+        });
+    }
+    let o = cmd.output().unwrap();
+    let out = text(&o);
+    let fds: Vec<&str> = out.lines().take_while(|l| l.len() < 3).collect();
+    // 0, 1, 2 and the directory ls itself opened.
+    assert!(fds.len() <= 4 && !fds.contains(&"7"), "leaked fds: {out}");
+    std::thread::sleep(Duration::from_millis(1));
+}

@@ -1,0 +1,317 @@
+//! berth-runtime's command line, runc-style: run (exit code), create/start/state/kill/delete,
+//! pid files, list, ps, pause/resume, update, events, features, spec, hooks and the console
+//! socket. Each test uses its own state root and ids.
+
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::time::Duration;
+
+use berth_tests::oci_runtime::{busybox_config, cgroups_path, Runtime};
+use berth_tests::rootfs::Bundle;
+use berth_tests::{is_root, skip, unique};
+use serde_json::{json, Value};
+
+fn bpath(b: &Bundle) -> &str {
+    b.path().to_str().unwrap()
+}
+
+fn state(rt: &Runtime, id: &str) -> Value {
+    serde_json::from_str(&rt.ok(&["state", id])).unwrap()
+}
+
+#[test]
+fn run_reports_the_exit_code_and_cleans_up() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let rt = Runtime::new();
+    let b = Bundle::new(&busybox_config(&["/bin/sh", "-c", "echo out; echo err >&2; exit 7"]));
+    let id = unique("run");
+    let out = rt.cmd(&["run", "--bundle", bpath(&b), &id]);
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    assert!(std::fs::read_dir(rt.root()).unwrap().next().is_none(), "state left behind");
+    // Killed by a signal: 128 + signal, like a shell.
+    let b = Bundle::new(&busybox_config(&["/bin/sh", "-c", "kill -9 $$"]));
+    let out = rt.cmd(&["run", "--bundle", bpath(&b), &unique("sig")]);
+    assert_eq!(out.status.code(), Some(137));
+}
+
+#[test]
+fn create_start_kill_delete() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let rt = Runtime::new();
+    let parent = unique("rtlc");
+    let mut cfg = busybox_config(&["/bin/sleep", "30"]);
+    cfg["linux"]["cgroupsPath"] = json!(cgroups_path(&parent, "c"));
+    cfg["annotations"] = json!({"org.example.key": "value"});
+    let b = Bundle::new(&cfg);
+    let id = unique("lc");
+    let pidfile = b.path().join("init.pid");
+    rt.ok(&["create", "--bundle", bpath(&b), "--pid-file", pidfile.to_str().unwrap(), &id]);
+    let st = state(&rt, &id);
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["id"], id.as_str());
+    assert_eq!(st["ociVersion"], "1.0.2");
+    assert_eq!(st["bundle"], bpath(&b));
+    assert_eq!(st["annotations"]["org.example.key"], "value");
+    let pid = st["pid"].as_i64().unwrap();
+    assert_eq!(std::fs::read_to_string(&pidfile).unwrap(), pid.to_string());
+    // Init waits before exec: it still runs the runtime, not sleep.
+    assert_ne!(std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap().trim(), "sleep");
+    assert!(Path::new(&format!("/sys/fs/cgroup/pids/{parent}/c")).exists() || !Path::new("/sys/fs/cgroup/pids").exists());
+    let cgroup_procs = std::fs::read_to_string(format!("/sys/fs/cgroup/pids/{parent}/c/cgroup.procs")).unwrap_or_default();
+    assert!(cgroup_procs.lines().any(|l| l == pid.to_string()), "init not in its cgroup: {cgroup_procs}");
+
+    rt.ok(&["start", &id]);
+    assert_eq!(state(&rt, &id)["status"], "running");
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap().trim(), "sleep");
+    let again = rt.cmd(&["start", &id]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("running"));
+
+    // A running container is not deleted without --force.
+    let del = rt.cmd(&["delete", &id]);
+    assert!(!del.status.success());
+    assert!(String::from_utf8_lossy(&del.stderr).contains("--force"));
+
+    rt.ok(&["kill", &id, "KILL"]);
+    rt.wait_status(&id, "stopped");
+    assert_eq!(state(&rt, &id)["pid"], 0);
+    let k = rt.cmd(&["kill", &id, "TERM"]);
+    assert!(!k.status.success(), "signal to a stopped container accepted");
+    assert!(String::from_utf8_lossy(&k.stderr).contains("not running"));
+    rt.ok(&["delete", &id]);
+    assert!(!rt.cmd(&["state", &id]).status.success());
+    assert!(!Path::new(&format!("/sys/fs/cgroup/pids/{parent}/c")).exists(), "cgroup left behind");
+    assert!(!rt.root().join(&id).exists());
+}
+
+#[test]
+fn kill_by_number_all_processes_and_force_delete() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let rt = Runtime::new();
+    // Without a PID namespace, kill --all must reach every process of the cgroup.
+    let mut cfg = busybox_config(&["/bin/sh", "-c", "sleep 30 & sleep 30 & wait"]);
+    cfg["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "pid");
+    let b = Bundle::new(&cfg);
+    let id = unique("ka");
+    rt.ok(&["run", "--detach", "--bundle", bpath(&b), &id]);
+    std::thread::sleep(Duration::from_millis(200));
+    let pids: Vec<i64> = serde_json::from_str(&rt.ok(&["ps", "--format", "json", &id])).unwrap();
+    assert_eq!(pids.len(), 3, "{pids:?}");
+    rt.ok(&["kill", "--all", &id, "9"]);
+    std::thread::sleep(Duration::from_millis(200));
+    for p in &pids {
+        let st = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+        assert!(st.is_empty() || st.contains(") Z"), "pid {p} survived kill --all");
+    }
+    rt.ok(&["delete", &id]);
+
+    let b = Bundle::new(&busybox_config(&["/bin/sleep", "30"]));
+    let id = unique("fd");
+    rt.ok(&["run", "-d", "--bundle", bpath(&b), &id]);
+    assert_eq!(state(&rt, &id)["status"], "running");
+    rt.ok(&["delete", "--force", &id]);
+    assert!(!rt.root().join(&id).exists());
+}
+
+#[test]
+fn list_ps_pause_resume_update_events() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let rt = Runtime::new();
+    let parent = unique("rtops");
+    let mut cfg = busybox_config(&["/bin/sleep", "30"]);
+    cfg["linux"]["cgroupsPath"] = json!(cgroups_path(&parent, "c"));
+    let b = Bundle::new(&cfg);
+    let id = unique("ops");
+    rt.ok(&["run", "--detach", "--bundle", bpath(&b), &id]);
+    let pid = state(&rt, &id)["pid"].as_i64().unwrap();
+
+    let list: Vec<Value> = serde_json::from_str(&rt.ok(&["list", "--format", "json"])).unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["id"], id.as_str());
+    assert_eq!(rt.ok(&["list", "-q"]), format!("{id}\n"));
+    assert!(rt.ok(&["list"]).lines().nth(1).unwrap().starts_with(&id));
+
+    assert_eq!(serde_json::from_str::<Vec<i64>>(&rt.ok(&["ps", "--format", "json", &id])).unwrap(), vec![pid]);
+    let table = rt.ok(&["ps", &id]);
+    assert!(table.starts_with("UID") && table.contains("sleep 30"), "{table}");
+
+    rt.ok(&["pause", &id]);
+    assert_eq!(state(&rt, &id)["status"], "paused");
+    assert!(!rt.cmd(&["pause", &id]).status.success());
+    rt.ok(&["resume", &id]);
+    assert_eq!(state(&rt, &id)["status"], "running");
+
+    rt.ok(&["update", "--pids-limit", "17", "--memory", "32m", &id]);
+    let read = |f: &str| std::fs::read_to_string(format!("/sys/fs/cgroup/{f}")).unwrap_or_default();
+    if Path::new("/sys/fs/cgroup/pids").exists() {
+        assert_eq!(read(&format!("pids/{parent}/c/pids.max")).trim(), "17");
+        assert_eq!(read(&format!("memory/{parent}/c/memory.limit_in_bytes")).trim(), (32 << 20).to_string());
+    }
+    let res = b.path().join("res.json");
+    std::fs::write(&res, r#"{"pids": {"limit": 21}}"#).unwrap();
+    rt.ok(&["update", "-r", res.to_str().unwrap(), &id]);
+    if Path::new("/sys/fs/cgroup/pids").exists() {
+        assert_eq!(read(&format!("pids/{parent}/c/pids.max")).trim(), "21");
+    }
+
+    let ev: Value = serde_json::from_str(&rt.ok(&["events", "--stats", &id])).unwrap();
+    assert_eq!(ev["type"], "stats");
+    assert_eq!(ev["id"], id.as_str());
+    assert!(ev["data"]["pids"]["current"].as_u64().unwrap_or(0) >= 1, "{ev}");
+    rt.ok(&["delete", "--force", &id]);
+    assert_eq!(rt.ok(&["list", "-q"]), "");
+}
+
+#[test]
+fn spec_and_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = Runtime::new();
+    rt.ok(&["spec", "--bundle", dir.path().to_str().unwrap()]);
+    let cfg: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["process"]["args"], json!(["sh"]));
+    assert_eq!(cfg["root"]["path"], "rootfs");
+    let again = rt.cmd(&["spec", "--bundle", dir.path().to_str().unwrap()]);
+    assert!(!again.status.success(), "spec overwrote config.json");
+    std::fs::remove_file(dir.path().join("config.json")).unwrap();
+    rt.ok(&["spec", "--rootless", "--bundle", dir.path().to_str().unwrap()]);
+    let cfg: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap()).unwrap();
+    assert!(cfg["linux"]["namespaces"].as_array().unwrap().iter().any(|n| n["type"] == "user"));
+    assert_eq!(cfg["linux"]["uidMappings"][0]["size"], 1);
+
+    let f: Value = serde_json::from_str(&rt.ok(&["features"])).unwrap();
+    assert_eq!(f["ociVersionMin"], "1.0.0");
+    for ns in ["pid", "user", "time", "cgroup"] {
+        assert!(f["linux"]["namespaces"].as_array().unwrap().contains(&json!(ns)));
+    }
+    assert!(f["hooks"].as_array().unwrap().contains(&json!("createContainer")));
+    assert!(f["linux"]["capabilities"].as_array().unwrap().contains(&json!("CAP_SYS_ADMIN")));
+}
+
+#[test]
+fn all_six_hooks_get_the_state_in_order() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let rt = Runtime::new();
+    let logdir = tempfile::tempdir().unwrap();
+    let log = logdir.path().join("hooks.log");
+    let hook = |kind: &str, path: &str, log: &str| {
+        json!({"path": "/bin/sh", "args": ["sh", "-c", format!("read -r s; echo \"{kind} $s\" >> {log}"), path], "env": ["A=1"]})
+    };
+    let host_log = log.to_str().unwrap().to_string();
+    let mut cfg = busybox_config(&["/bin/true"]);
+    cfg["hooks"] = json!({
+        "prestart": [hook("prestart", "", &host_log)],
+        "createRuntime": [hook("createRuntime", "", &host_log)],
+        "createContainer": [hook("createContainer", "", &host_log)],
+        // Runs inside the container (after pivot_root): log into its /tmp.
+        "startContainer": [hook("startContainer", "", "/tmp/hooks.log")],
+        "poststart": [hook("poststart", "", &host_log)],
+        "poststop": [hook("poststop", "", &host_log)]
+    });
+    let b = Bundle::new(&cfg);
+    let id = unique("hk");
+    rt.ok(&["create", "--bundle", bpath(&b), &id]);
+    rt.ok(&["start", &id]);
+    rt.wait_status(&id, "stopped");
+    rt.ok(&["delete", &id]);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let kinds: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(kinds, vec!["prestart", "createRuntime", "createContainer", "poststart", "poststop"], "{text}");
+    for line in text.lines() {
+        let st: Value = serde_json::from_str(line.split_once(' ').unwrap().1).unwrap();
+        assert_eq!(st["id"], id.as_str(), "{line}");
+        assert_eq!(st["bundle"], bpath(&b));
+    }
+    let last: Value = serde_json::from_str(text.lines().last().unwrap().split_once(' ').unwrap().1).unwrap();
+    assert_eq!(last["status"], "stopped");
+    let inner = std::fs::read_to_string(b.path().join("rootfs/tmp/hooks.log")).unwrap();
+    assert!(inner.starts_with("startContainer {"), "{inner}");
+
+    // A failing or hanging hook fails create, with the hook named, and leaves nothing.
+    let mut cfg = busybox_config(&["/bin/true"]);
+    cfg["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "echo nope >&2; exit 3"]}]});
+    let b = Bundle::new(&cfg);
+    let out = rt.cmd(&["create", "--bundle", bpath(&b), &unique("hkf")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("createRuntime hook") && err.contains("status 3") && err.contains("nope"), "{err}");
+    cfg["hooks"] = json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "10"], "timeout": 1}]});
+    b.write_config(&cfg);
+    let t = std::time::Instant::now();
+    let out = rt.cmd(&["create", "--bundle", bpath(&b), &unique("hkt")]);
+    assert!(!out.status.success());
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("timed out"));
+    assert!(std::fs::read_dir(rt.root()).unwrap().next().is_none(), "failed creates left state");
+}
+
+/// Receives one fd over a unix socket (SCM_RIGHTS).
+fn recv_fd(sock: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut buf = [0u8; 256];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()).unwrap();
+    for c in msg.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            use std::os::fd::FromRawFd;
+            return unsafe { std::os::fd::OwnedFd::from_raw_fd(fds[0]) };
+        }
+    }
+    panic!("no fd received");
+}
+
+#[test]
+fn console_socket_receives_the_pty_master() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let rt = Runtime::new();
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+    let mut cfg = busybox_config(&["/bin/sh", "-c", "test -t 0 && echo tty-ok; stat -c %t /dev/console; tty"]);
+    cfg["process"]["terminal"] = json!(true);
+    cfg["process"]["consoleSize"] = json!({"height": 30, "width": 100});
+    let b = Bundle::new(&cfg);
+    let id = unique("tty");
+    rt.ok(&["create", "--bundle", bpath(&b), "--console-socket", sock_path.to_str().unwrap(), &id]);
+    let (conn, _) = listener.accept().unwrap();
+    let master = recv_fd(&conn);
+    // It is a pty master: the kernel knows its slave number.
+    let mut n: libc::c_int = -1;
+    assert_eq!(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) }, 0);
+    rt.ok(&["start", &id]);
+    let mut f = std::fs::File::from(master);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        use std::io::Read;
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => out.extend_from_slice(&buf[..k]),
+        }
+    }
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("tty-ok"), "{out}");
+    assert!(out.contains("88"), "/dev/console is not the pty (major 136 = 0x88): {out}");
+    assert!(out.contains("/dev/pts/0"), "{out}");
+    rt.wait_status(&id, "stopped");
+    rt.ok(&["delete", &id]);
+
+    // terminal: true without a console socket is refused up front.
+    let out = rt.cmd(&["create", "--bundle", bpath(&b), &unique("tty2")]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--console-socket"));
+}

@@ -747,3 +747,36 @@ mod containers {
         }
     }
 }
+
+/// The runtime's way in: the cgroup is made first (pid 0), then the container's process
+/// joins it itself; SIGKILL must still reach it wherever it joined.
+#[test]
+fn a_process_that_joins_itself_is_counted_and_killed() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    use std::os::unix::process::CommandExt;
+    use std::sync::Arc;
+    let parent = unique("berth-cgjoin");
+    let cg = Arc::new(Cgroup::new(Some(Path::new(&format!("/{parent}/c"))), "c").unwrap());
+    cg.create(0, Some(&resources(json!({ "pids": { "limit": 10 } }))))
+        .unwrap();
+    assert!(cg.pids().unwrap().is_empty());
+    let joiner = Arc::clone(&cg);
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args(["-c", "sleep 100 & wait"]);
+    // SAFETY: join_self only writes to cgroup files; the child is single-threaded here.
+    unsafe {
+        cmd.pre_exec(move || joiner.join_self().map_err(std::io::Error::other));
+    }
+    let mut child = cmd.spawn().unwrap();
+    wait_until("sh and sleep in the cgroup", || {
+        cg.pids().unwrap().len() == 2
+    });
+    assert_eq!(cg.stats().unwrap().pids.current, 2);
+    cg.signal_all(Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+    assert!(cg.pids().unwrap().is_empty());
+    cg.destroy().unwrap();
+    assert_gone(&parent);
+}

@@ -279,15 +279,16 @@ impl Cgroup {
     }
 
     /// Sends `signal` to every process in the cgroup. The cgroup is frozen meanwhile so no
-    /// process escapes by forking; a SIGKILL on cgroup v2 uses `cgroup.kill`, which the
-    /// kernel applies atomically. A cgroup that was paused stays paused, except after
+    /// process escapes by forking; a SIGKILL on a pure cgroup v2 host uses `cgroup.kill`,
+    /// which the kernel applies atomically (on a hybrid host the processes need not be in
+    /// the cgroup2 directory, see `join_self`). A cgroup that was paused stays paused, except after
     /// SIGKILL (frozen processes cannot die). After SIGKILL it returns once the processes
     /// are gone (or after two seconds), so `destroy` can follow at once.
     pub fn signal_all(&self, signal: Signal) -> Result<()> {
         let at = |f: Fault| f.at(&self.path);
         let freezer = self.freezer().ok();
         let was_frozen = freezer.is_some_and(|f| freezer::is_frozen(f).unwrap_or(false));
-        if signal == Signal::SIGKILL {
+        if signal == Signal::SIGKILL && self.place.mode == Mode::Unified {
             if let Some(v2) = &self.place.v2 {
                 if fsio::exists(&v2.path, "cgroup.kill") {
                     fsio::write(&v2.path, "cgroup.kill", "1").map_err(at)?;
@@ -337,7 +338,13 @@ impl Cgroup {
     fn wait_killed(&self) -> Result<()> {
         let deadline = Instant::now() + REMOVE_PATIENCE;
         match dirs::wait_empty(&self.primary().path, deadline) {
-            Ok(_) => Ok(()),
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Fault::invalid(format!(
+                "processes {:?} are still alive {}s after SIGKILL (blocked in the kernel?)",
+                self.pids().unwrap_or_default(),
+                REMOVE_PATIENCE.as_secs()
+            ))
+            .at(&self.path)),
             Err(f) if f.is_not_found() => Ok(()),
             Err(f) => Err(f.at(&self.path)),
         }

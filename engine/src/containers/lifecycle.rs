@@ -16,6 +16,12 @@ use crate::network::{self, Mode};
 /// How long to wait for a SIGKILLed container to be reported gone.
 const KILL_WAIT: Duration = Duration::from_secs(30);
 
+/// Whether SIGKILL must reach every process one by one: only without a private PID
+/// namespace, since killing the init of a PID namespace ends everything in it.
+fn kill_all(c: &Container) -> bool {
+    c.with(|r| r.host_config.pid_mode == "host")
+}
+
 fn not_running(c: &Container) -> Error {
     Error::conflict(format!("Container {} is not running", c.id))
 }
@@ -62,18 +68,26 @@ impl Engine {
         let mode = Mode::parse(&rec.host_config.network_mode)?;
         crate::spec::mounts::create_bind_sources(&rec.host_config)?;
         // A task left from an earlier run (its exit not yet processed) goes first.
-        let _ = self
-            .shimd
-            .tasks()
-            .delete(v1::DeleteTaskRequest {
-                container_id: c.id.clone(),
-                exec_id: String::new(),
-                force: true,
-            })
-            .await;
+        if rec.state.started_at.is_some() {
+            let _ = self
+                .shimd
+                .tasks()
+                .delete(v1::DeleteTaskRequest {
+                    container_id: c.id.clone(),
+                    exec_id: String::new(),
+                    force: true,
+                })
+                .await;
+        }
         let settings = network::attach(self, &rec, mode).await?;
         let fail = |e: Error| async move {
             network::detach(self, &c.id).await;
+            // Attach requests waiting for this start end with it.
+            let pending =
+                std::mem::take(&mut *c.pending_attach.lock().unwrap_or_else(|p| p.into_inner()));
+            for p in pending {
+                let _ = p.reply.send(Err(Error::new(e.kind, e.message.clone())));
+            }
             let code = start_failure(&e.message);
             let _ = c.update(|r| {
                 r.state.error = e.message.clone();
@@ -249,7 +263,7 @@ impl Engine {
                 .unwrap_or(false)
         };
         if !graceful {
-            self.signal(c, libc::SIGKILL, true).await?;
+            self.signal(c, libc::SIGKILL, kill_all(c)).await?;
             if !tokio::time::timeout(KILL_WAIT, exited(&mut rx))
                 .await
                 .unwrap_or(false)
@@ -472,7 +486,7 @@ impl Engine {
             c.restart_cancel.notify_waiters();
         }
         if st.running {
-            if let Err(e) = self.signal(c, libc::SIGKILL, true).await {
+            if let Err(e) = self.signal(c, libc::SIGKILL, kill_all(c)).await {
                 if e.kind != Kind::NotFound {
                     let _ = c.update(|r| r.state.removing = false);
                     return Err(e);

@@ -168,15 +168,12 @@ fn init_setup(a: &InitArgs, chan: &Channel) -> Result<(String, execve::Program)>
     let userns = namespaces(spec)
         .iter()
         .any(|n| n.typ() == LinuxNamespaceType::User);
-    let cgroupns = namespaces(spec)
-        .iter()
-        .any(|n| n.typ() == LinuxNamespaceType::Cgroup);
     let rfs = Rootfs {
         spec,
         path: a.rootfs,
         bundle: a.bundle,
         userns,
-        cgroupns,
+        cgroup_dirs: a.cgroup.dirs().into_values().collect(),
     };
     let root = rfs.prepare()?;
     let mut state = String::new();

@@ -3,13 +3,10 @@
 use std::path::PathBuf;
 
 pub struct MountInfo {
-    /// Root of the mount within its filesystem.
-    pub root: PathBuf,
     pub mount_point: PathBuf,
     /// Per-mount options, then the optional fields (`shared:N`, `master:N`, ...).
     pub optional: Vec<String>,
     pub fstype: String,
-    pub super_options: String,
 }
 
 /// Undoes the octal escapes (`\040` for a space) of mountinfo paths.
@@ -42,11 +39,9 @@ pub fn parse(text: &str) -> Vec<MountInfo> {
                 return None;
             }
             Some(MountInfo {
-                root: PathBuf::from(unescape(f[3])),
                 mount_point: PathBuf::from(unescape(f[4])),
                 optional: f[6..].iter().map(|s| s.to_string()).collect(),
                 fstype: p[0].to_string(),
-                super_options: p[2].to_string(),
             })
         })
         .collect()
@@ -65,9 +60,7 @@ mod tests {
         let m = super::parse(t);
         assert_eq!(m.len(), 2);
         assert_eq!(m[0].fstype, "cgroup");
-        assert_eq!(m[0].super_options, "rw,cpu");
         assert_eq!(m[0].optional, vec!["shared:10"]);
         assert_eq!(m[1].mount_point.to_str(), Some("/mnt/x y"));
-        assert_eq!(m[1].root.to_str(), Some("/a b"));
     }
 }

@@ -17,7 +17,8 @@ pub struct Rootfs<'a> {
     pub path: &'a Path,
     pub bundle: &'a Path,
     pub userns: bool,
-    pub cgroupns: bool,
+    /// The container's cgroup directories (one per hierarchy), for `cgroup` mounts.
+    pub cgroup_dirs: Vec<PathBuf>,
 }
 
 /// Devices every container gets (runc's list), as (path, major, minor).
@@ -223,7 +224,6 @@ impl Rootfs<'_> {
     /// directories are bind-mounted, so the host's tree stays invisible.
     fn mount_cgroups(&self, root: &OwnedFd, dest: &Path, flags: Flags) -> Result<()> {
         let infos = mountinfo::read_self();
-        let own = std::fs::read_to_string("/proc/self/cgroup").ctx("reading /proc/self/cgroup")?;
         let base_flags =
             flags & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RELATIME);
         let readonly = flags & libc::MS_RDONLY != 0;
@@ -231,14 +231,7 @@ impl Rootfs<'_> {
         let v2 = infos.iter().find(|m| m.fstype == "cgroup2");
         if v1.is_empty() {
             let v2 = v2.ok_or("no cgroup filesystem is mounted on the host")?;
-            return self.mount_one_cgroup(
-                root,
-                dest,
-                v2,
-                "",
-                &own,
-                base_flags | (flags & libc::MS_RDONLY),
-            );
+            return self.mount_one_cgroup(root, dest, v2, base_flags | (flags & libc::MS_RDONLY));
         }
         let target = ensure(root.as_fd(), dest, Kind::Dir).ctx("creating the mount point")?;
         mount(
@@ -259,14 +252,7 @@ impl Rootfs<'_> {
                 continue;
             }
             let sub = dest.join(&name);
-            self.mount_one_cgroup(
-                root,
-                &sub,
-                m,
-                &controllers(&m.super_options),
-                &own,
-                base_flags | (flags & libc::MS_RDONLY),
-            )?;
+            self.mount_one_cgroup(root, &sub, m, base_flags | (flags & libc::MS_RDONLY))?;
             // Co-mounted controllers ("cpu,cpuacct") get a symlink per controller.
             if name.contains(',') {
                 for c in name.split(',') {
@@ -291,8 +277,6 @@ impl Rootfs<'_> {
                     root,
                     &dest.join(name),
                     v2,
-                    "",
-                    &own,
                     base_flags | (flags & libc::MS_RDONLY),
                 )?;
             }
@@ -317,43 +301,19 @@ impl Rootfs<'_> {
         root: &OwnedFd,
         dest: &Path,
         host: &mountinfo::MountInfo,
-        controllers: &str,
-        own: &str,
         flags: Flags,
     ) -> Result<()> {
+        // Only the container's own directory of each hierarchy is shown; a hierarchy it has
+        // no directory in (e.g. name=systemd) is left out rather than exposing the host's.
+        let Some(src) = self
+            .cgroup_dirs
+            .iter()
+            .find(|d| d.starts_with(&host.mount_point))
+        else {
+            return Ok(());
+        };
         let target = ensure(root.as_fd(), dest, Kind::Dir).ctx("creating the mount point")?;
         let p = proc_fd_path(&target);
-        let fstype = host.fstype.as_str();
-        if self.cgroupns {
-            let data = if fstype == "cgroup" { controllers } else { "" };
-            return mount(Some("cgroup"), &p, Some(fstype), flags, Some(data))
-                .with_ctx(|| format!("mounting {fstype} {controllers} at {}", dest.display()));
-        }
-        // The container's cgroup in this hierarchy, from /proc/self/cgroup.
-        let key = if fstype == "cgroup2" {
-            String::new()
-        } else {
-            controllers.to_string()
-        };
-        let rel = own
-            .lines()
-            .filter_map(|l| {
-                let mut it = l.splitn(3, ':');
-                let (_, k, path) = (it.next()?, it.next()?, it.next()?);
-                let same = if fstype == "cgroup2" {
-                    k.is_empty()
-                } else {
-                    same_set(k, &key)
-                };
-                same.then(|| path.to_string())
-            })
-            .next()
-            .unwrap_or_else(|| "/".into());
-        let rel = Path::new(&rel)
-            .strip_prefix(&host.root)
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        let src = host.mount_point.join(rel);
         mount(
             Some(&src.to_string_lossy()),
             &p,
@@ -503,30 +463,6 @@ impl Rootfs<'_> {
         }
         Ok(())
     }
-}
-
-/// The controller names of a v1 cgroup mount's super options ("rw,cpu,cpuacct" → "cpu,cpuacct").
-fn controllers(super_options: &str) -> String {
-    super_options
-        .split(',')
-        .filter(|o| {
-            !matches!(*o, "rw" | "ro")
-                && !o.starts_with("release_agent")
-                && *o != "clone_children"
-                && *o != "noprefix"
-                && *o != "xattr"
-                && *o != "cpuset_v2_mode"
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn same_set(a: &str, b: &str) -> bool {
-    let mut x: Vec<_> = a.split(',').collect();
-    let mut y: Vec<_> = b.split(',').collect();
-    x.sort_unstable();
-    y.sort_unstable();
-    x == y
 }
 
 fn symlinkat(target: &str, dir: &OwnedFd, name: &str) {

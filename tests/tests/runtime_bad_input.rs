@@ -91,8 +91,8 @@ fn failures_inside_the_container_are_reported_and_undone() {
     refused(Some(c), None, &["mount /x", "nosuchfs"]);
     let mut c = busybox_config(&["/bin/true"]);
     c["process"]["user"] = json!({"uid": 0, "gid": 0});
-    c["linux"]["resources"]["memory"] = json!({"limit": -5});
-    refused(Some(c), None, &["memory"]);
+    c["linux"]["resources"]["cpu"] = json!({"cpus": "900-999"});
+    refused(Some(c), None, &["cpus", "900-999"]);
 }
 
 #[test]

@@ -283,8 +283,9 @@ fn update(g: &Global, args: &[String]) -> Result<i32> {
         bail!("container {id} is not running: nothing to update");
     }
     let r = update_resources(&p)?;
-    let res: oci_spec::runtime::LinuxResources =
+    let mut res: oci_spec::runtime::LinuxResources =
         serde_json::from_value(r).ctx("update: invalid resources")?;
+    crate::create::zero_means_unset(&mut res);
     st.cgroup()?.update(&res).map_err(cg_err(&id))?;
     Ok(0)
 }

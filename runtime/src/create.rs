@@ -336,6 +336,7 @@ pub fn create(g: &Global, o: &CreateOpts, console_override: Option<OwnedFd>) -> 
 /// the spec's rules so a leading "deny all" does not lock init out of its own /dev.
 fn with_default_devices(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::LinuxResources {
     let mut r = linux.resources().clone().unwrap_or_default();
+    zero_means_unset(&mut r);
     let mut rules = r.devices().clone().unwrap_or_default();
     let rule = |t: &str, major: Option<i64>, minor: Option<i64>, access: &str| {
         serde_json::from_value::<oci_spec::runtime::LinuxDeviceCgroup>(serde_json::json!({
@@ -368,6 +369,25 @@ fn with_default_devices(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::
     }
     r.set_devices(Some(rules));
     r
+}
+
+/// As with runc, a zero CPU share or block I/O weight means "not set" (Docker sends zeros).
+pub fn zero_means_unset(r: &mut oci_spec::runtime::LinuxResources) {
+    if let Some(cpu) = r.cpu().as_ref().filter(|c| c.shares() == Some(0)) {
+        let mut cpu = cpu.clone();
+        cpu.set_shares(None);
+        r.set_cpu(Some(cpu));
+    }
+    if let Some(io) = r.block_io().as_ref() {
+        let mut io = io.clone();
+        if io.weight() == Some(0) {
+            io.set_weight(None);
+        }
+        if io.leaf_weight() == Some(0) {
+            io.set_leaf_weight(None);
+        }
+        r.set_block_io(Some(io));
+    }
 }
 
 fn run_runtime_hooks(spec: &Spec, st: &State, chan: &channel::Channel) -> Result<()> {

@@ -130,9 +130,10 @@ pub fn delete(g: &Global, id: &str, force: bool) -> Result<()> {
             let d = state::dir(&g.root, id);
             if d.exists() {
                 std::fs::remove_dir_all(&d).with_ctx(|| format!("removing {}", d.display()))?;
-                return Ok(());
             }
-            return Err(e);
+            // Like runc: forcing the removal of something already gone is not an error.
+            let _ = e;
+            return Ok(());
         }
         Err(e) => return Err(e),
     };

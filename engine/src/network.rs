@@ -60,11 +60,20 @@ pub fn netns_path(exec_root: &Path, id: &str, mode: Mode) -> Option<PathBuf> {
     }
 }
 
-/// Prepares the container's network before its task is created: its namespace, then its
-/// networks, ports and etc files (released again on failure).
-pub async fn attach(engine: &Engine, rec: &Record, mode: Mode) -> Result<NetworkSettings> {
+/// Creates the container's network namespace (loopback up), the first half of attaching:
+/// the runtime joins it when the task is created.
+pub async fn prepare(engine: &Engine, id: &str, mode: Mode) -> Result<()> {
+    prepare_netns(&engine.settings.exec_root, id, mode)
+        .await
+        .map(|_| ())
+}
+
+/// Connects the prepared namespace to the container's networks, publishes its ports and
+/// writes its hosts and resolv.conf — the second half, which may run while the task is
+/// being created (the files are rewritten in place, so their bind mounts see the change).
+/// Everything is released again on failure.
+pub async fn connect(engine: &Engine, rec: &Record, mode: Mode) -> Result<NetworkSettings> {
     let exec_root = &engine.settings.exec_root;
-    prepare_netns(exec_root, &rec.id, mode).await?;
     let netns = netns_path(exec_root, &rec.id, mode);
     match engine.networks.attach(rec, netns.as_deref()).await {
         Ok(s) => Ok(s),

@@ -1,5 +1,6 @@
 //! Start, stop, kill, restart, pause, wait, remove, rename and resize.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,8 +68,10 @@ impl Engine {
         }
         let mode = Mode::parse(&rec.host_config.network_mode)?;
         crate::spec::mounts::create_bind_sources(&rec.host_config)?;
-        // A task left from an earlier run (its exit not yet processed) goes first.
-        if rec.state.started_at.is_some() {
+        let (log_max_size, log_max_files) = self.log_rotation(&rec.host_config)?;
+        // The previous run's task and network must be gone before this one starts.
+        let _teardown = c.teardown.lock().await;
+        if c.task_alive.swap(false, Ordering::SeqCst) {
             let _ = self
                 .shimd
                 .tasks()
@@ -79,9 +82,10 @@ impl Engine {
                 })
                 .await;
         }
-        let settings = network::attach(self, &rec, mode).await?;
         let fail = |e: Error| async move {
-            network::detach(self, &c.id).await;
+            if c.net_attached.swap(false, Ordering::SeqCst) {
+                network::detach(self, &c.id).await;
+            }
             // Attach requests waiting for this start end with it.
             let pending =
                 std::mem::take(&mut *c.pending_attach.lock().unwrap_or_else(|p| p.into_inner()));
@@ -100,34 +104,53 @@ impl Engine {
             };
             Err(Error::new(kind, e.message))
         };
-        let (log_max_size, log_max_files) = match self.log_rotation(&rec.host_config) {
-            Ok(x) => x,
-            Err(e) => return fail(e).await,
-        };
+        c.net_attached.store(true, Ordering::SeqCst);
+        if let Err(e) = network::prepare(self, &c.id, mode).await {
+            return fail(e).await;
+        }
         let driver = if rec.host_config.log_config.kind.is_empty() {
             self.settings.log_driver.clone()
         } else {
             rec.host_config.log_config.kind.clone()
         };
-        let created = self
-            .shimd
-            .tasks()
-            .create(v1::CreateTaskRequest {
-                container_id: c.id.clone(),
-                rootfs: vec![],
-                terminal: rec.config.tty,
-                stdin: rec.config.open_stdin,
-                log_path: rec.log_path.display().to_string(),
-                log_max_size,
-                log_max_files,
-                no_log: driver == "none",
-                no_pivot: false,
-                no_new_keyring: false,
-            })
-            .await;
-        if let Err(s) = created {
-            return fail(Error::from(s)).await;
+        // The runtime only needs the namespace to exist: the task is created while the
+        // namespace is connected to its networks; the process starts once both are done.
+        let mut tasks = self.shimd.tasks();
+        let create = tasks.create(v1::CreateTaskRequest {
+            container_id: c.id.clone(),
+            rootfs: vec![],
+            terminal: rec.config.tty,
+            stdin: rec.config.open_stdin,
+            log_path: rec.log_path.display().to_string(),
+            log_max_size,
+            log_max_files,
+            no_log: driver == "none",
+            no_pivot: false,
+            no_new_keyring: false,
+        });
+        let (created, connected) = tokio::join!(create, network::connect(self, &rec, mode));
+        if created.is_ok() {
+            c.task_alive.store(true, Ordering::SeqCst);
         }
+        let settings = match (created, connected) {
+            (Ok(_), Ok(s)) => s,
+            (Err(s), _) => {
+                return fail(Error::from(s)).await;
+            }
+            (Ok(_), Err(e)) => {
+                c.task_alive.store(false, Ordering::SeqCst);
+                let _ = self
+                    .shimd
+                    .tasks()
+                    .delete(v1::DeleteTaskRequest {
+                        container_id: c.id.clone(),
+                        exec_id: String::new(),
+                        force: true,
+                    })
+                    .await;
+                return fail(e).await;
+            }
+        };
         // Attach requests that came before the start get the output from the first byte.
         let pending: Vec<attach::Pending> =
             std::mem::take(&mut *c.pending_attach.lock().unwrap_or_else(|p| p.into_inner()));
@@ -153,6 +176,7 @@ impl Engine {
         let pid = match started {
             Ok(r) => r.into_inner().pid,
             Err(s) => {
+                c.task_alive.store(false, Ordering::SeqCst);
                 let _ = self
                     .shimd
                     .tasks()
@@ -458,13 +482,20 @@ impl Engine {
         })
     }
 
-    /// `DELETE /containers/{id}`.
-    pub async fn container_remove(&self, c: &Arc<Container>, force: bool) -> Result<()> {
+    /// `DELETE /containers/{id}`: everything is released before the answer.
+    pub async fn container_remove(self: &Arc<Self>, c: &Arc<Container>, force: bool) -> Result<()> {
         let _op = c.op.lock().await;
-        self.remove_locked(c, force).await
+        self.remove_locked(c, force, false).await
     }
 
-    pub(crate) async fn remove_locked(&self, c: &Arc<Container>, force: bool) -> Result<()> {
+    /// Removes a container; with `background`, it is gone for clients at once and its
+    /// resources are released afterwards (`AutoRemove`, on the path of `docker run --rm`).
+    pub(crate) async fn remove_locked(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        force: bool,
+        background: bool,
+    ) -> Result<()> {
         let mut rx = c.subscribe();
         let seen = rx.borrow().exits;
         let st = c.with(|r| r.state.clone());
@@ -494,56 +525,121 @@ impl Engine {
             }
             let _ = tokio::time::timeout(KILL_WAIT, rx.wait_for(|n| n.exits > seen)).await;
         }
-        let id = c.id.clone();
-        let tasks = self.shimd.tasks();
-        let ignore_missing = |r: std::result::Result<tonic::Response<_>, tonic::Status>| match r {
-            Ok(_) => Ok(()),
-            Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
-            Err(s) => Err(Error::from(s)),
-        };
-        let steps: Result<()> = async {
-            ignore_missing(
-                tasks
-                    .clone()
-                    .delete(v1::DeleteTaskRequest {
-                        container_id: id.clone(),
-                        exec_id: String::new(),
-                        force: true,
-                    })
-                    .await
-                    .map(|r| r.map(|_| ())),
-            )?;
-            ignore_missing(
-                self.shimd
-                    .containers()
-                    .delete(v1::DeleteContainerRequest { id: id.clone() })
-                    .await
-                    .map(|r| r.map(|_| ())),
-            )?;
-            ignore_missing(
-                self.shimd
-                    .snapshots()
-                    .remove(v1::SnapshotKeyRequest { key: id.clone() })
-                    .await
-                    .map(|r| r.map(|_| ())),
-            )?;
-            Ok(())
+        if background {
+            // Gone for clients at once (a waiter on "removed" is answered now); the task,
+            // snapshot, network and files go in the background. The directory is moved out
+            // of sight first, so a crash meanwhile does not bring the container back.
+            let trash = self.containers.trash_of(&c.id);
+            let dir = if std::fs::rename(&c.dir, &trash).is_ok() {
+                trash
+            } else {
+                c.dir.clone()
+            };
+            self.forget(c);
+            let engine = self.clone();
+            let c = c.clone();
+            tokio::spawn(async move {
+                if let Err(e) = engine.release_resources(&c).await {
+                    tracing::warn!(container = %c.id, "releasing a removed container: {e} (cleaned up at the next start of the engine)");
+                }
+                let _ = std::fs::remove_dir_all(&dir);
+            });
+            return Ok(());
         }
-        .await;
-        if let Err(e) = steps {
+        if let Err(e) = self.release_resources(c).await {
             let _ = c.update(|r| {
                 r.state.removing = false;
                 r.state.dead = true;
                 r.state.error = e.message.clone();
             });
-            return Err(e.context(format!("removing container {id}")));
+            return Err(e.context(format!("removing container {}", c.id)));
         }
-        network::detach(self, &id).await;
-        self.execs.forget_container(&id);
-        self.containers.remove(c);
         let _ = std::fs::remove_dir_all(&c.dir);
+        self.forget(c);
+        Ok(())
+    }
+
+    /// Drops a removed container from the engine and tells waiters.
+    fn forget(&self, c: &Arc<Container>) {
+        self.execs.forget_container(&c.id);
+        self.containers.remove(c);
         c.notify_removed();
         self.container_event(c, "destroy");
+    }
+
+    /// Deletes what shimd and the network hold for a container: its task (once the last
+    /// run's teardown is done), its record, its snapshot and its network.
+    async fn release_resources(&self, c: &Container) -> Result<()> {
+        let _teardown = c.teardown.lock().await;
+        let id = c.id.clone();
+        let t = std::time::Instant::now();
+        fn missing_ok<T>(r: std::result::Result<tonic::Response<T>, tonic::Status>) -> Result<()> {
+            match r {
+                Ok(_) => Ok(()),
+                Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
+                Err(s) => Err(Error::from(s)),
+            }
+        }
+        let delete_task = || async {
+            missing_ok(
+                self.shimd
+                    .tasks()
+                    .delete(v1::DeleteTaskRequest {
+                        container_id: id.clone(),
+                        exec_id: String::new(),
+                        force: true,
+                    })
+                    .await,
+            )
+        };
+        if c.task_alive.swap(false, Ordering::SeqCst) {
+            delete_task().await?;
+        }
+        let delete_record = async {
+            let r = self
+                .shimd
+                .containers()
+                .delete(v1::DeleteContainerRequest { id: id.clone() })
+                .await;
+            match r {
+                // A task the engine did not know of (an interrupted start): delete it first.
+                Err(s) if s.code() == tonic::Code::FailedPrecondition => {
+                    delete_task().await?;
+                    missing_ok(
+                        self.shimd
+                            .containers()
+                            .delete(v1::DeleteContainerRequest { id: id.clone() })
+                            .await,
+                    )
+                }
+                r => missing_ok(r),
+            }
+        };
+        let remove_snapshot = async {
+            missing_ok(
+                self.shimd
+                    .snapshots()
+                    .remove(v1::SnapshotKeyRequest { key: id.clone() })
+                    .await,
+            )
+        };
+        let release_network = async {
+            if c.net_attached.swap(false, Ordering::SeqCst) {
+                network::detach(self, &id).await;
+            }
+        };
+        let (rec, snap, _) = tokio::join!(delete_record, remove_snapshot, release_network);
+        rec?;
+        if snap.is_err() {
+            // The snapshot may have been busy until the record went: once more.
+            missing_ok(
+                self.shimd
+                    .snapshots()
+                    .remove(v1::SnapshotKeyRequest { key: id.clone() })
+                    .await,
+            )?;
+        }
+        tracing::debug!(container = %id, ms = t.elapsed().as_millis() as u64, "task, record, snapshot and network released");
         Ok(())
     }
 

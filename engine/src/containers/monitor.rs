@@ -2,6 +2,7 @@
 //! exit is recorded, the task and network released, and then the restart policy (with
 //! docker's backoff) or `AutoRemove` applies.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,16 +96,37 @@ impl Engine {
         if c.with(|r| r.state.generation != generation || !r.state.running) {
             return;
         }
-        let _ = self
-            .shimd
-            .tasks()
-            .delete(v1::DeleteTaskRequest {
-                container_id: c.id.clone(),
-                exec_id: String::new(),
-                force: true,
-            })
-            .await;
-        network::detach(self, &c.id).await;
+        // The task and the network are released after the exit is recorded (waiters need
+        // not wait for them); a start or a removal waits for this teardown to finish.
+        let teardown = c.teardown.clone().lock_owned().await;
+        {
+            let engine = self.clone();
+            let c = c.clone();
+            tokio::spawn(async move {
+                let t = std::time::Instant::now();
+                let task = async {
+                    if c.task_alive.swap(false, Ordering::SeqCst) {
+                        let _ = engine
+                            .shimd
+                            .tasks()
+                            .delete(v1::DeleteTaskRequest {
+                                container_id: c.id.clone(),
+                                exec_id: String::new(),
+                                force: true,
+                            })
+                            .await;
+                    }
+                };
+                let net = async {
+                    if c.net_attached.swap(false, Ordering::SeqCst) {
+                        network::detach(&engine, &c.id).await;
+                    }
+                };
+                tokio::join!(task, net);
+                tracing::debug!(container = %c.id, ms = t.elapsed().as_millis() as u64, "task and network of the run released");
+                drop(teardown);
+            });
+        }
         let ran = c
             .with(|r| r.state.started_at)
             .map(|s| (exit.at - s).to_std().unwrap_or_default())
@@ -146,7 +168,8 @@ impl Engine {
             };
             self.schedule_restart(c.clone(), delay);
         } else if rec.host_config.auto_remove {
-            if let Err(e) = self.container_remove(c, true).await {
+            let _op = c.op.lock().await;
+            if let Err(e) = self.remove_locked(c, true, true).await {
                 if e.kind != crate::error::Kind::NotFound {
                     tracing::warn!(container = %c.id, "auto-remove failed: {e}");
                 }

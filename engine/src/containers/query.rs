@@ -116,7 +116,7 @@ impl Engine {
     }
 
     /// `POST /containers/prune`: removes stopped containers.
-    pub async fn container_prune(&self, filters: &Filters) -> Result<PruneResponse> {
+    pub async fn container_prune(self: &Arc<Self>, filters: &Filters) -> Result<PruneResponse> {
         filters
             .validate(&["until", "label", "label!"])
             .map_err(Error::invalid)?;

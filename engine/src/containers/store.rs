@@ -38,6 +38,13 @@ pub struct Container {
     pub pending_attach: Mutex<Vec<super::attach::Pending>>,
     /// The restart policy's current delay (doubles on each restart, see monitor).
     pub restart_backoff: Mutex<std::time::Duration>,
+    /// Held while a run's task and network are released after its exit; a start or a
+    /// removal waits for it.
+    pub teardown: Arc<tokio::sync::Mutex<()>>,
+    /// shimd holds a task for the container (created and not yet deleted).
+    pub task_alive: std::sync::atomic::AtomicBool,
+    /// The container's network is attached (prepared and not yet released).
+    pub net_attached: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Container {
@@ -48,6 +55,7 @@ impl std::fmt::Debug for Container {
 
 impl Container {
     fn new(dir: PathBuf, record: Record) -> Container {
+        let running = record.state.running;
         let notice = ExitNotice {
             exit_code: record.state.exit_code,
             ..Default::default()
@@ -61,6 +69,10 @@ impl Container {
             restart_cancel: tokio::sync::Notify::new(),
             pending_attach: Mutex::new(Vec::new()),
             restart_backoff: Mutex::new(std::time::Duration::ZERO),
+            teardown: Arc::new(tokio::sync::Mutex::new(())),
+            // A container recorded as running may have both (reconcile finds out).
+            task_alive: std::sync::atomic::AtomicBool::new(running),
+            net_attached: std::sync::atomic::AtomicBool::new(running),
         }
     }
 
@@ -132,6 +144,11 @@ impl Store {
         for entry in std::fs::read_dir(root)? {
             let entry = entry?;
             let dir = entry.path();
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                // A removed container whose files were still being deleted.
+                let _ = std::fs::remove_dir_all(&dir);
+                continue;
+            }
             let file = dir.join(RECORD_FILE);
             let rec: Record = match std::fs::read(&file)
                 .map_err(|e| e.to_string())
@@ -200,6 +217,12 @@ impl Store {
         c.update(|_| ())?;
         self.write().by_id.insert(c.id.clone(), c.clone());
         Ok(c)
+    }
+
+    /// Where a removed container's directory goes until it is deleted: out of sight of
+    /// `load`, so a crash in between does not bring the container back.
+    pub fn trash_of(&self, id: &str) -> PathBuf {
+        self.root.join(format!(".{id}.removed"))
     }
 
     /// Forgets a container (its files are the caller's to remove).

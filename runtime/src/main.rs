@@ -155,10 +155,8 @@ fn real_main(argv: Vec<String>) -> Result<i32> {
         systemd_cgroup: global.is_set("systemd-cgroup"),
     };
     log::debug(&format!("{cmd} {args:?}"));
-    if matches!(cmd.as_str(), "create" | "run" | "exec") {
-        if !selfexe::running_sealed() {
-            selfexe::reexec_sealed()?;
-        }
+    if matches!(cmd.as_str(), "create" | "run" | "exec") && !selfexe::running_sealed() {
+        selfexe::reexec_sealed()?;
     }
     let one_id = |p: &cli::Parsed, what: &str| -> Result<String> {
         match p.positional.as_slice() {

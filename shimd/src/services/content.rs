@@ -165,7 +165,7 @@ impl Content for ContentService {
             .map_err(status)?;
         let mut data = first.data;
         loop {
-            w.write_all(&data)
+            tokio::task::block_in_place(|| w.write_all(&data))
                 .map_err(|e| Status::internal(format!("writing content: {e}")))?;
             match s.message().await? {
                 Some(m) => data = m.data,

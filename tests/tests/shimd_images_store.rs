@@ -309,6 +309,18 @@ fn gc_removes_unused_content_and_keeps_leased_and_active() {
     let (code, _, err) = s.ctl_run(&["leases", "create", "--id", "keep"]);
     assert_ne!(code, 0);
     assert!(err.contains("keep") && err.contains("exists"), "{err}");
+    let (code, _, err) = s.ctl_run(&["snapshots", "prepare", "ctr-2", "sha256:nope"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("sha256:nope") && err.contains("not found"),
+        "{err}"
+    );
+    let (code, _, err) = s.ctl_run(&["images", "unpack", "nope:v1"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("nope:v1") && err.contains("not found"),
+        "{err}"
+    );
 
     // Without the container's snapshot and the lease, everything goes.
     s.ctl_ok(&["snapshots", "rm", "ctr-1"]);

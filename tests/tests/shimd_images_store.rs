@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use berth_tests::dockerd::Dockerd;
 use berth_tests::images::{build_image, busybox_layer, layer_tar, random_bytes, Entry, Image};
 use berth_tests::shimd::Shimd;
 use berth_tests::{is_root, skip, unique};
@@ -135,9 +136,9 @@ fn export_is_read_by_skopeo_dockerd_and_shimd() {
     match Dockerd::start() {
         None => eprintln!("dockerd not available: docker load not checked"),
         Some(d) => {
-            let o = d.docker(&["load", "-i", out.to_str().unwrap()]);
+            let o = docker(&d, &["load", "-i", out.to_str().unwrap()]);
             assert!(o.contains("exported:v1"), "docker load: {o}");
-            let id = d.docker(&["image", "inspect", "-f", "{{.Id}}", "exported:v1"]);
+            let id = docker(&d, &["image", "inspect", "-f", "{{.Id}}", "exported:v1"]);
             assert_eq!(id.trim(), config);
         }
     }
@@ -153,104 +154,26 @@ fn export_is_read_by_skopeo_dockerd_and_shimd() {
     assert!(!missing.exists());
 }
 
-/// Debian's dockerd on a private socket and roots (no bridge, no NAT), for `docker load`.
-struct Dockerd {
-    dir: tempfile::TempDir,
-    child: std::process::Child,
-}
-
-impl Dockerd {
-    fn start() -> Option<Dockerd> {
-        if Command::new("dockerd").arg("--version").output().is_err() || docker_cli().is_none() {
-            return None;
-        }
-        let dir = tempfile::Builder::new()
-            .prefix("berth-dockerd-")
-            .tempdir()
-            .unwrap();
-        let p = |s: &str| dir.path().join(s);
-        let log = std::fs::File::create(p("log")).unwrap();
-        let child = Command::new("dockerd")
-            .arg("-H")
-            .arg(format!("unix://{}", p("sock").display()))
-            .arg("--data-root")
-            .arg(p("data"))
-            .arg("--exec-root")
-            .arg(p("exec"))
-            .arg("--pidfile")
-            .arg(p("pid"))
-            .args([
-                "--bridge=none",
-                "--iptables=false",
-                "--ip-masq=false",
-                "--ip-forward=false",
-            ])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .ok()?;
-        let d = Dockerd { dir, child };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !d.try_docker(&["version"]).0 {
-            assert!(Instant::now() < deadline, "dockerd did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Some(d)
-    }
-
-    fn try_docker(&self, args: &[&str]) -> (bool, String) {
-        let o = Command::new(docker_cli().unwrap())
-            .env(
-                "DOCKER_HOST",
-                format!("unix://{}", self.dir.path().join("sock").display()),
-            )
-            .env("DOCKER_CONFIG", self.dir.path().join("cli"))
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            o.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ),
-        )
-    }
-
-    fn docker(&self, args: &[&str]) -> String {
-        let (ok, out) = self.try_docker(args);
-        assert!(ok, "docker {args:?}: {out}");
-        out
-    }
-}
-
-fn docker_cli() -> Option<PathBuf> {
-    ["/usr/local/bin/docker", "/usr/bin/docker"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = nix::mount::umount2(
-            &self.dir.path().join("data"),
-            nix::mount::MntFlags::MNT_DETACH,
-        );
-    }
+/// Runs the docker CLI against `d`; panics with its output unless it succeeds.
+fn docker(d: &Dockerd, args: &[&str]) -> String {
+    let cli = ["/usr/local/bin/docker", "/usr/bin/docker"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("a docker CLI");
+    let o = Command::new(cli)
+        .arg("-H")
+        .arg(d.host())
+        .env("DOCKER_CONFIG", d.dir.path().join("cli"))
+        .args(args)
+        .output()
+        .unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "docker {args:?}: {out}");
+    out
 }
 
 #[test]

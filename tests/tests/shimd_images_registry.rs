@@ -89,6 +89,9 @@ fn tls_registry_needs_its_ca_in_the_config() {
     assert_ne!(code, 0);
     assert!(err.contains("certificate"), "{err}");
     assert!(plain.ctl_ok(&["images", "ls", "-q"]).trim().is_empty());
+    // --insecure skips the verification.
+    let (code, _, err) = plain.ctl_run(&["images", "pull", "--insecure", &name]);
+    assert_eq!(code, 0, "{err}");
     drop(plain);
 
     let cfg = format!(

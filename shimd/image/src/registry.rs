@@ -241,9 +241,10 @@ impl Remote {
             }
         }
         Err(Error::Registry(format!(
-            "cannot reach the registry of {}: {}",
+            "cannot reach the registry of {}: {}{}",
             self.reference,
-            errors.join("; ")
+            errors.join("; "),
+            tls_hint(&errors)
         )))
     }
 
@@ -415,9 +416,10 @@ impl Remote {
             }
         }
         Err(Error::Registry(format!(
-            "cannot reach the registry of {}: {}",
+            "cannot reach the registry of {}: {}{}",
             self.reference,
-            errors.join("; ")
+            errors.join("; "),
+            tls_hint(&errors)
         )))
     }
 
@@ -455,6 +457,15 @@ impl Remote {
             self.ep().url,
             describe(&e)
         ))
+    }
+}
+
+/// What to do when a registry's certificate was refused.
+fn tls_hint(errors: &[String]) -> &'static str {
+    if errors.iter().any(|e| e.contains("certificate")) {
+        " (if the registry's certificate comes from a private CA, name that CA as ca_file for this registry in the configuration, or mark the registry insecure)"
+    } else {
+        ""
     }
 }
 

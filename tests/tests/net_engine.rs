@@ -224,6 +224,35 @@ fn default_bridge_internal_networks_and_published_ports() {
     let ps = b.docker_ok(&["ps", "--format", "{{.Ports}}"]);
     assert!(ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
 
+    // -P publishes every exposed port on a free host port.
+    b.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "exp",
+        "-P",
+        "--expose",
+        "81",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo all | nc -l -p 81; done",
+    ]);
+    let p81 = b.docker_ok(&["port", "exp", "81/tcp"]);
+    let p81 = p81
+        .lines()
+        .next()
+        .unwrap_or("")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        wait_for(10, || read_port(&p81).trim() == "all"),
+        "-P port {p81}"
+    );
+    b.docker_ok(&["rm", "-f", "exp"]);
+
     // connect/disconnect of a running container.
     b.docker_ok(&["network", "create", "--subnet", "10.197.43.0/24", "side"]);
     b.docker_ok(&["network", "connect", "--ip", "10.197.43.9", "side", "web"]);

@@ -134,6 +134,21 @@ fn stdin_is_forwarded_and_closed(e: &Engine) {
         .berth
         .run_stdin(&["run", "-i", "--rm", "busybox", "wc", "-c"], Some(&data));
     assert_eq!(o.stdout.trim(), "3000000", "{o:?}");
+    // A container that writes a lot and never reads its stdin: its output keeps flowing
+    // while the input waits (and is dropped when it exits).
+    let o = e.berth.run_stdin(
+        &[
+            "run",
+            "-i",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "yes | head -c 5000000",
+        ],
+        Some(&data),
+    );
+    assert_eq!((o.code, o.stdout.len()), (0, 5_000_000), "{}", o.stderr);
     // Without -i the container's stdin is empty.
     let o = e
         .berth

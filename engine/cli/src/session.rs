@@ -96,6 +96,54 @@ fn write_out(ch: Channel, data: &[u8], system: &mut Vec<u8>) -> io::Result<()> {
     }
 }
 
+/// Bytes typed but not yet taken by the socket. While any are pending, stdin is not read:
+/// the daemon's pace holds the input back, and the output keeps flowing meanwhile (a
+/// blocking write here could deadlock with a container that writes but does not read).
+#[derive(Default)]
+struct Outbox {
+    data: Vec<u8>,
+    sent: usize,
+    /// Half-close once everything is sent (stdin ended).
+    close_after: bool,
+}
+
+impl Outbox {
+    fn is_empty(&self) -> bool {
+        self.sent == self.data.len()
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        if self.is_empty() {
+            self.data.clear();
+            self.sent = 0;
+        }
+        self.data.extend_from_slice(bytes);
+    }
+
+    /// Sends what the socket takes now; half-closes when done and asked to.
+    fn pump(&mut self, stream: &mut Stream) -> io::Result<()> {
+        while !self.is_empty() {
+            match stream.write_ready(&self.data[self.sent..]) {
+                Ok(Some(n)) => self.sent += n,
+                Ok(None) => return Ok(()),
+                // The daemon closed its side: the output end will tell us why.
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                    self.sent = self.data.len();
+                    self.close_after = false;
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if stream.flush_ready()? && self.close_after {
+            self.close_after = false;
+            // End of input: the daemon closes the container's stdin, output goes on.
+            let _ = stream.shutdown_write();
+        }
+        Ok(())
+    }
+}
+
 /// Runs the session until the output ends, the user detaches, or a signal stops it.
 /// Text the daemon sends on the error channel becomes the error.
 pub fn run(mut stream: Stream, early: Vec<u8>, mut opts: SessionOpts<'_>) -> io::Result<Ended> {
@@ -114,16 +162,25 @@ pub fn run(mut stream: Stream, early: Vec<u8>, mut opts: SessionOpts<'_>) -> io:
         }
     };
     deliver(&early, &mut demux, &mut system)?;
+    stream.set_nonblocking(true)?;
 
     let mut stdin_open = opts.stdin;
+    let mut outbox = Outbox::default();
     let mut buf = vec![0u8; 32 * 1024];
-    let mut send = Vec::with_capacity(32 * 1024);
+    let mut typed = Vec::with_capacity(32 * 1024);
     let ended = 'session: loop {
+        // Decrypted TLS data may already wait in memory, where poll cannot see it.
+        let buffered = stream.has_buffered();
+        let sending = !outbox.is_empty() || outbox.close_after || !stream.flush_ready()?;
         // SAFETY: the descriptors stay open for the duration of the poll call.
         let sock = unsafe { BorrowedFd::borrow_raw(stream.fd()) };
         let stdin = unsafe { BorrowedFd::borrow_raw(libc::STDIN_FILENO) };
-        let mut fds = vec![PollFd::new(sock, PollFlags::POLLIN)];
-        let stdin_slot = stdin_open.then(|| {
+        let mut sock_events = PollFlags::POLLIN;
+        if sending {
+            sock_events |= PollFlags::POLLOUT;
+        }
+        let mut fds = vec![PollFd::new(sock, sock_events)];
+        let stdin_slot = (stdin_open && !sending).then(|| {
             fds.push(PollFd::new(stdin, PollFlags::POLLIN));
             fds.len() - 1
         });
@@ -135,21 +192,23 @@ pub fn run(mut stream: Stream, early: Vec<u8>, mut opts: SessionOpts<'_>) -> io:
             ));
             fds.len() - 1
         });
-        match poll(&mut fds, PollTimeout::NONE) {
+        let timeout = if buffered {
+            PollTimeout::ZERO
+        } else {
+            PollTimeout::NONE
+        };
+        match poll(&mut fds, timeout) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(e.into()),
         }
-        let ready = |i: usize| {
-            fds[i].revents().is_some_and(|r| {
-                r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
-            })
-        };
-        let (sock_ready, stdin_ready, sig_ready) = (
-            ready(0),
-            stdin_slot.is_some_and(ready),
-            sig_slot.is_some_and(ready),
-        );
+        let ready =
+            |i: usize, flags: PollFlags| fds[i].revents().is_some_and(|r| r.intersects(flags));
+        let hangup = PollFlags::POLLHUP | PollFlags::POLLERR;
+        let sock_readable = buffered || ready(0, PollFlags::POLLIN | hangup);
+        let sock_writable = ready(0, PollFlags::POLLOUT | hangup);
+        let stdin_ready = stdin_slot.is_some_and(|i| ready(i, PollFlags::POLLIN | hangup));
+        let sig_ready = sig_slot.is_some_and(|i| ready(i, PollFlags::POLLIN));
         drop(fds);
 
         if sig_ready {
@@ -161,7 +220,7 @@ pub fn run(mut stream: Stream, early: Vec<u8>, mut opts: SessionOpts<'_>) -> io:
                 }
             }
         }
-        if sock_ready {
+        if sock_readable {
             loop {
                 match stream.read_ready(&mut buf) {
                     Ok(Some(0)) => break 'session Ended::OutputClosed,
@@ -173,10 +232,10 @@ pub fn run(mut stream: Stream, early: Vec<u8>, mut opts: SessionOpts<'_>) -> io:
                     }
                     Err(e) => return Err(e),
                 }
-                if !stream.has_buffered() {
-                    break;
-                }
             }
+        }
+        if sock_writable {
+            outbox.pump(&mut stream)?;
         }
         if stdin_ready {
             // SAFETY: reading into our buffer from stdin.
@@ -187,29 +246,22 @@ pub fn run(mut stream: Stream, early: Vec<u8>, mut opts: SessionOpts<'_>) -> io:
                     return Err(e);
                 }
             } else if n == 0 {
-                let held = matcher.held();
-                if !held.is_empty() {
-                    stream.write_all(&held)?;
-                }
-                stream.flush()?;
-                // End of input: the daemon closes the container's stdin, output goes on.
+                outbox.push(&matcher.held());
+                outbox.close_after = true;
                 stdin_open = false;
-                let _ = stream.shutdown_write();
+                outbox.pump(&mut stream)?;
             } else {
-                send.clear();
-                let detached = matcher.feed(&buf[..n as usize], &mut send);
-                if !send.is_empty() {
-                    if let Err(e) = stream.write_all(&send).and_then(|_| stream.flush()) {
-                        // The daemon closed its side: the output end will tell us why.
-                        if e.kind() != io::ErrorKind::BrokenPipe {
-                            return Err(e);
-                        }
-                        stdin_open = false;
-                    }
-                }
+                typed.clear();
+                let detached = matcher.feed(&buf[..n as usize], &mut typed);
+                outbox.push(&typed);
                 if detached {
+                    // What came before the detach keys still goes to the container.
+                    stream.set_nonblocking(false)?;
+                    let rest = &outbox.data[outbox.sent..];
+                    let _ = stream.write_all(rest).and_then(|_| stream.flush());
                     break 'session Ended::Detached;
                 }
+                outbox.pump(&mut stream)?;
             }
         }
     };

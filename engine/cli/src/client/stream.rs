@@ -56,7 +56,12 @@ impl Stream {
             Stream::Tcp(s) => s.shutdown(Shutdown::Write),
             Stream::Tls(s) => {
                 s.conn.send_close_notify();
+                // Everything pending goes out first, whatever the socket's mode.
+                let nonblocking = s.sock.set_nonblocking(false);
                 s.flush()?;
+                if nonblocking.is_ok() {
+                    s.sock.set_nonblocking(true)?;
+                }
                 s.sock.shutdown(Shutdown::Write)
             }
         }
@@ -66,9 +71,13 @@ impl Stream {
     /// `Ok(None)` means nothing for the caller yet (a TLS record is still incomplete);
     /// `Ok(Some(0))` is the end of the stream.
     pub fn read_ready(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let would_block = |r: io::Result<usize>| match r {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            r => r.map(Some),
+        };
         match self {
-            Stream::Unix(s) => s.read(buf).map(Some),
-            Stream::Tcp(s) => s.read(buf).map(Some),
+            Stream::Unix(s) => would_block(s.read(buf)),
+            Stream::Tcp(s) => would_block(s.read(buf)),
             Stream::Tls(s) => {
                 let mut pulled = false;
                 loop {
@@ -79,8 +88,11 @@ impl Stream {
                                 return Ok(None);
                             }
                             pulled = true;
-                            if s.conn.read_tls(&mut s.sock)? == 0 {
-                                return Ok(Some(0));
+                            match s.conn.read_tls(&mut s.sock) {
+                                Ok(0) => return Ok(Some(0)),
+                                Ok(_) => {}
+                                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                                Err(e) => return Err(e),
                             }
                             s.conn
                                 .process_new_packets()
@@ -92,6 +104,55 @@ impl Stream {
                 }
             }
         }
+    }
+
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        match self {
+            Stream::Unix(s) => s.set_nonblocking(on),
+            Stream::Tcp(s) => s.set_nonblocking(on),
+            Stream::Tls(s) => s.sock.set_nonblocking(on),
+        }
+    }
+
+    /// For a poll loop on a non-blocking stream: sends what the socket takes now.
+    /// `Ok(None)` means it takes nothing now (wait for POLLOUT).
+    pub fn write_ready(&mut self, data: &[u8]) -> io::Result<Option<usize>> {
+        let r = match self {
+            Stream::Unix(s) => s.write(data),
+            Stream::Tcp(s) => s.write(data),
+            Stream::Tls(s) => {
+                // rustls buffers up to its limit and says 0 when full.
+                let n = s.conn.writer().write(data)?;
+                if n == 0 && !data.is_empty() {
+                    Err(io::ErrorKind::WouldBlock.into())
+                } else {
+                    Ok(n)
+                }
+            }
+        };
+        if matches!(self, Stream::Tls(_)) {
+            self.flush_ready()?;
+        }
+        match r {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends encrypted records TLS still holds, as far as the socket takes them now;
+    /// true when nothing is left.
+    pub fn flush_ready(&mut self) -> io::Result<bool> {
+        if let Stream::Tls(s) = self {
+            while s.conn.wants_write() {
+                match s.conn.write_tls(&mut s.sock) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(true)
     }
 
     /// True when decrypted bytes wait in the TLS buffers, which a poll on the socket

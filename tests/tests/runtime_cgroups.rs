@@ -121,7 +121,8 @@ fn limits_land_in_the_kernel_files_and_update_changes_them() {
         "pids": { "limit": 20 },
         "devices": [
             { "allow": false, "access": "rwm" },
-            { "allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm" }
+            { "allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm" },
+            { "allow": true, "type": "c", "major": 1, "minor": 5, "access": "r" }
         ]
     }));
     let s = Subject::start("exec sleep 60", Some(&res));
@@ -137,7 +138,7 @@ fn limits_land_in_the_kernel_files_and_update_changes_them() {
         );
         assert_eq!(s.file("cpu", "cpu.shares", "-"), "512");
         assert_eq!(s.file("cpu", "cpu.cfs_quota_us", "-"), "50000");
-        assert_eq!(s.file("devices", "devices.list", "-"), "c 1:3 rwm");
+        assert_eq!(s.file("devices", "devices.list", "-"), "c 1:3 rwm\nc 1:5 r");
     } else {
         assert_eq!(
             s.file("memory", "-", "memory.swap.max"),

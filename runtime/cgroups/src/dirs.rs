@@ -104,14 +104,24 @@ pub(crate) fn init_v1_cpuset(mount: &Path, dir: &Path) -> FResult<()> {
         if !fsio::read(dir, file)?.trim().is_empty() {
             continue;
         }
-        let Some(parent) = dir.parent() else { continue };
-        if parent != mount && parent.starts_with(mount) {
-            init_v1_cpuset(mount, parent)?;
-        }
-        let value = fsio::read(parent, file)?;
-        fsio::write(dir, file, value.trim())?;
+        let value = parent_value(mount, dir, file)?;
+        fsio::write(dir, file, &value)?;
     }
     Ok(())
+}
+
+/// The parent's value of a cpuset file, filling the parent first when it is empty too.
+fn parent_value(mount: &Path, dir: &Path, file: &str) -> FResult<String> {
+    let Some(parent) = dir.parent() else {
+        return Ok(String::new());
+    };
+    let value = fsio::read(parent, file)?.trim().to_string();
+    if value.is_empty() && parent != mount && parent.starts_with(mount) {
+        let filled = parent_value(mount, parent, file)?;
+        fsio::write(parent, file, &filled)?;
+        return Ok(filled);
+    }
+    Ok(value)
 }
 
 /// Pids in `dir` and every cgroup below it.

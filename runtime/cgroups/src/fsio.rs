@@ -17,6 +17,21 @@ pub(crate) fn write(dir: &Path, file: &str, value: &str) -> FResult<()> {
         .map_err(|e| Fault::io(format!("writing {value:?} to"), &path, e))
 }
 
+/// Writes each value to `dir/file` with its own write(2) on one open file (cgroup files
+/// that take one entry per write, such as devices.allow).
+pub(crate) fn write_each(dir: &Path, file: &str, values: &[String]) -> FResult<()> {
+    let path = dir.join(file);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(|e| Fault::io("opening to write", &path, e))?;
+    for value in values {
+        f.write_all(value.as_bytes())
+            .map_err(|e| Fault::io(format!("writing {value:?} to"), &path, e))?;
+    }
+    Ok(())
+}
+
 pub(crate) fn read(dir: &Path, file: &str) -> FResult<String> {
     let path = dir.join(file);
     std::fs::read_to_string(&path).map_err(|e| Fault::io("reading", &path, e))

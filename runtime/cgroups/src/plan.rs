@@ -33,6 +33,24 @@ pub(crate) enum Step<'a> {
     Unified(&'a Path, &'a HashMap<String, String>),
 }
 
+impl Step<'_> {
+    /// True for a limit written in the cgroup2 directory.
+    fn on_v2(&self) -> bool {
+        matches!(
+            self,
+            Step::Cpuset(At::V2(_), _)
+                | Step::Memory(At::V2(_), _)
+                | Step::Cpu(At::V2(_), _)
+                | Step::Pids(At::V2(_), _)
+                | Step::Blkio(At::V2(_), _)
+                | Step::Hugetlb(At::V2(_), _)
+                | Step::Rdma(At::V2(_), _)
+                | Step::DevicesBpf(..)
+                | Step::Unified(..)
+        )
+    }
+}
+
 pub(crate) fn plan<'a>(cg: &'a Cgroup, res: &'a LinuxResources) -> FResult<Vec<Step<'a>>> {
     let locate = |controller: &str, what: &str| {
         cg.locate(controller).map_err(|f| match f {
@@ -145,6 +163,12 @@ pub(crate) fn wanted_v2(cg: &Cgroup, steps: &[Step], res: &LinuxResources) -> Ve
     const KNOWN: &[&str] = &[
         "cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma", "misc",
     ];
+    let needs_v2 = cg.place.mode == Mode::Unified
+        || steps.iter().any(|s| s.on_v2())
+        || res.unified().as_ref().is_some_and(|u| !u.is_empty());
+    if !needs_v2 {
+        return Vec::new(); // spares reading the cgroup2 root on hybrid hosts
+    }
     let offered = Layout::host()
         .map(|l| l.v2_controllers())
         .unwrap_or_default();

@@ -125,13 +125,15 @@ pub(crate) fn apply_v1(dir: &Path, rules: &[Rule], update: bool) -> FResult<()> 
     if update && already_applied(dir, rules) {
         return Ok(());
     }
-    for r in rules {
-        let file = if r.allow {
+    // one open per run of rules for the same file; the kernel takes one rule per write
+    for run in rules.chunk_by(|a, b| a.allow == b.allow) {
+        let file = if run[0].allow {
             "devices.allow"
         } else {
             "devices.deny"
         };
-        fsio::write(dir, file, &r.v1_line())?;
+        let lines: Vec<String> = run.iter().map(Rule::v1_line).collect();
+        fsio::write_each(dir, file, &lines)?;
     }
     Ok(())
 }

@@ -40,45 +40,55 @@ libc = ctypes.CDLL(None, use_errno=True)
 libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphaned inits come to us, as to a shim
 
 def spawn(argv):
-    """Runs argv; returns (ms, peak RSS KiB of that process)."""
+    """Runs argv; returns its wall time in ms."""
     t = time.perf_counter()
     pid = os.fork()
     if pid == 0:
         fd = os.open(os.devnull, os.O_RDWR)
         os.dup2(fd, 0); os.dup2(fd, 1)
         os.execvp(argv[0], argv)
-    _, status, ru = os.wait4(pid, 0)
+    _, status = os.waitpid(pid, 0)
     ms = (time.perf_counter() - t) * 1000
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"failed: {' '.join(argv)}")
-    return ms, ru.ru_maxrss
+    return ms
 
-def once(name, rt, n):
+def rss(argv):
+    """Peak RSS (KiB) of one runtime command, measured by /usr/bin/time (a small parent, so
+    the figure is the runtime's own, not an inherited copy of this interpreter)."""
+    out = f"{work}/rss"
+    spawn(["/usr/bin/time", "-f", "%M", "-o", out] + argv)
+    return int(open(out).read().split()[-1])
+
+def once(name, rt, n, measure=spawn):
     root = f"{work}/root-{name}"
     cid = f"bench-{name}-{n}"
-    ms_run, rss_run = spawn([rt, "--root", root, "run", "--bundle", bundle, cid])
+    r = measure([rt, "--root", root, "run", "--bundle", bundle, cid])
     cid += "s"
     pidfile = f"{work}/{cid}.pid"
-    a, r1 = spawn([rt, "--root", root, "create", "--bundle", bundle, "--pid-file", pidfile, cid])
+    a = measure([rt, "--root", root, "create", "--bundle", bundle, "--pid-file", pidfile, cid])
     t = time.perf_counter()
-    b, r2 = spawn([rt, "--root", root, "start", cid])
+    b = measure([rt, "--root", root, "start", cid])
     pid = int(open(pidfile).read())
     os.waitpid(pid, 0)  # init was re-parented to us
     w = (time.perf_counter() - t) * 1000 - b
-    c, r3 = spawn([rt, "--root", root, "delete", cid])
-    return ms_run, a + b + w + c, max(rss_run, r1, r2, r3)
+    c = measure([rt, "--root", root, "delete", cid])
+    if measure is rss:
+        return max(r, a, b, c)
+    return r, a + b + w + c
 
 for name, rt in rts:  # warm-up
     once(name, rt, "warm")
-res = {name: ([], [], []) for name, _ in rts}
+res = {name: ([], []) for name, _ in rts}
 for i in range(runs):
     for name, rt in rts:
-        r, s, m = once(name, rt, i)
-        res[name][0].append(r); res[name][1].append(s); res[name][2].append(m)
+        r, s = once(name, rt, i)
+        res[name][0].append(r); res[name][1].append(s)
+peak = {name: once(name, rt, "rss", rss) for name, rt in rts}
 base = rts[0][0]
 print(f"{'runtime':<15} {'run ms':>8} {'steps ms':>9} {'run ratio':>10} {'steps ratio':>12} {'peak RSS':>10}")
 for name, _ in rts:
-    r, s, m = (statistics.median(x) for x in res[name][:2]) , None, max(res[name][2])
+    m = peak[name]
     rm, sm = statistics.median(res[name][0]), statistics.median(res[name][1])
     rb, sb = statistics.median(res[base][0]), statistics.median(res[base][1])
     print(f"{name:<15} {rm:8.1f} {sm:9.1f} {rm / rb:10.2f} {sm / sb:12.2f} {m / 1024:8.1f} MiB")

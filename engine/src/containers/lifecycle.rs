@@ -46,7 +46,17 @@ impl Engine {
     /// `POST /containers/{id}/start`.
     pub async fn container_start(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
         let _op = c.op.lock().await;
-        self.start_locked(c).await
+        let r = self.start_locked(c).await;
+        if let Err(e) = &r {
+            // As with dockerd, a container that was to be removed when done goes when its
+            // start fails (a client waiting for its removal is answered).
+            if e.kind != Kind::NotModified
+                && c.with(|r| r.host_config.auto_remove && !r.state.running)
+            {
+                let _ = self.remove_locked(c, true, true).await;
+            }
+        }
+        r
     }
 
     /// Starts a container; the caller holds its operation lock.

@@ -116,7 +116,11 @@ impl Container {
     }
 
     pub fn notify_removed(&self) {
-        self.notice.send_modify(|n| n.removed = true);
+        let code = self.with(|r| r.state.exit_code);
+        self.notice.send_modify(|n| {
+            n.removed = true;
+            n.exit_code = code;
+        });
     }
 }
 

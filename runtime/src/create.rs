@@ -286,6 +286,7 @@ pub fn create(g: &Global, o: &CreateOpts, console_override: Option<OwnedFd>) -> 
         systemd_cgroup: g.systemd_cgroup,
     };
     let mut hooks_pending = false;
+    let mut ready = false;
     let result: Result<()> = (|| loop {
         match chan.recv()? {
             Some(Msg::MapIds) => {
@@ -300,9 +301,14 @@ pub fn create(g: &Global, o: &CreateOpts, console_override: Option<OwnedFd>) -> 
                 if hooks_pending {
                     run_runtime_hooks(spec, &st, &chan)?;
                 }
+                if ready {
+                    return Ok(());
+                }
             }
             Some(Msg::RunHooks) if st.pid == 0 => hooks_pending = true,
             Some(Msg::RunHooks) => run_runtime_hooks(spec, &st, &chan)?,
+            // Init's messages can overtake the bootstrap child's report of init's pid.
+            Some(Msg::Ready) if st.pid == 0 => ready = true,
             Some(Msg::Ready) => return Ok(()),
             Some(Msg::Failed(e)) => return Err(e.into()),
             Some(m) => bail!("unexpected message from init: {m:?}"),

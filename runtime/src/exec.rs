@@ -229,47 +229,51 @@ pub fn command(g: &Global, args: &[String]) -> Result<i32> {
     cg.add_process(c1)
         .map_err(|e| kill_c1(Error(format!("container {id}: {e}"))))?;
     chan.send(&Msg::Go).map_err(kill_c1)?;
-    let pid = match chan.recv() {
-        Ok(Some(Msg::Pid(pid))) => pid,
-        Ok(Some(Msg::Failed(e))) => {
-            return Err(kill_c1(Error(format!("container {id}: exec: {e}"))))
+    let reap = |pid: i32, e: Error| -> Error {
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
         }
-        Ok(_) => {
-            return Err(kill_c1(Error(format!(
-                "container {id}: exec: the process exited early"
-            ))))
-        }
-        Err(e) => return Err(kill_c1(e)),
-    };
-    unsafe { libc::waitpid(c1, std::ptr::null_mut(), 0) };
-    let reap = |e: Error| -> Error {
-        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
         e
     };
+    // The process's "ready" can overtake the bootstrap child's report of its pid.
+    let mut pid = 0;
+    let mut ready = false;
+    while pid == 0 || !ready {
+        match chan.recv() {
+            Ok(Some(Msg::Pid(p))) => {
+                pid = p;
+                unsafe { libc::waitpid(c1, std::ptr::null_mut(), 0) };
+            }
+            Ok(Some(Msg::Ready)) => ready = true,
+            Ok(Some(Msg::Failed(e))) => {
+                let e = Error(format!("container {id}: exec: {e}"));
+                return Err(if pid == 0 { kill_c1(e) } else { reap(pid, e) });
+            }
+            Ok(_) => {
+                let e = Error(format!("container {id}: exec: the process exited early"));
+                return Err(if pid == 0 { kill_c1(e) } else { reap(pid, e) });
+            }
+            Err(e) => return Err(if pid == 0 { kill_c1(e) } else { reap(pid, e) }),
+        }
+    }
     let master = match &own_console {
-        Some(s) => Some(console::recv_fd(s.as_raw_fd()).map_err(reap)?),
+        Some(s) => Some(console::recv_fd(s.as_raw_fd()).map_err(|e| reap(pid, e))?),
         None => None,
     };
-    match chan.recv() {
-        Ok(Some(Msg::Ready)) => {}
-        Ok(Some(Msg::Failed(e))) => return Err(reap(Error(format!("container {id}: exec: {e}")))),
-        Ok(_) => {
-            return Err(reap(Error(format!(
-                "container {id}: exec: the process exited early"
-            ))))
-        }
-        Err(e) => return Err(reap(e)),
-    }
     // The channel closes on a successful execve; a message means it failed.
     match chan.recv() {
         Ok(None) => {}
-        Ok(Some(Msg::Failed(e))) => return Err(reap(Error(format!("container {id}: exec: {e}")))),
-        Ok(Some(m)) => {
-            return Err(reap(Error(format!(
-                "container {id}: exec: unexpected {m:?}"
-            ))))
+        Ok(Some(Msg::Failed(e))) => {
+            return Err(reap(pid, Error(format!("container {id}: exec: {e}"))))
         }
-        Err(e) => return Err(reap(e)),
+        Ok(Some(m)) => {
+            return Err(reap(
+                pid,
+                Error(format!("container {id}: exec: unexpected {m:?}")),
+            ))
+        }
+        Err(e) => return Err(reap(pid, e)),
     }
     if let Some(pf) = p.value("pid-file") {
         state::write_atomic(std::path::Path::new(pf), pid.to_string().as_bytes(), 0o644)

@@ -318,3 +318,70 @@ fn console_socket_receives_the_pty_master() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--console-socket"));
 }
+
+#[test]
+fn run_forwards_signals_to_the_container() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let rt = Runtime::new();
+    let b = Bundle::new(&busybox_config(&[
+        "/bin/sh",
+        "-c",
+        "trap 'echo got-term; exit 42' TERM; echo ready; while true; do sleep 0.05; done",
+    ]));
+    let out_file = tempfile::NamedTempFile::new().unwrap();
+    let mut child = std::process::Command::new(berth_tests::bins::bin("berth-runtime"))
+        .args(["--root", rt.root().to_str().unwrap(), "run", "--bundle", bpath(&b), &unique("sigf")])
+        .stdout(out_file.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while !std::fs::read_to_string(out_file.path()).unwrap().contains("ready") {
+        assert!(t.elapsed() < Duration::from_secs(10), "container never got ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(42));
+    assert!(std::fs::read_to_string(out_file.path()).unwrap().contains("got-term"));
+}
+
+#[test]
+fn events_stream_until_the_container_stops() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let rt = Runtime::new();
+    let b = Bundle::new(&busybox_config(&["/bin/sleep", "1"]));
+    let id = unique("ev");
+    rt.ok(&["run", "-d", "--bundle", bpath(&b), &id]);
+    let t = std::time::Instant::now();
+    let out = rt.ok(&["events", "--interval", "200ms", &id]);
+    assert!(t.elapsed() < Duration::from_secs(5));
+    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.len() >= 2, "{out}");
+    assert!(lines.iter().all(|e| e["type"] == "stats" && e["id"] == id.as_str()));
+    rt.ok(&["delete", &id]);
+}
+
+#[test]
+fn systemd_cgroup_flag_is_accepted_with_a_warning() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let rt = Runtime::new();
+    let slice = format!("{}.slice", unique("berthtest"));
+    let mut cfg = busybox_config(&["/bin/true"]);
+    cfg["linux"]["cgroupsPath"] = json!(format!("{slice}:berth:c1"));
+    let b = Bundle::new(&cfg);
+    let out = std::process::Command::new(berth_tests::bins::bin("berth-runtime"))
+        .args(["--root", rt.root().to_str().unwrap(), "--systemd-cgroup", "run", "--bundle", bpath(&b), &unique("sd")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("systemd cgroup driver is not supported"), "{err}");
+    assert!(!Path::new(&format!("/sys/fs/cgroup/pids/{slice}/berth-c1.scope")).exists());
+    let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/pids/{slice}"));
+}

@@ -7,6 +7,7 @@
 
 pub mod berthd;
 pub mod bins;
+pub mod cgroup_parent;
 pub mod cli;
 pub mod dockerd;
 pub mod http;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use berth_tests::oci_runtime::{busybox_config, cgroups_path, Runtime};
+use berth_tests::oci_runtime::{busybox_config, Runtime};
 use berth_tests::rootfs::Bundle;
 use berth_tests::{is_root, skip, unique};
 use serde_json::{json, Value};
@@ -12,13 +12,14 @@ use serde_json::{json, Value};
 /// state or cgroup is left.
 fn refused(cfg: Option<Value>, raw: Option<&str>, want: &[&str]) {
     let rt = Runtime::new();
-    let parent = unique("rtbad");
+    let parent = berth_tests::cgroup_parent::CgroupParent::new("rtbad");
+    let pn = parent.name().to_string();
     let mut base = busybox_config(&["/bin/true"]);
-    base["linux"]["cgroupsPath"] = json!(cgroups_path(&parent, "c"));
+    base["linux"]["cgroupsPath"] = json!(parent.path("c"));
     let b = Bundle::new(&base);
     if let Some(mut c) = cfg {
         if c["linux"].is_object() && c["linux"]["cgroupsPath"].is_null() {
-            c["linux"]["cgroupsPath"] = json!(cgroups_path(&parent, "c"));
+            c["linux"]["cgroupsPath"] = json!(parent.path("c"));
         }
         b.write_config(&c);
     }
@@ -35,7 +36,7 @@ fn refused(cfg: Option<Value>, raw: Option<&str>, want: &[&str]) {
     }
     assert!(std::fs::read_dir(rt.root()).map(|mut d| d.next().is_none()).unwrap_or(true), "state left for: {err}");
     for h in ["pids", "memory", "cpu", "devices", "freezer"] {
-        assert!(!Path::new(&format!("/sys/fs/cgroup/{h}/{parent}")).exists(), "cgroup left in {h} for: {err}");
+        assert!(!Path::new(&format!("/sys/fs/cgroup/{h}/{pn}")).exists(), "cgroup left in {h} for: {err}");
     }
 }
 

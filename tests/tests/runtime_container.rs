@@ -3,7 +3,7 @@
 //! user/cgroup/time namespaces, joining namespaces by path, --no-pivot, --preserve-fds.
 //! Every check is made by a process in the container.
 
-use berth_tests::oci_runtime::{busybox_config, cgroups_path, Runtime};
+use berth_tests::oci_runtime::{busybox_config, Runtime};
 use berth_tests::rootfs::Bundle;
 use berth_tests::{is_root, skip, unique};
 use serde_json::{json, Value};
@@ -211,7 +211,8 @@ fn cgroup_mount_shows_the_container_limits() {
     if !is_root() {
         skip!("needs root");
     }
-    let parent = unique("rtcg");
+    let parent = berth_tests::cgroup_parent::CgroupParent::new("rtcg");
+    let pn = parent.name().to_string();
     let (code, out) = run_with(
         "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; touch /sys/fs/cgroup/pids/x && echo writable; ls /sys/fs/cgroup/memory | grep -c '^berth$'; true",
         |c| {
@@ -219,7 +220,7 @@ fn cgroup_mount_shows_the_container_limits() {
                 "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
                 "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]
             }));
-            c["linux"]["cgroupsPath"] = json!(cgroups_path(&parent, "c"));
+            c["linux"]["cgroupsPath"] = json!(parent.path("c"));
             c["linux"]["resources"]["memory"] = json!({"limit": 64 << 20});
             c["linux"]["resources"]["pids"] = json!({"limit": 42});
         },
@@ -233,7 +234,7 @@ fn cgroup_mount_shows_the_container_limits() {
     // Only the container's own cgroup is visible, not the host tree around it.
     assert_eq!(out.lines().nth(2), Some("0"), "{out}");
     for h in ["memory", "pids", "cpu"] {
-        assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/{h}/{parent}/c")).exists(), "cgroup left in {h}");
+        assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/{h}/{pn}/c")).exists(), "cgroup left in {h}");
     }
 }
 

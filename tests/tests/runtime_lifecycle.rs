@@ -6,7 +6,7 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::Duration;
 
-use berth_tests::oci_runtime::{busybox_config, cgroups_path, Runtime};
+use berth_tests::oci_runtime::{busybox_config, Runtime};
 use berth_tests::rootfs::Bundle;
 use berth_tests::{is_root, skip, unique};
 use serde_json::{json, Value};
@@ -47,9 +47,10 @@ fn create_start_kill_delete() {
         skip!("needs root");
     }
     let rt = Runtime::new();
-    let parent = unique("rtlc");
+    let parent = berth_tests::cgroup_parent::CgroupParent::new("rtlc");
+    let pn = parent.name().to_string();
     let mut cfg = busybox_config(&["/bin/sleep", "30"]);
-    cfg["linux"]["cgroupsPath"] = json!(cgroups_path(&parent, "c"));
+    cfg["linux"]["cgroupsPath"] = json!(parent.path("c"));
     cfg["annotations"] = json!({"org.example.key": "value"});
     let b = Bundle::new(&cfg);
     let id = unique("lc");
@@ -65,8 +66,8 @@ fn create_start_kill_delete() {
     assert_eq!(std::fs::read_to_string(&pidfile).unwrap(), pid.to_string());
     // Init waits before exec: it still runs the runtime, not sleep.
     assert_ne!(std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap().trim(), "sleep");
-    assert!(Path::new(&format!("/sys/fs/cgroup/pids/{parent}/c")).exists() || !Path::new("/sys/fs/cgroup/pids").exists());
-    let cgroup_procs = std::fs::read_to_string(format!("/sys/fs/cgroup/pids/{parent}/c/cgroup.procs")).unwrap_or_default();
+    assert!(Path::new(&format!("/sys/fs/cgroup/pids/{pn}/c")).exists() || !Path::new("/sys/fs/cgroup/pids").exists());
+    let cgroup_procs = std::fs::read_to_string(format!("/sys/fs/cgroup/pids/{pn}/c/cgroup.procs")).unwrap_or_default();
     assert!(cgroup_procs.lines().any(|l| l == pid.to_string()), "init not in its cgroup: {cgroup_procs}");
 
     rt.ok(&["start", &id]);
@@ -89,7 +90,7 @@ fn create_start_kill_delete() {
     assert!(String::from_utf8_lossy(&k.stderr).contains("not running"));
     rt.ok(&["delete", &id]);
     assert!(!rt.cmd(&["state", &id]).status.success());
-    assert!(!Path::new(&format!("/sys/fs/cgroup/pids/{parent}/c")).exists(), "cgroup left behind");
+    assert!(!Path::new(&format!("/sys/fs/cgroup/pids/{pn}/c")).exists(), "cgroup left behind");
     assert!(!rt.root().join(&id).exists());
 }
 
@@ -130,9 +131,10 @@ fn list_ps_pause_resume_update_events() {
         skip!("needs root");
     }
     let rt = Runtime::new();
-    let parent = unique("rtops");
+    let parent = berth_tests::cgroup_parent::CgroupParent::new("rtops");
+    let pn = parent.name().to_string();
     let mut cfg = busybox_config(&["/bin/sleep", "30"]);
-    cfg["linux"]["cgroupsPath"] = json!(cgroups_path(&parent, "c"));
+    cfg["linux"]["cgroupsPath"] = json!(parent.path("c"));
     let b = Bundle::new(&cfg);
     let id = unique("ops");
     rt.ok(&["run", "--detach", "--bundle", bpath(&b), &id]);
@@ -157,14 +159,14 @@ fn list_ps_pause_resume_update_events() {
     rt.ok(&["update", "--pids-limit", "17", "--memory", "32m", &id]);
     let read = |f: &str| std::fs::read_to_string(format!("/sys/fs/cgroup/{f}")).unwrap_or_default();
     if Path::new("/sys/fs/cgroup/pids").exists() {
-        assert_eq!(read(&format!("pids/{parent}/c/pids.max")).trim(), "17");
-        assert_eq!(read(&format!("memory/{parent}/c/memory.limit_in_bytes")).trim(), (32 << 20).to_string());
+        assert_eq!(read(&format!("pids/{pn}/c/pids.max")).trim(), "17");
+        assert_eq!(read(&format!("memory/{pn}/c/memory.limit_in_bytes")).trim(), (32 << 20).to_string());
     }
     let res = b.path().join("res.json");
     std::fs::write(&res, r#"{"pids": {"limit": 21}}"#).unwrap();
     rt.ok(&["update", "-r", res.to_str().unwrap(), &id]);
     if Path::new("/sys/fs/cgroup/pids").exists() {
-        assert_eq!(read(&format!("pids/{parent}/c/pids.max")).trim(), "21");
+        assert_eq!(read(&format!("pids/{pn}/c/pids.max")).trim(), "21");
     }
 
     let ev: Value = serde_json::from_str(&rt.ok(&["events", "--stats", &id])).unwrap();
@@ -371,7 +373,8 @@ fn systemd_cgroup_flag_is_accepted_with_a_warning() {
         skip!("needs root");
     }
     let rt = Runtime::new();
-    let slice = format!("{}.slice", unique("berthtest"));
+    let parent = berth_tests::cgroup_parent::CgroupParent::new("berthtest");
+    let slice = parent.name().to_string();
     let mut cfg = busybox_config(&["/bin/true"]);
     cfg["linux"]["cgroupsPath"] = json!(format!("{slice}:berth:c1"));
     let b = Bundle::new(&cfg);
@@ -383,5 +386,4 @@ fn systemd_cgroup_flag_is_accepted_with_a_warning() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("systemd cgroup driver is not supported"), "{err}");
     assert!(!Path::new(&format!("/sys/fs/cgroup/pids/{slice}/berth-c1.scope")).exists());
-    let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/pids/{slice}"));
 }

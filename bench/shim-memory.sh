@@ -70,9 +70,9 @@ sleep 2
 
 # Shims of this run only: berth-shims live in our state dir, containerd's name our socket.
 berth_pids=$(for p in $(pgrep -x berth-shim); do
-  case "$(readlink "/proc/$p/cwd")" in "$W"/*) echo "$p";; esac; done)
+  case "$(readlink "/proc/$p/cwd" || true)" in "$W"/*) echo "$p";; esac; done)
 ctrd_pids=$(for p in $(pgrep -f containerd-shim-runc-v2); do
-  tr '\0' ' ' < "/proc/$p/cmdline" | grep -q -- "$W/ctrd/sock" && echo "$p"; done)
+  if tr '\0' ' ' < "/proc/$p/cmdline" | grep -q -- "$W/ctrd/sock"; then echo "$p"; fi; done)
 
 python3 - "$berth_pids" "$ctrd_pids" <<'PY'
 import sys

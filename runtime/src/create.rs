@@ -161,8 +161,21 @@ pub fn state_json(st: &State, status: &str) -> String {
     v.to_string()
 }
 
+/// Where the pty master of a `terminal: true` container goes.
+pub enum ConsoleTo {
+    /// To `--console-socket` (required then).
+    Socket,
+    /// To the caller: `create` returns the receiving end (foreground `run` relays it).
+    Caller,
+}
+
 /// Creates the container; on success init waits on the exec fifo and the state is saved.
-pub fn create(g: &Global, o: &CreateOpts, console_override: Option<OwnedFd>) -> Result<State> {
+/// With `ConsoleTo::Caller` and a terminal, also returns the socket the pty master arrives on.
+pub fn create(
+    g: &Global,
+    o: &CreateOpts,
+    console_to: ConsoleTo,
+) -> Result<(State, Option<OwnedFd>)> {
     state::validate_id(&o.id)?;
     let b = config::load(&o.bundle)?;
     config::validate(&b, true)?;
@@ -207,10 +220,15 @@ pub fn create(g: &Global, o: &CreateOpts, console_override: Option<OwnedFd>) -> 
     .ctx("opening the exec fifo")?;
     let fifo = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fifo) };
     let terminal = process.terminal().unwrap_or(false);
-    let console = match (console_override, &o.console_socket) {
-        (Some(fd), _) => Some(fd),
-        (None, Some(p)) => Some(connect_console(p)?),
-        (None, None) => None,
+    let mut caller_end = None;
+    let console = match (&console_to, &o.console_socket) {
+        (_, Some(p)) => Some(connect_console(p)?),
+        (ConsoleTo::Caller, None) if terminal => {
+            let (a, b) = std::os::unix::net::UnixStream::pair().ctx("socketpair")?;
+            caller_end = Some(OwnedFd::from(a));
+            Some(OwnedFd::from(b))
+        }
+        _ => None,
     };
     if terminal && console.is_none() {
         bail!("process.terminal is true: --console-socket is required to receive the pty");
@@ -334,7 +352,7 @@ pub fn create(g: &Global, o: &CreateOpts, console_override: Option<OwnedFd>) -> 
             .with_ctx(|| format!("--pid-file {}", pf.display()))?;
     }
     undo.disarm();
-    Ok(st)
+    Ok((st, caller_end))
 }
 
 /// The spec's resources plus the device rules every container needs (runc's defaults:

@@ -179,7 +179,7 @@ fn real_main(argv: Vec<String>) -> Result<i32> {
                 preserve_fds: parse_u32(p.value("preserve-fds"), "--preserve-fds")?,
             };
             if cmd == "create" {
-                create::create(&g, &o, None)?;
+                create::create(&g, &o, create::ConsoleTo::Socket)?;
                 Ok(0)
             } else {
                 run::run(&g, &o, p.is_set("detach"), p.is_set("keep"))

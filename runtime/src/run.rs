@@ -3,8 +3,8 @@
 //! create and start with `--detach`.
 
 use crate::console;
-use crate::create::{self, CreateOpts, Global};
-use crate::error::{bail, Result};
+use crate::create::{self, ConsoleTo, CreateOpts, Global};
+use crate::error::Result;
 use crate::lifecycle;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -42,23 +42,12 @@ pub fn forward_signals_to(pid: i32) {
 }
 
 pub fn run(g: &Global, o: &CreateOpts, detach: bool, keep: bool) -> Result<i32> {
-    let spec_terminal = crate::config::load(&o.bundle)
-        .ok()
-        .and_then(|b| b.spec.process().as_ref().and_then(|p| p.terminal()))
-        .unwrap_or(false);
-    // Foreground with a terminal and no socket: we receive the pty ourselves.
-    let mut own_console: Option<OwnedFd> = None;
-    let mut console_end: Option<OwnedFd> = None;
-    if spec_terminal && o.console_socket.is_none() {
-        if detach {
-            bail!("run --detach with terminal: true needs --console-socket");
-        }
-        let (a, b) =
-            std::os::unix::net::UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
-        own_console = Some(a.into());
-        console_end = Some(b.into());
-    }
-    let st = create::create(g, o, console_end)?;
+    let to = if detach {
+        ConsoleTo::Socket
+    } else {
+        ConsoleTo::Caller
+    };
+    let (st, own_console) = create::create(g, o, to)?;
     let master = match &own_console {
         Some(sock) => Some(console::recv_fd(sock.as_raw_fd())?),
         None => None,
@@ -77,7 +66,8 @@ pub fn run(g: &Global, o: &CreateOpts, detach: bool, keep: bool) -> Result<i32> 
     };
     TARGET.store(0, Ordering::Relaxed);
     if !keep {
-        lifecycle::delete(g, &o.id, true)?;
+        // Init is reaped: the container is stopped; remove it without looking it up again.
+        lifecycle::destroy(g, &st)?;
     }
     Ok(status)
 }

@@ -27,13 +27,25 @@ fn not_running(c: &Container) -> Error {
     Error::conflict(format!("Container {} is not running", c.id))
 }
 
+/// The docker CLI tells "command not found" (127) and "cannot run" (126) from other start
+/// failures (125) by docker's lowercase wording; the runtime's message is completed with it
+/// when it says the same in other words.
+fn docker_wording(message: &str, code: i64) -> String {
+    match code {
+        127 if !message.contains("no such file or directory")
+            && !message.contains("executable file not found") =>
+        {
+            format!("{message}: no such file or directory")
+        }
+        126 if !message.contains("permission denied") => format!("{message}: permission denied"),
+        _ => message.to_string(),
+    }
+}
+
 /// Exit code and message docker reports for a container whose start failed.
 fn start_failure(message: &str) -> i64 {
     let m = message.to_ascii_lowercase();
-    if m.contains("executable file not found")
-        || m.contains("no such file or directory")
-        || m.contains("not found")
-    {
+    if m.contains("executable file not found") || m.contains("no such file or directory") {
         127
     } else if m.contains("permission denied") {
         126
@@ -112,7 +124,7 @@ impl Engine {
             } else {
                 e.kind
             };
-            Err(Error::new(kind, e.message))
+            Err(Error::new(kind, docker_wording(&e.message, code)))
         };
         c.net_attached.store(true, Ordering::SeqCst);
         if let Err(e) = network::prepare(self, &c.id, mode).await {

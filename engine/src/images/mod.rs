@@ -152,7 +152,11 @@ impl Cache {
         }
         let by_id_only = r.starts_with("sha256:") || (r.len() == 64 && reference::looks_like_id(r));
         if !by_id_only {
-            if let Ok(reference) = reference::normalize(r) {
+            let normalized = reference::normalize(r);
+            if let (Err(e), false) = (&normalized, reference::looks_like_id(r)) {
+                return Err(e.clone());
+            }
+            if let Ok(reference) = normalized {
                 let name = reference.to_string();
                 match shimd
                     .images()

@@ -1,0 +1,451 @@
+//! berthd's Docker Engine API over raw HTTP: version negotiation, dockerd's status codes and
+//! error bodies for bad requests, and that a refused request leaves nothing behind.
+
+use berth_tests::berthd::Berthd;
+use berth_tests::{is_root, skip};
+
+fn start() -> Option<Berthd> {
+    if !is_root() {
+        return None;
+    }
+    let b = Berthd::start();
+    b.load_busybox();
+    Some(b)
+}
+
+fn post_json(b: &Berthd, path: &str, body: &str) -> berth_tests::berthd::Response {
+    b.request(
+        "POST",
+        path,
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+}
+
+/// Containers the engine lists, and container directories on disk.
+fn debris(b: &Berthd) -> (usize, usize) {
+    let list = b.request("GET", "/containers/json?all=1", &[], b"").json();
+    let dirs = std::fs::read_dir(b.data_root().join("containers"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    (list.as_array().unwrap().len(), dirs)
+}
+
+#[test]
+fn ping_version_and_negotiation() {
+    let Some(b) = start() else {
+        skip!("needs root")
+    };
+    for method in ["GET", "HEAD"] {
+        let r = b.request(method, "/_ping", &[], b"");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("Api-Version"), Some("1.47"));
+        assert_eq!(r.header("Ostype"), Some("linux"));
+        assert_eq!(r.header("Docker-Experimental"), Some("false"));
+        assert!(r.header("Server").unwrap().starts_with("Berth/"));
+        assert!(r.header("Cache-Control").unwrap().contains("no-cache"));
+        assert!(r.header("Builder-Version").is_some());
+        assert_eq!(r.text(), if method == "GET" { "OK" } else { "" });
+    }
+    let v = b.request("GET", "/v1.47/version", &[], b"").json();
+    assert_eq!(v["ApiVersion"], "1.47");
+    assert_eq!(v["MinAPIVersion"], "1.24");
+    assert_eq!(v["Os"], "linux");
+    assert!(v["Components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["Name"] == "Engine"));
+    // Every endpoint answers both unversioned and under any supported version.
+    assert_eq!(
+        b.request("GET", "/v1.24/containers/json", &[], b"").status,
+        200
+    );
+    let r = b.request("GET", "/v1.99/version", &[], b"");
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.message(),
+        "client version 1.99 is too new. Maximum supported API version is 1.47"
+    );
+    let r = b.request("GET", "/v1.12/version", &[], b"");
+    assert_eq!(r.status, 400);
+    assert!(
+        r.message()
+            .starts_with("client version 1.12 is too old. Minimum supported API version is 1.24"),
+        "{}",
+        r.message()
+    );
+    let r = b.request("GET", "/no/such/thing", &[], b"");
+    assert_eq!((r.status, r.message().as_str()), (404, "page not found"));
+    // The socket is root's only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(b.socket()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn bad_create_requests_get_dockerds_status_and_leave_nothing() {
+    let Some(b) = start() else {
+        skip!("needs root")
+    };
+    let before = debris(&b);
+    let cases: &[(&str, &str, u16, &str)] = &[
+        ("/containers/create", "{", 400, "invalid JSON"),
+        ("/containers/create", "", 400, "invalid JSON"),
+        ("/containers/create", r#"{"Image":3}"#, 400, "invalid JSON"),
+        (
+            "/containers/create",
+            r#"{"Image":"busybox","HostConfig":{"Memory":"lots"}}"#,
+            400,
+            "invalid JSON",
+        ),
+        (
+            "/containers/create",
+            r#"{"Image":"busybox","Cmd":{"a":1}}"#,
+            400,
+            "invalid JSON",
+        ),
+        (
+            "/containers/create?name=bad%20name",
+            r#"{"Image":"busybox"}"#,
+            400,
+            "Invalid container name (bad name)",
+        ),
+        (
+            "/containers/create?name=x",
+            r#"{"Image":"busybox"}"#,
+            400,
+            "Invalid container name (x)",
+        ),
+        (
+            "/containers/create",
+            r#"{"Image":"nosuchimage:v9"}"#,
+            404,
+            "No such image: nosuchimage:v9",
+        ),
+        (
+            "/containers/create",
+            r#"{"Image":"Not/Valid"}"#,
+            400,
+            "invalid reference format",
+        ),
+        (
+            "/containers/create",
+            r#"{"Image":"busybox","HostConfig":{"RestartPolicy":{"Name":"sometimes"}}}"#,
+            400,
+            "invalid restart policy",
+        ),
+        (
+            "/containers/create",
+            r#"{"Image":"busybox","HostConfig":{"AutoRemove":true,"RestartPolicy":{"Name":"always"}}}"#,
+            400,
+            "AutoRemove",
+        ),
+        (
+            "/containers/create",
+            r#"{"Image":"busybox","HostConfig":{"Memory":1024}}"#,
+            400,
+            "Minimum memory limit allowed is 6MB",
+        ),
+        (
+            "/containers/create",
+            r#"{"Image":"busybox","HostConfig":{"CapAdd":["NOT_A_CAP"]}}"#,
+            400,
+            "unknown capability",
+        ),
+        (
+            "/containers/create",
+            r#"{"Image":"busybox","HostConfig":{"Binds":["relative:/x"]}}"#,
+            400,
+            "invalid volume specification",
+        ),
+        (
+            "/containers/create",
+            r#"{"Image":"busybox","HostConfig":{"SecurityOpt":["bogus"]}}"#,
+            400,
+            "security-opt",
+        ),
+        (
+            "/containers/create",
+            r#"{"Image":"busybox","WorkingDir":"rel"}"#,
+            400,
+            "absolute path",
+        ),
+        (
+            "/containers/create",
+            r#"{"Image":"busybox","HostConfig":{"NetworkMode":"container:abc"}}"#,
+            400,
+            "not supported",
+        ),
+    ];
+    for (path, body, status, msg) in cases {
+        let r = post_json(&b, path, body);
+        assert_eq!(r.status, *status, "{path} {body}: {}", r.text());
+        assert!(
+            r.message().contains(msg),
+            "{path} {body}: message {:?} lacks {msg:?}",
+            r.message()
+        );
+        assert_eq!(r.header("Content-Type"), Some("application/json"));
+    }
+    // A non-JSON content type is refused.
+    let r = b.request(
+        "POST",
+        "/containers/create",
+        &[("Content-Type", "text/xml")],
+        b"<x/>",
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(debris(&b), before, "refused creates left containers behind");
+
+    // Names are unique: the second create conflicts and leaves nothing.
+    let r = post_json(
+        &b,
+        "/containers/create?name=taken",
+        r#"{"Image":"busybox","Cmd":["true"]}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["Id"].as_str().unwrap().to_string();
+    let r = post_json(
+        &b,
+        "/containers/create?name=taken",
+        r#"{"Image":"busybox","Cmd":["true"]}"#,
+    );
+    assert_eq!(r.status, 409);
+    assert!(
+        r.message().contains("is already in use by container") && r.message().contains(&id),
+        "{}",
+        r.message()
+    );
+    assert_eq!(debris(&b), (before.0 + 1, before.1 + 1));
+    assert_eq!(
+        b.request("DELETE", "/containers/taken", &[], b"").status,
+        204
+    );
+    assert_eq!(debris(&b), before);
+}
+
+#[test]
+fn missing_objects_and_state_conflicts() {
+    let Some(b) = start() else {
+        skip!("needs root")
+    };
+    for (m, p) in [
+        ("GET", "/containers/nope/json"),
+        ("POST", "/containers/nope/start"),
+        ("POST", "/containers/nope/stop"),
+        ("DELETE", "/containers/nope"),
+        ("GET", "/containers/nope/logs?stdout=1"),
+        ("POST", "/containers/nope/wait"),
+    ] {
+        let r = b.request(m, p, &[], b"");
+        assert_eq!(r.status, 404, "{m} {p}");
+        assert_eq!(r.message(), "No such container: nope", "{m} {p}");
+    }
+    for (m, p, msg) in [
+        ("GET", "/images/nope:1/json", "No such image: nope:1"),
+        ("DELETE", "/images/nope:1", "No such image: nope:1"),
+        ("GET", "/exec/abc/json", "No such exec instance: abc"),
+    ] {
+        let r = b.request(m, p, &[], b"");
+        assert_eq!((r.status, r.message().as_str()), (404, msg), "{m} {p}");
+    }
+    let id = post_json(
+        &b,
+        "/containers/create?name=st",
+        r#"{"Image":"busybox","Cmd":["sleep","30"]}"#,
+    )
+    .json()["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Not running yet: kill, pause and exec conflict; stop is "not modified".
+    assert_eq!(
+        b.request("POST", "/containers/st/kill", &[], b"").status,
+        409
+    );
+    assert_eq!(
+        b.request("POST", "/containers/st/pause", &[], b"").status,
+        409
+    );
+    assert_eq!(
+        post_json(&b, "/containers/st/exec", r#"{"Cmd":["true"]}"#).status,
+        409
+    );
+    assert_eq!(
+        b.request("POST", "/containers/st/stop", &[], b"").status,
+        304
+    );
+    assert_eq!(
+        b.request("POST", "/containers/st/start", &[], b"").status,
+        204
+    );
+    assert_eq!(
+        b.request("POST", "/containers/st/start", &[], b"").status,
+        304
+    );
+    assert_eq!(
+        b.request("POST", "/containers/st/unpause", &[], b"").status,
+        409
+    );
+    let r = b.request("POST", "/containers/st/kill?signal=NOPE", &[], b"");
+    assert_eq!(
+        (r.status, r.message().as_str()),
+        (400, "Invalid signal: NOPE")
+    );
+    let r = b.request("DELETE", "/containers/st", &[], b"");
+    assert_eq!(r.status, 409);
+    assert!(
+        r.message().contains("container is running"),
+        "{}",
+        r.message()
+    );
+    let r = post_json(&b, "/containers/st/exec", r#"{"Cmd":[]}"#);
+    assert_eq!(
+        (r.status, r.message().as_str()),
+        (400, "No exec command specified")
+    );
+    // The id prefix and the name both reach it; the rename conflict is a 409.
+    assert_eq!(
+        b.request("GET", &format!("/containers/{}/json", &id[..6]), &[], b"")
+            .status,
+        200
+    );
+    post_json(
+        &b,
+        "/containers/create?name=other",
+        r#"{"Image":"busybox","Cmd":["true"]}"#,
+    );
+    assert_eq!(
+        b.request("POST", "/containers/st/rename?name=other", &[], b"")
+            .status,
+        409
+    );
+    assert_eq!(
+        b.request("POST", "/containers/st/rename?name=%2F", &[], b"")
+            .status,
+        400
+    );
+    assert_eq!(
+        b.request("DELETE", "/containers/st?force=1", &[], b"")
+            .status,
+        204
+    );
+    assert_eq!(
+        b.request("GET", "/containers/st/json", &[], b"").status,
+        404
+    );
+    let r = b.request(
+        "GET",
+        "/containers/json?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D",
+        &[],
+        b"",
+    );
+    assert_eq!(
+        (r.status, r.message().as_str()),
+        (400, "invalid filter 'bogus'")
+    );
+    let r = b.request("GET", "/containers/json?filters=notjson", &[], b"");
+    assert_eq!(r.status, 400);
+}
+
+#[test]
+fn inspect_has_the_fields_clients_read() {
+    let Some(b) = start() else {
+        skip!("needs root")
+    };
+    let r = post_json(
+        &b,
+        "/containers/create?name=insp",
+        r#"{"Image":"busybox","Cmd":["sh","-c","exit 7"],"Env":["A=1"],"Labels":{"l":"v"},"HostConfig":{"NetworkMode":"none"}}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["Warnings"], serde_json::json!([]));
+    let w = std::thread::spawn({
+        let sock = b.socket();
+        move || {
+            berth_tests::berthd::raw_request(
+                &sock,
+                "POST",
+                "/containers/insp/wait?condition=next-exit",
+                &[],
+                b"",
+            )
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(
+        b.request("POST", "/containers/insp/start", &[], b"").status,
+        204
+    );
+    let w = w.join().unwrap();
+    assert_eq!(w.status, 200);
+    assert_eq!(w.json()["StatusCode"], 7);
+    let v = b.request("GET", "/containers/insp/json", &[], b"").json();
+    for k in [
+        "Id",
+        "Created",
+        "Path",
+        "Args",
+        "State",
+        "Image",
+        "Name",
+        "RestartCount",
+        "HostConfig",
+        "Config",
+        "NetworkSettings",
+        "Mounts",
+        "GraphDriver",
+        "LogPath",
+        "HostsPath",
+        "ResolvConfPath",
+        "HostnamePath",
+        "Driver",
+        "Platform",
+    ] {
+        assert!(v.get(k).is_some(), "inspect lacks {k}: {v}");
+    }
+    let s = &v["State"];
+    for k in [
+        "Status",
+        "Running",
+        "Paused",
+        "Restarting",
+        "OOMKilled",
+        "Dead",
+        "Pid",
+        "ExitCode",
+        "Error",
+        "StartedAt",
+        "FinishedAt",
+    ] {
+        assert!(s.get(k).is_some(), "State lacks {k}");
+    }
+    assert_eq!(s["Status"], "exited");
+    assert_eq!(s["ExitCode"], 7);
+    assert_eq!(v["Name"], "/insp");
+    assert_eq!(v["Path"], "sh");
+    assert_eq!(v["Args"], serde_json::json!(["-c", "exit 7"]));
+    assert!(v["Image"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(v["Config"]["Image"], "busybox");
+    assert_eq!(v["Config"]["Labels"]["l"], "v");
+    assert!(v["Config"]["Env"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("A=1")));
+    assert_eq!(v["HostConfig"]["NetworkMode"], "none");
+    assert!(v["NetworkSettings"]["Networks"].get("none").is_some());
+    // The list shows it with docker's fields.
+    let l = b
+        .request(
+            "GET",
+            "/containers/json?all=1&filters=%7B%22name%22%3A%5B%22insp%22%5D%7D",
+            &[],
+            b"",
+        )
+        .json();
+    assert_eq!(l.as_array().unwrap().len(), 1);
+    assert_eq!(l[0]["Names"], serde_json::json!(["/insp"]));
+    assert_eq!(l[0]["State"], "exited");
+    assert!(l[0]["Status"].as_str().unwrap().starts_with("Exited (7)"));
+}

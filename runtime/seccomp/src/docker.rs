@@ -135,6 +135,8 @@ const ALWAYS: &[&str] = &[
     "epoll_wait_old",
     "eventfd",
     "eventfd2",
+    "pipe",
+    "pipe2",
     "fanotify_mark",
     "inotify_add_watch",
     "inotify_init",

@@ -237,20 +237,24 @@ impl Engine {
         Ok(id)
     }
 
-    /// The user of an exec, resolved in the running container's /etc/passwd.
-    async fn resolve_exec_user(
-        &self,
-        c: &Container,
-        user: &str,
-    ) -> Result<crate::spec::user::Resolved> {
-        if !crate::spec::user::needs_lookup(user) {
-            return crate::spec::user::resolve(user, "", "", &[]);
+    /// The user of an exec, resolved in the running container's /etc/passwd and /etc/group.
+    async fn resolve_exec_user(&self, c: &Container, user: &str) -> Result<berth_spec::user::User> {
+        if let Some((uid, gid)) =
+            berth_spec::user::numeric(user).map_err(|e| Error::invalid(e.to_string()))?
+        {
+            return Ok(berth_spec::user::User {
+                uid,
+                gid,
+                additional_gids: vec![],
+            });
         }
         let pid = c.with(|r| r.state.pid);
         let root = std::path::PathBuf::from(format!("/proc/{pid}/root"));
-        let passwd = crate::rootfs::read_in_root(&root, "/etc/passwd").unwrap_or_default();
-        let group = crate::rootfs::read_in_root(&root, "/etc/group").unwrap_or_default();
-        crate::spec::user::resolve(user, &passwd, &group, &[])
+        let user = user.to_string();
+        tokio::task::spawn_blocking(move || berth_spec::user::resolve(&root, &user))
+            .await
+            .map_err(|e| Error::internal(e.to_string()))?
+            .map_err(|e| Error::invalid(e.to_string()))
     }
 
     /// Adds the exec to the task (not yet started). Refuses a second start.

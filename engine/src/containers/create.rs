@@ -15,7 +15,12 @@ use crate::engine::Engine;
 use crate::error::{Error, Kind, Result};
 use crate::images::reference::familiar;
 use crate::network::{self, Mode};
-use crate::spec::{self, user};
+use crate::spec;
+
+/// Docker's default seccomp profile for a container's capabilities.
+fn docker_seccomp(caps: &[String]) -> serde_json::Value {
+    serde_json::to_value(berth_seccomp::docker_default(caps)).unwrap_or_default()
+}
 
 /// The restart policies docker knows.
 pub fn validate_restart_policy(hc: &HostConfig) -> Result<()> {
@@ -136,6 +141,11 @@ fn check_request(engine: &Engine, config: &Config, hc: &HostConfig) -> Result<Mo
         )));
     }
     etcfiles::validate_extra_hosts(hc.extra_hosts.as_deref().unwrap_or(&[]))?;
+    if hc.init == Some(true) {
+        return Err(Error::invalid(
+            "--init is not supported by this engine yet: the container's own process runs as PID 1 (see the engine README)",
+        ));
+    }
     if mode == Mode::Host && !hc.dns.as_deref().unwrap_or(&[]).is_empty() {
         // dockerd allows it; nothing to check.
     }
@@ -291,26 +301,8 @@ impl Engine {
             &etcfiles::resolv_conf(mode, &hc),
         )?;
 
-        let mounts = self.prepare_snapshot(&id, &image).await?;
+        self.prepare_snapshot(&id, &image).await?;
         rb.snapshot = true;
-
-        let resolved_user = if user::needs_lookup(&config.user)
-            || !hc.group_add.as_deref().unwrap_or(&[]).is_empty()
-        {
-            let scratch = self.settings.exec_root.join("mnt");
-            let m = crate::rootfs::mount_all(&mounts, &scratch)?;
-            let passwd = crate::rootfs::read_in_root(m.path(), "/etc/passwd").unwrap_or_default();
-            let group = crate::rootfs::read_in_root(m.path(), "/etc/group").unwrap_or_default();
-            drop(m);
-            user::resolve(
-                &config.user,
-                &passwd,
-                &group,
-                hc.group_add.as_deref().unwrap_or(&[]),
-            )?
-        } else {
-            user::resolve(&config.user, "", "", &[])?
-        };
 
         let runtime_name = if hc.runtime.is_empty() {
             self.settings.default_runtime.clone()
@@ -333,7 +325,6 @@ impl Engine {
             config: &config,
             host: &hc,
             hostname: &hostname,
-            user: &resolved_user,
             netns: network::netns_path(&self.settings.exec_root, &id, mode),
             etc: spec::EtcFiles {
                 hostname: &hostname_path,
@@ -342,7 +333,7 @@ impl Engine {
             },
             default_ulimits: &self.settings.default_ulimits,
             default_shm_size: self.settings.default_shm_size,
-            default_seccomp: None,
+            default_seccomp: Some(&docker_seccomp),
         };
         let oci = spec::generate(&input)?;
         let process = oci["process"].clone();

@@ -47,24 +47,6 @@ pub const ALL: &[&str] = &[
     "CAP_CHECKPOINT_RESTORE",
 ];
 
-/// Docker's default capabilities for containers.
-pub const DEFAULT: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
-
 /// The capabilities this kernel supports (all of `ALL` up to `cap_last_cap`).
 pub fn supported() -> Vec<String> {
     let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
@@ -106,7 +88,10 @@ pub fn compute(privileged: bool, add: &[String], drop: &[String]) -> Result<Vec<
     } else if drop.iter().any(|c| c == "ALL") {
         Vec::new()
     } else {
-        DEFAULT.iter().map(|s| s.to_string()).collect()
+        berth_spec::DEFAULT_CAPABILITIES
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     };
     if !drop.iter().any(|c| c == "ALL") {
         caps.retain(|c| !drop.contains(c));
@@ -136,7 +121,7 @@ mod tests {
         assert!(c.contains(&"CAP_NET_ADMIN".to_string()));
         assert!(!c.contains(&"CAP_MKNOD".to_string()));
         assert!(!c.contains(&"CAP_KILL".to_string()));
-        assert_eq!(c.len(), DEFAULT.len() - 1);
+        assert_eq!(c.len(), berth_spec::DEFAULT_CAPABILITIES.len() - 1);
         let only = compute(false, &s(&["CHOWN"]), &s(&["ALL"])).unwrap();
         assert_eq!(only, vec!["CAP_CHOWN"]);
         let all = compute(false, &s(&["ALL"]), &s(&["SYS_ADMIN"])).unwrap();

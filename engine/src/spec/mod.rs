@@ -1,12 +1,11 @@
-//! The OCI runtime spec of a container, as dockerd would generate it: docker's default
-//! mounts, capabilities, masked and read-only paths, device rules and seccomp profile,
-//! plus everything the create request asks for.
+//! The OCI runtime spec of a container, as dockerd would generate it: the shared base spec
+//! of `berth-spec` (mounts, default capabilities, masked and read-only paths, device
+//! rules), then everything the create request asks for, docker's way.
 
 pub mod caps;
 pub mod mounts;
 pub mod resources;
 pub mod security;
-pub mod user;
 
 use std::path::{Path, PathBuf};
 
@@ -15,30 +14,8 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 
-pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-pub const MASKED_PATHS: &[&str] = &[
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/interrupts",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-];
-
-pub const READONLY_PATHS: &[&str] = &[
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
+/// The shimd namespace the engine's containers live in.
+const NAMESPACE: &str = "berth";
 
 /// Makes docker's default seccomp profile for a capability set.
 pub type SeccompProfileFn = dyn Fn(&[String]) -> Value + Sync;
@@ -57,14 +34,13 @@ pub struct Input<'a> {
     pub config: &'a Config,
     pub host: &'a HostConfig,
     pub hostname: &'a str,
-    pub user: &'a user::Resolved,
     /// The network namespace to join; `None` shares the host's.
     pub netns: Option<PathBuf>,
     pub etc: EtcFiles<'a>,
     pub default_ulimits: &'a [crate::config::UlimitSpec],
     pub default_shm_size: i64,
-    /// Docker's default seccomp profile for a capability set (absent until the seccomp
-    /// crate provides it; then containers get it unless unconfined or privileged).
+    /// Docker's default seccomp profile for a capability set (containers get it unless
+    /// unconfined or privileged).
     pub default_seccomp: Option<&'a SeccompProfileFn>,
 }
 
@@ -82,10 +58,12 @@ pub fn command_line(config: &Config) -> Vec<String> {
 /// The container's environment: `HOSTNAME`, then the config's, a `PATH` when it has none,
 /// and `TERM=xterm` with a tty.
 pub fn environment(config: &Config, hostname: &str) -> Vec<String> {
-    let mut env = vec![format!("HOSTNAME={hostname}")];
-    env.extend(config.env.iter().flatten().cloned());
+    let mut env = berth_spec::merge_env(
+        &[format!("HOSTNAME={hostname}")],
+        config.env.as_deref().unwrap_or(&[]),
+    );
     if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.push(DEFAULT_PATH.into());
+        env.push(berth_spec::DEFAULT_PATH.into());
     }
     if config.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
         env.push("TERM=xterm".into());
@@ -93,15 +71,11 @@ pub fn environment(config: &Config, hostname: &str) -> Vec<String> {
     env
 }
 
-fn rlimits(host: &HostConfig, defaults: &[crate::config::UlimitSpec]) -> Result<Vec<Value>> {
-    let mut list: Vec<(String, i64, i64)> = defaults
-        .iter()
-        .map(|u| (u.name.clone(), u.soft, u.hard))
-        .collect();
-    for u in host.ulimits.iter().flatten() {
-        list.retain(|(n, _, _)| *n != u.name);
-        list.push((u.name.clone(), u.soft, u.hard));
-    }
+fn rlimits(
+    base: &Value,
+    host: &HostConfig,
+    defaults: &[crate::config::UlimitSpec],
+) -> Result<Value> {
     const KNOWN: &[&str] = &[
         "core",
         "cpu",
@@ -120,89 +94,62 @@ fn rlimits(host: &HostConfig, defaults: &[crate::config::UlimitSpec]) -> Result<
         "stack",
         "as",
     ];
-    list.into_iter()
-        .map(|(name, soft, hard)| {
-            if !KNOWN.contains(&name.as_str()) {
-                return Err(Error::invalid(format!("invalid ulimit type: {name}")));
-            }
-            if soft > hard && hard >= 0 {
-                return Err(Error::invalid(format!(
-                    "invalid ulimit argument: {name}: soft limit {soft} is larger than hard limit {hard}"
-                )));
-            }
-            Ok(json!({"type": format!("RLIMIT_{}", name.to_ascii_uppercase()), "soft": soft as u64, "hard": hard as u64}))
-        })
-        .collect()
+    let mut list: Vec<Value> = base.as_array().cloned().unwrap_or_default();
+    for (name, soft, hard) in defaults.iter().map(|u| (&u.name, u.soft, u.hard)).chain(
+        host.ulimits
+            .iter()
+            .flatten()
+            .map(|u| (&u.name, u.soft, u.hard)),
+    ) {
+        if !KNOWN.contains(&name.as_str()) {
+            return Err(Error::invalid(format!("invalid ulimit type: {name}")));
+        }
+        if soft > hard && hard >= 0 {
+            return Err(Error::invalid(format!(
+                "invalid ulimit argument: {name}: soft limit {soft} is larger than hard limit {hard}"
+            )));
+        }
+        let kind = format!("RLIMIT_{}", name.to_ascii_uppercase());
+        list.retain(|r| r["type"] != kind.as_str());
+        list.push(json!({"type": kind, "soft": soft as u64, "hard": hard as u64}));
+    }
+    Ok(Value::Array(list))
 }
 
-/// The OCI `process` of the container's init.
-pub fn process(input: &Input, caps: &[String], sec: &security::SecurityOpts) -> Result<Value> {
-    let c = input.config;
-    let args = command_line(c);
-    if args.is_empty() {
-        return Err(Error::invalid("No command specified"));
-    }
-    let cwd = if c.working_dir.is_empty() {
-        "/"
-    } else {
-        c.working_dir.as_str()
+/// The user of the process: numbers when given as numbers; otherwise resolved by shimd in
+/// the container's /etc/passwd and /etc/group when the task is created (the user
+/// annotation of `berth-spec`), which also adds the user's supplementary groups.
+fn set_user(spec: &mut Value, user: &str, group_add: &[String]) -> Result<()> {
+    let numeric = |s: &str| s.parse::<u32>().map_err(|_| ());
+    let extra: Vec<u32> = group_add
+        .iter()
+        .map(|g| numeric(g))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| Error::invalid("GroupAdd takes group ids (numbers) on this engine"))?;
+    let fixed = match berth_spec::user::numeric(if user.is_empty() { "0:0" } else { user }) {
+        Ok(Some(ids)) => Some(ids),
+        Ok(None) => None,
+        Err(e) => return Err(Error::invalid(e.to_string())),
     };
-    let mut p = json!({
-        "terminal": c.tty,
-        "user": {"uid": input.user.uid, "gid": input.user.gid},
-        "args": args,
-        "env": environment(c, input.hostname),
-        "cwd": cwd,
-        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-        "noNewPrivileges": sec.no_new_privileges,
-    });
-    if !input.user.additional_gids.is_empty() {
-        p["user"]["additionalGids"] = json!(input.user.additional_gids);
+    match fixed {
+        Some((uid, gid)) if !extra.is_empty() || !user.is_empty() => {
+            spec["process"]["user"] = json!({"uid": uid, "gid": gid});
+            if !extra.is_empty() {
+                spec["process"]["user"]["additionalGids"] = json!(extra);
+            }
+        }
+        _ if !extra.is_empty() => {
+            return Err(Error::invalid(
+                "GroupAdd needs the user as uid:gid on this engine (a user name is resolved when the container starts)",
+            ))
+        }
+        // A name, a uid alone, or root by default: resolved in the container at start.
+        _ => {
+            let who = if user.is_empty() { "0" } else { user };
+            spec["annotations"][berth_spec::USER_ANNOTATION] = json!(who);
+        }
     }
-    let rl = rlimits(input.host, input.default_ulimits)?;
-    if !rl.is_empty() {
-        p["rlimits"] = Value::Array(rl);
-    }
-    if input.host.oom_score_adj != 0 {
-        p["oomScoreAdj"] = json!(input.host.oom_score_adj);
-    }
-    if input.host.console_size != [0, 0] && c.tty {
-        p["consoleSize"] =
-            json!({"height": input.host.console_size[0], "width": input.host.console_size[1]});
-    }
-    Ok(p)
-}
-
-fn default_mounts(host: &HostConfig, shm_size: i64) -> Vec<Value> {
-    let sys_opts = if host.privileged {
-        json!(["nosuid", "noexec", "nodev"])
-    } else {
-        json!(["nosuid", "noexec", "nodev", "ro"])
-    };
-    let cgroup_opts = if host.privileged {
-        json!(["nosuid", "noexec", "nodev", "relatime"])
-    } else {
-        json!(["ro", "nosuid", "noexec", "nodev", "relatime"])
-    };
-    let shm = if host.shm_size > 0 {
-        host.shm_size
-    } else {
-        shm_size
-    };
-    let mut v = vec![
-        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
-        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": sys_opts}),
-        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": cgroup_opts}),
-        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-    ];
-    if host.ipc_mode != "host" {
-        v.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}));
-    } else {
-        v.push(json!({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "rprivate"]}));
-    }
-    v
+    Ok(())
 }
 
 /// Namespaced sysctls a container may set (docker's rule).
@@ -240,54 +187,131 @@ fn check_sysctl(key: &str, host_net: bool, host_ipc: bool) -> Result<()> {
     )))
 }
 
+/// The mounts: the base spec's (docker has no /run tmpfs), adjusted for privilege, shm and
+/// IPC mode; the engine's etc files; the user's mounts last (a user mount replaces a
+/// default one on the same path).
+fn mounts(base: &Value, input: &Input, user: mounts::UserMounts) -> Vec<Value> {
+    let h = input.host;
+    let shm = if h.shm_size > 0 {
+        h.shm_size
+    } else {
+        input.default_shm_size
+    };
+    let mut out: Vec<Value> = Vec::new();
+    for m in base.as_array().cloned().unwrap_or_default() {
+        let dest = m["destination"].as_str().unwrap_or("").to_string();
+        let mut m = m;
+        match dest.as_str() {
+            "/run" => continue,
+            "/sys" | "/sys/fs/cgroup" if h.privileged => {
+                if let Some(o) = m["options"].as_array_mut() {
+                    o.retain(|x| x != "ro");
+                }
+            }
+            "/dev/shm" if h.ipc_mode == "host" => {
+                m = json!({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "rprivate"]});
+            }
+            "/dev/shm" => {
+                m["options"] = json!([
+                    "nosuid",
+                    "noexec",
+                    "nodev",
+                    "mode=1777",
+                    format!("size={shm}")
+                ]);
+            }
+            _ => {}
+        }
+        out.push(m);
+    }
+    for (dest, src) in [
+        ("/etc/resolv.conf", input.etc.resolv_conf),
+        ("/etc/hostname", input.etc.hostname),
+        ("/etc/hosts", input.etc.hosts),
+    ] {
+        out.push(json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
+    }
+    out.retain(|m| {
+        !user
+            .points
+            .iter()
+            .any(|p| m["destination"] == p.destination.as_str())
+    });
+    out.extend(user.oci);
+    out
+}
+
 /// The whole spec. `root.path` is left for shimd to fill in.
 pub fn generate(input: &Input) -> Result<Value> {
     let h = input.host;
+    let c = input.config;
     let sec = security::parse(h.security_opt.as_deref().unwrap_or(&[]))?;
     let caps = caps::compute(
         h.privileged,
         h.cap_add.as_deref().unwrap_or(&[]),
         h.cap_drop.as_deref().unwrap_or(&[]),
     )?;
-    let process = process(input, &caps, &sec)?;
-    let user = mounts::parse(h)?;
+    let user_mounts = mounts::parse(h)?;
     resources::validate(h)?;
-    let (resources, devices) = resources::build(h)?;
+    let args = command_line(c);
+    if args.is_empty() {
+        return Err(Error::invalid("No command specified"));
+    }
+    let mut spec = serde_json::to_value(berth_spec::default_spec(NAMESPACE, input.id))
+        .map_err(|e| Error::internal(e.to_string()))?;
 
-    let mut mounts = default_mounts(h, input.default_shm_size);
-    for (dest, src) in [
-        ("/etc/resolv.conf", input.etc.resolv_conf),
-        ("/etc/hostname", input.etc.hostname),
-        ("/etc/hosts", input.etc.hosts),
-    ] {
-        // A user mount on the same path wins, as with docker.
-        if !user.points.iter().any(|p| p.destination == dest) {
-            mounts.push(json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
+    let cwd = if c.working_dir.is_empty() {
+        "/"
+    } else {
+        c.working_dir.as_str()
+    };
+    let rl = rlimits(&spec["process"]["rlimits"], h, input.default_ulimits)?;
+    let p = &mut spec["process"];
+    p["terminal"] = json!(c.tty);
+    p["args"] = json!(args);
+    p["env"] = json!(environment(c, input.hostname));
+    p["cwd"] = json!(cwd);
+    p["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
+    p["noNewPrivileges"] = json!(sec.no_new_privileges);
+    p["rlimits"] = rl;
+    if h.oom_score_adj != 0 {
+        p["oomScoreAdj"] = json!(h.oom_score_adj);
+    }
+    if h.console_size != [0, 0] && c.tty {
+        p["consoleSize"] = json!({"height": h.console_size[0], "width": h.console_size[1]});
+    }
+    set_user(&mut spec, &c.user, h.group_add.as_deref().unwrap_or(&[]))?;
+
+    spec["root"]["readonly"] = json!(h.readonly_rootfs);
+    if h.uts_mode == "host" {
+        if !input.config.hostname.is_empty() && input.config.hostname != input.hostname {
+            return Err(Error::invalid(
+                "conflicting options: hostname and the host UTS namespace",
+            ));
+        }
+        if let Some(o) = spec.as_object_mut() {
+            o.remove("hostname");
+        }
+    } else {
+        spec["hostname"] = json!(input.hostname);
+        if !c.domainname.is_empty() {
+            spec["domainname"] = json!(c.domainname);
         }
     }
-    // User mounts replace default mounts on the same destination.
-    mounts.retain(|m| {
-        !user
-            .points
-            .iter()
-            .any(|p| m["destination"] == p.destination.as_str())
-    });
-    mounts.extend(user.oci);
+    spec["mounts"] = Value::Array(mounts(&spec["mounts"], input, user_mounts));
 
     let mut namespaces = vec![json!({"type": "mount"})];
-    let mut add_ns = |kind: &str, mode: &str| -> Result<()> {
-        match mode {
+    for (kind, mode) in [
+        ("pid", &h.pid_mode),
+        ("ipc", &h.ipc_mode),
+        ("uts", &h.uts_mode),
+    ] {
+        match mode.as_str() {
             "" | "private" | "shareable" => namespaces.push(json!({"type": kind})),
             "host" => {}
-            other => {
-                return Err(Error::invalid(format!("invalid {kind} mode: {other:?}")));
-            }
+            other => return Err(Error::invalid(format!("invalid {kind} mode: {other:?}"))),
         }
-        Ok(())
-    };
-    add_ns("pid", &h.pid_mode)?;
-    add_ns("ipc", &h.ipc_mode)?;
-    add_ns("uts", &h.uts_mode)?;
+    }
     if let Some(p) = &input.netns {
         namespaces.push(json!({"type": "network", "path": p}));
     }
@@ -300,50 +324,46 @@ pub fn generate(input: &Input) -> Result<Value> {
             )))
         }
     }
-    if h.uts_mode == "host" && !input.config.hostname.is_empty() {
-        return Err(Error::invalid(
-            "conflicting options: hostname and the host UTS namespace",
-        ));
-    }
-
-    let cgroup_parent = if h.cgroup_parent.is_empty() {
+    let linux = &mut spec["linux"];
+    linux["namespaces"] = Value::Array(namespaces);
+    let base_rules = linux["resources"]["devices"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let (res, devices) = resources::build(h, base_rules)?;
+    linux["resources"] = res;
+    let parent = if h.cgroup_parent.is_empty() {
         "/berth"
     } else {
         h.cgroup_parent.as_str()
     };
-    let cgroup_parent = if cgroup_parent.starts_with('/') {
-        cgroup_parent.to_string()
+    let parent = if parent.starts_with('/') {
+        parent.to_string()
     } else {
-        format!("/{cgroup_parent}")
+        format!("/{parent}")
     };
-    let mut linux = json!({
-        "namespaces": namespaces,
-        "resources": resources,
-        "cgroupsPath": format!("{}/{}", cgroup_parent.trim_end_matches('/'), input.id),
-    });
-    if !devices.is_empty() || h.privileged {
-        let mut all = devices;
-        if h.privileged {
-            all.extend(host_devices());
-        }
-        linux["devices"] = Value::Array(all);
+    linux["cgroupsPath"] = json!(format!("{}/{}", parent.trim_end_matches('/'), input.id));
+    let mut all_devices = devices;
+    if h.privileged {
+        all_devices.extend(host_devices());
+    }
+    if !all_devices.is_empty() {
+        linux["devices"] = Value::Array(all_devices);
     }
     let unmasked = h.privileged || sec.unmask_system_paths;
-    let masked: Vec<String> = match &h.masked_paths {
-        Some(p) => p.clone(),
-        None if unmasked => vec![],
-        None => MASKED_PATHS.iter().map(|s| s.to_string()).collect(),
-    };
-    let readonly: Vec<String> = match &h.readonly_paths {
-        Some(p) => p.clone(),
-        None if unmasked => vec![],
-        None => READONLY_PATHS.iter().map(|s| s.to_string()).collect(),
-    };
-    if !masked.is_empty() {
-        linux["maskedPaths"] = json!(masked);
-    }
-    if !readonly.is_empty() {
-        linux["readonlyPaths"] = json!(readonly);
+    for (key, custom) in [
+        ("maskedPaths", &h.masked_paths),
+        ("readonlyPaths", &h.readonly_paths),
+    ] {
+        match custom {
+            Some(p) => linux[key] = json!(p),
+            None if unmasked => {
+                if let Some(o) = linux.as_object_mut() {
+                    o.remove(key);
+                }
+            }
+            None => {}
+        }
     }
     if let Some(sysctls) = &h.sysctls {
         for k in sysctls.keys() {
@@ -356,7 +376,7 @@ pub fn generate(input: &Input) -> Result<Value> {
     if !h.privileged {
         match &sec.seccomp {
             security::Seccomp::Unconfined => {}
-            security::Seccomp::Profile(p) => linux["seccomp"] = p.clone(),
+            security::Seccomp::Profile(p) => linux["seccomp"] = security::oci_profile(p, &caps)?,
             security::Seccomp::Default => {
                 if let Some(f) = input.default_seccomp {
                     linux["seccomp"] = f(&caps);
@@ -364,22 +384,10 @@ pub fn generate(input: &Input) -> Result<Value> {
             }
         }
     }
-
-    let mut spec = json!({
-        "ociVersion": "1.0.2",
-        "process": process,
-        "root": {"path": "rootfs", "readonly": h.readonly_rootfs},
-        "mounts": mounts,
-        "linux": linux,
-    });
-    if h.uts_mode != "host" {
-        spec["hostname"] = json!(input.hostname);
-        if !input.config.domainname.is_empty() {
-            spec["domainname"] = json!(input.config.domainname);
-        }
-    }
     if let Some(a) = &h.annotations {
-        spec["annotations"] = json!(a);
+        for (k, v) in a {
+            spec["annotations"][k] = json!(v);
+        }
     }
     Ok(spec)
 }
@@ -426,13 +434,12 @@ mod tests {
     use super::*;
     use berth_api::strslice::StrSlice;
 
-    fn input<'a>(config: &'a Config, host: &'a HostConfig, user: &'a user::Resolved) -> Input<'a> {
+    fn input<'a>(config: &'a Config, host: &'a HostConfig) -> Input<'a> {
         Input {
             id: "abc",
             config,
             host,
             hostname: "abc",
-            user,
             netns: Some("/run/berth/netns/abc".into()),
             etc: EtcFiles {
                 hostname: Path::new("/c/hostname"),
@@ -445,6 +452,33 @@ mod tests {
         }
     }
 
+    fn dests_of(s: &Value) -> Vec<&str> {
+        s["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["destination"].as_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn users_by_number_name_and_groups() {
+        let mut s = json!({"process": {"user": {"uid": 0, "gid": 0}}});
+        set_user(&mut s, "1000:1000", &[]).unwrap();
+        assert_eq!(s["process"]["user"], json!({"uid": 1000, "gid": 1000}));
+        let mut s = json!({"process": {}});
+        set_user(&mut s, "app", &[]).unwrap();
+        assert_eq!(s["annotations"][berth_spec::USER_ANNOTATION], "app");
+        let mut s = json!({"process": {}});
+        set_user(&mut s, "", &["10".into()]).unwrap();
+        assert_eq!(
+            s["process"]["user"],
+            json!({"uid": 0, "gid": 0, "additionalGids": [10]})
+        );
+        assert!(set_user(&mut json!({}), "app", &["10".into()]).is_err());
+        assert!(set_user(&mut json!({}), "", &["wheel".into()]).is_err());
+    }
+
     #[test]
     fn default_spec_matches_docker() {
         let config = Config {
@@ -453,16 +487,17 @@ mod tests {
             ..Default::default()
         };
         let host = HostConfig::default();
-        let u = user::Resolved::default();
-        let s = generate(&input(&config, &host, &u)).unwrap();
+        let s = generate(&input(&config, &host)).unwrap();
         let spec: oci_spec::runtime::Spec =
             serde_json::from_value(s.clone()).expect("a valid OCI spec");
         assert_eq!(spec.hostname().as_deref(), Some("abc"));
         assert_eq!(s["process"]["args"], json!(["sh"]));
         assert_eq!(
             s["process"]["env"],
-            json!(["HOSTNAME=abc", "A=1", DEFAULT_PATH])
+            json!(["HOSTNAME=abc", "A=1", berth_spec::DEFAULT_PATH])
         );
+        assert_eq!(s["annotations"][berth_spec::USER_ANNOTATION], "0");
+        assert!(!dests_of(&s).contains(&"/run"));
         assert_eq!(
             s["process"]["capabilities"]["bounding"]
                 .as_array()
@@ -515,8 +550,7 @@ mod tests {
             pid_mode: "host".into(),
             ..Default::default()
         };
-        let u = user::Resolved::default();
-        let mut i = input(&config, &host, &u);
+        let mut i = input(&config, &host);
         i.netns = None;
         let s = generate(&i).unwrap();
         assert!(s["linux"].get("maskedPaths").is_none());
@@ -542,11 +576,10 @@ mod tests {
 
     #[test]
     fn bad_requests_are_refused() {
-        let u = user::Resolved::default();
         let empty = Config::default();
         let host = HostConfig::default();
         assert_eq!(
-            generate(&input(&empty, &host, &u)).unwrap_err().message,
+            generate(&input(&empty, &host)).unwrap_err().message,
             "No command specified"
         );
         let config = Config {
@@ -557,7 +590,7 @@ mod tests {
             sysctls: Some([("kernel.hostname".to_string(), "x".to_string())].into()),
             ..Default::default()
         };
-        assert!(generate(&input(&config, &host, &u)).is_err());
+        assert!(generate(&input(&config, &host)).is_err());
         let host = HostConfig {
             ulimits: Some(vec![berth_api::container::Ulimit {
                 name: "bogus".into(),
@@ -566,7 +599,7 @@ mod tests {
             }]),
             ..Default::default()
         };
-        assert!(generate(&input(&config, &host, &u))
+        assert!(generate(&input(&config, &host))
             .unwrap_err()
             .message
             .contains("invalid ulimit"));

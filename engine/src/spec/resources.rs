@@ -161,35 +161,6 @@ pub fn device_numbers(path: &str) -> Result<(char, u64, u64, u32, u32, u32)> {
     ))
 }
 
-/// Devices every container may use (docker's default allow list), after denying all.
-fn default_device_rules() -> Vec<Value> {
-    let mut v = vec![
-        json!({"allow": false, "access": "rwm"}),
-        // mknod of any device, but no access to it
-        json!({"allow": true, "type": "c", "access": "m"}),
-        json!({"allow": true, "type": "b", "access": "m"}),
-    ];
-    // null, zero, full, random, urandom, tty, console, ptmx, tun
-    for (major, minor) in [
-        (1, 3),
-        (1, 5),
-        (1, 7),
-        (1, 8),
-        (1, 9),
-        (5, 0),
-        (5, 1),
-        (5, 2),
-        (10, 200),
-    ] {
-        v.push(
-            json!({"allow": true, "type": "c", "major": major, "minor": minor, "access": "rwm"}),
-        );
-    }
-    // the pty slaves in /dev/pts
-    v.push(json!({"allow": true, "type": "c", "major": 136, "access": "rwm"}));
-    v
-}
-
 fn weight_devices(list: &Option<Vec<berth_api::container::WeightDevice>>) -> Result<Vec<Value>> {
     let mut out = Vec::new();
     for d in list.iter().flatten() {
@@ -210,15 +181,16 @@ fn throttle_devices(
     Ok(out)
 }
 
-/// OCI `linux.resources` and `linux.devices` for `hc`. Privileged containers may use every
-/// device; others get docker's defaults plus `Devices` and `DeviceCgroupRules`.
-pub fn build(hc: &HostConfig) -> Result<(Value, Vec<Value>)> {
+/// OCI `linux.resources` and `linux.devices` for `hc`, on top of the default device rules
+/// in `base_rules`. Privileged containers may use every device; others get the defaults
+/// plus `Devices` and `DeviceCgroupRules`.
+pub fn build(hc: &HostConfig, base_rules: Vec<Value>) -> Result<(Value, Vec<Value>)> {
     let mut r = Map::new();
     let mut devices = Vec::new();
     let mut rules = if hc.privileged {
         vec![json!({"allow": true, "access": "rwm"})]
     } else {
-        default_device_rules()
+        base_rules
     };
     for d in hc.devices.iter().flatten() {
         let (kind, major, minor, mode, uid, gid) = device_numbers(&d.path_on_host)?;
@@ -378,7 +350,8 @@ mod tests {
             ..Default::default()
         };
         validate(&hc).unwrap();
-        let (r, devs) = build(&hc).unwrap();
+        let base = vec![json!({"allow": false, "access": "rwm"})];
+        let (r, devs) = build(&hc, base).unwrap();
         assert_eq!(r["memory"]["limit"], 64 << 20);
         assert_eq!(r["memory"]["swap"], 128 << 20);
         assert_eq!(r["cpu"]["quota"], 50_000);

@@ -387,6 +387,13 @@ fn relative_path_is_placed_under_the_callers_own_cgroups() {
     if !is_root() {
         skip!("needs root");
     }
+    if berth_cgroups::host_mode().unwrap() == Mode::Unified {
+        // cgroup v2 enables controllers only below cgroups without processes, and the
+        // test's own cgroup holds the test
+        skip!(
+            "relative paths under a cgroup holding processes cannot get controllers on cgroup v2"
+        );
+    }
     let rel = unique("berth-cgrel");
     let cg = Cgroup::new(Some(Path::new(&rel)), "r").unwrap();
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();

@@ -1,11 +1,16 @@
 //! `cp`: copy files between a container and this machine as tar streams through
 //! `/containers/{id}/archive`, with docker's rules for files, directories, `DIR/.` and
-//! missing destinations. Extraction never writes outside the destination: `..` and
-//! absolute names are refused and no path is followed through a symlink that leaves it.
+//! missing destinations.
+
+mod archive;
+mod extract;
 
 use std::fs;
 use std::io::{self, Read, Write};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+use archive::{add_path, CountingWriter};
+use extract::extract;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -213,123 +218,6 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
-/// The archive path `name` (under top entry `top`) as a safe relative path after the rename.
-/// None for the top entry when its contents are taken.
-fn map_entry(name: &Path, top: &str, rename: Option<&str>) -> io::Result<Option<PathBuf>> {
-    let mut parts = Vec::new();
-    for c in name.components() {
-        match c {
-            Component::Normal(p) => parts.push(p.to_os_string()),
-            Component::CurDir => {}
-            _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "refusing archive entry {}: it leaves the destination",
-                        name.display()
-                    ),
-                ))
-            }
-        }
-    }
-    if parts.is_empty() {
-        return Ok(None);
-    }
-    if let Some(new) = rename {
-        if !top.is_empty() && parts[0] == *top {
-            if new.is_empty() {
-                parts.remove(0);
-            } else {
-                parts[0] = new.into();
-            }
-        }
-    }
-    if parts.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(parts.iter().collect()))
-}
-
-/// Creates the directories leading to `rel` inside `root`, refusing to pass through a
-/// symlink that points outside it.
-fn prepare_parents(root: &Path, rel: &Path) -> io::Result<()> {
-    let canon_root = root.canonicalize()?;
-    let mut cur = root.to_path_buf();
-    let comps: Vec<_> = rel.components().collect();
-    for c in &comps[..comps.len().saturating_sub(1)] {
-        cur.push(c);
-        match fs::symlink_metadata(&cur) {
-            Ok(m) if m.file_type().is_symlink() => {
-                let real = cur.canonicalize()?;
-                if !real.starts_with(&canon_root) {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!(
-                            "refusing to write through {}: it links outside the destination",
-                            cur.display()
-                        ),
-                    ));
-                }
-            }
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{} is not a directory", cur.display()),
-                ))
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(&cur)?,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-fn extract(
-    src: impl Read,
-    into: &Path,
-    top: &str,
-    rename: Option<&str>,
-    keep_owner: bool,
-) -> io::Result<()> {
-    let mut archive = tar::Archive::new(src);
-    archive.set_preserve_permissions(true);
-    archive.set_preserve_ownerships(keep_owner);
-    archive.set_overwrite(true);
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let name = entry.path()?.into_owned();
-        let Some(rel) = map_entry(&name, top, rename)? else {
-            continue;
-        };
-        prepare_parents(into, &rel)?;
-        let dst = into.join(&rel);
-        // Never write through a symlink already at the destination: replace it.
-        if let Ok(m) = fs::symlink_metadata(&dst) {
-            if m.file_type().is_symlink() || (!m.is_dir() && entry.header().entry_type().is_dir()) {
-                fs::remove_file(&dst)?;
-            }
-        }
-        if entry.header().entry_type().is_hard_link() {
-            let link = entry
-                .link_name()?
-                .ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidData, "hard link without a target")
-                })?
-                .into_owned();
-            let Some(link_rel) = map_entry(&link, top, rename)? else {
-                continue;
-            };
-            prepare_parents(into, &link_rel)?;
-            let _ = fs::remove_file(&dst);
-            fs::hard_link(into.join(link_rel), &dst)?;
-            continue;
-        }
-        entry.unpack(&dst)?;
-    }
-    Ok(())
-}
-
 fn to_container(ctx: &Ctx, a: &CpArgs, src: &str, name: &str, dest: &str) -> CmdResult {
     let client = ctx.client()?;
     let dest = absolute_in_container(dest);
@@ -429,78 +317,9 @@ fn upload(
     Ok(())
 }
 
-struct CountingWriter<W> {
-    inner: W,
-    n: u64,
-}
-
-impl<W: Write> Write for CountingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.n += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// Adds `path` (recursively) under the archive name `name`. Symlinks stay links except a
-/// top-level one with -L. Owners become root unless `keep_owner` (-a).
-fn add_path<W: Write>(
-    b: &mut tar::Builder<W>,
-    path: &Path,
-    name: &Path,
-    keep_owner: bool,
-    follow_top: bool,
-) -> io::Result<()> {
-    let meta = if follow_top {
-        fs::metadata(path)?
-    } else {
-        fs::symlink_metadata(path)?
-    };
-    let mut header = tar::Header::new_gnu();
-    header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
-    if !keep_owner {
-        header.set_uid(0);
-        header.set_gid(0);
-        let _ = header.set_username("");
-        let _ = header.set_groupname("");
-    }
-    let ft = meta.file_type();
-    if ft.is_dir() {
-        if !name.as_os_str().is_empty() {
-            header.set_size(0);
-            b.append_data(&mut header, name, io::empty())?;
-        }
-        let mut children: Vec<_> = fs::read_dir(path)?.collect::<Result<_, _>>()?;
-        children.sort_by_key(|e| e.file_name());
-        for child in children {
-            add_path(
-                b,
-                &child.path(),
-                &name.join(child.file_name()),
-                keep_owner,
-                false,
-            )?;
-        }
-    } else if ft.is_symlink() {
-        let target = fs::read_link(path)?;
-        header.set_size(0);
-        b.append_link(&mut header, name, target)?;
-    } else if ft.is_file() {
-        let f = fs::File::open(path)?;
-        b.append_data(&mut header, name, f)?;
-    } else {
-        // Devices, fifos and sockets keep their header only.
-        header.set_size(0);
-        b.append_data(&mut header, name, io::empty())?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
+    use super::extract::{extract, map_entry};
     use super::*;
 
     #[test]

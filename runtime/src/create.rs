@@ -302,6 +302,7 @@ pub fn create(
         own_pid_ns: config::has_new_ns(spec, LinuxNamespaceType::Pid),
         own_user_ns: config::has_new_ns(spec, LinuxNamespaceType::User),
         systemd_cgroup: g.systemd_cgroup,
+        cgroup: Some(cg.clone()),
     };
     let mut hooks_pending = false;
     let mut ready = false;

@@ -36,6 +36,10 @@ pub struct State {
     pub own_user_ns: bool,
     #[serde(default)]
     pub systemd_cgroup: bool,
+    /// The cgroup as `create` made it (its directory per hierarchy and the parents made for
+    /// it), so later commands use the same directories and `delete` removes those parents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<berth_cgroups::Cgroup>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -149,6 +153,9 @@ impl State {
     }
 
     pub fn cgroup(&self) -> Result<berth_cgroups::Cgroup> {
+        if let Some(cg) = &self.cgroup {
+            return Ok(cg.clone());
+        }
         berth_cgroups::Cgroup::new(Some(&self.cgroup_path), &self.id)
             .map_err(|e| format!("container {}: {e}", self.id).into())
     }

@@ -694,6 +694,9 @@ mod containers {
         rt.ok(&["delete", id]);
         for d in dirs.values() {
             assert!(!d.exists(), "{} left behind", d.display());
+            // the parent create made for it goes too
+            let parent = d.parent().unwrap();
+            assert!(!parent.exists(), "{} left behind", parent.display());
         }
     }
 

@@ -67,6 +67,22 @@ pub struct Cgroup {
     created: Mutex<Vec<PathBuf>>,
 }
 
+impl Clone for Cgroup {
+    fn clone(&self) -> Cgroup {
+        Cgroup {
+            path: self.path.clone(),
+            place: self.place.clone(),
+            default_parent: self.default_parent,
+            created: Mutex::new(
+                self.created
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone(),
+            ),
+        }
+    }
+}
+
 /// How long `destroy` waits for exiting processes to leave the cgroup.
 const REMOVE_PATIENCE: Duration = Duration::from_secs(2);
 

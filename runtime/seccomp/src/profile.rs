@@ -187,12 +187,25 @@ impl Profile {
             if !satisfiable || action == default {
                 continue;
             }
+            // Several conditions on the same argument are ORed, one rule each, as runc does
+            // (libseccomp cannot AND them); otherwise the conditions of an entry are ANDed.
+            let same_argument_twice = conds
+                .iter()
+                .enumerate()
+                .any(|(i, c)| conds[..i].iter().any(|d| d.index == c.index));
+            let alternatives: Vec<Vec<Cond>> = if same_argument_twice {
+                conds.iter().map(|c| vec![*c]).collect()
+            } else {
+                vec![conds]
+            };
             for name in s.names() {
-                rules.push(Rule {
-                    name: name.clone(),
-                    action,
-                    conds: conds.clone(),
-                });
+                for conds in &alternatives {
+                    rules.push(Rule {
+                        name: name.clone(),
+                        action,
+                        conds: conds.clone(),
+                    });
+                }
             }
         }
         Ok(Profile {
@@ -286,6 +299,21 @@ mod tests {
         assert_eq!(p.rules.len(), 1);
         assert_eq!(p.rules[0].conds[0].op, Op::MaskedEq { mask: 255 });
         assert_eq!(p.rules[0].conds[0].value, 17);
+    }
+
+    #[test]
+    fn conditions_on_the_same_argument_are_ored() {
+        let p = parse(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{ "names": ["socket"], "action": "SCMP_ACT_ERRNO", "args": [
+                { "index": 0, "value": 16, "op": "SCMP_CMP_EQ" },
+                { "index": 0, "value": 17, "op": "SCMP_CMP_EQ" }
+            ] }]
+        }))
+        .unwrap();
+        assert_eq!(p.rules.len(), 2);
+        assert_eq!(p.rules[0].conds.len(), 1);
+        assert_eq!(p.rules[1].conds[0].value, 17);
     }
 
     #[test]

@@ -15,6 +15,7 @@ PKGS=(
   docker-compose            # compose 1.29 client tests
   python3-venv python3-pip  # docker-py client tests
   hyperfine                 # benchmarks
+  time procps               # peak RSS in bench/runtime-lifecycle.sh; ps for `berth-runtime ps`
 )
 
 missing=()

@@ -195,7 +195,7 @@ pub fn create(
     };
     state::ensure_root(&g.root)?;
     let dir = state::dir(&g.root, &o.id);
-    if let Err(e) = std::fs::DirBuilder::new().mode(0o711).create(&dir) {
+    if let Err(e) = std::fs::DirBuilder::new().mode(0o700).create(&dir) {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             bail!(
                 "container {} already exists: delete it first or choose another id",
@@ -211,7 +211,7 @@ pub fn create(
     };
     state::write_atomic(&dir.join(state::CONFIG_FILE), &b.raw, 0o600)?;
     let fifo_path = dir.join(state::FIFO);
-    make_fifo(&fifo_path)?;
+    make_fifo(&fifo_path, spec)?;
     let fifo = nix::fcntl::open(
         &fifo_path,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
@@ -438,19 +438,39 @@ fn run_runtime_hooks(spec: &Spec, st: &State, chan: &channel::Channel) -> Result
     chan.send(&Msg::HooksDone(state_json(st, "created")))
 }
 
-fn make_fifo(path: &Path) -> Result<()> {
+/// The exec fifo: writable only by the user the container's process runs as (it opens the
+/// fifo after switching to that user), through an fd init already holds.
+fn make_fifo(path: &Path, spec: &Spec) -> Result<()> {
     let c = CString::new(path.to_string_lossy().as_bytes()).map_err(|_| "bad state path")?;
+    let user = spec
+        .process()
+        .as_ref()
+        .map(|p| p.user().clone())
+        .unwrap_or_default();
+    let linux = spec.linux().as_ref();
+    let uid = host_id(user.uid(), linux.and_then(|l| l.uid_mappings().as_deref()));
+    let gid = host_id(user.gid(), linux.and_then(|l| l.gid_mappings().as_deref()));
     unsafe {
-        if libc::mkfifo(c.as_ptr(), 0o600) != 0 {
+        if libc::mkfifo(c.as_ptr(), 0o200) != 0 {
             bail!(
                 "creating the exec fifo: {}",
                 std::io::Error::last_os_error()
             );
         }
-        // Writable by the container's user, whoever that is (it opens it after setuid).
-        if libc::chmod(c.as_ptr(), 0o622) != 0 {
-            bail!("chmod the exec fifo: {}", std::io::Error::last_os_error());
+        if libc::chown(c.as_ptr(), uid, gid) != 0 {
+            bail!("chown the exec fifo: {}", std::io::Error::last_os_error());
         }
     }
     Ok(())
+}
+
+/// The host id of a container id under the spec's mappings (itself without a user namespace).
+fn host_id(id: u32, maps: Option<&[oci_spec::runtime::LinuxIdMapping]>) -> u32 {
+    let Some(maps) = maps.filter(|m| !m.is_empty()) else {
+        return id;
+    };
+    maps.iter()
+        .find(|m| id >= m.container_id() && id - m.container_id() < m.size())
+        .map(|m| m.host_id() + (id - m.container_id()))
+        .unwrap_or(65534)
 }

@@ -70,6 +70,13 @@ fn create_start_kill_delete() {
     let cgroup_procs = std::fs::read_to_string(format!("/sys/fs/cgroup/pids/{pn}/c/cgroup.procs")).unwrap_or_default();
     assert!(cgroup_procs.lines().any(|l| l == pid.to_string()), "init not in its cgroup: {cgroup_procs}");
 
+    // The state is root's alone; the exec fifo is writable by the container's user only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(rt.root()) & 0o077, 0);
+    assert_eq!(mode(&rt.root().join(&id)), 0o700);
+    assert_eq!(mode(&rt.root().join(&id).join("exec.fifo")), 0o200);
+    assert_eq!(mode(&rt.root().join(&id).join("state.json")), 0o600);
     rt.ok(&["start", &id]);
     assert_eq!(state(&rt, &id)["status"], "running");
     assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap().trim(), "sleep");

@@ -611,3 +611,87 @@ fn logs_rotate_by_size_and_read_across_files() {
     lab.ctl_ok(&["containers", "rm", &id]);
     lab.assert_no_debris("default", &id);
 }
+
+#[test]
+fn attach_replays_the_log_then_streams_to_the_exit() {
+    use berth_proto::v1::{attach_request, attach_response, AttachOpen, AttachRequest};
+    if !is_root() {
+        skip!("needs root");
+    }
+    let lab = TaskLab::start();
+    let id = unique("replay");
+    lab.ctl_ok(&[
+        "run",
+        "-d",
+        "-i",
+        "--runtime",
+        "runc",
+        IMAGE,
+        &id,
+        "/bin/sh",
+        "-c",
+        "echo one; read x; echo two-$x; echo three >&2; exit 3",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while lab.ctl_ok(&["tasks", "logs", &id]) != "one\n" {
+        assert!(Instant::now() < deadline, "no first line");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let g = lab.grpc("default");
+    let got = g.block_on(async {
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        tx.send(AttachRequest {
+            kind: Some(attach_request::Kind::Open(AttachOpen {
+                container_id: id.clone(),
+                exec_id: String::new(),
+                stdin: true,
+                stdout: true,
+                stderr: true,
+                logs: true,
+            })),
+        })
+        .await
+        .unwrap();
+        let mut s = g
+            .tasks()
+            .attach(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut got = Vec::new();
+        let mut sent = false;
+        while let Some(m) = s.message().await.unwrap() {
+            let k = m.kind.unwrap();
+            if matches!(k, attach_response::Kind::Stdout(ref d) if d == b"one\n") && !sent {
+                for kind in [
+                    attach_request::Kind::Stdin(b"z\n".to_vec()),
+                    attach_request::Kind::CloseStdin(true),
+                ] {
+                    tx.send(AttachRequest { kind: Some(kind) }).await.unwrap();
+                }
+                sent = true;
+            }
+            let done = matches!(k, attach_response::Kind::Exit(_));
+            got.push(k);
+            if done {
+                break;
+            }
+        }
+        got
+    });
+    use berth_proto::v1::attach_response::Kind as K;
+    assert!(matches!(got.first(), Some(K::Ready(true))), "{got:?}");
+    assert_eq!(
+        got.get(1),
+        Some(&K::Stdout(b"one\n".to_vec())),
+        "the log first: {got:?}"
+    );
+    assert!(got.contains(&K::Stdout(b"two-z\n".to_vec())), "{got:?}");
+    assert!(got.contains(&K::Stderr(b"three\n".to_vec())), "{got:?}");
+    match got.last() {
+        Some(K::Exit(w)) => assert_eq!(w.exit_status, 3),
+        other => panic!("no exit at the end: {other:?}"),
+    }
+    lab.ctl_ok(&["containers", "rm", &id]);
+    lab.assert_no_debris("default", &id);
+}

@@ -10,7 +10,9 @@ pub struct CgroupParent {
 
 impl CgroupParent {
     pub fn new(prefix: &str) -> CgroupParent {
-        CgroupParent { name: crate::unique(prefix) }
+        CgroupParent {
+            name: crate::unique(prefix),
+        }
     }
 
     /// The parent's name (no slashes).
@@ -37,7 +39,9 @@ fn remove_tree(dir: &Path) {
 
 impl Drop for CgroupParent {
     fn drop(&mut self) {
-        let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") else { return };
+        let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") else {
+            return;
+        };
         for h in rd.flatten() {
             remove_tree(&h.path().join(&self.name));
         }

@@ -34,9 +34,17 @@ fn refused(cfg: Option<Value>, raw: Option<&str>, want: &[&str]) {
     for w in want {
         assert!(err.contains(w), "error does not mention {w:?}: {err}");
     }
-    assert!(std::fs::read_dir(rt.root()).map(|mut d| d.next().is_none()).unwrap_or(true), "state left for: {err}");
+    assert!(
+        std::fs::read_dir(rt.root())
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(true),
+        "state left for: {err}"
+    );
     for h in ["pids", "memory", "cpu", "devices", "freezer"] {
-        assert!(!Path::new(&format!("/sys/fs/cgroup/{h}/{pn}")).exists(), "cgroup left in {h} for: {err}");
+        assert!(
+            !Path::new(&format!("/sys/fs/cgroup/{h}/{pn}")).exists(),
+            "cgroup left in {h} for: {err}"
+        );
     }
 }
 
@@ -45,12 +53,19 @@ fn malformed_and_invalid_configs() {
     if !is_root() {
         skip!("needs root");
     }
-    refused(None, Some("{\"ociVersion\": \"1.0.2\", \"process\": "), &["config.json", "EOF"]);
+    refused(
+        None,
+        Some("{\"ociVersion\": \"1.0.2\", \"process\": "),
+        &["config.json", "EOF"],
+    );
     let mut c = busybox_config(&["/bin/true"]);
     c["root"]["path"] = json!("no-such-rootfs");
     refused(Some(c), None, &["rootfs", "no-such-rootfs"]);
     let mut c = busybox_config(&["/bin/true"]);
-    c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "bogus"}));
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "bogus"}));
     refused(Some(c), None, &["bogus"]);
     let mut c = busybox_config(&["/bin/true"]);
     c["process"]["args"] = json!([]);
@@ -59,10 +74,16 @@ fn malformed_and_invalid_configs() {
     c["ociVersion"] = json!("0.9");
     refused(Some(c), None, &["ociVersion"]);
     let mut c = busybox_config(&["/bin/true"]);
-    c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
     refused(Some(c), None, &["uidMappings"]);
     let mut c = busybox_config(&["/bin/true"]);
-    c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "pid"}));
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "pid"}));
     refused(Some(c), None, &["pid", "twice"]);
     let mut c = busybox_config(&["/bin/true"]);
     c["linux"]["sysctl"] = json!({"kernel.panic": "1"});
@@ -71,7 +92,10 @@ fn malformed_and_invalid_configs() {
     c["process"]["capabilities"]["bounding"] = json!(["CAP_NOT_A_CAP"]);
     refused(Some(c), None, &["CAP_NOT_A_CAP"]);
     let mut c = busybox_config(&["/bin/true"]);
-    c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "cgroup", "path": "/proc/no/ns/cgroup"}));
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "cgroup", "path": "/proc/no/ns/cgroup"}));
     refused(Some(c), None, &["/proc/no/ns/cgroup"]);
 }
 
@@ -80,7 +104,11 @@ fn failures_inside_the_container_are_reported_and_undone() {
     if !is_root() {
         skip!("needs root");
     }
-    refused(Some(busybox_config(&["/bin/no-such-program"])), None, &["/bin/no-such-program", "No such file"]);
+    refused(
+        Some(busybox_config(&["/bin/no-such-program"])),
+        None,
+        &["/bin/no-such-program", "No such file"],
+    );
     let mut c = busybox_config(&["/bin/true"]);
     c["process"]["cwd"] = json!("/no/such/dir");
     refused(Some(c), None, &["cwd", "/no/such/dir"]);
@@ -88,7 +116,10 @@ fn failures_inside_the_container_are_reported_and_undone() {
     c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/x", "type": "bind", "source": "/no/such/source", "options": ["bind"]}));
     refused(Some(c), None, &["/no/such/source"]);
     let mut c = busybox_config(&["/bin/true"]);
-    c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/x", "type": "nosuchfs", "source": "none"}));
+    c["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/x", "type": "nosuchfs", "source": "none"}));
     refused(Some(c), None, &["mount /x", "nosuchfs"]);
     let mut c = busybox_config(&["/bin/true"]);
     c["process"]["user"] = json!({"uid": 0, "gid": 0});
@@ -135,7 +166,10 @@ fn command_line_mistakes() {
         assert!(!out.status.success(), "{args:?} succeeded");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(want), "{args:?}: {err}");
-        assert!(!err.contains("panicked") && !err.contains("stack backtrace"), "{err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("stack backtrace"),
+            "{err}"
+        );
     }
 }
 
@@ -145,7 +179,16 @@ fn errors_reach_the_log_file_in_runc_json_format() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log.json");
     let out = std::process::Command::new(berth_tests::bins::bin("berth-runtime"))
-        .args(["--root", rt.root().to_str().unwrap(), "--log", log.to_str().unwrap(), "--log-format", "json", "state", "nosuch"])
+        .args([
+            "--root",
+            rt.root().to_str().unwrap(),
+            "--log",
+            log.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "state",
+            "nosuch",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -42,7 +42,10 @@ struct Containerd {
 
 impl Containerd {
     fn start() -> Result<Containerd, String> {
-        let dir = tempfile::Builder::new().prefix("berth-ctrd-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("berth-ctrd-")
+            .tempdir()
+            .unwrap();
         let d = dir.path();
         std::fs::write(
             d.join("config.toml"),
@@ -110,19 +113,51 @@ fn containerd_runs_busybox_through_berth_runtime() {
     let rt = rt.to_str().unwrap();
     let img = "docker.io/library/busybox:latest";
     let (_, list, _) = ctrd.ctr(&["images", "ls", "-q"]);
-    let img = list.lines().find(|l| l.contains("busybox")).unwrap_or(img).to_string();
+    let img = list
+        .lines()
+        .find(|l| l.contains("busybox"))
+        .unwrap_or(img)
+        .to_string();
 
     let id = unique("ctr");
-    let (ok, out, err) = ctrd.ctr(&["run", "--rm", "--runc-binary", rt, &img, &id, "/bin/sh", "-c", "echo via-berth; readlink /proc/1/exe"]);
+    let (ok, out, err) = ctrd.ctr(&[
+        "run",
+        "--rm",
+        "--runc-binary",
+        rt,
+        &img,
+        &id,
+        "/bin/sh",
+        "-c",
+        "echo via-berth; readlink /proc/1/exe",
+    ]);
     assert!(ok, "ctr run: {err}");
     assert_eq!(out.lines().next(), Some("via-berth"), "{out}");
     assert_eq!(out.lines().nth(1), Some("/bin/busybox"), "{out}");
 
     // A long-running task: exec, ps, pause/resume, kill, delete.
     let id = unique("ctrd");
-    let (ok, _, err) = ctrd.ctr(&["run", "-d", "--runc-binary", rt, &img, &id, "/bin/sleep", "30"]);
+    let (ok, _, err) = ctrd.ctr(&[
+        "run",
+        "-d",
+        "--runc-binary",
+        rt,
+        &img,
+        &id,
+        "/bin/sleep",
+        "30",
+    ]);
     assert!(ok, "ctr run -d: {err}");
-    let (ok, out, err) = ctrd.ctr(&["task", "exec", "--exec-id", "e1", &id, "/bin/sh", "-c", "echo exec-ok"]);
+    let (ok, out, err) = ctrd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        &id,
+        "/bin/sh",
+        "-c",
+        "echo exec-ok",
+    ]);
     assert!(ok && out.trim() == "exec-ok", "task exec: {out} {err}");
     let (ok, out, _) = ctrd.ctr(&["task", "ps", &id]);
     assert!(ok && out.lines().count() >= 2, "task ps: {out}");
@@ -142,7 +177,15 @@ fn containerd_runs_busybox_through_berth_runtime() {
     assert!(ctrd.ctr(&["containers", "rm", &id]).0);
 
     // A failing container: containerd shows berth-runtime's own error.
-    let (ok, _, err) = ctrd.ctr(&["run", "--rm", "--runc-binary", rt, &img, &unique("bad"), "/no/such/program"]);
+    let (ok, _, err) = ctrd.ctr(&[
+        "run",
+        "--rm",
+        "--runc-binary",
+        rt,
+        &img,
+        &unique("bad"),
+        "/no/such/program",
+    ]);
     assert!(!ok);
     assert!(err.contains("/no/such/program"), "{err}");
 }
@@ -162,7 +205,11 @@ fn dockerd_runs_busybox_with_runtime_berth() {
     ]) else {
         skip!("dockerd could not start");
     };
-    let docker = if Path::new("/usr/local/bin/docker").exists() { "/usr/local/bin/docker" } else { "docker" };
+    let docker = if Path::new("/usr/local/bin/docker").exists() {
+        "/usr/local/bin/docker"
+    } else {
+        "docker"
+    };
     let dk = |args: &[&str]| run(Command::new(docker).arg("-H").arg(d.host()).args(args));
     let work = tempfile::tempdir().unwrap();
     let oci = busybox_oci_archive(work.path());
@@ -177,14 +224,37 @@ fn dockerd_runs_busybox_with_runtime_berth() {
     let (ok, _, err) = dk(&["load", "-i", dar.to_str().unwrap()]);
     assert!(ok, "docker load: {err}");
 
-    let (ok, out, err) = dk(&["run", "--rm", "--runtime", "berth", "--network", "none", "busybox:latest", "/bin/sh", "-c", "echo hello-berth; grep Seccomp: /proc/self/status"]);
+    let (ok, out, err) = dk(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "berth",
+        "--network",
+        "none",
+        "busybox:latest",
+        "/bin/sh",
+        "-c",
+        "echo hello-berth; grep Seccomp: /proc/self/status",
+    ]);
     assert!(ok, "docker run: {err}\n{}", d.log());
     assert!(out.starts_with("hello-berth\n"), "{out}");
     // Docker's default seccomp profile is in force.
     assert!(out.contains("Seccomp:\t2"), "{out}");
 
     let name = unique("dk");
-    let (ok, _, err) = dk(&["run", "-d", "--name", &name, "--runtime", "berth", "--network", "none", "busybox:latest", "sleep", "30"]);
+    let (ok, _, err) = dk(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--runtime",
+        "berth",
+        "--network",
+        "none",
+        "busybox:latest",
+        "sleep",
+        "30",
+    ]);
     assert!(ok, "docker run -d: {err}");
     let (ok, out, err) = dk(&["exec", &name, "echo", "exec-ok"]);
     assert!(ok && out.trim() == "exec-ok", "{out} {err}");

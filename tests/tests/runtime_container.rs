@@ -47,8 +47,15 @@ fn own_namespaces_and_pid_one() {
     );
     assert_eq!(code, 0, "{out}");
     for kind in ["pid", "net", "ipc", "uts", "mnt"] {
-        let line = out.lines().find(|l| l.starts_with(&format!("{kind} "))).unwrap();
-        assert_ne!(line.split_once(' ').unwrap().1, host_ns(kind), "{kind} namespace is the host's");
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{kind} ")))
+            .unwrap();
+        assert_ne!(
+            line.split_once(' ').unwrap().1,
+            host_ns(kind),
+            "{kind} namespace is the host's"
+        );
     }
     assert!(out.contains("pid1 sh"), "{out}");
     assert!(out.contains("me 1"), "{out}");
@@ -59,12 +66,15 @@ fn hostname_domainname_env_cwd() {
     if !is_root() {
         skip!("needs root");
     }
-    let (code, out) = run_with("hostname; cat /proc/sys/kernel/domainname; echo $GREETING; pwd", |c| {
-        c["hostname"] = json!("inner-host");
-        c["domainname"] = json!("inner.domain");
-        c["process"]["env"] = json!(["PATH=/bin", "GREETING=hello there"]);
-        c["process"]["cwd"] = json!("/tmp");
-    });
+    let (code, out) = run_with(
+        "hostname; cat /proc/sys/kernel/domainname; echo $GREETING; pwd",
+        |c| {
+            c["hostname"] = json!("inner-host");
+            c["domainname"] = json!("inner.domain");
+            c["process"]["env"] = json!(["PATH=/bin", "GREETING=hello there"]);
+            c["process"]["cwd"] = json!("/tmp");
+        },
+    );
     assert_eq!(code, 0);
     assert_eq!(out, "inner-host\ninner.domain\nhello there\n/tmp\n");
 }
@@ -75,7 +85,8 @@ fn user_groups_umask() {
         skip!("needs root");
     }
     let (code, out) = run_with("id -u; id -g; id -G; umask", |c| {
-        c["process"]["user"] = json!({"uid": 1000, "gid": 1001, "additionalGids": [5, 1002], "umask": 63});
+        c["process"]["user"] =
+            json!({"uid": 1000, "gid": 1001, "additionalGids": [5, 1002], "umask": 63});
     });
     assert_eq!(code, 0);
     let l: Vec<&str> = out.lines().collect();
@@ -116,7 +127,10 @@ fn capability_sets_and_no_new_privileges() {
     assert_eq!(code, 0);
     // After execve as root the kernel recomputes effective/permitted from the bounding set
     // and inheritable; the bounding set and NoNewPrivs are exactly as configured.
-    assert_eq!(status_field(&out, "CapBnd:"), (1 << 0) | (1 << 5) | (1 << 10) | (1 << 13));
+    assert_eq!(
+        status_field(&out, "CapBnd:"),
+        (1 << 0) | (1 << 5) | (1 << 10) | (1 << 13)
+    );
     assert_eq!(status_field(&out, "CapInh:"), 1 << 5);
     assert_eq!(status_field(&out, "NoNewPrivs:"), 1);
 
@@ -196,14 +210,39 @@ fn mounts_devices_and_dev_symlinks() {
     assert!(out.starts_with("from-host\n"), "{out}");
     assert!(!out.contains("data-writable"), "{out}");
     assert!(!host.path().join("new").exists());
-    for (dest, fs) in [("/dev", "tmpfs"), ("/dev/pts", "devpts"), ("/dev/mqueue", "mqueue"), ("/dev/shm", "tmpfs"), ("/proc", "proc"), ("/sys", "sysfs")] {
-        assert!(out.contains(&format!("{dest} {fs}\n")), "{dest} {fs} missing: {out}");
+    for (dest, fs) in [
+        ("/dev", "tmpfs"),
+        ("/dev/pts", "devpts"),
+        ("/dev/mqueue", "mqueue"),
+        ("/dev/shm", "tmpfs"),
+        ("/proc", "proc"),
+        ("/sys", "sysfs"),
+    ] {
+        assert!(
+            out.contains(&format!("{dest} {fs}\n")),
+            "{dest} {fs} missing: {out}"
+        );
     }
-    assert!(out.contains("/dev/null character special file 1 3 666 0"), "{out}");
-    assert!(out.contains("/dev/zero character special file 1 5 666 0"), "{out}");
-    assert!(out.contains("/dev/tty character special file 5 0 666 0"), "{out}");
-    assert!(out.contains("/dev/mine character special file 1 3 640 7"), "{out}");
-    assert!(out.contains("/proc/self/fd\n/proc/self/fd/0\npts/ptmx\n"), "{out}");
+    assert!(
+        out.contains("/dev/null character special file 1 3 666 0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("/dev/zero character special file 1 5 666 0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("/dev/tty character special file 5 0 666 0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("/dev/mine character special file 1 3 640 7"),
+        "{out}"
+    );
+    assert!(
+        out.contains("/proc/self/fd\n/proc/self/fd/0\npts/ptmx\n"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -229,12 +268,18 @@ fn cgroup_mount_shows_the_container_limits() {
         skip!("no cgroup v1 memory hierarchy on this host");
     }
     assert_eq!(code, 0, "{out}");
-    assert_eq!(out.lines().take(2).collect::<Vec<_>>(), vec![(64u64 << 20).to_string().as_str(), "42"]);
+    assert_eq!(
+        out.lines().take(2).collect::<Vec<_>>(),
+        vec![(64u64 << 20).to_string().as_str(), "42"]
+    );
     assert!(!out.contains("writable"));
     // Only the container's own cgroup is visible, not the host tree around it.
     assert_eq!(out.lines().nth(2), Some("0"), "{out}");
     for h in ["memory", "pids", "cpu"] {
-        assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/{h}/{pn}/c")).exists(), "cgroup left in {h}");
+        assert!(
+            !std::path::Path::new(&format!("/sys/fs/cgroup/{h}/{pn}/c")).exists(),
+            "cgroup left in {h}"
+        );
     }
 }
 
@@ -243,9 +288,12 @@ fn network_sysctl_in_own_namespace() {
     if !is_root() {
         skip!("needs root");
     }
-    let (code, out) = run_with("cat /proc/sys/net/ipv4/ip_forward; ip link show lo | head -1 | cut -d: -f2", |c| {
-        c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
-    });
+    let (code, out) = run_with(
+        "cat /proc/sys/net/ipv4/ip_forward; ip link show lo | head -1 | cut -d: -f2",
+        |c| {
+            c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+        },
+    );
     assert_eq!(code, 0);
     assert!(out.starts_with("1\n"), "{out}");
     assert!(out.contains("lo"), "{out}");
@@ -258,15 +306,26 @@ fn user_namespace_with_mappings() {
     if !is_root() {
         skip!("needs root");
     }
-    let (code, out) = run_with("cat /proc/self/uid_map /proc/self/gid_map; id -u; stat -c %u /bin/busybox", |c| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        // sysfs cannot be mounted fresh in a user namespace without its own network
-        // namespace; here it has one.
-    });
+    let (code, out) = run_with(
+        "cat /proc/self/uid_map /proc/self/gid_map; id -u; stat -c %u /bin/busybox",
+        |c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user"}));
+            c["linux"]["uidMappings"] =
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            c["linux"]["gidMappings"] =
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            // sysfs cannot be mounted fresh in a user namespace without its own network
+            // namespace; here it has one.
+        },
+    );
     assert_eq!(code, 0, "{out}");
-    let l: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    let l: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(l[0], vec!["0", "100000", "65536"]);
     assert_eq!(l[1], vec!["0", "100000", "65536"]);
     assert_eq!(l[2], vec!["0"]);
@@ -290,10 +349,16 @@ fn cgroup_and_time_namespaces() {
     });
     assert_eq!(code, 0, "{out}");
     for line in out.lines().filter(|l| l.contains(':')) {
-        assert!(line.ends_with(":/"), "cgroup namespace root is not the container's cgroup: {line}");
+        assert!(
+            line.ends_with(":/"),
+            "cgroup namespace root is not the container's cgroup: {line}"
+        );
     }
     let uptime: f64 = out.lines().last().unwrap().parse().unwrap();
-    assert!(uptime > 86400.0 * 365.0, "boottime offset not applied: {uptime}");
+    assert!(
+        uptime > 86400.0 * 365.0,
+        "boottime offset not applied: {uptime}"
+    );
 }
 
 #[test]
@@ -309,11 +374,14 @@ fn join_namespaces_by_path() {
     let pid = st["pid"].as_i64().unwrap();
     let want = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
     let other_uts = std::fs::read_link(format!("/proc/{pid}/ns/uts")).unwrap();
-    let (code, out) = run_with("readlink /proc/self/ns/net; readlink /proc/self/ns/uts", |c| {
-        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
-        ns.retain(|n| n["type"] != "network");
-        ns.push(json!({"type": "network", "path": format!("/proc/{pid}/ns/net")}));
-    });
+    let (code, out) = run_with(
+        "readlink /proc/self/ns/net; readlink /proc/self/ns/uts",
+        |c| {
+            let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.retain(|n| n["type"] != "network");
+            ns.push(json!({"type": "network", "path": format!("/proc/{pid}/ns/net")}));
+        },
+    );
     rt.force_delete(&ida);
     assert_eq!(code, 0);
     let mut l = out.lines();
@@ -330,8 +398,19 @@ fn no_pivot_and_rootfs_propagation() {
     let rt = Runtime::new();
     let b = Bundle::new(&cfg);
     let id = unique("np");
-    let out = rt.cmd(&["run", "--no-pivot", "--bundle", b.path().to_str().unwrap(), &id]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = rt.cmd(&[
+        "run",
+        "--no-pivot",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(s.contains("bin") && s.contains("etc"), "{s}");
     assert!(!s.contains("usr\n"), "host root visible: {s}");
@@ -341,7 +420,10 @@ fn no_pivot_and_rootfs_propagation() {
     });
     assert_eq!(code, 0);
     assert!(!out.is_empty());
-    assert!(!out.contains("master:") && !out.contains("shared:"), "root is not private: {out}");
+    assert!(
+        !out.contains("master:") && !out.contains("shared:"),
+        "root is not private: {out}"
+    );
 }
 
 #[test]
@@ -353,12 +435,25 @@ fn preserve_fds_passes_extra_files() {
     use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().unwrap();
     let file = std::fs::File::create(dir.path().join("out")).unwrap();
-    let b = Bundle::new(&busybox_config(&["/bin/sh", "-c", "echo via-fd3 >&3; ls /proc/self/fd | wc -l"]));
+    let b = Bundle::new(&busybox_config(&[
+        "/bin/sh",
+        "-c",
+        "echo via-fd3 >&3; ls /proc/self/fd | wc -l",
+    ]));
     let rt = Runtime::new();
     let id = unique("pf");
     let fd = file.as_raw_fd();
     let mut cmd = std::process::Command::new(berth_tests::bins::bin("berth-runtime"));
-    cmd.args(["--root", rt.root().to_str().unwrap(), "run", "--preserve-fds", "1", "--bundle", b.path().to_str().unwrap(), &id]);
+    cmd.args([
+        "--root",
+        rt.root().to_str().unwrap(),
+        "run",
+        "--preserve-fds",
+        "1",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
     unsafe {
         cmd.pre_exec(move || {
             // dup2 onto itself would keep close-on-exec: clear it explicitly.
@@ -369,8 +464,15 @@ fn preserve_fds_passes_extra_files() {
         });
     }
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(std::fs::read_to_string(dir.path().join("out")).unwrap(), "via-fd3\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out")).unwrap(),
+        "via-fd3\n"
+    );
     // stdin, stdout, stderr, fd 3 and the directory ls reads: nothing else leaked.
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "5");
 }

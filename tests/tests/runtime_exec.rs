@@ -20,7 +20,13 @@ impl Running {
         let rt = Runtime::new();
         let b = Bundle::new(&cfg);
         let id = unique("ex");
-        rt.ok(&["run", "--detach", "--bundle", b.path().to_str().unwrap(), &id]);
+        rt.ok(&[
+            "run",
+            "--detach",
+            "--bundle",
+            b.path().to_str().unwrap(),
+            &id,
+        ]);
         Running { rt, id, _b: b }
     }
     fn exec(&self, args: &[&str]) -> std::process::Output {
@@ -48,8 +54,18 @@ fn exec_joins_the_container() {
         skip!("needs root");
     }
     let c = Running::new(busybox_config(&["/bin/sleep", "30"]));
-    let o = c.exec(&["--", "/bin/sh", "-c", "hostname; readlink /proc/1/exe; cat /proc/1/comm; echo $$; exit 3"]);
-    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = c.exec(&[
+        "--",
+        "/bin/sh",
+        "-c",
+        "hostname; readlink /proc/1/exe; cat /proc/1/comm; echo $$; exit 3",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let out = text(&o);
     let l: Vec<&str> = out.lines().collect();
     assert_eq!(l[0], "berth");
@@ -57,14 +73,46 @@ fn exec_joins_the_container() {
     assert_eq!(l[2], "sleep");
     assert_ne!(l[3], "1");
     let pid: i32 = l[3].parse().unwrap();
-    assert!(pid > 1 && pid < 100, "exec'd process not in the container's pid namespace: {pid}");
+    assert!(
+        pid > 1 && pid < 100,
+        "exec'd process not in the container's pid namespace: {pid}"
+    );
 
-    let o = c.exec(&["--env", "X=1", "-e", "Y=2", "--cwd", "/tmp", "--user", "65534:65534", "--", "/bin/sh", "-c", "echo $X$Y; pwd; id -u; id -g"]);
-    assert_eq!(text(&o), "12\n/tmp\n65534\n65534\n", "{}", String::from_utf8_lossy(&o.stderr));
+    let o = c.exec(&[
+        "--env",
+        "X=1",
+        "-e",
+        "Y=2",
+        "--cwd",
+        "/tmp",
+        "--user",
+        "65534:65534",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo $X$Y; pwd; id -u; id -g",
+    ]);
+    assert_eq!(
+        text(&o),
+        "12\n/tmp\n65534\n65534\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
-    let o = c.exec(&["--cap", "CAP_NET_ADMIN", "--", "/bin/sh", "-c", "grep CapBnd /proc/self/status"]);
+    let o = c.exec(&[
+        "--cap",
+        "CAP_NET_ADMIN",
+        "--",
+        "/bin/sh",
+        "-c",
+        "grep CapBnd /proc/self/status",
+    ]);
     let bnd = u64::from_str_radix(text(&o).split_whitespace().nth(1).unwrap(), 16).unwrap();
-    assert_ne!(bnd & (1 << 12), 0, "--cap NET_ADMIN not in the bounding set");
+    assert_ne!(
+        bnd & (1 << 12),
+        0,
+        "--cap NET_ADMIN not in the bounding set"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("process.json");
@@ -73,7 +121,12 @@ fn exec_joins_the_container() {
         "user": {"uid": 0, "gid": 0}
     })).unwrap()).unwrap();
     let o = c.exec(&["--process", p.to_str().unwrap(), "--"]);
-    assert_eq!(text(&o), "from-json zed\n", "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        text(&o),
+        "from-json zed\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
@@ -84,12 +137,27 @@ fn exec_detached_with_pid_file() {
     let c = Running::new(busybox_config(&["/bin/sleep", "30"]));
     let dir = tempfile::tempdir().unwrap();
     let pf = dir.path().join("exec.pid");
-    let o = c.exec(&["--detach", "--pid-file", pf.to_str().unwrap(), "--", "/bin/sleep", "20"]);
+    let o = c.exec(&[
+        "--detach",
+        "--pid-file",
+        pf.to_str().unwrap(),
+        "--",
+        "/bin/sleep",
+        "20",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let pid: i32 = std::fs::read_to_string(&pf).unwrap().parse().unwrap();
-    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap().trim(), "sleep");
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .unwrap()
+            .trim(),
+        "sleep"
+    );
     let ps: Vec<i32> = serde_json::from_str(&c.rt.ok(&["ps", "--format", "json", &c.id])).unwrap();
-    assert!(ps.contains(&pid), "exec'd process not in the container's cgroup: {ps:?}");
+    assert!(
+        ps.contains(&pid),
+        "exec'd process not in the container's cgroup: {ps:?}"
+    );
     let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/pid")).unwrap();
     let init: Value = serde_json::from_str(&c.rt.ok(&["state", &c.id])).unwrap();
     assert_eq!(ns(pid), ns(init["pid"].as_i64().unwrap() as i32));
@@ -104,7 +172,10 @@ fn exec_failures_are_clear() {
     let o = c.exec(&["--", "/no/such/binary"]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("/no/such/binary") && err.contains(&c.id), "{err}");
+    assert!(
+        err.contains("/no/such/binary") && err.contains(&c.id),
+        "{err}"
+    );
     let o = c.exec(&["--", "nosuchcommand"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("not found in $PATH"));
     let o = c.exec(&["--cwd", "/nowhere", "--", "/bin/true"]);
@@ -147,14 +218,23 @@ fn container_never_sees_a_writable_runtime_binary() {
     let st: Value = serde_json::from_str(&rt.ok(&["state", &id])).unwrap();
     let pid = st["pid"].as_i64().unwrap();
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
-    assert!(exe.to_string_lossy().starts_with("/memfd:berth-runtime"), "init runs from {exe:?}");
+    assert!(
+        exe.to_string_lossy().starts_with("/memfd:berth-runtime"),
+        "init runs from {exe:?}"
+    );
     // Even the host cannot write to it: the copy is sealed.
-    let w = std::fs::OpenOptions::new().write(true).open(format!("/proc/{pid}/exe"));
+    let w = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/{pid}/exe"));
     assert!(w.is_err(), "the runtime copy is writable");
     // From inside the created container: init's exe cannot even be opened.
     let o = rt.cmd(&["exec", &id, "/bin/sh", "-c", "cat /proc/1/exe > /dev/null && echo readable; echo x >> /proc/1/exe && echo writable; true"]);
     let out = text(&o);
-    assert!(!out.contains("writable") && !out.contains("readable"), "{out} {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        !out.contains("writable") && !out.contains("readable"),
+        "{out} {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     rt.ok(&["delete", "--force", &id]);
 
     // The classic attack: a program whose interpreter is /proc/self/exe makes the kernel
@@ -166,7 +246,12 @@ fn container_never_sees_a_writable_runtime_binary() {
     let evil = b.path().join("rootfs/evil");
     std::fs::write(&evil, "#!/proc/self/exe\n").unwrap();
     std::fs::set_permissions(&evil, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let o = rt.cmd(&["run", "--bundle", b.path().to_str().unwrap(), &unique("cve2")]);
+    let o = rt.cmd(&[
+        "run",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &unique("cve2"),
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("unknown command \"/evil\"") || err.contains("exec \"/evil\""),
@@ -187,9 +272,20 @@ fn only_stdio_reaches_the_container() {
     let leak = std::fs::File::open("/").unwrap();
     let fd = leak.as_raw_fd();
     let rt = Runtime::new();
-    let b = Bundle::new(&busybox_config(&["/bin/sh", "-c", "ls /proc/self/fd | tr '\\n' ' '"]));
+    let b = Bundle::new(&busybox_config(&[
+        "/bin/sh",
+        "-c",
+        "ls /proc/self/fd | tr '\\n' ' '",
+    ]));
     let mut cmd = std::process::Command::new(berth_tests::bins::bin("berth-runtime"));
-    cmd.args(["--root", rt.root().to_str().unwrap(), "run", "--bundle", b.path().to_str().unwrap(), &unique("fds")]);
+    cmd.args([
+        "--root",
+        rt.root().to_str().unwrap(),
+        "run",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &unique("fds"),
+    ]);
     unsafe {
         cmd.pre_exec(move || {
             libc::dup2(fd, 7);

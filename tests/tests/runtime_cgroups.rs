@@ -791,3 +791,67 @@ fn a_process_that_joins_itself_is_counted_and_killed() {
     cg.destroy().unwrap();
     assert_gone(&parent);
 }
+
+/// A whole disk of this host ("major:minor" of /sys/block/vda and the like), if any.
+fn a_disk() -> Option<(i64, i64)> {
+    let mut names: Vec<String> = std::fs::read_dir("/sys/block")
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("loop") && !n.starts_with("zram") && !n.starts_with("ram"))
+        .collect();
+    names.sort();
+    let dev = std::fs::read_to_string(format!("/sys/block/{}/dev", names.first()?)).ok()?;
+    let (major, minor) = dev.trim().split_once(':')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+#[test]
+fn block_io_throttles_and_weights() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let Some((major, minor)) = a_disk() else {
+        skip!("no block device to throttle");
+    };
+    let res = resources(json!({ "blockIO": {
+        "throttleReadBpsDevice": [ { "major": major, "minor": minor, "rate": 1048576 } ],
+        "throttleWriteIOPSDevice": [ { "major": major, "minor": minor, "rate": 100 } ]
+    } }));
+    let s = Subject::start("exec sleep 60", Some(&res));
+    if s.cg.mode() == Mode::Unified {
+        let max = s.file("blkio", "-", "io.max");
+        assert!(
+            max.contains(&format!("{major}:{minor} rbps=1048576")) && max.contains("wiops=100"),
+            "{max}"
+        );
+    } else {
+        assert_eq!(
+            s.file("blkio", "blkio.throttle.read_bps_device", "-"),
+            format!("{major}:{minor} 1048576")
+        );
+        assert_eq!(
+            s.file("blkio", "blkio.throttle.write_iops_device", "-"),
+            format!("{major}:{minor} 100")
+        );
+    }
+    // a weight is applied where the I/O scheduler offers one, and refused clearly otherwise
+    let weight =
+        s.cg.update(&resources(json!({ "blockIO": { "weight": 300 } })));
+    match weight {
+        Ok(()) => {
+            let dir = s.dir("blkio");
+            let set = [
+                "blkio.weight",
+                "blkio.bfq.weight",
+                "io.bfq.weight",
+                "io.weight",
+            ]
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(dir.join(f)).ok())
+            .any(|v| v.contains("300") || v.contains("2930"));
+            assert!(set, "weight 300 not found in {}", dir.display());
+        }
+        Err(e) => assert!(e.to_string().contains("proportional weights"), "{e}"),
+    }
+}

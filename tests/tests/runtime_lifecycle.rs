@@ -155,17 +155,31 @@ fn kill_by_number_all_processes_and_force_delete() {
     let b = Bundle::new(&cfg);
     let id = unique("ka");
     rt.ok(&["run", "--detach", "--bundle", bpath(&b), &id]);
-    std::thread::sleep(Duration::from_millis(200));
-    let pids: Vec<i64> = serde_json::from_str(&rt.ok(&["ps", "--format", "json", &id])).unwrap();
+    // The shell and its two sleeps.
+    let t = std::time::Instant::now();
+    let pids = loop {
+        let pids: Vec<i64> =
+            serde_json::from_str(&rt.ok(&["ps", "--format", "json", &id])).unwrap();
+        if pids.len() >= 3 || t.elapsed() > Duration::from_secs(10) {
+            break pids;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!(pids.len(), 3, "{pids:?}");
     rt.ok(&["kill", "--all", &id, "9"]);
-    std::thread::sleep(Duration::from_millis(200));
     for p in &pids {
-        let st = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
-        assert!(
-            st.is_empty() || st.contains(") Z"),
-            "pid {p} survived kill --all"
-        );
+        let gone = || {
+            let st = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            st.is_empty() || st.contains(") Z")
+        };
+        let t = std::time::Instant::now();
+        while !gone() {
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "pid {p} survived kill --all"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
     rt.ok(&["delete", &id]);
 

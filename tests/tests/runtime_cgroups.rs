@@ -855,3 +855,54 @@ fn block_io_throttles_and_weights() {
         Err(e) => assert!(e.to_string().contains("proportional weights"), "{e}"),
     }
 }
+
+/// On a hybrid host a process that joined itself is not in the cgroup2 directory until a
+/// limit needs it there; an update that sets one brings the processes along.
+#[test]
+fn an_update_with_a_cgroup2_limit_moves_the_processes_there() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    if berth_cgroups::host_mode().unwrap() != Mode::Hybrid
+        || !std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers")
+            .unwrap_or_default()
+            .contains("hugetlb")
+        || !Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists()
+    {
+        skip!("needs a hybrid host whose cgroup2 hierarchy offers hugetlb");
+    }
+    use std::os::unix::process::CommandExt;
+    use std::sync::Arc;
+    let parent = unique("berth-cghyb");
+    let cg = Arc::new(Cgroup::new(Some(Path::new(&format!("/{parent}/c"))), "c").unwrap());
+    cg.create(0, None).unwrap();
+    let joiner = Arc::clone(&cg);
+    let mut cmd = Command::new("sleep");
+    cmd.arg("60");
+    // SAFETY: join_self only writes to cgroup files; the child is single-threaded here.
+    unsafe {
+        cmd.pre_exec(move || joiner.join_self().map_err(std::io::Error::other));
+    }
+    let mut child = cmd.spawn().unwrap();
+    let v2 = cg.dirs()[""].clone();
+    let procs = || std::fs::read_to_string(v2.join("cgroup.procs")).unwrap_or_default();
+    assert!(
+        procs().trim().is_empty(),
+        "not in the cgroup2 directory yet"
+    );
+    cg.update(&resources(
+        json!({ "hugepageLimits": [ { "pageSize": "2MB", "limit": 0 } ] }),
+    ))
+    .unwrap();
+    assert_eq!(procs().trim(), child.id().to_string());
+    assert_eq!(
+        std::fs::read_to_string(v2.join("hugetlb.2MB.max"))
+            .unwrap()
+            .trim(),
+        "0"
+    );
+    cg.signal_all(Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+    cg.destroy().unwrap();
+    assert_gone(&parent);
+}

@@ -196,12 +196,36 @@ impl Cgroup {
         }
         let steps = plan::plan(self, resources).map_err(at)?;
         if let Some(v2) = &self.place.v2 {
+            let wanted = plan::wanted_v2(self, &steps, resources);
+            if self.optional_v2(v2) && !wanted.is_empty() {
+                // A hybrid host's cgroup2 directory is joined only when it has limits
+                // (`join_self`): bring the processes along now that it gets some.
+                self.join_v2_now(v2).map_err(at)?;
+            }
             if v2.path.is_dir() {
-                let wanted = plan::wanted_v2(self, &steps, resources);
                 dirs::enable_v2_controllers(&v2.mount, &v2.path, &wanted).map_err(at)?;
             }
         }
         plan::execute(&steps, true).map_err(at)
+    }
+
+    /// Makes the cgroup2 directory if needed and moves every process of the cgroup in.
+    fn join_v2_now(&self, v2: &placement::Dir) -> FResult<()> {
+        let mut created = Vec::new();
+        dirs::make(&v2.mount, &v2.path, &mut created, &|_| Ok(()))?;
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(created);
+        let mut pids = Vec::new();
+        dirs::procs_recursive(&self.primary().path, &mut pids)?;
+        for pid in pids {
+            match fsio::write(&v2.path, "cgroup.procs", &pid.to_string()) {
+                Err(f) if f.errno() == Some(libc::ESRCH) => {} // exited meanwhile
+                r => r?,
+            }
+        }
+        Ok(())
     }
 
     /// Adds a process (exec) to the cgroup, in every hierarchy.

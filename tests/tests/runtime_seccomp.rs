@@ -413,7 +413,7 @@ mod containers {
             .collect();
         let profile = serde_json::to_value(berth_seccomp::docker_default(&caps)).unwrap();
         let (code, out) = run(
-            "echo hello; ls / >/dev/null && sleep 0 && echo ok; exit 3",
+            "echo hello | cat; ls / >/dev/null && sleep 0 && echo ok; exit 3",
             profile,
         );
         assert_eq!(code, 3, "{out}");

@@ -235,3 +235,88 @@ pub fn spec(ns: &str, id: &str, args: &[&str]) -> Vec<u8> {
     v["process"]["env"] = serde_json::json!(["PATH=/bin"]);
     serde_json::to_vec(&v).unwrap()
 }
+
+/// shimd started by hand, for what the standard fixture cannot do: run it inside a wrapper
+/// command (e.g. a private mount namespace) or give it another state directory.
+pub struct CustomShimd {
+    pub dir: tempfile::TempDir,
+    pub state: PathBuf,
+    child: std::process::Child,
+}
+
+impl CustomShimd {
+    /// Runs `wrapper... shimd --address .. --root .. --state STATE` (STATE defaults to
+    /// `<dir>/state`) and waits until it serves; the busybox image is imported.
+    pub fn start(wrapper: &[&str], state: Option<PathBuf>) -> CustomShimd {
+        use std::process::{Command, Stdio};
+        let dir = tempfile::Builder::new()
+            .prefix("berth-shimd-")
+            .tempdir()
+            .expect("temp dir");
+        let d = dir.path();
+        let state = state.unwrap_or_else(|| d.join("state"));
+        let log = std::fs::File::create(d.join("shimd.log")).expect("shimd log");
+        let mut cmd = Command::new(wrapper.first().copied().unwrap_or("env"));
+        cmd.args(wrapper.iter().skip(1))
+            .arg(crate::bins::bin("shimd"))
+            .arg("--address")
+            .arg(d.join("sock"))
+            .arg("--root")
+            .arg(d.join("root"))
+            .arg("--state")
+            .arg(&state)
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    crate::bins::bin_dir().display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log);
+        let child = cmd.spawn().expect("spawn shimd");
+        let s = CustomShimd { dir, state, child };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(s.dir.path().join("sock")).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "shimd did not start: {}",
+                std::fs::read_to_string(s.dir.path().join("shimd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let img = crate::images::build_image(&[crate::images::busybox_layer()], None);
+        let archive = s.dir.path().join("busybox-oci.tar");
+        std::fs::write(&archive, img.oci_archive(IMAGE)).expect("write the image archive");
+        let (code, _, err) = s.ctl(&["images", "import", archive.to_str().unwrap()]);
+        assert_eq!(code, 0, "import: {err}");
+        s
+    }
+
+    /// berthctl with `args`: (exit code, stdout, stderr).
+    pub fn ctl(&self, args: &[&str]) -> (i32, String, String) {
+        let out = std::process::Command::new(crate::bins::bin("berthctl"))
+            .arg("--address")
+            .arg(self.dir.path().join("sock"))
+            .args(args)
+            .output()
+            .expect("run berthctl");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for CustomShimd {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+    }
+}

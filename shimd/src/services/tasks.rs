@@ -110,6 +110,16 @@ impl TasksService {
     }
 }
 
+/// Runs a lifecycle step to its end even if the client goes away meanwhile (a dropped
+/// request would otherwise leave a half-made or half-removed task behind).
+async fn finish<T: Send + 'static>(
+    f: impl std::future::Future<Output = Result<T, Status>> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::spawn(f)
+        .await
+        .map_err(|e| Status::internal(format!("task operation failed: {e}")))?
+}
+
 /// Streams log entries read on a blocking thread.
 fn spawn_log_reader(
     core: Arc<Core>,
@@ -139,13 +149,16 @@ impl Tasks for TasksService {
         req: Request<CreateTaskRequest>,
     ) -> Result<Response<CreateTaskResponse>, Status> {
         let ns = namespace::of(&req)?;
-        let r = lifecycle::create(&self.core, &ns, req.into_inner()).await?;
+        let core = self.core.clone();
+        let r =
+            finish(async move { lifecycle::create(&core, &ns, req.into_inner()).await }).await?;
         Ok(Response::new(r))
     }
 
     async fn start(&self, req: Request<StartRequest>) -> Result<Response<StartResponse>, Status> {
         let (_, task) = self.task(&req, &req.get_ref().container_id)?;
-        let pid = lifecycle::start(&self.core, &task, &req.get_ref().exec_id).await?;
+        let (core, exec_id) = (self.core.clone(), req.into_inner().exec_id);
+        let pid = finish(async move { lifecycle::start(&core, &task, &exec_id).await }).await?;
         Ok(Response::new(StartResponse { pid }))
     }
 
@@ -154,8 +167,10 @@ impl Tasks for TasksService {
         req: Request<DeleteTaskRequest>,
     ) -> Result<Response<DeleteTaskResponse>, Status> {
         let (_, task) = self.task(&req, &req.get_ref().container_id)?;
-        let r = req.into_inner();
-        let resp = lifecycle::delete(&self.core, &task, &r.exec_id, r.force).await?;
+        let (core, r) = (self.core.clone(), req.into_inner());
+        let resp =
+            finish(async move { lifecycle::delete(&core, &task, &r.exec_id, r.force).await })
+                .await?;
         Ok(Response::new(resp))
     }
 

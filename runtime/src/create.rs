@@ -282,7 +282,13 @@ pub fn create(
     let created = cg.create(0, Some(&resources));
     undo.cgroup = Some(cg);
     created.map_err(|e| Error(format!("container {}: {e}", o.id)))?;
-    chan.send(&Msg::Go)?;
+    if let Err(e) = chan.send(&Msg::Go) {
+        // The child may already have failed (e.g. joining a namespace): its reason is queued.
+        if let Ok(Some(Msg::Failed(reason))) = chan.recv() {
+            bail!("container {}: {reason}", o.id);
+        }
+        return Err(e);
+    }
     let cg = undo.cgroup.as_ref().unwrap();
 
     let mut st = State {

@@ -54,23 +54,54 @@ pub fn bootstrap(a: &InitArgs, chan: &Channel) -> ! {
 
 /// Returns false in the forked init, true in the bootstrap child once init is forked.
 fn bootstrap_inner(a: &InitArgs, chan: &Channel) -> Result<bool> {
-    // In the cgroup before anything else, so init and all it forks are counted and limited.
-    chan.expect(Msg::Go)?;
-    a.cgroup
-        .join_self()
-        .map_err(|e| format!("joining the container's cgroup: {e}"))?;
     let nss = namespaces(a.spec);
-    // Join by path first, the user namespace before the others (it grants the rights).
-    let mut joins: Vec<_> = nss.iter().filter(|n| n.path().is_some()).collect();
-    joins.sort_by_key(|n| n.typ() != LinuxNamespaceType::User);
-    for n in joins {
-        ns::join(n.typ(), n.path().as_ref().unwrap())?;
-    }
     let new: Vec<_> = nss
         .iter()
         .filter(|n| n.path().is_none())
         .map(|n| n.typ())
         .collect();
+    let userns = nss.iter().any(|n| n.typ() == LinuxNamespaceType::User);
+    // Creating namespaces runs no code of the container's: without a user namespace it
+    // overlaps with the runtime making the cgroup. (In a user namespace the host's cgroup
+    // files would no longer be writable, so the cgroup comes first there.)
+    if !userns {
+        join_and_unshare(a, &new, chan)?;
+    }
+    // In the cgroup before init exists, so it and everything it forks are counted and limited.
+    chan.expect(Msg::Go)?;
+    a.cgroup
+        .join_self()
+        .map_err(|e| format!("joining the container's cgroup: {e}"))?;
+    if userns {
+        join_and_unshare(a, &new, chan)?;
+    }
+    // The cgroup namespace is rooted at the cgroup the process is in when it is made.
+    if new.contains(&LinuxNamespaceType::Cgroup) {
+        ns::unshare(libc::CLONE_NEWCGROUP)?;
+    }
+    if new.contains(&LinuxNamespaceType::Time) {
+        ns::write_time_offsets(a.spec)?;
+    }
+    let pid = unsafe { ns::fork_sibling()? };
+    if pid == 0 {
+        return Ok(false);
+    }
+    chan.send(&Msg::Pid(pid))?;
+    Ok(true)
+}
+
+/// Joins the namespaces given by path (the user namespace first: it grants the rights),
+/// creates the user namespace (the runtime writes its id maps), then the other new ones
+/// except the cgroup namespace.
+fn join_and_unshare(a: &InitArgs, new: &[LinuxNamespaceType], chan: &Channel) -> Result<()> {
+    let mut joins: Vec<_> = namespaces(a.spec)
+        .iter()
+        .filter(|n| n.path().is_some())
+        .collect();
+    joins.sort_by_key(|n| n.typ() != LinuxNamespaceType::User);
+    for n in joins {
+        ns::join(n.typ(), n.path().as_ref().unwrap())?;
+    }
     if new.contains(&LinuxNamespaceType::User) {
         ns::unshare(libc::CLONE_NEWUSER)?;
         chan.send(&Msg::MapIds)?;
@@ -86,18 +117,9 @@ fn bootstrap_inner(a: &InitArgs, chan: &Channel) -> Result<bool> {
     }
     let flags = new
         .iter()
-        .filter(|t| **t != LinuxNamespaceType::User)
+        .filter(|t| !matches!(t, LinuxNamespaceType::User | LinuxNamespaceType::Cgroup))
         .fold(0, |f, t| f | ns::flag(*t));
-    ns::unshare(flags)?;
-    if new.contains(&LinuxNamespaceType::Time) {
-        ns::write_time_offsets(a.spec)?;
-    }
-    let pid = unsafe { ns::fork_sibling()? };
-    if pid == 0 {
-        return Ok(false);
-    }
-    chan.send(&Msg::Pid(pid))?;
-    Ok(true)
+    ns::unshare(flags)
 }
 
 /// The container's init: never returns.

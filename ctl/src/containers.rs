@@ -139,7 +139,7 @@ async fn remove(ctx: &Context, id: &str, force: bool, keep_snapshot: bool) -> an
                 Ok(Ok(_))
             );
         }
-        if !stopped {
+        if !stopped && !force {
             anyhow::bail!(
                 "container {id} has a running task: kill it first (berthctl tasks kill), or use --force"
             );

@@ -695,3 +695,50 @@ fn attach_replays_the_log_then_streams_to_the_exit() {
     lab.ctl_ok(&["containers", "rm", &id]);
     lab.assert_no_debris("default", &id);
 }
+
+#[test]
+fn update_changes_the_limits_of_a_running_task() {
+    use berth_proto::v1::UpdateTaskRequest;
+    if !is_root() {
+        skip!("needs root");
+    }
+    let lab = TaskLab::start();
+    let id = unique("update");
+    lab.ctl_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        "runc",
+        IMAGE,
+        &id,
+        "/bin/sleep",
+        "1000",
+    ]);
+    lab.wait_status(&id, "RUNNING", Duration::from_secs(5));
+    let g = lab.grpc("default");
+    let limit = 64 * 1024 * 1024u64;
+    g.block_on(
+        g.tasks().update(UpdateTaskRequest {
+            container_id: id.clone(),
+            resources: serde_json::to_vec(&serde_json::json!({
+                "memory": { "limit": limit },
+                "pids": { "limit": 50 }
+            }))
+            .unwrap(),
+        }),
+    )
+    .unwrap();
+    let metrics: serde_json::Value =
+        serde_json::from_str(&lab.ctl_ok(&["tasks", "metrics", "--format", "json", &id])).unwrap();
+    assert_eq!(metrics["memory"]["limit"], limit, "{metrics}");
+    assert_eq!(metrics["pids"]["limit"], 50, "{metrics}");
+    let e = g
+        .block_on(g.tasks().update(UpdateTaskRequest {
+            container_id: id.clone(),
+            resources: b"[1,2]".to_vec(),
+        }))
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    lab.ctl_ok(&["containers", "rm", "--force", &id]);
+    lab.assert_no_debris("default", &id);
+}

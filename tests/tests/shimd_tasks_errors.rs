@@ -298,3 +298,57 @@ fn bad_rootfs_specs_and_ids_over_grpc() {
     assert!(log_path.exists(), "a client's log file is the client's");
     lab.assert_no_debris(ns, &id);
 }
+
+#[test]
+fn shim_sockets_are_private_and_survive_garbage() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    if !is_root() {
+        skip!("needs root");
+    }
+    let lab = TaskLab::start();
+    let id = unique("garbage");
+    lab.ctl_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        "runc",
+        IMAGE,
+        &id,
+        "/bin/sleep",
+        "1000",
+    ]);
+    lab.wait_status(&id, "RUNNING", Duration::from_secs(5));
+    let dir = lab.task_dir("default", &id);
+    for (f, mode) in [("shim.sock", 0o600), ("log.json", 0o640)] {
+        let m = std::fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(m, mode, "{f}");
+    }
+    let dmode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(dmode, 0o700);
+    // A frame claiming 4 GiB: the connection is dropped.
+    let mut c = std::os::unix::net::UnixStream::connect(dir.join("shim.sock")).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(&[0xff, 0xff, 0xff, 0xff]).unwrap();
+    let mut buf = Vec::new();
+    c.read_to_end(&mut buf).unwrap();
+    assert!(buf.is_empty());
+    // An undecodable request: an error answer naming the problem.
+    let mut c = std::os::unix::net::UnixStream::connect(dir.join("shim.sock")).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff]).unwrap();
+    let mut len = [0u8; 4];
+    c.read_exact(&mut len).unwrap();
+    let mut answer = vec![0u8; u32::from_be_bytes(len) as usize];
+    c.read_exact(&mut answer).unwrap();
+    assert!(
+        String::from_utf8_lossy(&answer).contains("bad request"),
+        "{answer:?}"
+    );
+    // The shim still serves and the container still runs.
+    assert_eq!(lab.task_status(&id).as_deref(), Some("RUNNING"));
+    let (code, out, err) = lab.ctl(&["tasks", "exec", &id, "/bin/echo", "still-here"]);
+    assert_eq!((code, out.as_str()), (0, "still-here\n"), "{err}");
+    lab.ctl_ok(&["containers", "rm", "--force", &id]);
+    lab.assert_no_debris("default", &id);
+}

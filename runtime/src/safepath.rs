@@ -75,6 +75,28 @@ pub enum Kind {
 /// Opens `path` inside `root` as O_PATH, creating missing directories (mode 0755) and,
 /// for `Kind::File`, an empty last component (mode 0644).
 pub fn ensure(root: BorrowedFd, path: &Path, kind: Kind) -> io::Result<OwnedFd> {
+    ensure_depth(root, path, kind, 0)
+}
+
+/// `path` with `.` and `..` resolved lexically, never above the root.
+fn clamp(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn ensure_depth(root: BorrowedFd, path: &Path, kind: Kind, depth: u32) -> io::Result<OwnedFd> {
+    if depth > 40 {
+        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+    }
     match open_in_root(root, path, libc::O_PATH) {
         Ok(fd) => return Ok(fd),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -130,7 +152,30 @@ pub fn ensure(root: BorrowedFd, path: &Path, kind: Kind) -> io::Result<OwnedFd> 
         if r != 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::AlreadyExists {
-                // A dangling symlink (inside the root) or a race: resolve it once more.
+                // A symlink to something missing: create its target, inside the root.
+                let mut buf = vec![0u8; libc::PATH_MAX as usize];
+                let n = unsafe {
+                    libc::readlinkat(
+                        pfd.as_raw_fd(),
+                        cname.as_ptr(),
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                    )
+                };
+                if n > 0 {
+                    buf.truncate(n as usize);
+                    let target = PathBuf::from(std::ffi::OsStr::from_bytes(&buf));
+                    let base = if target.is_absolute() {
+                        PathBuf::new()
+                    } else {
+                        parent.clone()
+                    };
+                    let mut next = clamp(&base.join(target));
+                    for rest in &comps[i + 1..] {
+                        next.push(rest);
+                    }
+                    return ensure_depth(root, &clamp(&next), kind, depth + 1);
+                }
                 return open_in_root(root, path, libc::O_PATH).map_err(|_| {
                     io::Error::new(
                         io::ErrorKind::AlreadyExists,
@@ -172,6 +217,17 @@ mod tests {
         assert!(!t.join("made").exists());
         ensure(rfd.as_fd(), Path::new("a/b/file"), Kind::File).unwrap();
         assert!(root.join("a/b/file").is_file());
+        // Dangling symlinks, absolute and relative, are followed inside the root.
+        std::os::unix::fs::symlink(t.join("outside"), root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../../outside2", root.join("etc/rel")).unwrap();
+        ensure(rfd.as_fd(), Path::new("/abs/x"), Kind::Dir).unwrap();
+        ensure(rfd.as_fd(), Path::new("/etc/rel/y"), Kind::File).unwrap();
+        assert!(!t.join("outside").exists());
+        assert!(root
+            .join(t.strip_prefix("/").unwrap())
+            .join("outside/x")
+            .is_dir());
+        assert!(root.join("outside2/y").is_file());
         std::fs::remove_dir_all(&t).unwrap();
     }
 

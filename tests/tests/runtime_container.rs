@@ -493,3 +493,55 @@ fn labels_accepted_with_a_warning_where_the_host_lacks_them() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("AppArmor is not enabled"));
 }
+
+#[test]
+fn symlinks_in_the_image_cannot_send_mounts_or_devices_outside_the_rootfs() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let host = tempfile::tempdir().unwrap();
+    let target = host.path().to_str().unwrap().to_string();
+    let mut cfg = busybox_config(&["/bin/sh", "-c", "ls /escape; ls /dev/evil/"]);
+    cfg["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/escape/sub", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]
+    }));
+    cfg["linux"]["devices"] =
+        json!([{"path": "/dev/evil/null2", "type": "c", "major": 1, "minor": 3}]);
+    let b = Bundle::new(&cfg);
+    let rootfs = b.path().join("rootfs");
+    // An absolute and a relative symlink, both aimed at a host directory.
+    std::os::unix::fs::symlink(&target, rootfs.join("escape")).unwrap();
+    std::fs::create_dir_all(rootfs.join("dev")).unwrap();
+    std::os::unix::fs::symlink(
+        format!("../../../../../../..{target}"),
+        rootfs.join("dev/evil"),
+    )
+    .unwrap();
+    let rt = Runtime::new();
+    let out = rt.cmd(&[
+        "run",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &unique("esc"),
+    ]);
+    // Whatever the outcome inside, nothing was created on the host.
+    assert!(
+        std::fs::read_dir(host.path()).unwrap().next().is_none(),
+        "the container created {:?} on the host (stderr: {})",
+        std::fs::read_dir(host.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect::<Vec<_>>(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("sub") && stdout.contains("null2"),
+        "{stdout}"
+    );
+}

@@ -440,14 +440,27 @@ impl Engine {
             registry: Some(self.registry_options(&reference.registry, &auth)),
             labels: Default::default(),
         };
+        // A registry refusing access reads as dockerd says it (not a 401, which would make
+        // the docker CLI prompt for a login in the middle of a pull).
+        let denied = |e: Error| {
+            if matches!(e.kind, Kind::Unauthorized | Kind::Forbidden) {
+                Error::not_found(format!(
+                    "pull access denied for {}, repository does not exist or may require 'docker login': {}",
+                    familiar_repo(&name),
+                    e.message
+                ))
+            } else {
+                e
+            }
+        };
         let mut stream = self
             .shimd
             .images()
             .pull(req)
             .await
-            .map_err(Error::from)?
+            .map_err(|s| denied(Error::from(s)))?
             .into_inner();
-        let first = stream.message().await.map_err(Error::from)?;
+        let first = stream.message().await.map_err(|s| denied(Error::from(s)))?;
         let (tx, rx) = mpsc::channel(64);
         let engine = self.clone();
         let tag_shown = reference

@@ -1,0 +1,186 @@
+//! Images through the docker CLI against berthd, with a real registry on loopback: pull,
+//! push, tag, rmi and its conflicts, save/load, history, prune, login.
+
+use berth_tests::berthd::{docker_cli, Berthd};
+use berth_tests::registry::{self, Auth, Options, Registry};
+use berth_tests::{is_root, skip};
+
+fn engine() -> Option<Berthd> {
+    if !is_root() || docker_cli().is_none() || !registry::available() {
+        return None;
+    }
+    Some(Berthd::start())
+}
+
+fn small_image() -> berth_tests::images::Image {
+    berth_tests::images::build_image(&[berth_tests::images::busybox_layer()], None)
+}
+
+#[test]
+fn pull_tag_push_and_remove() {
+    let Some(b) = engine() else {
+        skip!("needs root, the docker CLI and docker-registry")
+    };
+    let reg = Registry::start();
+    reg.push_image(&small_image(), "bb:1");
+    let name = format!("{}/bb:1", reg.host());
+    let out = b.docker_ok(&["pull", &name]);
+    assert!(out.contains("1: Pulling from bb"), "{out}");
+    assert!(out.contains("Pull complete"), "{out}");
+    assert!(out.contains("Digest: sha256:"), "{out}");
+    assert!(
+        out.contains(&format!("Status: Downloaded newer image for {name}")),
+        "{out}"
+    );
+    let again = b.docker_ok(&["pull", &name]);
+    assert!(again.contains("Image is up to date"), "{again}");
+    let list = b.docker_ok(&["images", "--format", "{{.Repository}} {{.Tag}} {{.ID}}"]);
+    assert!(list.starts_with(&format!("{}/bb 1 ", reg.host())), "{list}");
+    let id = b
+        .docker_ok(&["image", "inspect", "-f", "{{.Id}}", &name])
+        .trim()
+        .to_string();
+    assert!(id.starts_with("sha256:"));
+    // Short ids and prefixes resolve.
+    assert_eq!(
+        b.docker_ok(&["image", "inspect", "-f", "{{.Id}}", &id[7..19]])
+            .trim(),
+        id
+    );
+    let digests = b.docker_ok(&["image", "inspect", "-f", "{{json .RepoDigests}}", &name]);
+    assert!(digests.contains(&reg.manifest_digest("bb:1")), "{digests}");
+    assert!(b.docker_ok(&["history", &name]).contains("IMAGE"));
+
+    // Tag and push under another name; the registry then serves it.
+    let pushed = format!("{}/pushed:v2", reg.host());
+    b.docker_ok(&["tag", &name, &pushed]);
+    let out = b.docker_ok(&["push", &pushed]);
+    assert!(
+        out.contains(&format!(
+            "The push refers to repository [{}/pushed]",
+            reg.host()
+        )),
+        "{out}"
+    );
+    assert!(out.contains("v2: digest: sha256:"), "{out}");
+    assert!(reg.manifest_digest("pushed:v2").starts_with("sha256:"));
+
+    // rmi: by name untags; a container using the last name blocks removal unless forced;
+    // a running one blocks even a forced removal.
+    b.docker_ok(&["rmi", &pushed]);
+    b.docker_ok(&["create", "--name", "user", &name, "true"]);
+    let (code, _, err) = b.docker_run(&["rmi", &name]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("container") && err.contains("is using its referenced image"),
+        "{err}"
+    );
+    b.docker_ok(&["run", "-d", "--name", "runner", &name, "sleep", "60"]);
+    let (code, _, err) = b.docker_run(&["rmi", "-f", &name]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("image is being used by running container"),
+        "{err}"
+    );
+    b.docker_ok(&["rm", "-f", "runner", "user"]);
+    // By id with two names: must be forced.
+    b.docker_ok(&["tag", &name, "local/other:x"]);
+    let (code, _, err) = b.docker_run(&["rmi", &id[7..19]]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("must be forced") && err.contains("referenced in multiple repositories"),
+        "{err}"
+    );
+    let out = b.docker_ok(&["rmi", "-f", &id[7..19]]);
+    assert!(
+        out.contains("Untagged: local/other:x") && out.contains(&format!("Deleted: {id}")),
+        "{out}"
+    );
+    assert_eq!(b.docker_ok(&["images", "-q"]), "");
+    // A missing image is docker's error, and leaves nothing.
+    let (code, _, err) = b.docker_run(&["pull", &format!("{}/nope:1", reg.host())]);
+    assert_ne!(code, 0);
+    assert!(!err.is_empty());
+    assert_eq!(b.docker_ok(&["images", "-q"]), "");
+    let (code, _, err) = b.docker_run(&["rmi", "nope:1"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("No such image: nope:1"), "{err}");
+}
+
+#[test]
+fn save_load_and_prune() {
+    let Some(b) = engine() else {
+        skip!("needs root, the docker CLI and docker-registry")
+    };
+    b.load_busybox();
+    b.docker_ok(&["tag", "busybox", "copy:1"]);
+    let tar = b.dir.path().join("saved.tar");
+    b.docker_ok(&["save", "-o", tar.to_str().unwrap(), "busybox", "copy:1"]);
+    assert!(std::fs::metadata(&tar).unwrap().len() > 1 << 20);
+    b.docker_ok(&["rmi", "busybox", "copy:1"]);
+    assert_eq!(b.docker_ok(&["images", "-q"]), "");
+    let out = b.docker_ok(&["load", "-i", tar.to_str().unwrap()]);
+    assert!(
+        out.contains("Loaded image: busybox:latest") && out.contains("Loaded image: copy:1"),
+        "{out}"
+    );
+    assert_eq!(
+        b.docker_ok(&["run", "--rm", "copy:1", "echo", "loaded"]),
+        "loaded\n"
+    );
+    // prune -a removes what no container uses.
+    b.docker_ok(&["create", "--name", "keep", "busybox", "true"]);
+    let reg = Registry::start();
+    reg.push_image(
+        &berth_tests::images::build_image(
+            &[berth_tests::images::layer_tar(&[
+                berth_tests::images::Entry::File("x", b"x"),
+            ])],
+            None,
+        ),
+        "unused:1",
+    );
+    b.docker_ok(&["pull", &format!("{}/unused:1", reg.host())]);
+    let out = b.docker_ok(&["image", "prune", "-a", "-f"]);
+    assert!(out.contains("unused:1"), "{out}");
+    let left = b.docker_ok(&["images", "--format", "{{.Repository}}"]);
+    assert!(
+        left.contains("busybox") && !left.contains("unused"),
+        "{left}"
+    );
+    b.docker_ok(&["rm", "keep"]);
+    // A corrupt archive is refused.
+    let bad = b.dir.path().join("bad.tar");
+    std::fs::write(&bad, b"not a tar at all").unwrap();
+    let (code, _, _) = b.docker_run(&["load", "-i", bad.to_str().unwrap()]);
+    assert_ne!(code, 0);
+}
+
+#[test]
+fn login_checks_credentials_against_the_registry() {
+    if !registry::htpasswd_available() {
+        skip!("htpasswd (apache2-utils) is not installed");
+    }
+    let Some(b) = engine() else {
+        skip!("needs root, the docker CLI and docker-registry")
+    };
+    let reg = Registry::start_with(Options {
+        auth: Auth::Basic("alice".into(), "s3cret".into()),
+        ..Default::default()
+    });
+    reg.push_image(&small_image(), "private:1");
+    let (code, _, err) = b.docker_run(&["login", "-u", "alice", "-p", "wrong", &reg.host()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("401"), "{err}");
+    let name = format!("{}/private:1", reg.host());
+    let (code, _, _) = b.docker_run(&["pull", &name]);
+    assert_ne!(code, 0, "pulled without credentials");
+    let (code, out, err) = b.docker_run(&["login", "-u", "alice", "-p", "s3cret", &reg.host()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Login Succeeded"), "{out}");
+    // The CLI now sends the stored credentials with pull and push.
+    b.docker_ok(&["pull", &name]);
+    b.docker_ok(&["tag", &name, &format!("{}/private:2", reg.host())]);
+    b.docker_ok(&["push", &format!("{}/private:2", reg.host())]);
+    b.docker_ok(&["logout", &reg.host()]);
+}

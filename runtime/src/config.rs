@@ -31,7 +31,7 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
         Err(e) => bail!("{}: cannot read config: {e}", path.display()),
     };
     let spec: Spec = serde_json::from_slice(&raw)
-        .with_ctx(|| format!("{}: invalid config.json", path.display()))?;
+        .with_ctx(|| format!("{}: not a valid OCI runtime config", path.display()))?;
     let root = spec
         .root()
         .as_ref()

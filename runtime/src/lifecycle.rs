@@ -7,6 +7,7 @@ use crate::log;
 use crate::state::{self, State, Status};
 use std::io::Read;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, Instant};
 
 /// Releases init from the exec fifo, then runs the poststart hooks.
@@ -22,7 +23,7 @@ pub fn start(g: &Global, id: &str) -> Result<State> {
     let fifo_path = st.dir(&g.root).join(state::FIFO);
     let mut fifo = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags_nonblock()
+        .custom_flags(libc::O_NONBLOCK)
         .open(&fifo_path)
         .with_ctx(|| format!("container {id}: opening the exec fifo"))?;
     let mut reply = Vec::new();
@@ -63,17 +64,6 @@ pub fn start(g: &Global, id: &str) -> Result<State> {
         }
     }
     Ok(st)
-}
-
-trait NonBlock {
-    fn custom_flags_nonblock(&mut self) -> &mut Self;
-}
-
-impl NonBlock for std::fs::OpenOptions {
-    fn custom_flags_nonblock(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.custom_flags(libc::O_NONBLOCK)
-    }
 }
 
 pub fn state_json(g: &Global, id: &str) -> Result<String> {

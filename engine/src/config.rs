@@ -9,7 +9,7 @@ use clap::Parser;
 use serde::Deserialize;
 
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
-pub const DEFAULT_DATA_ROOT: &str = "/var/lib/berth";
+pub const DEFAULT_DATA_ROOT: &str = "/var/lib/berth/engine";
 pub const DEFAULT_EXEC_ROOT: &str = "/run/berth";
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
 

@@ -186,6 +186,14 @@ pub fn create(
         log::warn(&w);
     }
     let linux = spec.linux().as_ref().expect("validated");
+    if let Some(label) = linux.mount_label().as_deref().filter(|l| !l.is_empty()) {
+        if identity::selinux_enabled() {
+            bail!("linux.mountLabel {label:?}: SELinux mount labels are not supported");
+        }
+        log::warn(&format!(
+            "linux.mountLabel {label:?} ignored: SELinux is not enabled on this host"
+        ));
+    }
     let seccomp = match linux.seccomp() {
         Some(s) => Some(
             berth_seccomp::compile(s)

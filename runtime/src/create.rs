@@ -135,8 +135,11 @@ fn refuse_unsupported(spec: &Spec) -> Result<()> {
         if l.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
             bail!("linux.netDevices is not supported");
         }
-        if l.personality().is_some() {
-            bail!("linux.personality is not supported");
+        if l.personality()
+            .as_ref()
+            .is_some_and(|p| p.flags().as_ref().is_some_and(|f| !f.is_empty()))
+        {
+            bail!("linux.personality.flags are not supported (only the LINUX and LINUX32 domains)");
         }
     }
     Ok(())

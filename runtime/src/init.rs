@@ -238,6 +238,16 @@ fn init_setup(a: &InitArgs, chan: &Channel) -> Result<(String, execve::Program)>
             );
         }
     }
+    if let Some(pers) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        // PER_LINUX = 0, PER_LINUX32 = 8; inherited by the program across execve.
+        let domain = match pers.domain() {
+            oci_spec::runtime::LinuxPersonalityDomain::PerLinux => 0,
+            oci_spec::runtime::LinuxPersonalityDomain::PerLinux32 => 8,
+        };
+        if unsafe { libc::personality(domain) } < 0 {
+            bail!("linux.personality: {}", std::io::Error::last_os_error());
+        }
+    }
     prepare_process(p, a.seccomp, a.preserve_fds).map(|prog| (state, prog))
 }
 

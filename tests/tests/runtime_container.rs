@@ -545,3 +545,17 @@ fn symlinks_in_the_image_cannot_send_mounts_or_devices_outside_the_rootfs() {
         "{stdout}"
     );
 }
+
+#[test]
+fn personality_linux32() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let (code, out) = run_with("uname -m", |c| {
+        c["linux"]["personality"] = json!({"domain": "LINUX32"});
+    });
+    assert_eq!(code, 0);
+    if std::env::consts::ARCH == "x86_64" {
+        assert_eq!(out.trim(), "i686");
+    }
+}

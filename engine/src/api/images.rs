@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use berth_api::auth::{AuthConfig, REGISTRY_AUTH_HEADER};
 use berth_proto::v1;
 
@@ -80,16 +80,13 @@ pub async fn load(State(e): State<AppState>, uri: Uri, req: Request) -> ApiResul
     let _quiet = q.bool("quiet");
     let body = req.into_body().into_data_stream();
     let lines = e.image_load(body).await?;
-    let mut out = Vec::new();
+    // Sent as a stream (chunked), as dockerd does: clients read it line by line.
+    let (tx, rx) = tokio::sync::mpsc::channel(lines.len().max(1));
     for l in lines {
-        out.extend(l.to_line());
+        let _ = tx.try_send(axum::body::Bytes::from(l.to_line()));
     }
-    let mut r = Response::new(axum::body::Body::from(out));
-    r.headers_mut().insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("application/json"),
-    );
-    Ok(r)
+    drop(tx);
+    Ok(super::stream("application/json", rx))
 }
 
 pub async fn save_many(State(e): State<AppState>, uri: Uri) -> ApiResult {
@@ -122,11 +119,6 @@ pub async fn get_dispatch(
             let mut r = e.image_inspect(name).await?;
             if version.before(1, 44) {
                 r.virtual_size = Some(r.size);
-            }
-            if !version.before(1, 45) {
-                // Dropped from the API in 1.45; kept for older clients (docker-compose 1.x).
-                r.container = None;
-                r.container_config = None;
             }
             Ok(ok_json(&r))
         }

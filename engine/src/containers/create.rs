@@ -311,9 +311,7 @@ impl Engine {
         };
         let mut hc = hc;
         hc.runtime = runtime_name.clone();
-        if hc.network_mode.is_empty() {
-            hc.network_mode = "default".into();
-        }
+        self.fill_host_defaults(&mut hc);
         let log_path = dir.join(format!("{id}-json.log"));
         let (hostname_path, hosts_path, resolv_path) = (
             dir.join("hostname"),
@@ -393,6 +391,52 @@ impl Engine {
             id,
             warnings: vec![],
         })
+    }
+
+    /// The defaults dockerd writes into a container's HostConfig, so inspect shows (and
+    /// clients read) what the container really gets.
+    fn fill_host_defaults(&self, hc: &mut HostConfig) {
+        if hc.network_mode.is_empty() {
+            hc.network_mode = "default".into();
+        }
+        if hc.log_config.kind.is_empty() {
+            hc.log_config.kind = self.settings.log_driver.clone();
+            if hc.log_config.config.is_empty() {
+                hc.log_config.config = self.settings.log_opts.clone();
+            }
+        }
+        if hc.restart_policy.name.is_empty() {
+            hc.restart_policy.name = "no".into();
+        }
+        if hc.shm_size == 0 && hc.ipc_mode != "host" {
+            hc.shm_size = self.settings.default_shm_size;
+        }
+        if hc.ipc_mode.is_empty() {
+            hc.ipc_mode = "private".into();
+        }
+        if hc.cgroupns_mode.is_empty() {
+            hc.cgroupns_mode = "host".into();
+        }
+        let sec = spec::security::parse(hc.security_opt.as_deref().unwrap_or(&[]));
+        let unmasked = hc.privileged || sec.map(|s| s.unmask_system_paths).unwrap_or(false);
+        if !unmasked {
+            let base =
+                serde_json::to_value(berth_spec::default_spec("berth", "x")).unwrap_or_default();
+            let list = |k: &str| -> Vec<String> {
+                base["linux"][k]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            };
+            if hc.masked_paths.is_none() {
+                hc.masked_paths = Some(list("maskedPaths"));
+            }
+            if hc.readonly_paths.is_none() {
+                hc.readonly_paths = Some(list("readonlyPaths"));
+            }
+        }
     }
 
     /// A writable snapshot `key` on the image's rootfs, unpacking the image first if needed.

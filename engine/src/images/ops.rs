@@ -782,6 +782,7 @@ pub fn inspect_of(info: &ImageInfo, group: &[Named]) -> api::InspectResponse {
             .created_time()
             .map(|t| rfc3339_nano(&t))
             .unwrap_or_default(),
+        // Legacy fields (dropped from the API in 1.45) that docker-compose 1.x still reads.
         container: Some(c.container.clone()),
         container_config: Some(c.container_config.clone().unwrap_or_default()),
         docker_version: c.docker_version.clone(),

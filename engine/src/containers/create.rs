@@ -387,6 +387,21 @@ impl Engine {
         let c = self.containers.insert(record)?;
         rb.done = true;
         self.container_event(&c, "create");
+        // The network namespace is made now, while the client gets on with attaching and
+        // starting; the start waits for it (it holds the teardown lock meanwhile).
+        if mode != Mode::Host {
+            let engine = self.clone();
+            let c = c.clone();
+            let guard = c.teardown.clone().lock_owned().await;
+            tokio::spawn(async move {
+                c.net_attached
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                if let Err(e) = network::prepare(&engine, &c.id, mode).await {
+                    tracing::debug!(container = %c.id, "making the network namespace ahead of the start: {e}");
+                }
+                drop(guard);
+            });
+        }
         Ok(CreateResponse {
             id,
             warnings: vec![],

@@ -126,6 +126,7 @@ impl Engine {
             };
             Err(Error::new(kind, docker_wording(&e.message, code)))
         };
+        let t = std::time::Instant::now();
         c.net_attached.store(true, Ordering::SeqCst);
         if let Err(e) = network::prepare(self, &c.id, mode).await {
             return fail(e).await;
@@ -150,7 +151,17 @@ impl Engine {
             no_pivot: false,
             no_new_keyring: false,
         });
-        let (created, connected) = tokio::join!(create, network::connect(self, &rec, mode));
+        tracing::debug!(container = %c.id, ms = t.elapsed().as_millis() as u64, "start: namespace ready");
+        // On a task of its own, so the network's work never holds up the task's.
+        let connect = {
+            let engine = self.clone();
+            let rec = rec.clone();
+            tokio::spawn(async move { network::connect(&engine, &rec, mode).await })
+        };
+        let (created, connected) = tokio::join!(create, connect);
+        let connected = connected
+            .unwrap_or_else(|e| Err(Error::internal(format!("connecting the network: {e}"))));
+        tracing::debug!(container = %c.id, ms = t.elapsed().as_millis() as u64, "start: task created, network connected");
         if created.is_ok() {
             c.task_alive.store(true, Ordering::SeqCst);
         }
@@ -187,6 +198,7 @@ impl Engine {
                 }
             });
         futures::future::join_all(connects).await;
+        tracing::debug!(container = %c.id, ms = t.elapsed().as_millis() as u64, "start: attached");
         let started = self
             .shimd
             .tasks()
@@ -211,6 +223,7 @@ impl Engine {
                 return fail(Error::from(s)).await;
             }
         };
+        tracing::debug!(container = %c.id, ms = t.elapsed().as_millis() as u64, "start: started");
         let generation = c.update(|r| {
             r.state.running = true;
             r.state.paused = false;

@@ -47,13 +47,28 @@ pub const ALL: &[&str] = &[
     "CAP_CHECKPOINT_RESTORE",
 ];
 
-/// The capabilities this kernel supports (all of `ALL` up to `cap_last_cap`).
+/// The capabilities a container can have: those this kernel knows (`cap_last_cap`) that are
+/// also in the engine's own bounding set (an engine itself running confined cannot hand out
+/// more than it holds).
 pub fn supported() -> Vec<String> {
     let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())
         .unwrap_or(ALL.len() - 1);
-    ALL.iter().take(last + 1).map(|s| s.to_string()).collect()
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    ALL.iter()
+        .enumerate()
+        .take(last + 1)
+        .filter(|(i, _)| bounding & (1u64 << i) != 0)
+        .map(|(_, s)| s.to_string())
+        .collect()
 }
 
 /// "net_admin", "NET_ADMIN" and "CAP_NET_ADMIN" all name CAP_NET_ADMIN; "ALL" stays "ALL".
@@ -97,10 +112,16 @@ pub fn compute(privileged: bool, add: &[String], drop: &[String]) -> Result<Vec<
         caps.retain(|c| !drop.contains(c));
     }
     for c in add.iter().filter(|c| *c != "ALL") {
+        if !supported.contains(c) {
+            return Err(Error::invalid(format!(
+                "capability {c} is not available: the engine does not hold it (its bounding set lacks it)"
+            )));
+        }
         if !caps.contains(c) {
             caps.push(c.clone());
         }
     }
+    caps.retain(|c| supported.contains(c));
     if add.iter().any(|c| c == "ALL") {
         caps.retain(|c| !drop.contains(c));
     }

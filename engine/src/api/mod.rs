@@ -36,6 +36,7 @@ pub fn router(engine: AppState) -> Router {
         .route("/events", get(system::events))
         .route("/system/df", get(system::df))
         .route("/auth", post(system::auth))
+        .route("/build/prune", post(system::build_prune))
         .route("/containers/json", get(containers::list))
         .route("/containers/create", post(containers::create))
         .route("/containers/prune", post(containers::prune))

@@ -58,6 +58,17 @@ impl Default for Runtime {
     }
 }
 
+/// A test that fails half-way leaves no container behind: whatever is still in the state
+/// root is force-deleted (processes killed, cgroups removed) before the root goes.
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let out = self.cmd(&["list", "-q"]);
+        for id in String::from_utf8_lossy(&out.stdout).lines() {
+            self.force_delete(id);
+        }
+    }
+}
+
 impl Runtime {
     pub fn new() -> Runtime {
         Runtime {

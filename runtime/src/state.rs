@@ -238,8 +238,9 @@ mod tests {
 
     #[test]
     fn own_stat() {
+        // The main thread of the test harness is running or waiting for the test threads.
         let (state, start) = proc_stat(std::process::id() as i32).unwrap();
-        assert_eq!(state, 'R');
+        assert!(state == 'R' || state == 'S', "{state}");
         assert!(start > 0);
         assert!(proc_stat(0).is_none());
     }

@@ -561,3 +561,58 @@ fn systemd_cgroup_flag_is_accepted_with_a_warning() {
     );
     assert!(!Path::new(&format!("/sys/fs/cgroup/pids/{slice}/berth-c1.scope")).exists());
 }
+
+/// `run` and `exec --tty` in the foreground relay the container's pty to their own terminal
+/// (here one made by script(1)).
+#[test]
+fn foreground_run_and_exec_relay_a_terminal() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let have_script = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_script {
+        skip!("script(1) is not installed");
+    }
+    let rt = Runtime::new();
+    let bin = berth_tests::bins::bin("berth-runtime");
+    let root = rt.root().to_str().unwrap().to_string();
+    let in_pty = |cmd: String| {
+        let o = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let mut cfg = busybox_config(&["/bin/sh", "-c", "tty; test -t 1 && echo is-a-tty; exit 5"]);
+    cfg["process"]["terminal"] = json!(true);
+    let b = Bundle::new(&cfg);
+    let (code, out) = in_pty(format!(
+        "{} --root {root} run --bundle {} {}",
+        bin.display(),
+        bpath(&b),
+        unique("trun")
+    ));
+    assert_eq!(code, Some(5), "{out}");
+    assert!(
+        out.contains("/dev/pts/0") && out.contains("is-a-tty"),
+        "{out}"
+    );
+
+    let b = Bundle::new(&busybox_config(&["/bin/sleep", "30"]));
+    let id = unique("texec");
+    rt.ok(&["run", "-d", "--bundle", bpath(&b), &id]);
+    let (code, out) = in_pty(format!(
+        "{} --root {root} exec -t {id} /bin/sh -c 'tty; exit 6'",
+        bin.display()
+    ));
+    assert_eq!(code, Some(6), "{out}");
+    assert!(out.contains("/dev/pts/"), "{out}");
+    rt.ok(&["delete", "--force", &id]);
+}

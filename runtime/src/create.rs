@@ -118,9 +118,6 @@ pub fn cgroup_path(g: &Global, spec: &Spec, id: &str) -> Option<PathBuf> {
 /// Fields of the spec this runtime refuses rather than silently ignores.
 fn refuse_unsupported(spec: &Spec) -> Result<()> {
     if let Some(p) = spec.process() {
-        if p.scheduler().is_some() {
-            bail!("process.scheduler is not supported");
-        }
         if p.exec_cpu_affinity().is_some() {
             bail!("process.execCPUAffinity is not supported");
         }

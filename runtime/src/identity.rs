@@ -74,6 +74,65 @@ pub fn set_io_priority(p: &Process) -> Result<()> {
     Ok(())
 }
 
+#[repr(C)]
+#[derive(Default)]
+struct SchedAttr {
+    size: u32,
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    runtime: u64,
+    deadline: u64,
+    period: u64,
+}
+
+/// `process.scheduler` with sched_setattr(2); inherited by the program across execve.
+pub fn set_scheduler(p: &Process) -> Result<()> {
+    use oci_spec::runtime::{LinuxSchedulerFlag as F, LinuxSchedulerPolicy as P};
+    let Some(s) = p.scheduler() else {
+        return Ok(());
+    };
+    let policy = match s.policy() {
+        P::SchedOther => 0,
+        P::SchedFifo => 1,
+        P::SchedRr => 2,
+        P::SchedBatch => 3,
+        P::SchedIso => bail!("process.scheduler: SCHED_ISO does not exist in Linux"),
+        P::SchedIdle => 5,
+        P::SchedDeadline => 6,
+    };
+    let flags = s.flags().iter().flatten().fold(0u64, |f, x| {
+        f | match x {
+            F::SchedResetOnFork => 0x01,
+            F::SchedFlagReclaim => 0x02,
+            F::SchedFlagDLOverrun => 0x04,
+            F::SchedFlagKeepPolicy => 0x08,
+            F::SchedFlagKeepParams => 0x10,
+            F::SchedFlagUtilClampMin => 0x20,
+            F::SchedFlagUtilClampMax => 0x40,
+        }
+    });
+    let attr = SchedAttr {
+        size: std::mem::size_of::<SchedAttr>() as u32,
+        policy,
+        flags,
+        nice: s.nice().unwrap_or(0),
+        priority: s.priority().unwrap_or(0).max(0) as u32,
+        runtime: s.runtime().unwrap_or(0),
+        deadline: s.deadline().unwrap_or(0),
+        period: s.period().unwrap_or(0),
+    };
+    if unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) } != 0 {
+        bail!(
+            "process.scheduler {:?}: {}",
+            s.policy(),
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}
+
 pub fn set_no_new_privileges(p: &Process) -> Result<()> {
     if p.no_new_privileges().unwrap_or(false)
         && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0

@@ -261,6 +261,7 @@ pub fn prepare_process(
     identity::set_rlimits(p)?;
     identity::set_oom_score_adj(p)?;
     identity::set_io_priority(p)?;
+    identity::set_scheduler(p)?;
     identity::apply_lsm_labels(p)?;
     identity::set_no_new_privileges(p)?;
     let nnp = p.no_new_privileges().unwrap_or(false);

@@ -559,3 +559,16 @@ fn personality_linux32() {
         assert_eq!(out.trim(), "i686");
     }
 }
+
+#[test]
+fn scheduler_policy_and_nice() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    // Fields 19 and 41 of /proc/PID/stat: nice and scheduling policy (SCHED_BATCH = 3).
+    let (code, out) = run_with("cut -d' ' -f19,41 /proc/self/stat", |c| {
+        c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5});
+    });
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), "5 3");
+}

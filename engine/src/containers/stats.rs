@@ -37,6 +37,19 @@ fn system_cpu_ns() -> Option<u64> {
     Some(ticks * (1_000_000_000 / hz))
 }
 
+/// The host's memory in bytes.
+fn host_memory() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = s
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
 fn convert(s: &v1::TaskStats) -> (CpuStats, MemoryStats, PidsStats, BlkioStats) {
     let cpu = s.cpu.clone().unwrap_or_default();
     let mem = s.memory.clone().unwrap_or_default();
@@ -65,7 +78,11 @@ fn convert(s: &v1::TaskStats) -> (CpuStats, MemoryStats, PidsStats, BlkioStats) 
         max_usage: Some(mem.max_usage),
         stats: Some(mem.stats.clone().into_iter().collect()),
         failcnt: Some(mem.failcnt),
-        limit: Some(mem.limit),
+        // An unlimited cgroup reports a huge limit; docker shows the host's memory then.
+        limit: Some(match host_memory() {
+            Some(total) if mem.limit == 0 || mem.limit > total => total,
+            _ => mem.limit,
+        }),
     };
     let pids = PidsStats {
         current: Some(pids.current),

@@ -283,7 +283,11 @@ pub async fn version_layer(mut req: Request, next: Next) -> Response {
         }
     }
     req.extensions_mut().insert(Version(version));
-    with_headers(next.run(req).await)
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let t = std::time::Instant::now();
+    let r = next.run(req).await;
+    tracing::debug!(%method, %path, status = r.status().as_u16(), us = t.elapsed().as_micros() as u64, "request");
+    with_headers(r)
 }
 
 fn with_headers(mut r: Response) -> Response {

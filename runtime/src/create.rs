@@ -144,7 +144,11 @@ fn refuse_unsupported(spec: &Spec) -> Result<()> {
 
 fn connect_console(path: &Path) -> Result<OwnedFd> {
     // sun_path holds 108 bytes: reach long paths through a short /proc/self/fd/N/name.
-    let dir = path.parent().unwrap_or(Path::new("."));
+    // A bare name ("console.sock") has an empty parent: the current directory.
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .ok_or("--console-socket has no file name")?;

@@ -1,0 +1,65 @@
+//! The docker CLI on a pseudo-terminal against berthd: `run -it` and `exec -it` get a tty of
+//! their own, sized like the client's, with input typed on the terminal; the detach keys
+//! leave the container running.
+
+use berth_tests::berthd::{docker_cli, Berthd};
+use berth_tests::cli::Pty;
+use berth_tests::{is_root, skip};
+
+fn engine() -> Option<Berthd> {
+    if !is_root() || docker_cli().is_none() {
+        return None;
+    }
+    let b = Berthd::start();
+    b.load_busybox();
+    Some(b)
+}
+
+#[test]
+fn run_and_exec_on_a_terminal() {
+    let Some(b) = engine() else {
+        skip!("needs root and the docker CLI")
+    };
+    let mut cmd = b.docker();
+    cmd.args(["run", "-it", "--rm", "--name", "tty1", "busybox", "sh"]);
+    let mut t = Pty::spawn(cmd, 30, 100);
+    t.send(b"tty; stty size; echo $TERM\n");
+    let out = t.expect("xterm", 20);
+    assert!(out.contains("/dev/pts/0"), "{out}");
+    assert!(out.contains("30 100"), "{out}");
+    t.resize(40, 120);
+    t.send(b"sleep 0.3; stty size\n");
+    t.expect("40 120", 10);
+    t.send(b"exit 3\n");
+    assert_eq!(t.wait(20), 3);
+
+    // exec -it into a detached container, then ctrl-p ctrl-q on an attach detaches.
+    b.docker_ok(&["run", "-dit", "--name", "tty2", "busybox", "sh"]);
+    let mut cmd = b.docker();
+    cmd.args([
+        "exec",
+        "-it",
+        "tty2",
+        "sh",
+        "-c",
+        "tty; read x; echo got-$x",
+    ]);
+    let mut t = Pty::spawn(cmd, 24, 80);
+    t.expect("/dev/pts/", 20);
+    t.send(b"typed\n");
+    t.expect("got-typed", 10);
+    assert_eq!(t.wait(10), 0);
+    let mut cmd = b.docker();
+    cmd.args(["attach", "tty2"]);
+    let mut t = Pty::spawn(cmd, 24, 80);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    t.send(b"\x10\x11");
+    t.wait(10);
+    assert!(t.output().contains("read escape sequence"), "{}", t.output());
+    assert_eq!(
+        b.docker_ok(&["inspect", "-f", "{{.State.Running}}", "tty2"])
+            .trim(),
+        "true"
+    );
+    b.docker_ok(&["rm", "-f", "tty2"]);
+}

@@ -173,6 +173,12 @@ fn bad_create_requests_get_dockerds_status_and_leave_nothing() {
         ),
         (
             "/containers/create",
+            r#"{"Image":"busybox","HostConfig":{"Init":true}}"#,
+            400,
+            "--init is not supported",
+        ),
+        (
+            "/containers/create",
             r#"{"Image":"busybox","HostConfig":{"NetworkMode":"container:abc"}}"#,
             400,
             "not supported",

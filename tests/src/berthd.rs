@@ -291,8 +291,33 @@ impl Berthd {
 }
 
 impl Drop for Berthd {
+    /// Containers outlive berthd (as they should), so a test's containers are removed
+    /// first: nothing of the test keeps running or stays mounted after it.
     fn drop(&mut self) {
+        if self.child.is_some() {
+            self.remove_all_containers();
+        }
         self.stop();
+    }
+}
+
+impl Berthd {
+    /// Force-removes every container of this berthd.
+    pub fn remove_all_containers(&self) {
+        let list = self.request("GET", "/containers/json?all=1", &[], b"");
+        if list.status != 200 {
+            return;
+        }
+        let ids: Vec<String> = serde_json::from_slice::<serde_json::Value>(&list.body)
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c["Id"].as_str().map(str::to_string))
+            .collect();
+        for id in ids {
+            self.request("DELETE", &format!("/containers/{id}?force=1"), &[], b"");
+        }
     }
 }
 

@@ -309,11 +309,22 @@ impl Engine {
         };
         let timeout = timeout.or(rec.config.stop_timeout).unwrap_or(10);
         c.update(|r| r.state.manually_stopped = true)?;
-        self.signal(c, sig, false).await?;
         let exited = |rx: &mut tokio::sync::watch::Receiver<super::store::ExitNotice>| {
             let mut rx = rx.clone();
             async move { rx.wait_for(|n| n.exits > seen || n.removed).await.is_ok() }
         };
+        if let Err(e) = self.signal(c, sig, false).await {
+            // The process ended just before the signal (its exit not yet recorded): the
+            // container is stopping anyway.
+            if tokio::time::timeout(Duration::from_secs(2), exited(&mut rx))
+                .await
+                .unwrap_or(false)
+            {
+                self.container_event(c, "stop");
+                return Ok(());
+            }
+            return Err(e);
+        }
         let graceful = if timeout < 0 {
             exited(&mut rx).await
         } else {
@@ -322,7 +333,8 @@ impl Engine {
                 .unwrap_or(false)
         };
         if !graceful {
-            self.signal(c, libc::SIGKILL, kill_all(c)).await?;
+            // An error here most likely means it ended meanwhile: the wait below tells.
+            let _ = self.signal(c, libc::SIGKILL, kill_all(c)).await;
             if !tokio::time::timeout(KILL_WAIT, exited(&mut rx))
                 .await
                 .unwrap_or(false)
@@ -552,13 +564,22 @@ impl Engine {
             c.restart_cancel.notify_waiters();
         }
         if st.running {
-            if let Err(e) = self.signal(c, libc::SIGKILL, kill_all(c)).await {
+            let killed = self.signal(c, libc::SIGKILL, kill_all(c)).await;
+            let wait = if killed.is_ok() {
+                KILL_WAIT
+            } else {
+                Duration::from_secs(2)
+            };
+            let exited = tokio::time::timeout(wait, rx.wait_for(|n| n.exits > seen))
+                .await
+                .is_ok();
+            // A kill that failed because the process had just ended is no error.
+            if let (Err(e), false) = (killed, exited) {
                 if e.kind != Kind::NotFound {
                     let _ = c.update(|r| r.state.removing = false);
                     return Err(e);
                 }
             }
-            let _ = tokio::time::timeout(KILL_WAIT, rx.wait_for(|n| n.exits > seen)).await;
         }
         if background {
             // Gone for clients at once (a waiter on "removed" is answered now); the task,

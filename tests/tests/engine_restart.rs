@@ -145,7 +145,11 @@ fn auto_remove_and_wait_conditions() {
     assert_ne!(b.docker_run(&["inspect", "nostart"]).0, 0);
     // wait: not-running answers at once for a stopped container; next-exit waits for the
     // next run; removed waits for the removal.
-    assert_eq!(b.docker_run(&["run", "--name", "ww", "busybox", "sh", "-c", "exit 9"]).0, 9);
+    assert_eq!(
+        b.docker_run(&["run", "--name", "ww", "busybox", "sh", "-c", "exit 9"])
+            .0,
+        9
+    );
     assert_eq!(b.docker_ok(&["wait", "ww"]).trim(), "9");
     let sock = b.socket();
     let next = std::thread::spawn(move || {

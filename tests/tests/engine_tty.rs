@@ -55,7 +55,11 @@ fn run_and_exec_on_a_terminal() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     t.send(b"\x10\x11");
     t.wait(10);
-    assert!(t.output().contains("read escape sequence"), "{}", t.output());
+    assert!(
+        t.output().contains("read escape sequence"),
+        "{}",
+        t.output()
+    );
     assert_eq!(
         b.docker_ok(&["inspect", "-f", "{{.State.Running}}", "tty2"])
             .trim(),

@@ -1,0 +1,126 @@
+//! berthd's configuration: daemon.json keys, a shimd given with --shimd-address, and what
+//! it refuses at start-up.
+
+use std::process::Command;
+
+use berth_tests::berthd::{docker_cli, Berthd};
+use berth_tests::bins::bin;
+use berth_tests::{is_root, skip};
+
+#[test]
+fn daemon_json_keys_apply_to_containers() {
+    if !is_root() || docker_cli().is_none() {
+        skip!("needs root and the docker CLI");
+    }
+    let b = Berthd::start_with(
+        &[],
+        Some(
+            r#"{"default-runtime": "runc",
+                "default-ulimits": {"nofile": {"Name": "nofile", "Soft": 123, "Hard": 456}},
+                "log-opts": {"max-size": "1k", "max-file": "2"},
+                "labels": ["site=test"]}"#,
+        ),
+    );
+    b.load_busybox();
+    let out = b.docker_ok(&[
+        "run",
+        "--name",
+        "cfg",
+        "busybox",
+        "sh",
+        "-c",
+        "ulimit -n; ulimit -Hn; for i in $(seq 200); do echo line-$i; done",
+    ]);
+    assert!(out.starts_with("123\n456\n"), "{out}");
+    assert_eq!(
+        b.docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.Runtime}} {{.HostConfig.LogConfig.Type}}",
+            "cfg"
+        ])
+        .trim(),
+        "runc json-file"
+    );
+    assert_eq!(
+        b.docker_ok(&["info", "-f", "{{.DefaultRuntime}} {{.Labels}}"])
+            .trim(),
+        "runc [site=test]"
+    );
+    // The log was rotated at 1 KiB into at most two files; the newest lines are kept.
+    let id = b
+        .docker_ok(&["inspect", "-f", "{{.Id}}", "cfg"])
+        .trim()
+        .to_string();
+    let dir = b.data_root().join("containers").join(&id);
+    let logs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{id}-json.log"))
+        })
+        .collect();
+    assert!(!logs.is_empty() && logs.len() <= 2, "{logs:?}");
+    let tail = b.docker_ok(&["logs", "--tail", "1", "cfg"]);
+    assert_eq!(tail, "line-200\n");
+}
+
+#[test]
+fn a_running_shimd_can_be_used_instead_of_an_own_one() {
+    if !is_root() || docker_cli().is_none() {
+        skip!("needs root and the docker CLI");
+    }
+    let shimd = berth_tests::shimd::Shimd::start();
+    let sock = shimd.socket().display().to_string();
+    let b = Berthd::start_with(&["--shimd-address", &sock], None);
+    assert_eq!(b.shimd_pid(), None, "berthd started a shimd of its own");
+    b.load_busybox();
+    assert_eq!(
+        b.docker_ok(&["run", "--rm", "busybox", "echo", "via-shared-shimd"]),
+        "via-shared-shimd\n"
+    );
+    // Its containers live in shimd's "berth" namespace.
+    let out = shimd.ctl_ok(&["-n", "berth", "images", "ls"]);
+    assert!(out.contains("docker.io/library/busybox:latest"), "{out}");
+}
+
+#[test]
+fn bad_settings_are_refused_at_start() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str], json: Option<&str>| {
+        let mut c = Command::new(bin("berthd"));
+        c.arg("-H")
+            .arg(format!("unix://{}/sock", dir.path().display()))
+            .arg("--data-root")
+            .arg(dir.path().join("data"))
+            .arg("--exec-root")
+            .arg(dir.path().join("x"))
+            .args(extra);
+        if let Some(j) = json {
+            std::fs::write(dir.path().join("d.json"), j).unwrap();
+            c.arg("--config-file").arg(dir.path().join("d.json"));
+        }
+        let out = c.output().unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let e = run(&[], Some(r#"{"no-such-key": 1}"#));
+    assert!(
+        e.starts_with("berthd: ") && e.contains("no-such-key"),
+        "{e}"
+    );
+    let e = run(&[], Some(r#"{"log-driver": "syslog"}"#));
+    assert!(e.contains("log-driver \"syslog\" is not supported"), "{e}");
+    let e = run(&[], Some("{"));
+    assert!(e.contains("invalid daemon.json"), "{e}");
+    let e = run(&["--tlsverify"], None);
+    assert!(e.contains("--tlsverify needs --tlscacert"), "{e}");
+    let e = run(&["-H", "ftp://x"], None);
+    assert!(e.contains("invalid host"), "{e}");
+    assert!(!e.contains("stack backtrace"), "{e}");
+}

@@ -53,6 +53,19 @@ impl Runtime {
     /// Runs `<runtime> <options> --log runtime.log --log-format json <args>`; its stdout
     /// on success.
     pub fn run(&self, reaper: &mut Reaper, args: &[&str], io: RunIo) -> Result<Vec<u8>, String> {
+        self.run_keeping_stderr(reaper, args, io)
+            .map(|(out, _)| out)
+    }
+
+    /// Like `run`, also returning what was read from the process's stderr while the
+    /// runtime ran (`RunIo::Process` with `peek`): a process that starts at once (exec)
+    /// may write there before the runtime is done, and that output is the process's.
+    pub fn run_keeping_stderr(
+        &self,
+        reaper: &mut Reaper,
+        args: &[&str],
+        io: RunIo,
+    ) -> Result<(Vec<u8>, Vec<u8>), String> {
         let what = args.first().copied().unwrap_or("");
         let log_start = std::fs::metadata(RUNTIME_LOG).map(|m| m.len()).unwrap_or(0);
         let mut cmd = Command::new(&self.binary);
@@ -107,7 +120,10 @@ impl Runtime {
             }
         };
         if status == 0 {
-            return Ok(out.map(|c| c.data).unwrap_or_default());
+            return Ok((
+                out.map(|c| c.data).unwrap_or_default(),
+                err.map(|c| c.data).unwrap_or_default(),
+            ));
         }
         let msg = last_error_since(log_start)
             .or_else(|| {

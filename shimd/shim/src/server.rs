@@ -595,9 +595,9 @@ impl Server {
             .runtime
             .as_ref()
             .ok_or_else(|| internal("no task".into()))?;
-        let result = rt.run(&mut self.reaper, &args, run_io);
+        let result = rt.run_keeping_stderr(&mut self.reaper, &args, run_io);
         let _ = std::fs::remove_file(&spec_file);
-        result.map_err(runtime_failure)?;
+        let (_, early_stderr) = result.map_err(runtime_failure)?;
         let pid = runtime::read_pid_file(&pid_file).map_err(internal)?;
         let _ = std::fs::remove_file(&pid_file);
         if let Some(c) = &console {
@@ -613,6 +613,11 @@ impl Server {
         p.status = Status::Running;
         p.started_at = now_ns();
         p.spec = Vec::new();
+        if !early_stderr.is_empty() {
+            // What reached stdout meanwhile goes first, as the process most likely wrote it.
+            self.read_output(&exec_id, Stream::Stdout, 16);
+            self.deliver(i, Stream::Stderr, &early_stderr);
+        }
         Ok(shim_response::Kind::Pid(pid))
     }
 

@@ -48,6 +48,12 @@ impl Engine {
                 "Bad parameters: you must choose at least one stream",
             ));
         }
+        if c.with(|r| r.host_config.log_config.kind == "none") {
+            return Err(Error::new(
+                crate::error::Kind::NotImplemented,
+                "configured logging driver does not support reading",
+            ));
+        }
         let tty = c.with(|r| r.config.tty);
         let follow = o.follow && c.with(|r| r.state.running || r.state.restarting);
         let mut notice = c.subscribe();

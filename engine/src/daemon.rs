@@ -76,14 +76,16 @@ async fn serve(settings: Settings, own_shimd: Option<std::path::PathBuf>) -> any
         events: Default::default(),
         networks,
     });
-    engine
-        .reconcile()
-        .await
-        .map_err(|e| anyhow::anyhow!("reconciling containers with shimd: {e}"))?;
+    // Networks first, from the records as they were: container reconciliation then starts
+    // watchers and restarts, which attach and release networks themselves.
     engine
         .reconcile_networks()
         .await
         .map_err(|e| anyhow::anyhow!("reconciling networks: {}", e.message))?;
+    engine
+        .reconcile()
+        .await
+        .map_err(|e| anyhow::anyhow!("reconciling containers with shimd: {e}"))?;
     let app = crate::api::router(engine.clone());
     let app = axum::middleware::from_fn(crate::api::version_layer).layer(app);
     let app = axum::Router::new().fallback_service(app);

@@ -146,7 +146,10 @@ fn restart_policies_fire_after_the_engine_comes_back() {
     wait_until(&b, "on-failure:2 to give up", 30, || {
         inspect(&b, "failing", "{{.State.Status}} {{.RestartCount}}") == "exited 2"
     });
-    assert_eq!(inspect(&b, "failing", "{{.State.ExitCode}}"), "1");
+    assert_eq!(
+        inspect(&b, "failing", "{{.State.ExitCode}} {{.State.Error}}"),
+        "1"
+    );
     // A container the user stopped stays stopped.
     assert_eq!(inspect(&b, "unless", "{{.State.Status}}"), "exited");
     b.docker_ok(&["stop", "-t", "0", "always"]);

@@ -165,7 +165,11 @@ impl Shimd {
                 return;
             }
             if Instant::now() > deadline {
-                panic!("shimd did not open {} in 20s:\n{}", sock.display(), self.log());
+                panic!(
+                    "shimd did not open {} in 20s:\n{}",
+                    sock.display(),
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -87,7 +87,10 @@ fn tls_registry_needs_its_ca_in_the_config() {
     let plain = Shimd::start();
     let (code, _, err) = plain.ctl_run(&["images", "pull", &name]);
     assert_ne!(code, 0);
-    assert!(err.contains("certificate") && err.contains("ca_file"), "{err}");
+    assert!(
+        err.contains("certificate") && err.contains("ca_file"),
+        "{err}"
+    );
     assert!(plain.ctl_ok(&["images", "ls", "-q"]).trim().is_empty());
     // --insecure skips the verification.
     let (code, _, err) = plain.ctl_run(&["images", "pull", "--insecure", &name]);

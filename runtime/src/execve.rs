@@ -92,10 +92,24 @@ pub fn cloexec_from(first: u32) {
 
 /// Replaces the process image; returns only on failure.
 pub fn exec(p: &Program) -> std::io::Error {
+    reset_signals();
     let mut argv: Vec<*const libc::c_char> = p.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
     let mut envp: Vec<*const libc::c_char> = p.envp.iter().map(|a| a.as_ptr()).collect();
     envp.push(std::ptr::null());
     unsafe { libc::execve(p.path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
     std::io::Error::last_os_error()
+}
+
+/// The program starts with no signal blocked and SIGPIPE at its default action, whatever
+/// our caller blocked (a shim reaping through a signalfd blocks SIGCHLD) and whatever the
+/// Rust runtime set up for this binary (it ignores SIGPIPE). Both survive execve: a shell
+/// with SIGCHLD blocked waits forever for its children.
+fn reset_signals() {
+    unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }

@@ -81,21 +81,42 @@ impl Reaper {
         self.sigfd.as_fd()
     }
 
-    /// Drains the signalfd and reaps every exited child into the pending list.
-    pub fn reap(&mut self) {
+    /// Drains the signalfd and reaps every exited child into the pending list. Returns
+    /// false once no child is left.
+    pub fn reap(&mut self) -> bool {
         while let Ok(Some(_)) = self.sigfd.read_signal() {}
         loop {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
+                Ok(WaitStatus::StillAlive) => return true,
+                Err(Errno::ECHILD) => return false,
                 Ok(ws) => {
                     if let Some(exit) = exit_code(ws) {
                         self.pending.push(exit);
                     }
                 }
                 Err(Errno::EINTR) => {}
-                Err(_) => return,
+                Err(_) => return true,
             }
         }
+    }
+
+    /// Reaps until no child is left or `deadline` passes; true when none is left.
+    pub fn wait_childless(&mut self, deadline: Instant) -> bool {
+        while self.reap() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let mut fds = [libc::pollfd {
+                fd: self.sigfd.as_fd().as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            let ms = left.as_millis().min(1000) as libc::c_int;
+            // SAFETY: `fds` is a valid pollfd array for the duration of the call.
+            unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
+        }
+        true
     }
 
     /// Every reaped exit not handled yet.
@@ -118,7 +139,7 @@ impl Reaper {
         captures: &mut [&mut Capture],
     ) -> Option<u32> {
         loop {
-            self.reap();
+            let _ = self.reap();
             for c in captures.iter_mut() {
                 c.read_available();
             }

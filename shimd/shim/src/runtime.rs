@@ -5,6 +5,7 @@
 //! with the runtime's own error message.
 
 use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -93,6 +94,16 @@ impl Runtime {
                 (None, peek.map(Capture::new))
             }
         };
+        // The runtime (and through it the container) must not inherit our blocked SIGCHLD.
+        // SAFETY: sigprocmask is async-signal-safe; the closure touches nothing else.
+        unsafe {
+            cmd.pre_exec(|| {
+                let mut none: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut none);
+                libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+                Ok(())
+            });
+        }
         let child = cmd
             .spawn()
             .map_err(|e| format!("cannot run the OCI runtime {:?}: {e}", self.binary))?;

@@ -147,6 +147,9 @@ pub struct Server {
     /// The init process first (once created), then exec processes.
     procs: Vec<Process>,
     log: Option<LogFile>,
+    /// Whether the init is PID 1 of a namespace of its own (its death ends every process
+    /// of the container); otherwise the rest is killed when it exits.
+    owns_pid_ns: bool,
     born: Instant,
     quit: bool,
 }
@@ -162,6 +165,7 @@ impl Server {
             runtime: None,
             procs: Vec::new(),
             log: None,
+            owns_pid_ns: true,
             born: Instant::now(),
             quit: false,
         }
@@ -185,7 +189,9 @@ impl Server {
                     continue;
                 }
                 match target {
-                    Target::Signal => self.reaper.reap(),
+                    Target::Signal => {
+                        let _ = self.reaper.reap();
+                    }
                     Target::Listener => self.accept(),
                     Target::Conn(serial) => {
                         if pfd.revents & libc::POLLOUT != 0 {
@@ -518,6 +524,7 @@ impl Server {
             }
         }
         let pid = init.pid;
+        self.owns_pid_ns = is_pid_ns_init(pid);
         self.procs.insert(0, init);
         self.runtime = Some(rt);
         self.log = log;
@@ -1022,6 +1029,9 @@ impl Server {
             // An orphan re-parented to us, or the runtime's helper.
             return;
         };
+        if i == 0 && !self.owns_pid_ns {
+            self.kill_leftovers();
+        }
         let exec_id = self.procs[i].exec_id.clone();
         self.read_output(&exec_id, Stream::Stdout, usize::MAX);
         self.read_output(&exec_id, Stream::Stderr, usize::MAX);
@@ -1058,6 +1068,22 @@ impl Server {
         }
     }
 
+    /// The init of a container without a PID namespace of its own has exited: as when the
+    /// init of a PID namespace dies, every other process of the container is killed (they
+    /// are our descendants, so they come to us to be reaped) before the exit is reported.
+    fn kill_leftovers(&mut self) {
+        if self.runtime.is_some() {
+            let id = self.id.clone();
+            // Fails harmlessly when the runtime has already deleted the container.
+            let _ = self.run_runtime(&["kill", "--all", &id, "9"]);
+        }
+        if !self.reaper.wait_childless(Instant::now() + KILL_WAIT) {
+            eprintln!("berth-shim: processes of the container outlived its init");
+        }
+        // Exec processes among them are reported as exited.
+        self.handle_exits();
+    }
+
     /// Ends the shim: flush what clients are owed, remove the socket, exit.
     fn finish(&mut self) -> ! {
         for c in self.conns.iter_mut().filter(|c| !c.outbuf.is_empty()) {
@@ -1068,6 +1094,16 @@ impl Server {
         let _ = std::fs::remove_file(SOCKET);
         std::process::exit(0)
     }
+}
+
+/// Whether `pid` is PID 1 of its own PID namespace (the last of its `NSpid` pids is 1).
+fn is_pid_ns_init(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .and_then(|ids| ids.split_whitespace().last())
+        .is_some_and(|last| last == "1")
 }
 
 fn error_response(code: u32, error: String) -> ShimResponse {

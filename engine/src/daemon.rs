@@ -66,6 +66,7 @@ async fn serve(settings: Settings, own_shimd: Option<std::path::PathBuf>) -> any
     let networks = crate::networking::Networks::open(&settings.data_root)
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let volumes = crate::volumes::Volumes::open(&settings.data_root)?;
     let engine = Arc::new(Engine {
         containers: crate::containers::store::Store::load(&settings.data_root.join("containers"))?,
         id: engine_id(&settings.data_root)?,
@@ -75,6 +76,7 @@ async fn serve(settings: Settings, own_shimd: Option<std::path::PathBuf>) -> any
         images: Default::default(),
         events: Default::default(),
         networks,
+        volumes,
     });
     // Networks first, from the records as they were: container reconciliation then starts
     // watchers and restarts, which attach and release networks themselves.
@@ -82,6 +84,7 @@ async fn serve(settings: Settings, own_shimd: Option<std::path::PathBuf>) -> any
         .reconcile_networks()
         .await
         .map_err(|e| anyhow::anyhow!("reconciling networks: {}", e.message))?;
+    engine.reconcile_volumes();
     engine
         .reconcile()
         .await

@@ -15,6 +15,7 @@ pub struct Engine {
     pub images: Cache,
     pub events: Bus,
     pub networks: crate::networking::Networks,
+    pub volumes: crate::volumes::Volumes,
     /// A stable id of this engine (kept in `<data-root>/engine-id`).
     pub id: String,
 }

@@ -20,6 +20,7 @@ mod rootfs;
 mod shimd;
 mod spec;
 mod util;
+mod volumes;
 
 use clap::Parser;
 

@@ -19,6 +19,7 @@ pub mod stdcopy;
 pub mod strslice;
 pub mod system;
 pub mod version;
+pub mod volume;
 
 use serde::{Deserialize, Serialize};
 

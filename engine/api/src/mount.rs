@@ -19,7 +19,7 @@ pub struct Mount {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bind_options: Option<BindOptions>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub volume_options: Option<serde_json::Value>,
+    pub volume_options: Option<VolumeOptions>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tmpfs_options: Option<TmpfsOptions>,
 }
@@ -33,6 +33,29 @@ pub struct BindOptions {
     pub non_recursive: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub create_mountpoint: bool,
+}
+
+/// `VolumeOptions` of a `type=volume` mount.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumeOptions {
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_copy: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub subpath: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver_config: Option<VolumeDriver>,
+}
+
+/// The volume driver (and its options) a `type=volume` mount creates its volume with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumeDriver {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -224,7 +224,8 @@ pub async fn remove(State(e): State<AppState>, Path(id): Path<String>, uri: Uri)
         ));
     }
     let c = e.container(&id)?;
-    e.container_remove(&c, q.bool("force")).await?;
+    e.container_remove_with(&c, q.bool("force"), q.bool("v"))
+        .await?;
     Ok(no_content())
 }
 

@@ -360,7 +360,7 @@ pub async fn df(State(e): State<AppState>) -> ApiResult {
         layers_size,
         images,
         containers,
-        volumes: vec![],
+        volumes: super::volumes::disk_usage(&e).await,
         build_cache: vec![],
     }))
 }

@@ -170,6 +170,8 @@ struct Rollback<'a> {
     name: String,
     snapshot: bool,
     shimd_container: bool,
+    /// Volumes the create made (and holds).
+    volumes: Vec<String>,
     done: bool,
 }
 
@@ -183,6 +185,7 @@ impl Drop for Rollback<'_> {
         let (snap, ctr) = (self.snapshot, self.shimd_container);
         let _ = std::fs::remove_dir_all(self.engine.containers.dir_of(&id));
         self.engine.containers.release_name(&self.name, &id);
+        self.engine.volumes_create_failed(&id, &self.volumes);
         if snap || ctr {
             tokio::spawn(async move {
                 if ctr {
@@ -263,6 +266,7 @@ impl Engine {
             name: name.clone(),
             snapshot: false,
             shimd_container: false,
+            volumes: Vec::new(),
             done: false,
         };
         let dir = self.containers.dir_of(&id);
@@ -273,6 +277,11 @@ impl Engine {
                 .create(&dir)
                 .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
         }
+
+        let mut mounts = crate::volumes::containers::Resolved::default();
+        let resolved = self.resolve_mounts(&id, &config, &hc, &mut mounts);
+        rb.volumes = mounts.created.clone();
+        resolved?;
 
         let hostname = if config.hostname.is_empty() {
             if mode == Mode::Host {
@@ -301,8 +310,9 @@ impl Engine {
             &etcfiles::resolv_conf(mode, &hc),
         )?;
 
-        self.prepare_snapshot(&id, &image).await?;
+        let snapshot = self.prepare_snapshot(&id, &image).await?;
         rb.snapshot = true;
+        self.copy_up(&id, &mounts, &snapshot).await?;
 
         let runtime_name = if hc.runtime.is_empty() {
             self.settings.default_runtime.clone()
@@ -332,6 +342,7 @@ impl Engine {
             default_ulimits: &self.settings.default_ulimits,
             default_shm_size: self.settings.default_shm_size,
             default_seccomp: Some(&docker_seccomp),
+            mounts: &mounts.mounts,
         };
         let oci = spec::generate(&input)?;
         let process = oci["process"].clone();
@@ -378,6 +389,7 @@ impl Engine {
                 networks: endpoints,
                 ..Default::default()
             },
+            mounts: mounts.mounts,
             runtime: runtime_name,
             log_path,
             hostname_path,
@@ -386,6 +398,7 @@ impl Engine {
         };
         let c = self.containers.insert(record)?;
         rb.done = true;
+        self.volumes_created(&id);
         self.container_event(&c, "create");
         // The network namespace is made now, while the client gets on with attaching and
         // starting; the start waits for it (it holds the teardown lock meanwhile).

@@ -89,7 +89,6 @@ impl Engine {
             return Err(Error::not_modified());
         }
         let mode = Mode::parse(&rec.host_config.network_mode)?;
-        crate::spec::mounts::create_bind_sources(&rec.host_config)?;
         let (log_max_size, log_max_files) = self.log_rotation(&rec.host_config)?;
         // The previous run's task and network must be gone before this one starts.
         let _teardown = c.teardown.lock().await;
@@ -105,6 +104,7 @@ impl Engine {
                 .await;
         }
         let fail = |e: Error| async move {
+            self.volumes_after_run(&c.id, &c.with(|r| r.mounts.clone()));
             if c.net_attached.swap(false, Ordering::SeqCst) {
                 network::detach(self, &c.id).await;
             }
@@ -126,6 +126,9 @@ impl Engine {
             };
             Err(Error::new(kind, docker_wording(&e.message, code)))
         };
+        if let Err(e) = self.volumes_before_start(&c.id, &rec.mounts) {
+            return fail(e).await;
+        }
         let t = std::time::Instant::now();
         c.net_attached.store(true, Ordering::SeqCst);
         if let Err(e) = network::prepare(self, &c.id, mode).await {
@@ -531,17 +534,40 @@ impl Engine {
 
     /// `DELETE /containers/{id}`: everything is released before the answer.
     pub async fn container_remove(self: &Arc<Self>, c: &Arc<Container>, force: bool) -> Result<()> {
+        self.container_remove_with(c, force, false).await
+    }
+
+    /// `DELETE /containers/{id}?v=1`: with `volumes`, its anonymous volumes go too.
+    pub async fn container_remove_with(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        force: bool,
+        volumes: bool,
+    ) -> Result<()> {
         let _op = c.op.lock().await;
-        self.remove_locked(c, force, false).await
+        self.remove_locked_with(c, force, false, volumes).await
     }
 
     /// Removes a container; with `background`, it is gone for clients at once and its
-    /// resources are released afterwards (`AutoRemove`, on the path of `docker run --rm`).
+    /// resources are released afterwards (`AutoRemove`, on the path of `docker run --rm`,
+    /// which removes the anonymous volumes too).
     pub(crate) async fn remove_locked(
         self: &Arc<Self>,
         c: &Arc<Container>,
         force: bool,
         background: bool,
+    ) -> Result<()> {
+        self.remove_locked_with(c, force, background, background)
+            .await
+    }
+
+    /// [`Self::remove_locked`]; with `volumes`, the container's anonymous volumes go too.
+    pub(crate) async fn remove_locked_with(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        force: bool,
+        background: bool,
+        volumes: bool,
     ) -> Result<()> {
         let mut rx = c.subscribe();
         let seen = rx.borrow().exits;
@@ -592,6 +618,7 @@ impl Engine {
                 c.dir.clone()
             };
             self.forget(c);
+            self.volumes_after_remove(&c.id, &c.with(|r| r.mounts.clone()), volumes);
             let engine = self.clone();
             let c = c.clone();
             tokio::spawn(async move {
@@ -612,6 +639,7 @@ impl Engine {
         }
         let _ = std::fs::remove_dir_all(&c.dir);
         self.forget(c);
+        self.volumes_after_remove(&c.id, &c.with(|r| r.mounts.clone()), volumes);
         Ok(())
     }
 

@@ -101,6 +101,8 @@ pub struct Record {
     /// The OCI `process` of the container's init (exec processes start from it).
     pub process: serde_json::Value,
     pub network: NetworkSettings,
+    /// The user's mounts, resolved at create (binds, volumes, tmpfs).
+    pub mounts: Vec<crate::spec::mounts::ContainerMount>,
     /// The OCI runtime binary ("berth-runtime", "runc", or a configured path).
     pub runtime: String,
     pub log_path: PathBuf,

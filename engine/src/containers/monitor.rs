@@ -123,6 +123,7 @@ impl Engine {
                     }
                 };
                 tokio::join!(task, net);
+                engine.volumes_after_run(&c.id, &c.with(|r| r.mounts.clone()));
                 tracing::debug!(container = %c.id, ms = t.elapsed().as_millis() as u64, "task and network of the run released");
                 drop(teardown);
             });

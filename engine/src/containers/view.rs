@@ -9,7 +9,6 @@ use berth_api::filters::Filters;
 
 use super::model::{Record, Status};
 use crate::error::{Error, Result};
-use crate::spec::mounts;
 use crate::util::{human_duration, rfc3339_nano, rfc3339_or_zero};
 
 pub fn state(rec: &Record) -> State {
@@ -59,10 +58,13 @@ pub fn status_text(rec: &Record) -> String {
     }
 }
 
+/// The mounts inspect and list show (not `--tmpfs` ones, as with dockerd).
 fn mount_points(rec: &Record) -> Vec<berth_api::mount::MountPoint> {
-    mounts::parse(&rec.host_config)
-        .map(|m| m.points)
-        .unwrap_or_default()
+    rec.mounts
+        .iter()
+        .filter(|m| m.listed)
+        .map(|m| m.point.clone())
+        .collect()
 }
 
 fn ports(rec: &Record) -> BTreeMap<String, Option<Vec<berth_api::network::PortBinding>>> {
@@ -299,7 +301,7 @@ pub fn passes(
             || f.get("volume").iter().any(|v| {
                 mount_points(rec)
                     .iter()
-                    .any(|m| &m.destination == v || &m.source == v)
+                    .any(|m| &m.destination == v || &m.source == v || &m.name == v)
             }))
         && f.get("publish").is_empty()
         && (f.get("is-task").is_empty() || f.get("is-task").iter().all(|t| t == "false"))
@@ -307,7 +309,7 @@ pub fn passes(
 
 /// docker's name filter is a regular expression; the forms people use are plain
 /// substrings, `^` and `$` anchors.
-fn regex_lite_match(pattern: &str, name: &str) -> bool {
+pub(crate) fn regex_lite_match(pattern: &str, name: &str) -> bool {
     let (anchored_start, p) = match pattern.strip_prefix('^') {
         Some(rest) => (true, rest),
         None => (false, pattern),

@@ -42,6 +42,8 @@ pub struct Input<'a> {
     /// Docker's default seccomp profile for a capability set (containers get it unless
     /// unconfined or privileged).
     pub default_seccomp: Option<&'a SeccompProfileFn>,
+    /// The user's mounts, resolved (binds, volumes, tmpfs).
+    pub mounts: &'a [mounts::ContainerMount],
 }
 
 /// The init process's command line: entrypoint then cmd.
@@ -190,7 +192,7 @@ fn check_sysctl(key: &str, host_net: bool, host_ipc: bool) -> Result<()> {
 /// The mounts: the base spec's (docker has no /run tmpfs), adjusted for privilege, shm and
 /// IPC mode; the engine's etc files; the user's mounts last (a user mount replaces a
 /// default one on the same path).
-fn mounts(base: &Value, input: &Input, user: mounts::UserMounts) -> Vec<Value> {
+fn mounts(base: &Value, input: &Input) -> Vec<Value> {
     let h = input.host;
     let shm = if h.shm_size > 0 {
         h.shm_size
@@ -231,13 +233,13 @@ fn mounts(base: &Value, input: &Input, user: mounts::UserMounts) -> Vec<Value> {
     ] {
         out.push(json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
     }
+    let user = input.mounts;
     out.retain(|m| {
         !user
-            .points
             .iter()
-            .any(|p| m["destination"] == p.destination.as_str())
+            .any(|u| m["destination"] == u.point.destination.as_str())
     });
-    out.extend(user.oci);
+    out.extend(user.iter().map(mounts::ContainerMount::oci));
     out
 }
 
@@ -251,7 +253,6 @@ pub fn generate(input: &Input) -> Result<Value> {
         h.cap_add.as_deref().unwrap_or(&[]),
         h.cap_drop.as_deref().unwrap_or(&[]),
     )?;
-    let user_mounts = mounts::parse(h)?;
     resources::validate(h)?;
     let args = command_line(c);
     if args.is_empty() {
@@ -298,7 +299,7 @@ pub fn generate(input: &Input) -> Result<Value> {
             spec["domainname"] = json!(c.domainname);
         }
     }
-    spec["mounts"] = Value::Array(mounts(&spec["mounts"], input, user_mounts));
+    spec["mounts"] = Value::Array(mounts(&spec["mounts"], input));
 
     let mut namespaces = vec![json!({"type": "mount"})];
     for (kind, mode) in [
@@ -449,6 +450,7 @@ mod tests {
             default_ulimits: &[],
             default_shm_size: 64 << 20,
             default_seccomp: None,
+            mounts: &[],
         }
     }
 

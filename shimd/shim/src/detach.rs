@@ -2,8 +2,10 @@
 //! The parent prints the socket's address and exits, so whoever started us (shimd) only
 //! waits for that; the child starts its own session, becomes child subreaper (orphaned
 //! container processes are re-parented to it) and serves until the task is deleted.
+//! With `--init` the child is also PID 1 of a new PID namespace (see `pidns`); the parent
+//! reports the address only once the child has set that up.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
@@ -11,6 +13,7 @@ use std::path::Path;
 
 use nix::unistd::{fork, ForkResult};
 
+use crate::pidns;
 use crate::reaper::Reaper;
 use crate::server::Server;
 use crate::SOCKET;
@@ -20,7 +23,7 @@ const PID_FILE: &str = "shim.pid";
 /// The shim's own diagnostics (its stderr).
 const SHIM_LOG: &str = "shim.log";
 
-pub fn start(id: &str, dir: &Path) -> Result<(), String> {
+pub fn start(id: &str, dir: &Path, init: bool) -> Result<(), String> {
     // Everything lives in the task directory under short relative names: a deep state
     // directory cannot push a socket path past the 108-byte sun_path limit.
     std::env::set_current_dir(dir)
@@ -40,10 +43,28 @@ pub fn start(id: &str, dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("{SOCKET}: {e}"))?;
     // SIGCHLD is blocked and its signalfd opened before any child exists.
     let reaper = Reaper::new().map_err(|e| format!("setting up the reaper: {e}"))?;
+    let host_proc = if init { Some(pidns::prepare()?) } else { None };
+    // The child's report on becoming init: nothing (closed) when it succeeded.
+    let ready = if init {
+        Some(
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|e| format!("creating a pipe: {e}"))?,
+        )
+    } else {
+        None
+    };
 
     // SAFETY: the process is single-threaded here, so the child may run anything.
     match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Parent { child } => {
+            if let Some((r, w)) = ready {
+                drop(w);
+                let mut why = String::new();
+                let _ = std::fs::File::from(r).read_to_string(&mut why);
+                if !why.is_empty() {
+                    return Err(why);
+                }
+            }
             write_pid_file(child.as_raw() as u32)?;
             let mut out = std::io::stdout().lock();
             writeln!(out, "{}", dir.join(SOCKET).display())
@@ -53,7 +74,14 @@ pub fn start(id: &str, dir: &Path) -> Result<(), String> {
         }
         ForkResult::Child => {
             become_daemon();
-            Server::new(id.to_string(), listener, reaper).run()
+            if let Some((r, w)) = ready {
+                drop(r);
+                if let Err(e) = pidns::become_init() {
+                    let _ = std::fs::File::from(w).write_all(e.as_bytes());
+                    std::process::exit(1);
+                }
+            }
+            Server::new(id.to_string(), listener, reaper, host_proc).run()
         }
     }
 }

@@ -9,6 +9,7 @@ mod console;
 mod detach;
 mod exitfile;
 mod logfile;
+mod pidns;
 mod process;
 mod reaper;
 mod runtime;
@@ -21,16 +22,19 @@ use std::path::PathBuf;
 /// The shim's socket, relative to the task directory.
 pub const SOCKET: &str = "shim.sock";
 
-const USAGE: &str = "usage: berth-shim --id CONTAINER_ID --dir TASK_DIR";
+const USAGE: &str = "usage: berth-shim --id CONTAINER_ID --dir TASK_DIR [--init]";
 
 struct Args {
     id: String,
     dir: PathBuf,
+    /// Be PID 1 of the container's PID namespace.
+    init: bool,
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
     let mut id = None;
     let mut dir = None;
+    let mut init = false;
     let mut it = std::env::args_os().skip(1);
     while let Some(a) = it.next() {
         let a = a.to_string_lossy().into_owned();
@@ -41,6 +45,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         match a.as_str() {
             "--id" => id = Some(value("--id")?.to_string_lossy().into_owned()),
             "--dir" => dir = Some(PathBuf::from(value("--dir")?)),
+            "--init" => init = true,
             "--version" | "-v" => {
                 println!("berth-shim {}", env!("CARGO_PKG_VERSION"));
                 return Ok(None);
@@ -62,7 +67,7 @@ fn parse_args() -> Result<Option<Args>, String> {
             dir.display()
         ));
     }
-    Ok(Some(Args { id, dir }))
+    Ok(Some(Args { id, dir, init }))
 }
 
 fn main() {
@@ -74,7 +79,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if let Err(e) = detach::start(&args.id, &args.dir) {
+    if let Err(e) = detach::start(&args.id, &args.dir, args.init) {
         eprintln!("berth-shim: {e}");
         std::process::exit(1);
     }

@@ -138,7 +138,11 @@ impl Io {
 pub struct Process {
     /// Empty for the container's init process.
     pub exec_id: String,
+    /// The pid in the shim's PID namespace (what it reaps and signals).
     pub pid: u32,
+    /// The same process's pid on the host, as reported (differs only when the shim is
+    /// the init of the container's PID namespace).
+    pub host_pid: u32,
     pub status: Status,
     pub exit_status: u32,
     pub exited_at: i64,
@@ -155,6 +159,7 @@ impl Process {
         Process {
             exec_id: exec_id.to_string(),
             pid: 0,
+            host_pid: 0,
             status: Status::Created,
             exit_status: 0,
             exited_at: 0,
@@ -173,7 +178,7 @@ impl Process {
     pub fn state(&self) -> ProcessState {
         ProcessState {
             exec_id: self.exec_id.clone(),
-            pid: self.pid,
+            pid: self.host_pid,
             status: self.status as i32,
             exit_status: self.exit_status,
             exited_at: self.exited_at,

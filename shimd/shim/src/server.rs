@@ -18,6 +18,7 @@ use prost::Message;
 use crate::console::{self, ConsoleSocket};
 use crate::exitfile;
 use crate::logfile::LogFile;
+use crate::pidns::HostProc;
 use crate::process::{status_name, valid_exec_id, Io, Process, Stream};
 use crate::reaper::Reaper;
 use crate::runtime::{self, RunIo, Runtime};
@@ -150,12 +151,19 @@ pub struct Server {
     /// Whether the init is PID 1 of a namespace of its own (its death ends every process
     /// of the container); otherwise the rest is killed when it exits.
     owns_pid_ns: bool,
+    /// Set when the shim is the init of the container's PID namespace.
+    host_proc: Option<HostProc>,
     born: Instant,
     quit: bool,
 }
 
 impl Server {
-    pub fn new(id: String, listener: UnixListener, reaper: Reaper) -> Server {
+    pub fn new(
+        id: String,
+        listener: UnixListener,
+        reaper: Reaper,
+        host_proc: Option<HostProc>,
+    ) -> Server {
         Server {
             id,
             listener,
@@ -166,6 +174,7 @@ impl Server {
             procs: Vec::new(),
             log: None,
             owns_pid_ns: true,
+            host_proc,
             born: Instant::now(),
             quit: false,
         }
@@ -417,8 +426,11 @@ impl Server {
             K::Attach(a) => return self.attach(serial, a),
             K::Shutdown(s) => self.shutdown(s),
             K::Connect(Empty {}) => Ok(shim_response::Kind::Connect(ConnectInfo {
-                shim_pid: std::process::id(),
-                task_pid: self.procs.first().map(|p| p.pid).unwrap_or(0),
+                shim_pid: match &self.host_proc {
+                    Some(h) => h.own_pid(),
+                    None => std::process::id(),
+                },
+                task_pid: self.procs.first().map(|p| p.host_pid).unwrap_or(0),
                 version: env!("CARGO_PKG_VERSION").to_string(),
             })),
             K::List(Empty {}) => Ok(shim_response::Kind::List(ProcessList {
@@ -510,6 +522,7 @@ impl Server {
         match finish() {
             Ok((pid, io)) => {
                 init.pid = pid;
+                init.host_pid = self.host_pid(pid);
                 if let Some(io) = io {
                     init.io = io;
                 }
@@ -523,8 +536,8 @@ impl Server {
                 return Err(internal(e));
             }
         }
-        let pid = init.pid;
-        self.owns_pid_ns = is_pid_ns_init(pid);
+        let pid = init.host_pid;
+        self.owns_pid_ns = is_pid_ns_init(init.pid);
         self.procs.insert(0, init);
         self.runtime = Some(rt);
         self.log = log;
@@ -550,7 +563,7 @@ impl Server {
                 p.status = Status::Running;
             }
             p.started_at = now_ns();
-            return Ok(shim_response::Kind::Pid(p.pid));
+            return Ok(shim_response::Kind::Pid(p.host_pid));
         }
         if self.init_status() != Status::Running {
             return fail(
@@ -614,8 +627,10 @@ impl Server {
                     .map_err(internal)?,
             );
         }
+        let host_pid = self.host_pid(pid);
         let p = &mut self.procs[i];
         p.pid = pid;
+        p.host_pid = host_pid;
         p.io = io.unwrap_or_default();
         p.status = Status::Running;
         p.started_at = now_ns();
@@ -625,7 +640,7 @@ impl Server {
             self.read_output(&exec_id, Stream::Stdout, 16);
             self.deliver(i, Stream::Stderr, &early_stderr);
         }
-        Ok(shim_response::Kind::Pid(pid))
+        Ok(shim_response::Kind::Pid(host_pid))
     }
 
     fn run_runtime(&mut self, args: &[&str]) -> Result<Vec<u8>, Failure> {
@@ -760,7 +775,7 @@ impl Server {
         let pids = pids
             .into_iter()
             .map(|pid| PidInfo {
-                pid,
+                pid: self.host_pid(pid),
                 exec_id: self
                     .procs
                     .iter()
@@ -1039,7 +1054,7 @@ impl Server {
         p.exit_status = status;
         p.exited_at = now_ns();
         if p.is_init() {
-            if let Err(e) = exitfile::record(status, p.exited_at, p.pid) {
+            if let Err(e) = exitfile::record(status, p.exited_at, p.host_pid) {
                 eprintln!("berth-shim: recording the exit status: {e}");
             }
         }
@@ -1072,7 +1087,11 @@ impl Server {
     /// init of a PID namespace dies, every other process of the container is killed (they
     /// are our descendants, so they come to us to be reaped) before the exit is reported.
     fn kill_leftovers(&mut self) {
-        if self.runtime.is_some() {
+        if self.host_proc.is_some() {
+            // PID 1 of the namespace: everything in it but us.
+            // SAFETY: kill(2) with pid -1 and a valid signal.
+            unsafe { libc::kill(-1, libc::SIGKILL) };
+        } else if self.runtime.is_some() {
             let id = self.id.clone();
             // Fails harmlessly when the runtime has already deleted the container.
             let _ = self.run_runtime(&["kill", "--all", &id, "9"]);
@@ -1082,6 +1101,14 @@ impl Server {
         }
         // Exec processes among them are reported as exited.
         self.handle_exits();
+    }
+
+    /// The host's pid of one of our processes.
+    fn host_pid(&self, pid: u32) -> u32 {
+        match &self.host_proc {
+            Some(h) => h.host_pid(pid),
+            None => pid,
+        }
     }
 
     /// Ends the shim: flush what clients are owed, remove the socket, exit.

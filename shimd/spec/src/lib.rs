@@ -20,6 +20,12 @@ pub use image::ImageConfig;
 /// /etc/group when the task is created (names, or a uid whose group must be looked up).
 pub const USER_ANNOTATION: &str = "org.berth.user";
 
+/// Annotation (value `"true"`) asking for the container's shim to be the init (PID 1) of
+/// the container's PID namespace: orphans are reaped by the shim, with no extra process
+/// in the container (docker's `--init`). Only meaningful with a PID namespace of the
+/// container's own; shimd then has the container join the shim's namespace.
+pub const INIT_ANNOTATION: &str = "org.berth.init";
+
 /// The PATH a container gets when its image sets none.
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 

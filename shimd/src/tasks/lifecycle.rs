@@ -65,14 +65,16 @@ fn finish_spec(spec: &mut Value, rootfs: &Path, terminal: bool) -> Result<(), St
     Ok(())
 }
 
-/// Starts a shim for the task in `dir`; returns its socket once it has detached.
-async fn start_shim(core: &Core, id: &str, dir: &Path) -> Result<PathBuf, Status> {
+/// Starts a shim for the task in `dir` (as the init of the container's PID namespace
+/// with `init`); returns its socket once it has detached.
+async fn start_shim(core: &Core, id: &str, dir: &Path, init: bool) -> Result<PathBuf, Status> {
     let bin = binaries::shim(&core.config.shim).map_err(Status::failed_precondition)?;
     let child = tokio::process::Command::new(&bin)
         .arg("--id")
         .arg(id)
         .arg("--dir")
         .arg(dir)
+        .args(init.then_some("--init"))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -254,6 +256,7 @@ async fn create_in(
         .map_err(|e| Status::failed_precondition(format!("rootfs of container {id:?}: {e}")))?;
     undo.mounted = true;
     finish_spec(spec, &rootfs, req.terminal)?;
+    let shim_init = super::shim_init::adopt(spec);
     let cgroups_path = spec
         .pointer("/linux/cgroupsPath")
         .and_then(Value::as_str)
@@ -302,7 +305,7 @@ async fn create_in(
     bundle::save_info(&dir, &info)
         .map_err(|e| Status::internal(format!("writing task.json: {e}")))?;
 
-    let socket = start_shim(core, id, &dir).await?;
+    let socket = start_shim(core, id, &dir, shim_init).await?;
     info.socket = socket.clone();
     info.shim_pid = std::fs::read_to_string(dir.join("shim.pid"))
         .ok()

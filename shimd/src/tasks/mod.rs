@@ -9,6 +9,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod mounts;
 pub mod shim_client;
+pub mod shim_init;
 pub mod stats;
 pub mod supervisor;
 

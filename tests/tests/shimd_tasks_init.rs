@@ -1,0 +1,308 @@
+//! The shim as the init of its container's PID namespace (`org.berth.init`, docker's
+//! `--init`): PID 1 in the container is the shim, orphans are reaped so no zombie stays,
+//! signals reach the container's main process, exit statuses are the main process's, the
+//! rest of the namespace dies with it, and pids leave shimd as host pids.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use berth_proto::v1::{
+    Container, CreateContainerRequest, CreateTaskRequest, KillRequest, Mount, Runtime,
+    StartRequest, WaitRequest,
+};
+use berth_tests::tasks::{alive, TaskLab};
+use berth_tests::{is_root, skip, unique};
+
+/// Creates and starts a container running `script` (with the shim as its init when
+/// `init`), on the busybox rootfs in `rootfs`.
+fn start(lab: &TaskLab, id: &str, runtime: &str, rootfs: &Path, init: bool, script: &str) {
+    let g = lab.grpc("default");
+    let mut spec: serde_json::Value = serde_json::from_slice(&berth_tests::tasks::spec(
+        "default",
+        id,
+        &["/bin/sh", "-c", script],
+    ))
+    .unwrap();
+    if init {
+        spec["annotations"] = serde_json::json!({ berth_spec::INIT_ANNOTATION: "true" });
+    }
+    g.block_on(g.containers().create(CreateContainerRequest {
+        container: Some(Container {
+            id: id.to_string(),
+            spec: serde_json::to_vec(&spec).unwrap(),
+            runtime: Some(Runtime {
+                binary: runtime.into(),
+                options: vec![],
+            }),
+            ..Default::default()
+        }),
+    }))
+    .unwrap();
+    g.block_on(g.tasks().create(CreateTaskRequest {
+        container_id: id.to_string(),
+        rootfs: vec![Mount {
+            r#type: "bind".into(),
+            source: rootfs.display().to_string(),
+            target: String::new(),
+            options: vec!["rbind".into()],
+        }],
+        ..Default::default()
+    }))
+    .unwrap();
+    g.block_on(g.tasks().start(StartRequest {
+        container_id: id.to_string(),
+        exec_id: String::new(),
+    }))
+    .unwrap();
+}
+
+fn wait_exit(lab: &TaskLab, id: &str) -> u32 {
+    let g = lab.grpc("default");
+    g.block_on(g.tasks().wait(WaitRequest {
+        container_id: id.to_string(),
+        exec_id: String::new(),
+    }))
+    .unwrap()
+    .into_inner()
+    .exit_status
+}
+
+fn kill(lab: &TaskLab, id: &str, signal: i32) {
+    let g = lab.grpc("default");
+    g.block_on(g.tasks().kill(KillRequest {
+        container_id: id.to_string(),
+        exec_id: String::new(),
+        signal: signal as u32,
+        all: false,
+    }))
+    .unwrap();
+}
+
+fn rm(lab: &TaskLab, id: &str) {
+    lab.ctl_ok(&["containers", "rm", "--force", id]);
+    lab.assert_no_debris("default", id);
+}
+
+fn ns_of(pid: i32) -> std::path::PathBuf {
+    std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap()
+}
+
+/// (pid, parent) of every zombie on the host.
+fn zombies() -> Vec<(i32, i32)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let Some(rest) = stat.rsplit(')').next() else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        if f.first() == Some(&"Z") {
+            if let (Ok(pid), Some(Ok(ppid))) = (
+                e.file_name().to_string_lossy().parse(),
+                f.get(1).map(|p| p.parse()),
+            ) {
+                out.push((pid, ppid));
+            }
+        }
+    }
+    out
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
+
+fn lab_and_rootfs() -> Option<(TaskLab, tempfile::TempDir)> {
+    if !is_root() {
+        return None;
+    }
+    let lab = TaskLab::start();
+    let rootfs = tempfile::tempdir().unwrap();
+    berth_tests::rootfs::make_rootfs(rootfs.path()).unwrap();
+    Some((lab, rootfs))
+}
+
+#[test]
+fn the_shim_is_pid_1_and_reports_host_pids() {
+    let Some((lab, rootfs)) = lab_and_rootfs() else {
+        skip!("needs root");
+    };
+    for runtime in ["berth-runtime", "runc"] {
+        let id = unique("initps");
+        start(
+            &lab,
+            &id,
+            runtime,
+            rootfs.path(),
+            true,
+            "sleep 100 & sleep 0.3; ps; wait",
+        );
+        let main = lab.task_pid(&id);
+        let shim = lab.shim_pid("default", &id);
+        // The main process runs in the shim's PID namespace, not the host's.
+        assert_eq!(ns_of(main), ns_of(shim), "{runtime}");
+        assert_ne!(ns_of(main), ns_of(std::process::id() as i32), "{runtime}");
+        // Its pid is the host's: /proc on the host shows the shell there.
+        let cmdline = std::fs::read_to_string(format!("/proc/{main}/cmdline")).unwrap();
+        assert!(cmdline.starts_with("/bin/sh"), "{runtime}: {cmdline:?}");
+        let mut logs = String::new();
+        assert!(
+            wait_until(Duration::from_secs(5), || {
+                logs = lab.ctl_ok(&["tasks", "logs", &id]);
+                logs.contains("ps")
+            }),
+            "{runtime}: {logs}"
+        );
+        // Inside, PID 1 is the shim and the shell is not PID 1.
+        let pid1 = logs
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some("1"))
+            .unwrap_or_else(|| panic!("{runtime}: no PID 1 in\n{logs}"));
+        assert!(pid1.contains("berth-shim"), "{runtime}: {logs}");
+        assert!(
+            logs.lines()
+                .any(|l| l.contains("sh -c sleep 100") && l.split_whitespace().next() != Some("1")),
+            "{runtime}: {logs}"
+        );
+        // Exec processes run in the same namespace; their pid is the host's too.
+        let out = lab.ctl_ok(&["tasks", "exec", &id, "/bin/sh", "-c", "echo $$; ps"]);
+        assert!(
+            out.lines()
+                .any(|l| l.split_whitespace().next() == Some("1") && l.contains("berth-shim")),
+            "{runtime}: {out}"
+        );
+        let pids: Vec<i32> = lab
+            .ctl_ok(&["tasks", "ps", &id])
+            .lines()
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+            .collect();
+        assert!(pids.contains(&main), "{runtime}: {pids:?}");
+        for p in &pids {
+            assert_eq!(ns_of(*p), ns_of(shim), "{runtime}: pid {p} of {pids:?}");
+        }
+        rm(&lab, &id);
+        assert!(!alive(shim), "{runtime}: the shim outlived its container");
+    }
+}
+
+#[test]
+fn orphans_are_reaped_so_no_zombie_stays() {
+    let Some((lab, rootfs)) = lab_and_rootfs() else {
+        skip!("needs root");
+    };
+    // The inner shell's background sleeps are orphaned at once; the main process then
+    // becomes a sleep that never waits for anything.
+    let script = "sh -c 'sleep 0.1 & sleep 0.1 & sleep 0.1 &'; exec sleep 1000";
+    for init in [false, true] {
+        let id = unique("zombies");
+        start(&lab, &id, "berth-runtime", rootfs.path(), init, script);
+        let main = lab.task_pid(&id);
+        let shim = lab.shim_pid("default", &id);
+        std::thread::sleep(Duration::from_millis(600));
+        let theirs: Vec<(i32, i32)> = zombies()
+            .into_iter()
+            .filter(|(_, parent)| *parent == main || *parent == shim)
+            .collect();
+        if init {
+            assert!(
+                theirs.is_empty(),
+                "zombies with the shim as init: {theirs:?}"
+            );
+        } else {
+            // The check sees them when nothing reaps (the main process is PID 1).
+            assert_eq!(theirs.len(), 3, "{theirs:?}");
+        }
+        rm(&lab, &id);
+    }
+}
+
+#[test]
+fn signals_reach_the_main_process_and_its_exit_status_is_the_tasks() {
+    let Some((lab, rootfs)) = lab_and_rootfs() else {
+        skip!("needs root");
+    };
+    // An exit code passes through.
+    let id = unique("initexit");
+    start(&lab, &id, "berth-runtime", rootfs.path(), true, "exit 7");
+    assert_eq!(wait_exit(&lab, &id), 7);
+    rm(&lab, &id);
+
+    // SIGTERM (docker stop) goes to the main process, which is not PID 1, so it ends it
+    // at once; what else ran in the namespace dies with it.
+    for runtime in ["berth-runtime", "runc"] {
+        let id = unique("initterm");
+        start(
+            &lab,
+            &id,
+            runtime,
+            rootfs.path(),
+            true,
+            "sleep 1000 & sleep 1000 & wait",
+        );
+        let shim = lab.shim_pid("default", &id);
+        let mut pids = Vec::new();
+        assert!(wait_until(Duration::from_secs(5), || {
+            pids = lab
+                .ctl_ok(&["tasks", "ps", &id])
+                .lines()
+                .filter_map(|l| l.split_whitespace().next()?.parse::<i32>().ok())
+                .collect();
+            pids.len() == 3
+        }));
+        let t = Instant::now();
+        kill(&lab, &id, libc::SIGTERM);
+        assert_eq!(wait_exit(&lab, &id), 128 + 15, "{runtime}");
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+        assert!(
+            wait_until(Duration::from_secs(5), || pids.iter().all(|p| !alive(*p))),
+            "{runtime}: {pids:?} outlived the main process"
+        );
+        // The shim stays until the task is deleted (it holds the exit status).
+        assert!(alive(shim));
+        rm(&lab, &id);
+    }
+
+    // A signal the main process does not catch kills it: 128 + n.
+    let id = unique("initkill");
+    start(
+        &lab,
+        &id,
+        "berth-runtime",
+        rootfs.path(),
+        true,
+        "sleep 1000",
+    );
+    kill(&lab, &id, libc::SIGKILL);
+    assert_eq!(wait_exit(&lab, &id), 137);
+    rm(&lab, &id);
+}
+
+#[test]
+fn a_shimd_restart_finds_the_init_shim_again() {
+    let Some((mut lab, rootfs)) = lab_and_rootfs() else {
+        skip!("needs root");
+    };
+    let id = unique("initrecover");
+    start(
+        &lab,
+        &id,
+        "berth-runtime",
+        rootfs.path(),
+        true,
+        "sleep 1000",
+    );
+    let main = lab.task_pid(&id);
+    lab.shimd.restart();
+    assert_eq!(lab.task_pid(&id), main);
+    lab.wait_status(&id, "RUNNING", Duration::from_secs(5));
+    kill(&lab, &id, libc::SIGTERM);
+    assert_eq!(wait_exit(&lab, &id), 143);
+    rm(&lab, &id);
+}

@@ -13,6 +13,7 @@ pub mod image;
 pub mod mount;
 pub mod network;
 pub mod networks;
+pub mod nullable;
 pub mod progress;
 pub mod stats;
 pub mod stdcopy;

@@ -11,11 +11,21 @@ use crate::network::EndpointSettings;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct IpamConfig {
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "crate::nullable::or_default"
+    )]
     pub subnet: String,
-    #[serde(rename = "IPRange", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "IPRange",
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "crate::nullable::or_default"
+    )]
     pub ip_range: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "crate::nullable::or_default"
+    )]
     pub gateway: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auxiliary_addresses: Option<BTreeMap<String, String>>,
@@ -24,6 +34,7 @@ pub struct IpamConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Ipam {
+    #[serde(deserialize_with = "crate::nullable::or_default")]
     pub driver: String,
     pub options: Option<BTreeMap<String, String>>,
     pub config: Option<Vec<IpamConfig>>,
@@ -79,16 +90,26 @@ pub struct NetworkResource {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct NetworkCreateRequest {
+    #[serde(deserialize_with = "crate::nullable::or_default")]
     pub name: String,
     /// Ignored (names are always unique), accepted for old clients.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check_duplicate: Option<bool>,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "crate::nullable::or_default"
+    )]
     pub driver: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "crate::nullable::or_default"
+    )]
     pub scope: String,
+    #[serde(deserialize_with = "crate::nullable::or_default")]
     pub internal: bool,
+    #[serde(deserialize_with = "crate::nullable::or_default")]
     pub attachable: bool,
+    #[serde(deserialize_with = "crate::nullable::or_default")]
     pub ingress: bool,
     #[serde(rename = "IPAM", skip_serializing_if = "Option::is_none")]
     pub ipam: Option<Ipam>,
@@ -98,6 +119,7 @@ pub struct NetworkCreateRequest {
     pub options: Option<BTreeMap<String, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<BTreeMap<String, String>>,
+    #[serde(deserialize_with = "crate::nullable::or_default")]
     pub config_only: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_from: Option<ConfigReference>,

@@ -16,6 +16,12 @@ pub enum Error {
     #[error("network {0} not found")]
     NetworkNotFound(String),
 
+    /// A driver that is not one of docker's built-in ones (dockerd looks for a plugin).
+    #[error(
+        "plugin {0:?} not found: berth creates bridge networks (host and none are predefined)"
+    )]
+    UnknownDriver(String),
+
     #[error("network with name {0} already exists")]
     NetworkExists(String),
 
@@ -123,17 +129,27 @@ impl Error {
 
     /// True when the error means "no such object" (404 in the engine API).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Error::NetworkNotFound(_) | Error::NotConnected { .. })
+        matches!(
+            self,
+            Error::NetworkNotFound(_) | Error::NotConnected { .. } | Error::UnknownDriver(_)
+        )
+    }
+
+    /// True where dockerd answers 403: the request is valid but the network's state or
+    /// kind forbids it (in use, predefined, overlapping, address taken, already connected).
+    pub fn is_forbidden(&self) -> bool {
+        matches!(
+            self,
+            Error::NetworkInUse { .. }
+                | Error::Predefined(_)
+                | Error::PoolOverlap { .. }
+                | Error::AddressInUse { .. }
+                | Error::AlreadyConnected { .. }
+        )
     }
 
     /// True for conflicts with existing objects (409 in the engine API).
     pub fn is_conflict(&self) -> bool {
-        matches!(
-            self,
-            Error::NetworkExists(_)
-                | Error::NetworkInUse { .. }
-                | Error::AlreadyConnected { .. }
-                | Error::AmbiguousNetwork(..)
-        )
+        matches!(self, Error::NetworkExists(_) | Error::AmbiguousNetwork(..))
     }
 }

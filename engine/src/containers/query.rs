@@ -1,5 +1,6 @@
 //! Listing, inspecting and pruning containers, and the disk use of their writable layers.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use berth_api::container::{InspectResponse, PruneResponse, Summary, TopResponse};
@@ -10,7 +11,6 @@ use super::store::Container;
 use super::view;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::images::reference::familiar;
 
 impl Engine {
     /// Looks a container up by id, name or id prefix.
@@ -86,6 +86,7 @@ impl Engine {
             || !filters.get("status").is_empty()
             || !filters.get("exited").is_empty();
         let mut out = Vec::new();
+        let mut shown = HashMap::new();
         for rec in recs {
             if !show_all && !rec.state.running && !rec.state.restarting {
                 continue;
@@ -93,11 +94,7 @@ impl Engine {
             if !view::passes(&rec, filters, &ancestors, before, since) {
                 continue;
             }
-            let image_shown = if rec.image_name.is_empty() {
-                rec.image_ref.clone()
-            } else {
-                familiar(&rec.image_name)
-            };
+            let image_shown = self.image_shown(&rec, &mut shown).await;
             let sz = if size {
                 let c = self.containers.get(&rec.id).ok();
                 match c {
@@ -113,6 +110,30 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// The `Image` of a list row, as dockerd shows it: the reference the container was
+    /// created with while that still names the container's image, else the image ID.
+    /// `cache` keeps each reference's image ID for one listing.
+    async fn image_shown(
+        &self,
+        rec: &super::model::Record,
+        cache: &mut HashMap<String, Option<String>>,
+    ) -> String {
+        if rec.image_ref.is_empty() {
+            return rec.image_id.clone();
+        }
+        if !cache.contains_key(&rec.image_ref) {
+            let id = match self.images.lookup(&self.shimd, &rec.image_ref).await {
+                Ok(Some(r)) => Some(r.info.id.clone()),
+                _ => None,
+            };
+            cache.insert(rec.image_ref.clone(), id);
+        }
+        match &cache[&rec.image_ref] {
+            Some(id) if *id == rec.image_id => rec.image_ref.clone(),
+            _ => rec.image_id.clone(),
+        }
     }
 
     /// `POST /containers/prune`: removes stopped containers.

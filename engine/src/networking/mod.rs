@@ -61,11 +61,13 @@ fn instance_tag(data_root: &Path) -> String {
     format!("{h:08x}")
 }
 
-/// The engine error for a networking error: bad input 400, unknown objects 404, conflicts
-/// 409, the rest 500.
+/// The engine error for a networking error, with dockerd's status: bad input 400, what the
+/// network's state forbids 403, unknown objects 404, conflicts 409, the rest 500.
 pub fn err(e: berth_network::Error) -> Error {
     let kind = if e.is_not_found() {
         Kind::NotFound
+    } else if e.is_forbidden() {
+        Kind::Forbidden
     } else if e.is_conflict() {
         Kind::Conflict
     } else if e.is_user_error() {
@@ -114,6 +116,14 @@ mod tests {
         assert_eq!(
             err(berth_network::Error::NoFreePool).kind,
             Kind::InvalidParameter
+        );
+        assert_eq!(
+            err(berth_network::Error::Predefined("host".into())).kind,
+            Kind::Forbidden
+        );
+        assert_eq!(
+            err(berth_network::Error::UnknownDriver("x".into())).kind,
+            Kind::NotFound
         );
         assert_eq!(
             err(berth_network::Error::Nft("boom".into())).kind,

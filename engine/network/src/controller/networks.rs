@@ -28,11 +28,12 @@ impl NetworkController {
                     req.driver
                 )))
             }
-            d => {
+            d @ ("overlay" | "macvlan" | "ipvlan") => {
                 return Err(Error::invalid(format!(
                     "network driver {d:?} is not supported: berth creates bridge networks (host and none are predefined)"
                 )))
             }
+            d => return Err(Error::UnknownDriver(d.to_string())),
         }
         if req.enable_ipv6 {
             return Err(Error::invalid(

@@ -149,6 +149,10 @@ pub struct ContainerOpts {
     #[arg(long = "memory-swap", value_name = "BYTES")]
     pub memory_swap: Option<String>,
 
+    /// Attach a filesystem mount (type=bind|volume|tmpfs,source=,target=,readonly,...)
+    #[arg(long, value_name = "MOUNT")]
+    pub mount: Vec<String>,
+
     /// Assign a name to the container
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
@@ -249,9 +253,18 @@ pub struct ContainerOpts {
     #[arg(long, value_name = "MODE")]
     pub uts: Option<String>,
 
-    /// Bind mount a volume (HOST_PATH:CONTAINER_PATH[:OPTIONS]) or an anonymous volume
+    /// Bind mount a host path or a named volume (SOURCE:CONTAINER_PATH[:OPTIONS]), or
+    /// make an anonymous volume (CONTAINER_PATH)
     #[arg(short = 'v', long, value_name = "VOLUME")]
     pub volume: Vec<String>,
+
+    /// Volume driver for the container's new volumes
+    #[arg(long = "volume-driver", value_name = "DRIVER")]
+    pub volume_driver: Option<String>,
+
+    /// Mount the volumes of the given container (CONTAINER[:ro|rw])
+    #[arg(long = "volumes-from", value_name = "CONTAINER")]
+    pub volumes_from: Vec<String>,
 
     /// Working directory inside the container
     #[arg(short = 'w', long, value_name = "DIR")]
@@ -625,7 +638,7 @@ pub struct InspectArgs {
     #[arg(short = 's', long)]
     pub size: bool,
 
-    /// Only inspect objects of this type ("container" or "image")
+    /// Only inspect objects of this type ("container", "image" or "volume")
     #[arg(long = "type", value_name = "TYPE")]
     pub kind: Option<String>,
 

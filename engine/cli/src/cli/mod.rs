@@ -4,6 +4,7 @@ pub mod container;
 pub mod image;
 pub mod network;
 pub mod system;
+pub mod volume;
 
 use std::path::PathBuf;
 
@@ -13,6 +14,7 @@ pub use container::*;
 pub use image::*;
 pub use network::*;
 pub use system::*;
+pub use volume::*;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -112,6 +114,9 @@ pub enum Command {
     /// Manage the engine
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCommand),
 
     // The rest, docker's "commands" section.
     /// Attach local standard input, output, and error streams to a running container

@@ -269,7 +269,7 @@ pub fn build(
     let mut volumes = BTreeMap::new();
     for v in &o.volume {
         if v.contains(':') {
-            binds.push(v.clone());
+            binds.push(super::mount_flags::bind_flag(v));
         } else {
             volumes.insert(v.clone(), Empty {});
         }
@@ -282,6 +282,11 @@ pub fn build(
             None => (t.clone(), String::new()),
         })
         .collect();
+    let mounts = o
+        .mount
+        .iter()
+        .map(|m| super::mount_flags::parse_mount(m).map_err(|e| bad_flag(m, "--mount", e)))
+        .collect::<Result<Vec<_>, _>>()?;
     let ulimits = o
         .ulimit
         .iter()
@@ -350,6 +355,9 @@ pub fn build(
         readonly_rootfs: o.read_only,
         security_opt: some_if(security_opts(&o.security_opt)?),
         tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
+        mounts: some_if(mounts),
+        volumes_from: some_if(o.volumes_from.clone()),
+        volume_driver: o.volume_driver.clone().unwrap_or_default(),
         uts_mode: o.uts.clone().unwrap_or_default(),
         shm_size: size(&o.shm_size, "--shm-size")?,
         sysctls: (!o.sysctl.is_empty()).then(|| key_values(&o.sysctl)),

@@ -15,6 +15,7 @@ use crate::template::Template;
 pub enum Kind {
     Container,
     Image,
+    Volume,
 }
 
 fn fetch(client: &Client, kind: Kind, name: &str, size: bool) -> Result<Value, ApiError> {
@@ -31,11 +32,12 @@ fn fetch(client: &Client, kind: Kind, name: &str, size: bool) -> Result<Value, A
             })?;
             client.get(&format!("/images/{seg}/json"))
         }
+        Kind::Volume => client.get(&format!("/volumes/{}", crate::client::http::seg(name))),
     }
 }
 
 /// Looks each name up (as the kinds given, in order) and prints the results.
-fn run(
+pub(super) fn run(
     client: &Client,
     names: &[String],
     kinds: &[Kind],
@@ -95,12 +97,13 @@ fn run(
 
 pub fn inspect(ctx: &Ctx, a: &InspectArgs) -> CmdResult {
     let kinds: &[Kind] = match a.kind.as_deref() {
-        None | Some("") => &[Kind::Container, Kind::Image],
+        None | Some("") => &[Kind::Container, Kind::Image, Kind::Volume],
         Some("container") => &[Kind::Container],
         Some("image") => &[Kind::Image],
+        Some("volume") => &[Kind::Volume],
         Some(other) => {
             return Err(CliError::new(format!(
-                "\"{other}\" is not a valid value for --type (use container or image)"
+                "\"{other}\" is not a valid value for --type (use container, image or volume)"
             )))
         }
     };

@@ -12,6 +12,7 @@ mod images;
 mod inspect;
 mod lifecycle;
 mod logs;
+mod mount_flags;
 mod network;
 mod prune;
 mod ps;
@@ -21,6 +22,7 @@ mod save_load;
 mod stats;
 mod system;
 mod top;
+mod volume;
 
 use crate::cli::{Command, ContainerCommand, ImageCommand, SystemCommand};
 use crate::client::http::seg;
@@ -52,6 +54,7 @@ pub fn dispatch(ctx: &Ctx, cmd: Command) -> CmdResult {
         Command::Container(c) => container(ctx, c),
         Command::Image(c) => image(ctx, c),
         Command::Network(c) => network::dispatch(ctx, c),
+        Command::Volume(c) => volume::dispatch(ctx, c),
         Command::System(c) => system_cmd(ctx, c),
         Command::Attach(a) => exec::attach(ctx, &a),
         Command::Cp(a) => cp::cp(ctx, &a),

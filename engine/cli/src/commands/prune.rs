@@ -83,7 +83,7 @@ fn prune_images(
     Ok(v.get("SpaceReclaimed").and_then(Value::as_u64).unwrap_or(0))
 }
 
-fn finish(out: String, space: u64) -> CmdResult {
+pub(super) fn finish(out: String, space: u64) -> CmdResult {
     print(&format!(
         "{out}Total reclaimed space: {}\n",
         human_size(space as f64, 3)
@@ -149,23 +149,7 @@ pub fn system(ctx: &Ctx, a: &SystemPruneArgs) -> CmdResult {
         out.push('\n');
     }
     if a.volumes {
-        let v = prune_call(client, "volumes", &a.filter)?;
-        let deleted: Vec<&str> = v
-            .get("VolumesDeleted")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        if !deleted.is_empty() {
-            out.push_str("Deleted Volumes:\n");
-            for name in deleted {
-                out.push_str(name);
-                out.push('\n');
-            }
-            out.push('\n');
-        }
-        space += v.get("SpaceReclaimed").and_then(Value::as_u64).unwrap_or(0);
+        space += super::volume::prune_volumes(client, false, &a.filter, &mut out)?;
     }
     space += prune_images(client, a.all, &a.filter, &mut out)?;
     finish(out, space)

@@ -17,12 +17,6 @@ use crate::network::{self, Mode};
 /// How long to wait for a SIGKILLed container to be reported gone.
 const KILL_WAIT: Duration = Duration::from_secs(30);
 
-/// Whether SIGKILL must reach every process one by one: only without a private PID
-/// namespace, since killing the init of a PID namespace ends everything in it.
-fn kill_all(c: &Container) -> bool {
-    c.with(|r| r.host_config.pid_mode == "host")
-}
-
 fn not_running(c: &Container) -> Error {
     Error::conflict(format!("Container {} is not running", c.id))
 }
@@ -316,7 +310,7 @@ impl Engine {
             let mut rx = rx.clone();
             async move { rx.wait_for(|n| n.exits > seen || n.removed).await.is_ok() }
         };
-        if let Err(e) = self.signal(c, sig, false).await {
+        if let Err(e) = self.signal(c, sig).await {
             // The process ended just before the signal (its exit not yet recorded): the
             // container is stopping anyway.
             if tokio::time::timeout(Duration::from_secs(2), exited(&mut rx))
@@ -337,7 +331,7 @@ impl Engine {
         };
         if !graceful {
             // An error here most likely means it ended meanwhile: the wait below tells.
-            let _ = self.signal(c, libc::SIGKILL, kill_all(c)).await;
+            let _ = self.signal(c, libc::SIGKILL).await;
             if !tokio::time::timeout(KILL_WAIT, exited(&mut rx))
                 .await
                 .unwrap_or(false)
@@ -352,16 +346,18 @@ impl Engine {
         Ok(())
     }
 
-    /// Sends `sig` to the container's init (or every process), thawing a paused container
-    /// so the signal is acted on.
-    async fn signal(&self, c: &Container, sig: i32, all: bool) -> Result<()> {
+    /// Sends `sig` to the container's init, thawing a paused container so the signal is
+    /// acted on. (Without a PID namespace of its own, the rest of the container is killed
+    /// by its shim when the init exits, as the init of a PID namespace takes everything
+    /// with it.)
+    async fn signal(&self, c: &Container, sig: i32) -> Result<()> {
         self.shimd
             .tasks()
             .kill(v1::KillRequest {
                 container_id: c.id.clone(),
                 exec_id: String::new(),
                 signal: sig as u32,
-                all,
+                all: false,
             })
             .await
             .map_err(Error::from)?;
@@ -409,7 +405,7 @@ impl Engine {
             // A container the user killed is not restarted by its policy.
             c.update(|r| r.state.manually_stopped = true)?;
         }
-        self.signal(c, sig, false).await?;
+        self.signal(c, sig).await?;
         self.container_event_with(c, "kill", &[("signal", sig.to_string())]);
         Ok(())
     }
@@ -590,7 +586,7 @@ impl Engine {
             c.restart_cancel.notify_waiters();
         }
         if st.running {
-            let killed = self.signal(c, libc::SIGKILL, kill_all(c)).await;
+            let killed = self.signal(c, libc::SIGKILL).await;
             let wait = if killed.is_ok() {
                 KILL_WAIT
             } else {

@@ -77,3 +77,56 @@ fn nothing_outlives_the_main_process_in_the_host_pid_namespace() {
         b.docker_ok(&["rm", &name]);
     }
 }
+
+#[test]
+fn kill_answers_once_the_container_has_stopped() {
+    let Some(b) = berthd_with_busybox() else {
+        skip!("needs root and the docker CLI");
+    };
+    // SIGKILL (the default): the container is stopped when `docker kill` returns, so a
+    // plain `docker rm` right after it succeeds.
+    for round in 0..5 {
+        let name = unique("killrm");
+        b.docker_ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "busybox",
+            "sleep",
+            "1000",
+        ]);
+        b.docker_ok(&["kill", &name]);
+        let running = b.docker_ok(&["inspect", "-f", "{{.State.Running}}", &name]);
+        assert_eq!(running.trim(), "false", "round {round}");
+        b.docker_ok(&["rm", &name]);
+    }
+    // Other signals are only delivered: a container that traps one keeps running.
+    let name = unique("usr1");
+    b.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo got-usr1' USR1; while true; do sleep 0.1; done",
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    b.docker_ok(&["kill", "-s", "USR1", &name]);
+    assert!(
+        wait_until(Duration::from_secs(5), || b
+            .docker_ok(&["logs", &name])
+            .contains("got-usr1")),
+        "{}",
+        b.docker_ok(&["logs", &name])
+    );
+    let running = b.docker_ok(&["inspect", "-f", "{{.State.Running}}", &name]);
+    assert_eq!(running.trim(), "true");
+    b.docker_ok(&["rm", "-f", &name]);
+}

@@ -405,9 +405,36 @@ impl Engine {
             // A container the user killed is not restarted by its policy.
             c.update(|r| r.state.manually_stopped = true)?;
         }
-        self.signal(c, sig).await?;
-        self.container_event_with(c, "kill", &[("signal", sig.to_string())]);
-        Ok(())
+        let mut rx = c.subscribe();
+        let seen = rx.borrow().exits;
+        let sent = self.signal(c, sig).await;
+        if sig != libc::SIGKILL {
+            sent?;
+            self.container_event_with(c, "kill", &[("signal", sig.to_string())]);
+            return Ok(());
+        }
+        // As dockerd does, a SIGKILL is answered once the container has stopped, so
+        // `docker kill x && docker rm x` works. A failed signal most likely means the
+        // process had just ended: its exit tells.
+        let wait = if sent.is_ok() {
+            KILL_WAIT
+        } else {
+            Duration::from_secs(2)
+        };
+        let stopped = tokio::time::timeout(wait, rx.wait_for(|n| n.exits > seen || n.removed))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        match (sent, stopped) {
+            (Err(e), false) => Err(e),
+            (Ok(()), false) => Err(Error::internal(format!(
+                "container {} did not stop after SIGKILL",
+                c.id
+            ))),
+            (_, true) => {
+                self.container_event_with(c, "kill", &[("signal", sig.to_string())]);
+                Ok(())
+            }
+        }
     }
 
     /// `POST /containers/{id}/restart`.

@@ -173,9 +173,9 @@ fn bad_create_requests_get_dockerds_status_and_leave_nothing() {
         ),
         (
             "/containers/create",
-            r#"{"Image":"busybox","HostConfig":{"Init":true}}"#,
+            r#"{"Image":"busybox","HostConfig":{"Init":true,"CapAdd":["SYS_PTRACE"]}}"#,
             400,
-            "--init is not supported",
+            "--init cannot be combined with CAP_SYS_PTRACE",
         ),
         (
             "/containers/create",

@@ -141,11 +141,6 @@ fn check_request(engine: &Engine, config: &Config, hc: &HostConfig) -> Result<Mo
         )));
     }
     etcfiles::validate_extra_hosts(hc.extra_hosts.as_deref().unwrap_or(&[]))?;
-    if hc.init == Some(true) {
-        return Err(Error::invalid(
-            "--init is not supported by this engine yet: the container's own process runs as PID 1 (see the engine README)",
-        ));
-    }
     if mode == Mode::Host && !hc.dns.as_deref().unwrap_or(&[]).is_empty() {
         // dockerd allows it; nothing to check.
     }
@@ -155,11 +150,18 @@ fn check_request(engine: &Engine, config: &Config, hc: &HostConfig) -> Result<Mo
     spec::mounts::parse(hc)?;
     spec::resources::validate(hc)?;
     spec::security::parse(hc.security_opt.as_deref().unwrap_or(&[]))?;
-    spec::caps::compute(
+    let caps = spec::caps::compute(
         hc.privileged,
         hc.cap_add.as_deref().unwrap_or(&[]),
         hc.cap_drop.as_deref().unwrap_or(&[]),
     )?;
+    if hc.init == Some(true) && !hc.privileged && caps.iter().any(|c| c == "CAP_SYS_PTRACE") {
+        // The init is the container's shim, which runs with the engine's privileges
+        // outside the container's confinement: a process that may ptrace it escapes.
+        return Err(Error::invalid(
+            "--init cannot be combined with CAP_SYS_PTRACE: the container's init is its shim, which runs outside the container's confinement and must not be traced from inside (drop --init, or use --privileged)",
+        ));
+    }
     Ok(mode)
 }
 

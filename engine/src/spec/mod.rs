@@ -390,6 +390,10 @@ pub fn generate(input: &Input) -> Result<Value> {
             spec["annotations"][k] = json!(v);
         }
     }
+    if h.init == Some(true) {
+        // shimd makes the container's shim the init of its PID namespace.
+        spec["annotations"][berth_spec::INIT_ANNOTATION] = json!("true");
+    }
     Ok(spec)
 }
 
@@ -574,6 +578,30 @@ mod tests {
             s["linux"]["resources"]["devices"],
             json!([{"allow": true, "access": "rwm"}])
         );
+    }
+
+    #[test]
+    fn init_asks_shimd_for_the_shim_as_init() {
+        let config = Config {
+            cmd: Some(StrSlice(vec!["sh".into()])),
+            ..Default::default()
+        };
+        let plain = generate(&input(&config, &HostConfig::default())).unwrap();
+        assert!(plain["annotations"]
+            .get(berth_spec::INIT_ANNOTATION)
+            .is_none());
+        let host = HostConfig {
+            init: Some(true),
+            ..Default::default()
+        };
+        let s = generate(&input(&config, &host)).unwrap();
+        assert_eq!(s["annotations"][berth_spec::INIT_ANNOTATION], "true");
+        // The container still asks for a PID namespace of its own; shimd swaps in the
+        // shim's.
+        assert!(s["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"type": "pid"})));
     }
 
     #[test]

@@ -102,11 +102,22 @@ fn acceptor(files: &TlsFiles) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
 }
 
-fn serve_conn<IO>(io: IO, app: Router)
+/// The raw socket of the unix connection a request came on (a request extension), for
+/// handlers that must see how far the client has read (see `api::hijack`).
+#[derive(Clone, Copy, Debug)]
+pub struct UnixConn(pub std::os::fd::RawFd);
+
+fn serve_conn<IO>(io: IO, app: Router, unix: Option<UnixConn>)
 where
     IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     tokio::spawn(async move {
+        let app = tower::ServiceExt::map_request(app, move |mut req: axum::extract::Request<_>| {
+            if let Some(u) = unix {
+                req.extensions_mut().insert(u);
+            }
+            req
+        });
         let svc = TowerToHyperService::new(app);
         let conn = hyper::server::conn::http1::Builder::new()
             .half_close(true)
@@ -123,7 +134,10 @@ pub async fn serve(l: Listener, app: Router) {
     match l {
         Listener::Unix(l, _) => loop {
             match l.accept().await {
-                Ok((s, _)) => serve_conn(s, app.clone()),
+                Ok((s, _)) => {
+                    let fd = UnixConn(std::os::fd::AsRawFd::as_raw_fd(&s));
+                    serve_conn(s, app.clone(), Some(fd))
+                }
                 Err(e) => {
                     tracing::warn!("accept: {e}");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -137,7 +151,7 @@ pub async fn serve(l: Listener, app: Router) {
                     let app = app.clone();
                     tokio::spawn(async move {
                         match acceptor.accept(s).await {
-                            Ok(tls) => serve_conn(tls, app),
+                            Ok(tls) => serve_conn(tls, app, None),
                             Err(e) => tracing::info!(%peer, "TLS handshake refused: {e}"),
                         }
                     });

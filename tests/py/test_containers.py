@@ -122,8 +122,10 @@ def test_list_filters(client, janitor, name):
 def test_stop_restart_kill_and_state(client, janitor, name):
     c = janitor.container(client.containers.run(
         "busybox", ["sh", "-c", "trap 'echo got-term; exit 0' TERM; "
-                                "trap 'echo got-usr1' USR1; while :; do sleep 0.1; done"],
+                                "trap 'echo got-usr1' USR1; echo ready; while :; do sleep 0.1; done"],
         name=name, detach=True))
+    # (a signal before the traps are set would be ignored: the shell is PID 1)
+    wait_until("the traps", lambda: b"ready" in c.logs())
     c.reload()
     started = c.attrs["State"]["StartedAt"]
     pid = c.attrs["State"]["Pid"]
@@ -133,6 +135,7 @@ def test_stop_restart_kill_and_state(client, janitor, name):
     c.kill(signal=10)  # SIGUSR1 by number
     wait_until("second USR1", lambda: c.logs().count(b"got-usr1") == 2)
     c.restart(timeout=5)
+    wait_until("the traps again", lambda: c.logs().count(b"ready") == 2)
     c.reload()
     assert c.status == "running"
     assert c.attrs["State"]["StartedAt"] > started

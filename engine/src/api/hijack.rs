@@ -16,8 +16,29 @@ use tokio::sync::{mpsc, oneshot};
 use super::{api_version, decode, ApiResult, AppState, Query};
 use crate::containers::attach::{self, Attached, Ended, Pending, RelayOptions};
 use crate::error::{Error, Result};
+use crate::listen::UnixConn;
 
 static TOKENS: AtomicU64 = AtomicU64::new(1);
+
+/// Waits (at most 200 ms) until the client has read the `101` answer before the stream's
+/// first bytes go out. docker-py reads the answer through a buffered reader and then reads
+/// the raw socket, so bytes that reach it together with the headers are lost to it (the
+/// replayed log of `attach?logs=1` was, whenever berthd answered faster than the client
+/// read). On a unix socket the send queue (SIOCOUTQ) holds what the client has not read.
+async fn headers_read(conn: Option<UnixConn>) {
+    let Some(UnixConn(fd)) = conn else { return };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(200);
+    loop {
+        let mut unread: libc::c_int = 0;
+        // SAFETY: SIOCOUTQ writes one int through the pointer we pass; the socket is the
+        // upgraded connection the caller holds, so the descriptor is still open.
+        let r = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut unread) };
+        if r != 0 || unread == 0 || tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
 
 fn wants_upgrade(req: &Request) -> bool {
     req.headers()
@@ -109,6 +130,7 @@ pub async fn attach(
     let keys = attach::parse_detach_keys(q.str("detachKeys"))?;
     let ct = content_type(tty, !version.before(1, 42));
     let upgrade = wants_upgrade(&req);
+    let conn = req.extensions().get::<UnixConn>().copied();
     let on_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
 
     if !q.bool("stream") {
@@ -138,6 +160,7 @@ pub async fn attach(
                 tokio::spawn(async move {
                     if let Ok(io) = up.await {
                         use tokio::io::AsyncWriteExt;
+                        headers_read(conn).await;
                         let mut io = TokioIo::new(io);
                         let mut rx = rx;
                         while let Some(b) = rx.recv().await {
@@ -209,6 +232,7 @@ pub async fn attach(
     };
     tokio::spawn(async move {
         let Ok(io) = up.await else { return };
+        headers_read(conn).await;
         let attached = match source {
             Source::Ready(a) => *a,
             Source::Waiting(rrx) => match rrx.await {
@@ -238,6 +262,7 @@ pub async fn exec_start(
 ) -> ApiResult {
     let version = api_version(req.extensions());
     let upgrade = wants_upgrade(&req);
+    let conn = req.extensions().get::<UnixConn>().copied();
     let on_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let headers = req.headers().clone();
     let body = axum::body::to_bytes(req.into_body(), 1 << 20)
@@ -271,6 +296,7 @@ pub async fn exec_start(
     };
     tokio::spawn(async move {
         let Ok(io) = up.await else { return };
+        headers_read(conn).await;
         let mut io = TokioIo::new(io);
         if let Err(err) = e.exec_run(&x).await {
             // As dockerd does: the error goes to the client's stdout, the exit code to inspect.

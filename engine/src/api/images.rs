@@ -79,7 +79,15 @@ pub async fn load(State(e): State<AppState>, uri: Uri, req: Request) -> ApiResul
     let q = Query::of(&uri);
     let _quiet = q.bool("quiet");
     let body = req.into_body().into_data_stream();
-    let lines = e.image_load(body).await?;
+    // A broken archive is reported in the stream, with status 200, as dockerd does (its
+    // loader has started answering by then): docker-py raises ImageLoadError from it.
+    let lines = match e.image_load(body).await {
+        Ok(lines) => lines,
+        Err(err) => {
+            tracing::warn!("image load failed: {}", err.message);
+            vec![berth_api::progress::Message::error(err.message)]
+        }
+    };
     // Sent as a stream (chunked), as dockerd does: clients read it line by line.
     let (tx, rx) = tokio::sync::mpsc::channel(lines.len().max(1));
     for l in lines {

@@ -1,6 +1,7 @@
 //! `GET /containers/{id}/stats`: shimd's Tasks.Stats in docker's (cgroup v1 shaped) form,
 //! with the previous sample as `precpu_stats` so clients can compute CPU percentages.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -176,7 +177,9 @@ impl Engine {
                     cpu_stats: cpu.clone(),
                     precpu_stats: CpuStats::default(),
                     memory_stats: memory,
-                    networks: None,
+                    networks: c
+                        .with(|r| (r.host_config.network_mode != "host").then_some(r.state.pid))
+                        .and_then(network_stats),
                 };
                 if let Some((_, t, pcpu)) = &prev {
                     out.preread = rfc3339_nano(t);
@@ -196,8 +199,75 @@ impl Engine {
     }
 }
 
+/// Per-interface counters of the network namespace of process `pid`, in docker's form
+/// (`{"eth0": {"rx_bytes": ...}}`, loopback left out), from `/proc/<pid>/net/dev`.
+fn network_stats(pid: u32) -> Option<BTreeMap<String, serde_json::Value>> {
+    if pid == 0 {
+        return None;
+    }
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).ok()?;
+    Some(parse_net_dev(&text))
+}
+
+fn parse_net_dev(text: &str) -> BTreeMap<String, serde_json::Value> {
+    let mut out = BTreeMap::new();
+    // Two header lines, then "  eth0: rx_bytes rx_packets rx_errs rx_drop fifo frame
+    // compressed multicast tx_bytes tx_packets tx_errs tx_drop ...".
+    for line in text.lines().skip(2) {
+        let Some((name, counters)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        let n: Vec<u64> = counters
+            .split_whitespace()
+            .map(|v| v.parse().unwrap_or(0))
+            .collect();
+        if name == "lo" || n.len() < 12 {
+            continue;
+        }
+        out.insert(
+            name.to_string(),
+            serde_json::json!({
+                "rx_bytes": n[0], "rx_packets": n[1], "rx_errors": n[2], "rx_dropped": n[3],
+                "tx_bytes": n[8], "tx_packets": n[9], "tx_errors": n[10], "tx_dropped": n[11],
+            }),
+        );
+    }
+    out
+}
+
 fn line(s: &StatsResponse) -> Bytes {
     let mut v = serde_json::to_vec(s).unwrap_or_default();
     v.push(b'\n');
     Bytes::from(v)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn net_dev_counters_by_interface_without_loopback() {
+        let text = "Inter-|   Receive                            |  Transmit\n \
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    \
+lo:     100       2    0    0    0     0          0         0      100       2    0    0    0     0       0          0\n  \
+eth0:    1500      10    1    2    0     0          0         0      700       5    3    4    0     0       0          0\n";
+        let m = super::parse_net_dev(text);
+        assert_eq!(m.keys().collect::<Vec<_>>(), vec!["eth0"]);
+        let e = &m["eth0"];
+        assert_eq!(
+            (e["rx_bytes"].as_u64(), e["rx_packets"].as_u64()),
+            (Some(1500), Some(10))
+        );
+        assert_eq!(
+            (e["rx_errors"].as_u64(), e["rx_dropped"].as_u64()),
+            (Some(1), Some(2))
+        );
+        assert_eq!(
+            (e["tx_bytes"].as_u64(), e["tx_packets"].as_u64()),
+            (Some(700), Some(5))
+        );
+        assert_eq!(
+            (e["tx_errors"].as_u64(), e["tx_dropped"].as_u64()),
+            (Some(3), Some(4))
+        );
+    }
 }

@@ -175,7 +175,8 @@ impl Engine {
             .filter(|n| has_tag(n))
             .map(|n| familiar(n))
             .collect();
-        let mut layer_sizes = info.layers.iter().map(|l| l.size);
+        let sizes = self.layer_sizes(&info).await;
+        let mut layer_sizes = sizes.into_iter();
         let mut items: Vec<api::HistoryItem> = info
             .config
             .history
@@ -210,6 +211,37 @@ impl Engine {
         items[0].id = info.id.clone();
         items[0].tags = tags;
         Ok(items)
+    }
+
+    /// The size of each layer as docker reports it in history: its unpacked size once the
+    /// image is unpacked (so the sizes add up to the image's `Size`), else its download size.
+    async fn layer_sizes(&self, info: &super::ImageInfo) -> Vec<i64> {
+        let download: Vec<i64> = info.layers.iter().map(|l| l.size).collect();
+        if !info.unpacked {
+            return download;
+        }
+        let Ok(diff_ids) = info
+            .diff_ids
+            .iter()
+            .map(|d| d.parse::<berth_image::digest::Digest>())
+            .collect::<std::result::Result<Vec<_>, _>>()
+        else {
+            return download;
+        };
+        let mut out = Vec::with_capacity(diff_ids.len());
+        for chain in berth_image::manifest::chain_ids(&diff_ids) {
+            let key = chain.to_string();
+            match self
+                .shimd
+                .snapshots()
+                .usage(v1::SnapshotKeyRequest { key })
+                .await
+            {
+                Ok(u) => out.push(u.into_inner().size),
+                Err(_) => return download,
+            }
+        }
+        out
     }
 
     /// `POST /images/{name}/tag`.

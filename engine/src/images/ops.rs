@@ -105,16 +105,22 @@ impl Engine {
             {
                 continue;
             }
+            // As dockerd: only the names that match a reference pattern are listed.
             let refs = filters.get("reference");
-            if !refs.is_empty()
-                && !group.iter().any(|n| {
-                    let f = familiar(&n.name);
-                    refs.iter()
-                        .any(|r| glob_match(r, &f) || glob_match(r, &familiar_repo(&n.name)))
-                })
-            {
-                continue;
-            }
+            let matching: Vec<Named>;
+            let group = if refs.is_empty() {
+                group.as_slice()
+            } else {
+                matching = group
+                    .iter()
+                    .filter(|n| refs.iter().any(|r| reference_matches(r, &n.name)))
+                    .cloned()
+                    .collect();
+                if matching.is_empty() {
+                    continue;
+                }
+                matching.as_slice()
+            };
             out.push(self.image_summary(id, group, &uses));
         }
         out.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
@@ -847,6 +853,12 @@ pub fn inspect_of(info: &ImageInfo, group: &[Named]) -> api::InspectResponse {
 }
 
 /// Shell-style matching of `*` and `?` (docker's `reference` filter).
+/// docker's reference filter: the pattern matches the familiar name with its tag, or the
+/// familiar repository alone.
+fn reference_matches(pattern: &str, name: &str) -> bool {
+    glob_match(pattern, &familiar(name)) || glob_match(pattern, &familiar_repo(name))
+}
+
 pub fn glob_match(pattern: &str, s: &str) -> bool {
     fn rec(p: &[u8], s: &[u8]) -> bool {
         match (p.first(), s.first()) {
@@ -865,6 +877,18 @@ pub fn glob_match(pattern: &str, s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn references_match_by_name_with_tag_or_repository() {
+        let n = "docker.io/library/busybox:latest";
+        assert!(reference_matches("busybox", n));
+        assert!(reference_matches("busybox:latest", n));
+        assert!(reference_matches("busy*:lat*", n));
+        assert!(!reference_matches("busybox:1", n));
+        assert!(!reference_matches("other", n));
+        assert!(reference_matches("localhost:5000/app", "localhost:5000/app:v1"));
+        assert!(!reference_matches("app", "localhost:5000/app:v1"));
+    }
 
     #[test]
     fn globs() {

@@ -886,7 +886,10 @@ mod tests {
         assert!(reference_matches("busy*:lat*", n));
         assert!(!reference_matches("busybox:1", n));
         assert!(!reference_matches("other", n));
-        assert!(reference_matches("localhost:5000/app", "localhost:5000/app:v1"));
+        assert!(reference_matches(
+            "localhost:5000/app",
+            "localhost:5000/app:v1"
+        ));
         assert!(!reference_matches("app", "localhost:5000/app:v1"));
     }
 

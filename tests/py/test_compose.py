@@ -1,6 +1,6 @@
 """Debian's docker-compose 1.29 (a docker-py 5 client of its own) drives a two-service app:
 up -d, ps, logs, exec, restart, stop, start, down. The services talk over the project's
-network."""
+network; the db's named volume outlives `down` and goes with `down -v`."""
 
 import os
 import shutil
@@ -17,13 +17,16 @@ version: "3.8"
 services:
   db:
     image: busybox:latest
-    command: sh -c 'echo db-up; while true; do echo db-ok | nc -l -p 6000; done'
+    command: sh -c 'echo db-up >> /data/runs; echo db-up; while true; do echo db-ok | nc -l -p 6000; done'
     labels: { py.role: db }
+    volumes: [ "dbdata:/data" ]
   app:
     image: busybox:latest
     command: sh -c 'echo app-up; while true; do nc db 6000 > /tmp/got; sleep 0.3; done'
     environment: [ GREETING=hello ]
     depends_on: [ db ]
+volumes:
+  dbdata: {}
 """
 
 
@@ -96,6 +99,15 @@ def test_two_service_app_lifecycle(client, project):
     assert client.containers.list(all=True, filters={
         "label": f"com.docker.compose.project={proj}"}) == []
     assert client.networks.list(names=[f"{proj}_default"]) == []
+    # The named volume stays, with what the db wrote (twice: up, then restart/start).
+    vol = client.volumes.get(f"{proj}_dbdata")
+    assert vol.attrs["Labels"]["com.docker.compose.project"] == proj
+    compose(d, proj, "up", "-d", "db")
+    db = client.containers.get(f"{proj}_db_1")
+    wait_until("the db's fourth run", lambda: db.exec_run("cat /data/runs").output.count(
+        b"db-up") >= 4)
+    compose(d, proj, "down", "-v", "-t", "1")
+    assert client.volumes.list(filters={"name": f"{proj}_dbdata"}) == []
 
 
 def test_scale_and_run_one_off(client, project):

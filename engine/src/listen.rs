@@ -59,12 +59,10 @@ fn bind_unix(path: &Path) -> anyhow::Result<UnixListener> {
         }
         std::fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))?;
     }
-    // Bound under a restrictive umask, so the socket is never reachable by others, even briefly.
-    // SAFETY: umask only changes the process's file creation mask.
-    let old = unsafe { libc::umask(0o177) };
-    let l = UnixListener::bind(path);
-    unsafe { libc::umask(old) };
-    let l = l.with_context(|| format!("binding {}", path.display()))?;
+    // Under berthd's umask (022, set at start) the socket is never writable by others, and
+    // connecting needs write permission: it is root's alone before the chmod too. (The
+    // process-wide umask is not changed here: another thread may be starting shimd.)
+    let l = UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     Ok(l)
 }

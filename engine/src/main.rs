@@ -26,6 +26,10 @@ use clap::Parser;
 
 fn main() {
     let args = config::Args::parse();
+    // As dockerd does: files made for containers (/etc/hosts, /etc/resolv.conf, ...) and
+    // the shimd started from here must not depend on the umask berthd inherited. Set while
+    // berthd is single-threaded.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     if let Err(e) = daemon::run(args) {
         eprintln!("berthd: {e:#}");
         std::process::exit(1);

@@ -53,6 +53,10 @@ fn main() {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
+    // What shimd makes for containers (snapshot directories, the rootfs mount point) must
+    // not depend on the umask it was started with: a restrictive one made a container's
+    // root directory unreadable for its non-root users. Set before any thread exists.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let cfg = config::Config::load(&args)?;
     init_logging(&cfg.log_level);
     let rt = tokio::runtime::Builder::new_multi_thread()

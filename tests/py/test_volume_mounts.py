@@ -29,7 +29,9 @@ def test_create_get_list_remove(client, janitor, name):
         client.volumes.get(name)
     with pytest.raises(docker.errors.NotFound):
         client.api.remove_volume(name)
-    client.api.remove_volume(name, force=True)
+    # (docker-py's remove_volume drops its force parameter, so it goes raw.)
+    r = support.raw(client.api, "DELETE", f"/volumes/{name}", params={"force": "1"})
+    assert r.status_code == 204, r.text
 
 
 def test_data_outlives_containers_and_in_use_volumes_stay(client, janitor, name):
@@ -55,17 +57,20 @@ def test_data_outlives_containers_and_in_use_volumes_stay(client, janitor, name)
 def test_anonymous_volumes_mounts_binds_and_volumes_from(client, janitor, name, tmp_path):
     (tmp_path / "in").write_text("host\n")
     src = janitor.container(client.containers.create(
-        "busybox", ["sh", "-c", "echo shared > /anon/f; cat /host/in; df -k /t | tail -1 | tr -s ' ' | cut -d' ' -f2"],
-        name=name, volumes=["/anon", f"{tmp_path}:/host:ro"],
-        mounts=[docker.types.Mount("/t", None, type="tmpfs", tmpfs_size=1 << 20)]))
+        "busybox", ["sh", "-c", "echo shared > /anon/f; cat /host/in"],
+        name=name, volumes=[f"{tmp_path}:/host:ro"],
+        mounts=[docker.types.Mount("/anon", None, type="volume")]))
     src.start()
     assert src.wait()["StatusCode"] == 0
-    assert src.logs() == b"host\n1024\n"
+    assert src.logs() == b"host\n"
     mounts = {m["Destination"]: m for m in client.api.inspect_container(src.id)["Mounts"]}
     anon = mounts["/anon"]
     assert anon["Type"] == "volume" and len(anon["Name"]) == 64 and anon["RW"] is True
     assert mounts["/host"]["Type"] == "bind" and mounts["/host"]["RW"] is False
-    assert mounts["/t"]["Type"] == "tmpfs"
+    out = client.containers.run(
+        "busybox", ["sh", "-c", "df -k /t | tail -1 | tr -s ' ' | cut -d' ' -f2"], remove=True,
+        mounts=[docker.types.Mount("/t", None, type="tmpfs", tmpfs_size=1 << 20)])
+    assert out == b"1024\n"
     out = client.containers.run("busybox", ["sh", "-c", "cat /anon/f; touch /anon/x || echo ro"],
                                 volumes_from=[f"{name}:ro"], remove=True)
     assert out == b"shared\nro\n"
@@ -73,7 +78,8 @@ def test_anonymous_volumes_mounts_binds_and_volumes_from(client, janitor, name, 
     vol = janitor.volume(name + "-m")
     out = client.containers.run("busybox", "ls -A /etc", remove=True, mounts=[
         docker.types.Mount("/etc", vol, type="volume", no_copy=True, labels={"py": name})])
-    assert out == b""
+    # Only the files the engine binds there (their mount points), nothing from the image.
+    assert out == b"hostname\nhosts\nresolv.conf\n"
     assert client.volumes.get(vol).attrs["Labels"] == {"py": name}
     src.remove(v=True)
     with pytest.raises(docker.errors.NotFound):
@@ -112,6 +118,6 @@ def test_volume_errors(api, name):
     assert "includes invalid characters for a local volume name" in support.message(r)
     r = support.raw(api, "POST", "/containers/create",
                     {"Image": "busybox", "HostConfig": {"Binds": ["/x:/y:bogus"]}})
-    assert (r.status_code, support.message(r)) == (400, "invalid mode: bogus")
+    assert (r.status_code, support.message(r)) == (support.expected(400, 500), "invalid mode: bogus")
     r = support.raw(api, "GET", "/volumes", params={"filters": '{"colour":["x"]}'})
     assert r.status_code == 400

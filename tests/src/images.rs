@@ -132,6 +132,22 @@ pub fn build_image_with(
     diff_ids: Option<Vec<String>>,
     compression: Compression,
 ) -> Image {
+    let config = serde_json::json!({"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]});
+    assemble(layers, diff_ids, compression, config)
+}
+
+/// An image of `layers` whose runtime configuration (`Cmd`, `Env`, `Volumes`, ...) is
+/// `config`.
+pub fn build_image_configured(layers: &[Vec<u8>], config: serde_json::Value) -> Image {
+    assemble(layers, None, Compression::Gzip, config)
+}
+
+fn assemble(
+    layers: &[Vec<u8>],
+    diff_ids: Option<Vec<String>>,
+    compression: Compression,
+    image_config: serde_json::Value,
+) -> Image {
     let mut blobs = Vec::new();
     let mut descs = Vec::new();
     let mut ids = Vec::new();
@@ -150,7 +166,7 @@ pub fn build_image_with(
     }
     let config = serde_json::to_vec(&serde_json::json!({
         "architecture": "amd64", "os": "linux",
-        "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]},
+        "config": image_config,
         "rootfs": {"type": "layers", "diff_ids": diff_ids.unwrap_or(ids)}
     }))
     .unwrap();

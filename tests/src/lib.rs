@@ -18,6 +18,7 @@ pub mod registry;
 pub mod rootfs;
 pub mod shimd;
 pub mod tasks;
+pub mod volumes;
 
 /// Skips the calling test (returning early) with a reason on stderr, e.g. when the host
 /// lacks a kernel feature. Never used to hide a failure.

@@ -155,9 +155,9 @@ fn bad_create_requests_get_dockerds_status_and_leave_nothing() {
         ),
         (
             "/containers/create",
-            r#"{"Image":"busybox","HostConfig":{"Binds":["relative:/x"]}}"#,
+            r#"{"Image":"busybox","HostConfig":{"Binds":["./relative:/x"]}}"#,
             400,
-            "invalid volume specification",
+            "includes invalid characters for a local volume name",
         ),
         (
             "/containers/create",

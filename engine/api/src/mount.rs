@@ -8,13 +8,20 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Mount {
+    #[serde(deserialize_with = "crate::nullable::or_default")]
     pub target: String,
+    /// Clients send `null` for a tmpfs or an anonymous volume.
+    #[serde(deserialize_with = "crate::nullable::or_default")]
     pub source: String,
     /// "bind", "volume", "tmpfs", "npipe" or "cluster".
-    #[serde(rename = "Type")]
+    #[serde(rename = "Type", deserialize_with = "crate::nullable::or_default")]
     pub kind: String,
+    #[serde(deserialize_with = "crate::nullable::or_default")]
     pub read_only: bool,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "crate::nullable::or_default"
+    )]
     pub consistency: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bind_options: Option<BindOptions>,

@@ -37,7 +37,10 @@ pub struct UsageData {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CreateOptions {
+    /// docker-py sends `null` for a volume without a name or driver.
+    #[serde(deserialize_with = "crate::nullable::or_default")]
     pub name: String,
+    #[serde(deserialize_with = "crate::nullable::or_default")]
     pub driver: String,
     pub driver_opts: Option<BTreeMap<String, String>>,
     pub labels: Option<BTreeMap<String, String>>,
@@ -83,5 +86,13 @@ mod tests {
                 .unwrap();
         assert_eq!(c.driver_opts.unwrap()["type"], "tmpfs");
         assert_eq!(c.labels, None);
+        let c: CreateOptions =
+            serde_json::from_str(r#"{"Name":null,"Driver":null,"DriverOpts":null}"#).unwrap();
+        assert_eq!((c.name.as_str(), c.driver.as_str()), ("", ""));
+        let m: crate::mount::Mount = serde_json::from_str(
+            r#"{"Target":"/t","Source":null,"Type":"tmpfs","ReadOnly":false}"#,
+        )
+        .unwrap();
+        assert_eq!((m.source.as_str(), m.kind.as_str()), ("", "tmpfs"));
     }
 }

@@ -190,8 +190,9 @@ fn check_sysctl(key: &str, host_net: bool, host_ipc: bool) -> Result<()> {
 }
 
 /// The mounts: the base spec's (docker has no /run tmpfs), adjusted for privilege, shm and
-/// IPC mode; the engine's etc files; the user's mounts last (a user mount replaces a
-/// default one on the same path).
+/// IPC mode; then the engine's etc files and the user's mounts, parents before children as
+/// dockerd orders them (so `/etc/hosts` lands on a volume mounted at `/etc`, not under
+/// it). A user mount replaces a default one on the same path.
 fn mounts(base: &Value, input: &Input) -> Vec<Value> {
     let h = input.host;
     let shm = if h.shm_size > 0 {
@@ -226,20 +227,32 @@ fn mounts(base: &Value, input: &Input) -> Vec<Value> {
         }
         out.push(m);
     }
+    let mut container: Vec<Value> = Vec::new();
     for (dest, src) in [
         ("/etc/resolv.conf", input.etc.resolv_conf),
         ("/etc/hostname", input.etc.hostname),
         ("/etc/hosts", input.etc.hosts),
     ] {
-        out.push(json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
+        container.push(json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
     }
     let user = input.mounts;
-    out.retain(|m| {
-        !user
-            .iter()
+    let overridden = |m: &Value| {
+        user.iter()
             .any(|u| m["destination"] == u.point.destination.as_str())
-    });
-    out.extend(user.iter().map(mounts::ContainerMount::oci));
+    };
+    out.retain(|m| !overridden(m));
+    container.retain(|m| !overridden(m));
+    container.extend(user.iter().map(mounts::ContainerMount::oci));
+    let depth = |m: &Value| {
+        m["destination"]
+            .as_str()
+            .unwrap_or("")
+            .split('/')
+            .filter(|c| !c.is_empty())
+            .count()
+    };
+    container.sort_by_key(depth);
+    out.extend(container);
     out
 }
 
@@ -543,6 +556,37 @@ mod tests {
             .map(|n| n["type"].as_str().unwrap())
             .collect();
         assert_eq!(ns, ["mount", "pid", "ipc", "uts", "network"]);
+    }
+
+    #[test]
+    fn user_mounts_and_etc_files_mount_parents_first() {
+        let config = Config {
+            cmd: Some(StrSlice(vec!["sh".into()])),
+            ..Default::default()
+        };
+        let host = HostConfig::default();
+        let m = |d: &str| mounts::ContainerMount {
+            point: berth_api::mount::MountPoint {
+                kind: "volume".into(),
+                source: "/v".into(),
+                destination: d.into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let user = [m("/etc/app/conf"), m("/etc"), m("/dev/shm")];
+        let mut i = input(&config, &host);
+        i.mounts = &user;
+        let s = generate(&i).unwrap();
+        let d = dests_of(&s);
+        let pos = |x: &str| d.iter().position(|y| *y == x).unwrap();
+        assert!(pos("/etc") < pos("/etc/hosts") && pos("/etc/hosts") < pos("/etc/app/conf"));
+        assert!(pos("/dev") < pos("/dev/shm"));
+        assert_eq!(
+            d.iter().filter(|x| **x == "/dev/shm").count(),
+            1,
+            "the user's replaces it"
+        );
     }
 
     #[test]

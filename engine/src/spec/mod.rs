@@ -122,34 +122,41 @@ fn rlimits(
 /// the container's /etc/passwd and /etc/group when the task is created (the user
 /// annotation of `berth-spec`), which also adds the user's supplementary groups.
 fn set_user(spec: &mut Value, user: &str, group_add: &[String]) -> Result<()> {
-    let numeric = |s: &str| s.parse::<u32>().map_err(|_| ());
-    let extra: Vec<u32> = group_add
+    if let Some(bad) = group_add
         .iter()
-        .map(|g| numeric(g))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|_| Error::invalid("GroupAdd takes group ids (numbers) on this engine"))?;
+        .find(|g| g.is_empty() || g.contains([':', '\n']))
+    {
+        return Err(Error::invalid(format!(
+            "invalid group {bad:?} in GroupAdd: give a group name or id"
+        )));
+    }
+    // Ids go in as they are; names are resolved in the container's /etc/group at start.
+    let ids: Option<Vec<u32>> = group_add.iter().map(|g| g.parse().ok()).collect();
     let fixed = match berth_spec::user::numeric(if user.is_empty() { "0:0" } else { user }) {
         Ok(Some(ids)) => Some(ids),
         Ok(None) => None,
         Err(e) => return Err(Error::invalid(e.to_string())),
     };
-    match fixed {
-        Some((uid, gid)) if !extra.is_empty() || !user.is_empty() => {
+    match (fixed, ids) {
+        (Some((uid, gid)), Some(extra)) if !user.is_empty() => {
             spec["process"]["user"] = json!({"uid": uid, "gid": gid});
             if !extra.is_empty() {
                 spec["process"]["user"]["additionalGids"] = json!(extra);
             }
+            return Ok(());
         }
-        _ if !extra.is_empty() => {
-            return Err(Error::invalid(
-                "GroupAdd needs the user as uid:gid on this engine (a user name is resolved when the container starts)",
-            ))
+        (Some((uid, gid)), _) if !user.is_empty() => {
+            spec["process"]["user"] = json!({"uid": uid, "gid": gid});
         }
         // A name, a uid alone, or root by default: resolved in the container at start.
         _ => {
             let who = if user.is_empty() { "0" } else { user };
             spec["annotations"][berth_spec::USER_ANNOTATION] = json!(who);
         }
+    }
+    if !group_add.is_empty() {
+        spec["annotations"][berth_spec::GROUPS_ANNOTATION] =
+            json!(serde_json::to_string(group_add).expect("strings serialize"));
     }
     Ok(())
 }
@@ -489,13 +496,37 @@ mod tests {
         set_user(&mut s, "app", &[]).unwrap();
         assert_eq!(s["annotations"][berth_spec::USER_ANNOTATION], "app");
         let mut s = json!({"process": {}});
-        set_user(&mut s, "", &["10".into()]).unwrap();
+        set_user(&mut s, "1:2", &["10".into()]).unwrap();
         assert_eq!(
             s["process"]["user"],
-            json!({"uid": 0, "gid": 0, "additionalGids": [10]})
+            json!({"uid": 1, "gid": 2, "additionalGids": [10]})
         );
-        assert!(set_user(&mut json!({}), "app", &["10".into()]).is_err());
-        assert!(set_user(&mut json!({}), "", &["wheel".into()]).is_err());
+        assert!(s.get("annotations").is_none());
+        // Group names, and users to look up, are resolved in the container at start.
+        let mut s = json!({"process": {}});
+        set_user(&mut s, "1:2", &["wheel".into(), "10".into()]).unwrap();
+        assert_eq!(s["process"]["user"], json!({"uid": 1, "gid": 2}));
+        assert_eq!(
+            s["annotations"][berth_spec::GROUPS_ANNOTATION],
+            r#"["wheel","10"]"#
+        );
+        let mut s = json!({"process": {}});
+        set_user(&mut s, "", &["10".into()]).unwrap();
+        assert_eq!(s["annotations"][berth_spec::USER_ANNOTATION], "0");
+        assert_eq!(s["annotations"][berth_spec::GROUPS_ANNOTATION], r#"["10"]"#);
+        let mut s = json!({"process": {}});
+        set_user(&mut s, "app", &["audio".into()]).unwrap();
+        assert_eq!(s["annotations"][berth_spec::USER_ANNOTATION], "app");
+        assert_eq!(
+            s["annotations"][berth_spec::GROUPS_ANNOTATION],
+            r#"["audio"]"#
+        );
+        for bad in ["", "a:b", "x\ny"] {
+            assert!(
+                set_user(&mut json!({}), "", &[bad.into()]).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -20,6 +20,11 @@ pub use image::ImageConfig;
 /// /etc/group when the task is created (names, or a uid whose group must be looked up).
 pub const USER_ANNOTATION: &str = "org.berth.user";
 
+/// Annotation carrying supplementary groups to add (docker's `--group-add`), a JSON array
+/// of group names or ids resolved against the rootfs's /etc/group when the task is created
+/// ([`user::additional_groups`]) and added to the process user's additional gids.
+pub const GROUPS_ANNOTATION: &str = "org.berth.groups";
+
 /// Annotation (value `"true"`) asking for the container's shim to be the init (PID 1) of
 /// the container's PID namespace: orphans are reaped by the shim, with no extra process
 /// in the container (docker's `--init`). Only meaningful with a PID namespace of the

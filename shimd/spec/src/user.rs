@@ -93,6 +93,64 @@ pub fn resolve(rootfs: &Path, user: &str) -> Result<User> {
     })
 }
 
+/// Resolves supplementary groups given by name or id (docker's `--group-add`) with the
+/// group file of `rootfs`: a name must have an entry; an id is taken as it is when it has
+/// none. Duplicates are dropped.
+pub fn additional_groups(rootfs: &Path, entries: &[String]) -> Result<Vec<u32>> {
+    let group = read_in_root(rootfs, "etc/group").unwrap_or_default();
+    let mut out: Vec<u32> = Vec::new();
+    for e in entries {
+        let gid = group
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .filter(|f| f.len() >= 3)
+            .find(|f| f[0] == e || f[2] == e)
+            .and_then(|f| f[2].parse::<u32>().ok())
+            .or_else(|| e.parse::<u32>().ok())
+            .ok_or_else(|| {
+                Error::User(
+                    e.clone(),
+                    "no such group in the container's /etc/group (--group-add takes a group name of the image or a number)".into(),
+                )
+            })?;
+        if !out.contains(&gid) {
+            out.push(gid);
+        }
+    }
+    Ok(out)
+}
+
+/// Adds the groups of the spec's [`crate::GROUPS_ANNOTATION`] (if any), resolved in
+/// `rootfs`, to `process.user.additionalGids`.
+pub fn apply_groups_annotation(spec: &mut serde_json::Value, rootfs: &Path) -> Result<()> {
+    let Some(list) = spec
+        .get("annotations")
+        .and_then(|a| a.get(crate::GROUPS_ANNOTATION))
+        .and_then(serde_json::Value::as_str)
+    else {
+        return Ok(());
+    };
+    let entries: Vec<String> = serde_json::from_str(list).map_err(|e| {
+        Error::Spec(format!(
+            "annotation {}: not a JSON array of strings: {e}",
+            crate::GROUPS_ANNOTATION
+        ))
+    })?;
+    let extra = additional_groups(rootfs, &entries)?;
+    let gids = &mut spec["process"]["user"]["additionalGids"];
+    let mut all: Vec<u64> = gids
+        .as_array()
+        .map(|a| a.iter().filter_map(serde_json::Value::as_u64).collect())
+        .unwrap_or_default();
+    for g in extra.into_iter().map(u64::from) {
+        if !all.contains(&g) {
+            all.push(g);
+        }
+    }
+    *gids = serde_json::json!(all);
+    Ok(())
+}
+
 /// Reads `rel` inside `root` with every path component resolved as if `root` were `/`
 /// (openat2 RESOLVE_IN_ROOT): a symlink in the image cannot lead to the host's files.
 fn read_in_root(root: &Path, rel: &str) -> Option<String> {
@@ -182,6 +240,46 @@ mod tests {
         );
         assert!(resolve(r.path(), "nobody").is_err());
         assert!(resolve(r.path(), "web:nogroup").is_err());
+    }
+
+    #[test]
+    fn additional_groups_by_name_or_id() {
+        let r = rootfs();
+        let g = |e: &[&str]| {
+            additional_groups(
+                r.path(),
+                &e.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(g(&["wheel", "audio"]).unwrap(), vec![10, 29]);
+        assert_eq!(g(&["29", "4242", "audio"]).unwrap(), vec![29, 4242]);
+        assert!(g(&["nogroup"]).is_err());
+        // No group file at all: ids still work, names do not.
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(
+            additional_groups(empty.path(), &["7".to_string()]).unwrap(),
+            vec![7]
+        );
+        assert!(additional_groups(empty.path(), &["video".to_string()]).is_err());
+    }
+
+    #[test]
+    fn the_groups_annotation_adds_to_the_users_groups() {
+        let r = rootfs();
+        let mut spec = serde_json::json!({
+            "process": {"user": {"uid": 1000, "gid": 1001, "additionalGids": [10]}},
+            "annotations": {crate::GROUPS_ANNOTATION: r#"["audio","wheel","77"]"#}
+        });
+        apply_groups_annotation(&mut spec, r.path()).unwrap();
+        assert_eq!(
+            spec["process"]["user"]["additionalGids"],
+            serde_json::json!([10, 29, 77])
+        );
+        let mut bad = serde_json::json!({"annotations": {crate::GROUPS_ANNOTATION: "audio"}});
+        assert!(apply_groups_annotation(&mut bad, r.path()).is_err());
+        let mut plain = serde_json::json!({"process": {}});
+        apply_groups_annotation(&mut plain, r.path()).unwrap();
+        assert_eq!(plain, serde_json::json!({"process": {}}));
     }
 
     #[test]

@@ -7,9 +7,14 @@ use std::net::Ipv4Addr;
 
 use futures::TryStreamExt;
 use rtnetlink::packet_route::address::AddressAttribute;
-use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use rtnetlink::packet_route::link::{
+    InfoData, InfoPortKind, InfoVeth, LinkAttribute, LinkFlags, LinkMessage,
+};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
-use rtnetlink::{Handle, LinkBridge, LinkBridgePort, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{
+    Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth,
+    RouteMessageBuilder,
+};
 
 use crate::error::{Error, Result};
 use crate::netns::{run_in_async, Netns};
@@ -34,6 +39,43 @@ where
             let task = tokio::spawn(conn);
             let r = f(handle).await;
             task.abort();
+            r
+        })
+    })
+    .await
+}
+
+/// Runs `f` with two netlink handles on one thread: the first opened in `host` (the
+/// caller's namespace when `None`), the second inside `ctr` (a socket stays in the
+/// namespace it was opened in).
+pub async fn with_netlink_pair<T, F, Fut>(host: Option<&Netns>, ctr: &Netns, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(Handle, Handle) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T>>,
+{
+    let ctr = ctr.clone();
+    run_in_async(host, move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| Error::io("start a netlink runtime", e))?;
+        rt.block_on(async move {
+            let (conn, host, _) =
+                rtnetlink::new_connection().map_err(|e| Error::io("open a netlink socket", e))?;
+            let host_task = tokio::spawn(conn);
+            let r = async {
+                ctr.enter()?;
+                let (conn, ctr, _) = rtnetlink::new_connection()
+                    .map_err(|e| Error::io("open a netlink socket", e))?;
+                let ctr_task = tokio::spawn(conn);
+                let r = f(host, ctr).await;
+                ctr_task.abort();
+                r
+            }
+            .await;
+            host_task.abort();
             r
         })
     })
@@ -91,21 +133,42 @@ pub async fn links(h: &Handle) -> Result<Vec<LinkInfo>> {
     Ok(msgs.iter().map(link_info).collect())
 }
 
-/// The link called `name`, if there is one.
+/// The link called `name`, if there is one (asked by name: no dump of every link).
 pub async fn link_by_name(h: &Handle, name: &str) -> Result<Option<LinkInfo>> {
-    Ok(links(h).await?.into_iter().find(|l| l.name == name))
+    let r: std::result::Result<Vec<LinkMessage>, _> = h
+        .link()
+        .get()
+        .match_name(name)
+        .execute()
+        .try_collect()
+        .await;
+    match r {
+        Ok(msgs) => Ok(msgs.iter().map(link_info).find(|l| l.name == name)),
+        Err(e) if is_no_device(&e) => Ok(None),
+        Err(e) => Err(Error::netlink(format!("look up link {name}"), e)),
+    }
+}
+
+fn errno_of(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => Some(-m.raw_code()),
+        _ => None,
+    }
 }
 
 fn is_no_device(e: &rtnetlink::Error) -> bool {
-    matches!(e, rtnetlink::Error::NetlinkError(m) if m.raw_code() == -libc::ENODEV)
+    errno_of(e) == Some(libc::ENODEV)
 }
 
-/// Deletes the link called `name`; a link that is not there is fine.
+/// Deletes the link called `name` (named in the request itself); a link that is not there
+/// is fine.
 pub async fn delete_link(h: &Handle, name: &str) -> Result<bool> {
-    let Some(l) = link_by_name(h, name).await? else {
-        return Ok(false);
-    };
-    match h.link().del(l.index).execute().await {
+    match h
+        .link()
+        .del_with_message(LinkUnspec::new_with_name(name).build())
+        .execute()
+        .await
+    {
         Ok(()) => Ok(true),
         Err(e) if is_no_device(&e) => Ok(false),
         Err(e) => Err(Error::netlink(format!("delete link {name}"), e)),
@@ -190,149 +253,137 @@ pub async fn ensure_bridge(
     Ok(index)
 }
 
-/// Creates a veth pair, attaches `host_name` to the bridge (hairpin on, up) and moves the
-/// peer `peer_name` into the namespace behind `peer_ns_fd`.
-pub async fn create_veth(
-    h: &Handle,
-    host_name: &str,
-    peer_name: &str,
-    bridge_index: u32,
-    mtu: u32,
-    peer_ns_fd: i32,
-) -> Result<()> {
-    let what = |s: &str| format!("{s} veth {host_name}");
-    h.link()
-        .add(LinkVeth::new(host_name, peer_name).mtu(mtu).build())
-        .execute()
-        .await
-        .map_err(|e| Error::netlink(what("create"), e))?;
-    let r = async {
-        let host = link_by_name(h, host_name)
-            .await?
-            .ok_or_else(|| Error::netlink(what("find"), "not found after creation"))?;
-        let peer = link_by_name(h, peer_name)
-            .await?
-            .ok_or_else(|| Error::netlink(what("find the peer of"), "not found after creation"))?;
-        h.link()
-            .set(
-                LinkUnspec::new_with_index(host.index)
-                    .controller(bridge_index)
-                    .build(),
-            )
-            .execute()
-            .await
-            .map_err(|e| Error::netlink(what("attach to its bridge"), e))?;
-        h.link()
-            .set_port(LinkBridgePort::new(host.index).hairpin(true).build())
-            .execute()
-            .await
-            .map_err(|e| Error::netlink(what("set hairpin mode on"), e))?;
-        h.link()
-            .set(LinkUnspec::new_with_index(host.index).up().build())
-            .execute()
-            .await
-            .map_err(|e| Error::netlink(what("bring up"), e))?;
-        h.link()
-            .set(
-                LinkUnspec::new_with_index(peer.index)
-                    .setns_by_fd(peer_ns_fd)
-                    .build(),
-            )
-            .execute()
-            .await
-            .map_err(|e| {
-                Error::netlink(what("move the peer of into the container's namespace"), e)
-            })?;
-        Ok(())
-    }
-    .await;
-    if r.is_err() {
-        let _ = delete_link(h, host_name).await;
-    }
-    r
-}
-
-/// Configuration of a container's interface, applied inside its namespace.
+/// A container's connection to a bridge: the veth pair and the container's interface.
 #[derive(Debug, Clone)]
-pub struct IfaceConfig {
-    /// The name the peer arrived with.
-    pub temp_name: String,
-    pub mac: [u8; 6],
+pub struct VethConfig {
+    /// The host end, a port of `bridge`.
+    pub host_name: String,
+    pub bridge: String,
     pub mtu: u32,
+    /// The container's namespace (the peer is created right inside it).
+    pub ns_fd: i32,
+    /// The interface name wanted in the container (the first free `ethN` is taken when it
+    /// is in use there).
+    pub name: String,
+    pub mac: [u8; 6],
     pub ip: Ipv4Addr,
     pub prefix: u8,
     /// The default route to add, unless the namespace already has one.
     pub default_gateway: Option<Ipv4Addr>,
 }
 
-/// Renames the peer inside the container's namespace to the first free `ethN`, configures
-/// it, brings it and `lo` up, adds the default route. Runs with a handle opened inside that
-/// namespace; returns the interface name.
-pub async fn configure_container_iface(h: &Handle, c: &IfaceConfig) -> Result<String> {
-    let all = links(h).await?;
-    let name = (0..)
-        .map(|i| format!("eth{i}"))
-        .find(|n| !all.iter().any(|l| &l.name == n))
-        .expect("some ethN is free");
-    let what = |s: &str| format!("{s} {name} in the container");
-    let link = all
-        .iter()
-        .find(|l| l.name == c.temp_name)
-        .ok_or_else(|| Error::netlink(what("find"), format!("{} did not arrive", c.temp_name)))?;
-    h.link()
-        .set(
-            LinkUnspec::new_with_index(link.index)
-                .name(name.clone())
-                .address(c.mac.to_vec())
-                .mtu(c.mtu)
+/// Connects a container to a bridge: one request makes the veth pair, the host end a port
+/// of the bridge and up, the peer inside the container's namespace with its final name,
+/// MAC and MTU; then hairpin mode, the peer up with its address, and the default route. `host` is a handle
+/// in the bridge's namespace, `ctr` one in the container's. Returns the container's
+/// interface name. Nothing is left behind on failure.
+pub async fn connect_veth(host: &Handle, ctr: &Handle, c: &VethConfig) -> Result<String> {
+    let bridge = link_by_name(host, &c.bridge).await?.ok_or_else(|| {
+        Error::netlink(
+            format!("connect to bridge {}", c.bridge),
+            "the bridge is missing: restart berthd to recreate it",
+        )
+    })?;
+    let mut name = c.name.clone();
+    if let Err(e) = add_veth(host, c, bridge.index, &name).await {
+        // The wanted name may be taken in the container (by an interface of its own).
+        let taken = links(ctr).await?;
+        if errno_of(&e) != Some(libc::EEXIST) || !taken.iter().any(|l| l.name == name) {
+            return Err(Error::netlink(format!("create veth {}", c.host_name), e));
+        }
+        name = (0..)
+            .map(|i| format!("eth{i}"))
+            .find(|n| !taken.iter().any(|l| &l.name == n))
+            .expect("some ethN is free");
+        add_veth(host, c, bridge.index, &name)
+            .await
+            .map_err(|e| Error::netlink(format!("create veth {}", c.host_name), e))?;
+    }
+    let r = configure_veth(host, ctr, c, &name).await;
+    if r.is_err() {
+        let _ = delete_link(host, &c.host_name).await;
+    }
+    r.map(|_| name)
+}
+
+/// The veth pair in one request (see [`connect_veth`]).
+async fn add_veth(
+    h: &Handle,
+    c: &VethConfig,
+    bridge_index: u32,
+    peer_name: &str,
+) -> std::result::Result<(), rtnetlink::Error> {
+    // The peer cannot come up in this request: it has no peer of its own yet (ENOTCONN).
+    let peer = LinkUnspec::new_with_name(peer_name)
+        .address(c.mac.to_vec())
+        .mtu(c.mtu)
+        .setns_by_fd(c.ns_fd)
+        .build();
+    let msg = LinkVeth::new(&c.host_name, peer_name)
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+        .mtu(c.mtu)
+        .controller(bridge_index)
+        .up()
+        .build();
+    h.link().add(msg).execute().await
+}
+
+/// Hairpin mode on the host end; the interface up with its address, `lo` and the default
+/// route in the container.
+async fn configure_veth(host: &Handle, ctr: &Handle, c: &VethConfig, name: &str) -> Result<()> {
+    let what = |s: &str| format!("{s} veth {}", c.host_name);
+    host.link()
+        .set_port(
+            LinkMessageBuilder::<LinkBridgePort>::default()
+                .name(c.host_name.clone())
+                .set_port_kind(InfoPortKind::Bridge)
+                .hairpin(true)
                 .build(),
         )
         .execute()
         .await
-        .map_err(|e| Error::netlink(what("rename and set the MAC address of"), e))?;
-    h.address()
-        .add(link.index, c.ip.into(), c.prefix)
-        .execute()
-        .await
-        .map_err(|e| Error::netlink(what(&format!("add address {}/{} to", c.ip, c.prefix)), e))?;
-    h.link()
+        .map_err(|e| Error::netlink(what("set hairpin mode on"), e))?;
+    let what = |s: &str| format!("{s} {name} in the container");
+    let link = link_by_name(ctr, name)
+        .await?
+        .ok_or_else(|| Error::netlink(what("find"), "it did not arrive"))?;
+    ctr.link()
         .set(LinkUnspec::new_with_index(link.index).up().build())
         .execute()
         .await
         .map_err(|e| Error::netlink(what("bring up"), e))?;
-    if let Some(lo) = link_by_name(h, "lo").await? {
-        if !lo.up {
-            h.link()
-                .set(LinkUnspec::new_with_index(lo.index).up().build())
-                .execute()
-                .await
-                .map_err(|e| Error::netlink("bring lo up in the container", e))?;
-        }
-    }
+    ctr.address()
+        .add(link.index, c.ip.into(), c.prefix)
+        .execute()
+        .await
+        .map_err(|e| Error::netlink(what(&format!("add address {}/{} to", c.ip, c.prefix)), e))?;
+    loopback_up(ctr).await?;
     if let Some(gw) = c.default_gateway {
-        if !has_default_route(h).await? {
+        if !has_default_route(ctr).await? {
             let route = RouteMessageBuilder::<Ipv4Addr>::new()
                 .gateway(gw)
                 .output_interface(link.index)
                 .build();
-            h.route().add(route).execute().await.map_err(|e| {
+            ctr.route().add(route).execute().await.map_err(|e| {
                 Error::netlink(what(&format!("add the default route via {gw} on")), e)
             })?;
         }
     }
-    Ok(name)
+    Ok(())
 }
 
 /// Brings `lo` up (a container on no network, or on `none`, still has loopback).
 pub async fn loopback_up(h: &Handle) -> Result<()> {
-    if let Some(lo) = link_by_name(h, "lo").await? {
-        h.link()
-            .set(LinkUnspec::new_with_index(lo.index).up().build())
-            .execute()
-            .await
-            .map_err(|e| Error::netlink("bring lo up", e))?;
+    match h
+        .link()
+        .set(LinkUnspec::new_with_name("lo").up().build())
+        .execute()
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(e) if is_no_device(&e) => Ok(()),
+        Err(e) => Err(Error::netlink("bring lo up", e)),
     }
-    Ok(())
 }
 
 /// The main table's IPv4 routes.

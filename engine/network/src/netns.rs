@@ -55,7 +55,7 @@ impl Netns {
     }
 
     /// Moves the calling thread into this namespace. Only for threads made for it.
-    fn enter(&self) -> Result<()> {
+    pub(crate) fn enter(&self) -> Result<()> {
         setns(self.file.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| Error::Netns {
             path: self.path.clone(),
             cause: format!("cannot enter (is it a network namespace?): {e}"),

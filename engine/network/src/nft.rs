@@ -197,8 +197,12 @@ fn nft(ns: Option<&Netns>, args: &[&str], input: Option<&str>) -> Result<String>
 
 /// Replaces the table with `rules` in one transaction.
 pub fn apply(ns: Option<&Netns>, table: &str, rules: &Ruleset) -> Result<()> {
-    let script = render(table, rules);
-    nft(ns, &["-f", "-"], Some(&script)).map(|_| ())
+    apply_script(ns, &render(table, rules))
+}
+
+/// Runs a script made by [`render`] in one transaction.
+pub fn apply_script(ns: Option<&Netns>, script: &str) -> Result<()> {
+    nft(ns, &["-f", "-"], Some(script)).map(|_| ())
 }
 
 /// Deletes the table (no error when it is not there).

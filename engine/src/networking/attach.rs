@@ -123,14 +123,22 @@ impl Networks {
             let info = self.ctl.connect(&sandbox, &name, req).await.map_err(err)?;
             infos.push((s, info));
         }
+        let t = std::time::Instant::now();
         let bound = self
             .ctl
             .publish(&rec.id, &port_specs(rec)?)
             .await
             .map_err(err)?;
+        let published_ms = t.elapsed().as_secs_f64() * 1000.0;
         if mode_network(&hc.network_mode) != berth_network::HOST_NETWORK {
             self.write_files(rec).await?;
         }
+        tracing::debug!(
+            container = %rec.id,
+            published_ms,
+            ms = t.elapsed().as_secs_f64() * 1000.0,
+            "ports published, files written"
+        );
         Ok(settings(rec, netns, &infos, &bound))
     }
 

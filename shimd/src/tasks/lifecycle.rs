@@ -43,7 +43,8 @@ fn spec_of(c: &Container) -> Result<Value, Status> {
     Ok(v)
 }
 
-/// Fills in what only the task knows: the rootfs path, the terminal, a user by name.
+/// Fills in what only the task knows: the rootfs path, the terminal, a user and groups by
+/// name.
 fn finish_spec(spec: &mut Value, rootfs: &Path, terminal: bool) -> Result<(), Status> {
     if !spec.get("root").is_some_and(Value::is_object) {
         spec["root"] = serde_json::json!({});
@@ -62,6 +63,8 @@ fn finish_spec(spec: &mut Value, rootfs: &Path, terminal: bool) -> Result<(), St
             "uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids
         });
     }
+    berth_spec::user::apply_groups_annotation(spec, rootfs)
+        .map_err(|e| Status::failed_precondition(e.to_string()))?;
     Ok(())
 }
 
@@ -246,6 +249,8 @@ async fn create_in(
     undo: &mut Undo<'_>,
 ) -> Result<CreateTaskResponse, Status> {
     let id = &container.id;
+    let t = std::time::Instant::now();
+    let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1000.0;
     let dir = undo.dir.to_path_buf();
     let rootfs = dir.join("rootfs");
     bundle::make_private_dir(&rootfs)
@@ -255,6 +260,7 @@ async fn create_in(
     mounts::mount_all(mounts_list, &rootfs)
         .map_err(|e| Status::failed_precondition(format!("rootfs of container {id:?}: {e}")))?;
     undo.mounted = true;
+    let mounted_ms = ms(t);
     finish_spec(spec, &rootfs, req.terminal)?;
     let shim_init = super::shim_init::adopt(spec);
     let cgroups_path = spec
@@ -305,7 +311,9 @@ async fn create_in(
     bundle::save_info(&dir, &info)
         .map_err(|e| Status::internal(format!("writing task.json: {e}")))?;
 
+    let bundle_ms = ms(t);
     let socket = start_shim(core, id, &dir, shim_init).await?;
+    let shim_ms = ms(t);
     info.socket = socket.clone();
     info.shim_pid = std::fs::read_to_string(dir.join("shim.pid"))
         .ok()
@@ -335,9 +343,19 @@ async fn create_in(
         shim_response::Kind::Pid(p) => p,
         _ => return Err(Status::internal("the shim answered create without a pid")),
     };
+    let runtime_ms = ms(t);
     info.pid = pid;
     bundle::save_info(&dir, &info)
         .map_err(|e| Status::internal(format!("writing task.json: {e}")))?;
+    tracing::debug!(
+        container = %id,
+        mounted_ms,
+        bundle_ms,
+        shim_ms,
+        runtime_ms,
+        ms = ms(t),
+        "task created"
+    );
 
     let task = Arc::new(Task::new(ns, id, dir.clone(), info));
     lock(&task.procs).insert(String::new(), Proc::new(pid, req.terminal, req.stdin));
@@ -480,6 +498,8 @@ pub async fn delete(
         return delete_exec(task, exec_id, force).await;
     }
     let _ops = task.ops.lock().await;
+    let t = std::time::Instant::now();
+    let mut shim_ms = 0.0;
     if !task.is_dead() {
         task.deleting.store(true, Ordering::SeqCst);
         let r = task
@@ -497,6 +517,7 @@ pub async fn delete(
                     oom: false,
                 };
                 record_exit_locked(core, task, "", exit).await;
+                shim_ms = t.elapsed().as_secs_f64() * 1000.0;
                 wait_gone(task.info().shim_pid).await;
             }
             Ok(_) => {
@@ -525,6 +546,12 @@ pub async fn delete(
     bundle::clear_task_dir(&task.dir)
         .map_err(|e| Status::internal(format!("removing {}: {e}", task.dir.display())))?;
     core.tasks.remove(&task.ns, &task.id);
+    tracing::debug!(
+        container = %task.id,
+        shim_ms,
+        ms = t.elapsed().as_secs_f64() * 1000.0,
+        "task deleted"
+    );
     let pid = task.info().pid;
     let exit = task.init_exit().unwrap_or(Exit {
         status: supervisor::LOST_EXIT_STATUS,

@@ -11,7 +11,7 @@ use crate::model::{
     check_name, new_id, random_hex, Driver, EndpointInfo, EndpointRecord, EndpointRequest, Network,
     SandboxRecord, SandboxSpec,
 };
-use crate::netlink::{self, with_netlink, IfaceConfig};
+use crate::netlink::{self, with_netlink, with_netlink_pair, VethConfig};
 use crate::netns::Netns;
 
 use super::views::*;
@@ -115,6 +115,8 @@ impl NetworkController {
         req: EndpointRequest,
     ) -> Result<EndpointInfo> {
         let cid = cid.to_string();
+        let t = std::time::Instant::now();
+        let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1000.0;
         let mut ep = EndpointRecord {
             id: new_id(),
             network_id: n.id.clone(),
@@ -148,26 +150,43 @@ impl NetworkController {
                 ep.ip = Some(ip);
                 ep.mac = Some(req.mac.unwrap_or_else(|| MacAddr::from_ipv4(ip)));
                 ep.host_veth = Some(format!("veth{}", random_hex(7)));
+                ep.interface = Some(free_interface(&inner.state, &cid));
                 // Written ahead: after a crash, reconcile knows this veth may exist.
                 inner.state.endpoints.push(ep.clone());
                 let attached = async {
                     self.save(&inner.state)?;
+                    let saved_ms = ms(t);
                     let iface = self.attach(n, &ep, &ns, prefix, gateway).await?;
-                    ep.interface = Some(iface);
-                    Ok::<(), Error>(())
+                    tracing::debug!(container = %cname, saved_ms, ms = ms(t), "veth connected");
+                    Ok::<String, Error>(iface)
                 }
                 .await;
-                if let Err(e) = attached {
-                    self.undo_endpoint(inner, &ep).await;
-                    return Err(e);
+                match attached {
+                    Err(e) => {
+                        self.undo_endpoint(inner, &ep).await;
+                        return Err(e);
+                    }
+                    // The container had an interface of that name already (rare): the
+                    // record says which one it got.
+                    Ok(iface) if ep.interface.as_deref() != Some(iface.as_str()) => {
+                        ep.interface = Some(iface);
+                        inner.state.endpoints.retain(|e| e.id != ep.id);
+                        inner.state.endpoints.push(ep.clone());
+                        if let Err(e) = self.save(&inner.state) {
+                            self.undo_endpoint(inner, &ep).await;
+                            return Err(e);
+                        }
+                    }
+                    Ok(_) => {}
                 }
-                inner.state.endpoints.retain(|e| e.id != ep.id);
             }
         }
-        inner.state.endpoints.push(ep.clone());
-        if let Err(e) = self.save(&inner.state) {
-            self.undo_endpoint(inner, &ep).await;
-            return Err(e);
+        if n.driver != Driver::Bridge {
+            inner.state.endpoints.push(ep.clone());
+            if let Err(e) = self.save(&inner.state) {
+                self.undo_endpoint(inner, &ep).await;
+                return Err(e);
+            }
         }
         if let Some(entry) = dns_entry(&inner.state, &ep) {
             self.names
@@ -184,7 +203,7 @@ impl NetworkController {
             // The container may now have a gateway network for its published ports.
             self.apply_rules(&inner.state)?;
         }
-        tracing::info!(container = %cname, network = %n.name, ip = ?ep.ip, "connected");
+        tracing::info!(container = %cname, network = %n.name, ip = ?ep.ip, ms = ms(t), "connected");
         Ok(endpoint_info(&inner.state, &ep))
     }
 
@@ -222,31 +241,24 @@ impl NetworkController {
         prefix: u8,
         gateway: Ipv4Addr,
     ) -> Result<String> {
-        let b = n.bridge.clone().expect("bridge network");
-        let host_veth = ep.host_veth.clone().expect("veth name");
-        let temp = format!("vb{}", random_hex(7));
-        let target = ns.clone();
-        let peer = temp.clone();
-        with_netlink(self.host_ns.as_ref(), move |h| async move {
-            let bridge = netlink::link_by_name(&h, &b.name).await?.ok_or_else(|| {
-                Error::netlink(
-                    format!("connect to bridge {}", b.name),
-                    "the bridge is missing: restart berthd to recreate it",
-                )
-            })?;
-            netlink::create_veth(&h, &host_veth, &peer, bridge.index, b.mtu, target.raw_fd()).await
-        })
-        .await?;
-        let cfg = IfaceConfig {
-            temp_name: temp,
+        let b = n.bridge.as_ref().expect("bridge network");
+        let cfg = VethConfig {
+            host_name: ep.host_veth.clone().expect("veth name"),
+            bridge: b.name.clone(),
+            mtu: b.mtu,
+            ns_fd: ns.raw_fd(),
+            name: ep.interface.clone().expect("interface name"),
             mac: ep.mac.expect("mac").bytes(),
-            mtu: n.bridge.as_ref().expect("bridge").mtu,
             ip: ep.ip.expect("ip"),
             prefix,
             default_gateway: (!n.internal).then_some(gateway),
         };
-        with_netlink(Some(ns), move |h| async move {
-            netlink::configure_container_iface(&h, &cfg).await
+        // The namespace's descriptor must stay open while the request uses it.
+        let held = ns.clone();
+        with_netlink_pair(self.host_ns.as_ref(), ns, move |host, ctr| async move {
+            let r = netlink::connect_veth(&host, &ctr, &cfg).await;
+            drop(held);
+            r
         })
         .await
     }
@@ -340,6 +352,18 @@ impl NetworkController {
         }
         self.save(&inner.state)
     }
+}
+
+/// The first `ethN` none of the container's endpoints has.
+fn free_interface(st: &crate::state::State, cid: &str) -> String {
+    let used: Vec<&str> = st
+        .endpoints_of_container(cid)
+        .filter_map(|e| e.interface.as_deref())
+        .collect();
+    (0..)
+        .map(|i| format!("eth{i}"))
+        .find(|n| !used.contains(&n.as_str()))
+        .expect("some ethN is free")
 }
 
 /// Drops the records of a container that has neither endpoints nor ports (after a failed

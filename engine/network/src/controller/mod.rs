@@ -36,7 +36,7 @@ use crate::netns::{run_in_async, write_sysctl, Netns};
 use crate::nft::{self};
 use crate::pools::{self, PoolSpec};
 use crate::portalloc::PortAllocator;
-use crate::state::State;
+use crate::state::{State, StateStore};
 use crate::subnet::Ipv4Net;
 use crate::time::now;
 
@@ -123,6 +123,10 @@ pub struct NetworkController {
     cfg: ControllerConfig,
     host_ns: Option<Netns>,
     names: Arc<RwLock<NameTable>>,
+    store: StateStore,
+    /// The nft script last applied: a change of the state that leaves the rules as they
+    /// are (every container without published ports) runs no `nft` at all.
+    applied_rules: std::sync::Mutex<Option<String>>,
     inner: Mutex<Inner>,
 }
 
@@ -145,7 +149,7 @@ impl NetworkController {
         }
         check_bridge_name(&cfg.default_bridge)?;
         let host_ns = cfg.host_netns.as_deref().map(Netns::open).transpose()?;
-        let state = State::load(&cfg.state_dir)?;
+        let (store, state) = StateStore::open(&cfg.state_dir)?;
         let ports = PortAllocator::new(
             host_ns.clone(),
             PortAllocator::ephemeral_range(host_ns.as_ref()),
@@ -154,6 +158,8 @@ impl NetworkController {
             cfg,
             host_ns,
             names: Arc::new(RwLock::new(NameTable::default())),
+            store,
+            applied_rules: std::sync::Mutex::new(None),
             inner: Mutex::new(Inner {
                 state,
                 live: HashMap::new(),
@@ -297,7 +303,7 @@ impl NetworkController {
                 st.networks.insert(n.id.clone(), n);
             }
         }
-        st.save(&self.cfg.state_dir)
+        self.store.save(st)
     }
 
     /// Takes the host-wide lock (see [`ControllerConfig::lock_file`]) until the guard drops.
@@ -383,12 +389,29 @@ impl NetworkController {
         Ok(())
     }
 
+    /// Writes the table for `st`, unless it already holds exactly these rules.
     fn apply_rules(&self, st: &State) -> Result<()> {
-        nft::apply(self.host_ns.as_ref(), &self.cfg.table, &rules_of(st))
+        let script = nft::render(&self.cfg.table, &rules_of(st));
+        let mut applied = self.applied_rules.lock().unwrap_or_else(|p| p.into_inner());
+        if applied.as_deref() == Some(script.as_str()) {
+            return Ok(());
+        }
+        // Unknown until nft has answered: a failed write is retried by the next change.
+        *applied = None;
+        nft::apply_script(self.host_ns.as_ref(), &script)?;
+        *applied = Some(script);
+        Ok(())
+    }
+
+    /// Writes the table whole even if the rules did not change (after a restart, someone
+    /// may have changed it meanwhile).
+    fn rewrite_rules(&self, st: &State) -> Result<()> {
+        *self.applied_rules.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.apply_rules(st)
     }
 
     fn save(&self, st: &State) -> Result<()> {
-        st.save(&self.cfg.state_dir)
+        self.store.save(st)
     }
     /// Stops every DNS server and lets go of port reservations (berthd shutting down); the
     /// kernel objects and rules stay for containers that keep running.

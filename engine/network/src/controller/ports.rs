@@ -22,6 +22,9 @@ impl NetworkController {
                 "cannot publish ports of container {container_id}: it is not connected to a network"
             )));
         };
+        if specs.is_empty() && sb.port_specs.is_empty() && sb.ports.is_empty() {
+            return Ok(Vec::new()); // nothing published before or now: nothing to write
+        }
         let Some(gw) = gateway_endpoint(&inner.state, container_id) else {
             if !specs.is_empty() {
                 tracing::warn!(container = %sb.name, "published ports are discarded: the container is on no network with outside access");

@@ -112,7 +112,7 @@ impl NetworkController {
             report.restored_containers += 1;
         }
         self.save(&inner.state)?;
-        self.apply_rules(&inner.state)?;
+        self.rewrite_rules(&inner.state)?;
         Ok(report)
     }
 }

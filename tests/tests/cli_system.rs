@@ -36,7 +36,10 @@ fn version_and_info(e: &Engine) {
     assert_eq!(field(&info, "Images"), "1", "{info}");
     assert_eq!(field(&info, "OSType"), "linux");
     assert_eq!(field(&info, "Logging Driver"), "json-file");
-    let cpus = std::thread::available_parallelism().unwrap().get().to_string();
+    let cpus = std::thread::available_parallelism()
+        .unwrap()
+        .get()
+        .to_string();
     assert_eq!(field(&info, "CPUs"), cpus);
     let f = b.ok(&[
         "info",
@@ -67,19 +70,29 @@ fn attach_streams_output_and_exit_code(e: &Engine) {
     // stdin (nothing reaches it from here).
     let reader = unique("rd");
     b.ok(&[
-        "run", "-d", "-i", "--name", &reader, "busybox", "sh", "-c",
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        &reader,
+        "busybox",
+        "sh",
+        "-c",
         "sleep 1; echo waiting; read x; echo got-$x",
     ]);
     let attach = std::thread::spawn({
         let cmd = b.cmd(&["attach", "--no-stdin", &reader]);
         move || {
             let mut cmd = cmd;
-            cmd.stdin(std::process::Stdio::null()).output().expect("berth attach")
+            cmd.stdin(std::process::Stdio::null())
+                .output()
+                .expect("berth attach")
         }
     });
     std::thread::sleep(std::time::Duration::from_millis(1500));
     assert_eq!(
-        b.ok(&["inspect", "-f", "{{.State.Running}}", &reader]).trim(),
+        b.ok(&["inspect", "-f", "{{.State.Running}}", &reader])
+            .trim(),
         "true"
     );
     b.ok(&["kill", &reader]);

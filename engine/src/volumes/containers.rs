@@ -170,6 +170,9 @@ impl Engine {
                     if r.mode.is_empty() {
                         r.mode = "z".into();
                     }
+                    if r.volume_driver.is_empty() {
+                        r.volume_driver = hc.volume_driver.clone();
+                    }
                     self.volume_for(id, &r, res)?
                 }
                 _ => ContainerMount::from_requested(r),
@@ -177,10 +180,11 @@ impl Engine {
             by_dest.insert(m.point.destination.clone(), m);
         }
         for dest in config.volumes.iter().flat_map(|v| v.keys()) {
-            let r = mounts::parse_config_volume(dest)?;
+            let mut r = mounts::parse_config_volume(dest)?;
             if by_dest.contains_key(&r.destination) {
                 continue;
             }
+            r.volume_driver = hc.volume_driver.clone();
             let m = self.volume_for(id, &r, res)?;
             by_dest.insert(m.point.destination.clone(), m);
         }
@@ -331,10 +335,12 @@ impl Engine {
         }
         for m in mounts_of.iter().filter(|m| m.anonymous) {
             let Some(name) = m.volume() else { continue };
-            match self
-                .volumes
-                .remove(name, true, &|| self.recorded_volume_users())
-            {
+            // Deleting a volume's files may take a while: not on an async worker's time.
+            let removed = tokio::task::block_in_place(|| {
+                self.volumes
+                    .remove(name, true, &|| self.recorded_volume_users())
+            });
+            match removed {
                 Ok(Some(_)) => self.volume_event("destroy", name, &[]),
                 Ok(None) => {}
                 Err(e) if e.kind == Kind::Conflict => {}

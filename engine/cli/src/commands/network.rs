@@ -30,7 +30,10 @@ pub fn dispatch(ctx: &Ctx, cmd: NetworkCommand) -> CmdResult {
 }
 
 /// `KEY=VALUE` flags as a map (a bare `KEY` has an empty value, like docker).
-pub(super) fn key_values(flag: &str, items: &[String]) -> Result<BTreeMap<String, String>, CliError> {
+pub(super) fn key_values(
+    flag: &str,
+    items: &[String],
+) -> Result<BTreeMap<String, String>, CliError> {
     let mut out = BTreeMap::new();
     for item in items {
         let (k, v) = item.split_once('=').unwrap_or((item.as_str(), ""));

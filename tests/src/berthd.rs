@@ -294,11 +294,34 @@ impl Drop for Berthd {
     /// Containers outlive berthd (as they should), so a test's containers are removed
     /// first: nothing of the test keeps running or stays mounted after it.
     fn drop(&mut self) {
+        let mut bridges = Vec::new();
         if self.child.is_some() {
             self.remove_all_containers();
+            bridges = self.remove_all_networks();
         }
         self.stop();
+        // The default bridge and the nftables table stay when berthd stops (as docker0
+        // does); this instance's are named after its data root and go with the test.
+        for b in bridges {
+            delete_bridge_and_table(&b);
+        }
     }
+}
+
+/// Deletes bridge `berth<tag>` of a stopped test engine and its table `berth_<tag>`.
+fn delete_bridge_and_table(bridge: &str) {
+    let Some(tag) = bridge.strip_prefix("berth").filter(|t| t.len() == 8) else {
+        return;
+    };
+    let quiet = |prog: &str, args: &[&str]| {
+        let _ = Command::new(prog)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    };
+    quiet("ip", &["link", "del", bridge]);
+    quiet("nft", &["delete", "table", "ip", &format!("berth_{tag}")]);
 }
 
 impl Berthd {
@@ -318,6 +341,34 @@ impl Berthd {
         for id in ids {
             self.request("DELETE", &format!("/containers/{id}?force=1"), &[], b"");
         }
+    }
+
+    /// Removes the networks the test created; returns the bridge of the default network
+    /// (named after this instance's data root), for removal once berthd has stopped.
+    pub fn remove_all_networks(&self) -> Vec<String> {
+        let list = self.request("GET", "/networks", &[], b"");
+        let nets: Vec<serde_json::Value> = serde_json::from_slice::<serde_json::Value>(&list.body)
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default();
+        let mut default_bridges = Vec::new();
+        for n in nets {
+            let name = n["Name"].as_str().unwrap_or_default();
+            match name {
+                "bridge" => default_bridges.extend(
+                    n["Options"]["com.docker.network.bridge.name"]
+                        .as_str()
+                        .map(str::to_string),
+                ),
+                "host" | "none" => {}
+                _ => {
+                    if let Some(id) = n["Id"].as_str() {
+                        self.request("DELETE", &format!("/networks/{id}"), &[], b"");
+                    }
+                }
+            }
+        }
+        default_bridges
     }
 }
 

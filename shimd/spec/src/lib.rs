@@ -9,6 +9,7 @@
 //! shimd resolves it against the mounted rootfs at task creation ([`user::resolve`]).
 
 mod image;
+pub mod signal;
 pub mod user;
 
 use oci_spec::runtime::Spec;

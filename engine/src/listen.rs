@@ -1,7 +1,6 @@
 //! Listeners: unix sockets (root-only) and TCP with TLS that verifies client certificates.
 //! Each connection is served with HTTP/1.1 and upgrades (for the hijacked streams).
 
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -43,28 +42,8 @@ pub fn bind_all(hosts: &[String], tls: Option<&TlsFiles>) -> anyhow::Result<Vec<
 }
 
 fn bind_unix(path: &Path) -> anyhow::Result<UnixListener> {
-    if let Some(parent) = path.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o711)
-            .create(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-    }
-    if path.exists() {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            anyhow::bail!(
-                "{} is in use by another daemon; stop it or choose another socket with -H",
-                path.display()
-            );
-        }
-        std::fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))?;
-    }
-    // Under berthd's umask (022, set at start) the socket is never writable by others, and
-    // connecting needs write permission: it is root's alone before the chmod too. (The
-    // process-wide umask is not changed here: another thread may be starting shimd.)
-    let l = UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(l)
+    let l = berth_proto::socket::bind_root_only(path, "socket with -H")?;
+    Ok(UnixListener::from_std(l)?)
 }
 
 fn acceptor(files: &TlsFiles) -> anyhow::Result<tokio_rustls::TlsAcceptor> {

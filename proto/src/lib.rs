@@ -83,3 +83,46 @@ pub mod client {
         Ok(InterceptedService::new(ch, Namespace::new(ns)?))
     }
 }
+
+/// The servers' side of a unix socket: shimd's gRPC socket and berthd's API socket.
+pub mod socket {
+    use std::io;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    use std::os::unix::net::{UnixListener, UnixStream};
+    use std::path::Path;
+
+    /// Binds `path` for root alone (mode 0600 in a 0711 directory, made if missing). A
+    /// stale socket file left by a dead server is replaced; one that still answers is not:
+    /// the error says so and names `flag`, the option that picks another path. The listener
+    /// is non-blocking, ready for an async runtime.
+    pub fn bind_root_only(path: &Path, flag: &str) -> io::Result<UnixListener> {
+        let with =
+            |what: String| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
+        if let Some(parent) = path.parent() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o711)
+                .create(parent)
+                .map_err(with(format!("creating {}", parent.display())))?;
+        }
+        if path.exists() {
+            if UnixStream::connect(path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!(
+                        "{} is in use by another server; stop it or pick another {flag}",
+                        path.display()
+                    ),
+                ));
+            }
+            std::fs::remove_file(path)
+                .map_err(with(format!("removing stale {}", path.display())))?;
+        }
+        // Connecting needs write permission; under the servers' umask (022) the socket is
+        // never writable by others, before the chmod too.
+        let l = UnixListener::bind(path).map_err(with(format!("binding {}", path.display())))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        l.set_nonblocking(true)?;
+        Ok(l)
+    }
+}

@@ -1,0 +1,19 @@
+//! Integration tests of berthd through the Docker Engine API: the docker CLI, docker-py and
+//! raw requests, faults and restarts.
+//! One test binary per area (one link instead of one per file); the modules are the topics.
+
+mod api;
+mod config;
+mod docker_cli;
+mod docker_cli_streams;
+mod docker_py;
+mod faults;
+mod groups;
+mod images;
+mod init;
+mod restart;
+mod signals;
+mod spec;
+mod tls;
+mod tty;
+mod volumes;

@@ -255,10 +255,18 @@ pub fn run(mut stream: Stream, early: Vec<u8>, mut opts: SessionOpts<'_>) -> io:
                 let detached = matcher.feed(&buf[..n as usize], &mut typed);
                 outbox.push(&typed);
                 if detached {
-                    // What came before the detach keys still goes to the container.
+                    // What came before the detach keys still goes to the container, and so
+                    // do the keys: the daemon sees them and lets go of the session without
+                    // closing the container's stdin (a client that just hung up would have
+                    // it closed). Its output until then is still shown.
                     stream.set_nonblocking(false)?;
-                    let rest = &outbox.data[outbox.sent..];
-                    let _ = stream.write_all(rest).and_then(|_| stream.flush());
+                    let mut rest = outbox.data[outbox.sent..].to_vec();
+                    rest.extend_from_slice(&matcher.keys);
+                    let _ = stream.write_all(&rest).and_then(|_| stream.flush());
+                    stream.set_nonblocking(true)?;
+                    drain_until_closed(&mut stream, &mut buf, &mut |d| {
+                        deliver(d, &mut demux, &mut system)
+                    })?;
                     break 'session Ended::Detached;
                 }
                 outbox.pump(&mut stream)?;
@@ -272,6 +280,45 @@ pub fn run(mut stream: Stream, early: Vec<u8>, mut opts: SessionOpts<'_>) -> io:
     }
     Ok(ended)
 }
+
+/// Reads what the daemon still sends until it closes the stream, for at most
+/// [`DETACH_WAIT`] (a daemon that does not know the keys would never close it).
+fn drain_until_closed(
+    stream: &mut Stream,
+    buf: &mut [u8],
+    deliver: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + DETACH_WAIT;
+    loop {
+        if !stream.has_buffered() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            // SAFETY: the descriptor stays open for the duration of the poll call.
+            let sock = unsafe { BorrowedFd::borrow_raw(stream.fd()) };
+            let mut fds = [PollFd::new(sock, PollFlags::POLLIN)];
+            let ms = PollTimeout::try_from(left.as_millis().min(60_000) as i32)
+                .unwrap_or(PollTimeout::ZERO);
+            match poll(&mut fds, ms) {
+                Ok(0) => return Ok(()),
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match stream.read_ready(buf) {
+            Ok(Some(0)) => return Ok(()),
+            Ok(Some(n)) => deliver(&buf[..n])?,
+            Ok(None) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// How long a detaching session waits for the daemon to close the stream.
+const DETACH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[cfg(test)]
 mod tests {

@@ -16,4 +16,4 @@ export BERTH_BIN_DIR=$PWD/target/release
 
 echo "== unit and integration tests"
 # Integration tests run real containers; two at a time matches the CI machine.
-cargo test --release --workspace -q -- --test-threads=2
+cargo test --release --workspace --no-fail-fast -q -- --test-threads=2

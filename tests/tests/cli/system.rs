@@ -19,7 +19,8 @@ fn version_and_info(e: &Engine) {
     let b = &e.berth;
     let v = b.ok(&["version"]);
     assert!(v.starts_with("Client:\n"), "{v}");
-    assert!(v.contains("\nServer:\n"), "{v}");
+    // "Server:", then the platform's name if the daemon has one.
+    assert!(v.lines().any(|l| l.starts_with("Server:")), "{v}");
     assert_eq!(field(&v, "OS/Arch"), "linux/amd64");
     let api = b.ok(&["version", "--format", "{{.Server.APIVersion}}"]);
     let (major, minor) = api.trim().split_once('.').expect("API version");

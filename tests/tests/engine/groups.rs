@@ -31,7 +31,7 @@ fn group_add_takes_names_of_the_container_and_ids() {
             "--group-add",
             "4242"
         ]),
-        "1000 65534 4242"
+        "1000 4242 65534"
     );
     assert_eq!(id(&["-u", "nobody", "--group-add", "root"]), "65534 0");
     assert_eq!(id(&["--group-add", "nobody"]), "0 65534");

@@ -104,7 +104,14 @@ fn kill9_then_reconcile_neither_leaks_nor_doubles() {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "reconcile_helper_holds_networks_until_killed",
+            // The test's full name in this binary: module path, then function.
+            concat!(
+                module_path!(),
+                "::reconcile_helper_holds_networks_until_killed"
+            )
+            .split_once("::")
+            .expect("in a module")
+            .1,
             "--ignored",
             "--test-threads=1",
         ])

@@ -274,6 +274,8 @@ fn prune(ctx: &Ctx, a: &PruneArgs) -> CmdResult {
             out.push_str(n);
             out.push('\n');
         }
+        // docker prints the list, then an empty line.
+        out.push('\n');
         print(&out);
     }
     Ok(0)

@@ -123,6 +123,19 @@ fn server_section(s: &Value) -> String {
     out
 }
 
+/// Templates name the fields as docker's Go structs do: `.Server.APIVersion` is the
+/// API's `ApiVersion`.
+fn with_go_names(mut model: Value) -> Value {
+    for side in ["Client", "Server"] {
+        if let Some(o) = model.get_mut(side).and_then(Value::as_object_mut) {
+            if let Some(v) = o.get("ApiVersion").cloned() {
+                o.insert("APIVersion".into(), v);
+            }
+        }
+    }
+    model
+}
+
 pub fn version(ctx: &Ctx, a: &VersionArgs) -> CmdResult {
     // The client section is printed even when the daemon cannot be reached, like docker.
     let client = ctx.client();
@@ -136,12 +149,13 @@ pub fn version(ctx: &Ctx, a: &VersionArgs) -> CmdResult {
     });
     match a.format.as_deref() {
         Some(f) => {
-            let t = if f == "json" {
-                Template::parse("{{json .}}")?
+            if f == "json" {
+                let t = Template::parse("{{json .}}")?;
+                print(&format!("{}\n", t.render(&model)?));
             } else {
-                Template::parse(f)?
-            };
-            print(&format!("{}\n", t.render(&model)?));
+                let t = Template::parse(f)?;
+                print(&format!("{}\n", t.render(&with_go_names(model))?));
+            }
         }
         None => {
             let mut out = client_section(&model["Client"]);

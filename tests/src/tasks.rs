@@ -75,6 +75,24 @@ impl TaskLab {
             .and_then(|f| f.get(2).map(|s| s.to_string()))
     }
 
+    /// Runs a detached `sleep 1000` container through runc under a unique id starting
+    /// with `prefix` and waits until it is running; returns the id.
+    pub fn run_sleeper(&self, prefix: &str) -> String {
+        let id = crate::unique(prefix);
+        self.ctl_ok(&[
+            "run",
+            "-d",
+            "--runtime",
+            "runc",
+            IMAGE,
+            &id,
+            "/bin/sleep",
+            "1000",
+        ]);
+        self.wait_status(&id, "RUNNING", Duration::from_secs(5));
+        id
+    }
+
     /// Polls until `tasks ls` shows `id` with `status`.
     pub fn wait_status(&self, id: &str, status: &str, limit: Duration) {
         let deadline = Instant::now() + limit;

@@ -475,18 +475,7 @@ fn exec_with_a_terminal_and_process_listing() {
         skip!("needs root");
     }
     let lab = TaskLab::start();
-    let id = unique("exectty");
-    lab.ctl_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        "runc",
-        IMAGE,
-        &id,
-        "/bin/sleep",
-        "1000",
-    ]);
-    lab.wait_status(&id, "RUNNING", Duration::from_secs(5));
+    let id = lab.run_sleeper("exectty");
     // A detached exec shows in ps with its exec id.
     lab.ctl_ok(&[
         "tasks",
@@ -703,18 +692,7 @@ fn update_changes_the_limits_of_a_running_task() {
         skip!("needs root");
     }
     let lab = TaskLab::start();
-    let id = unique("update");
-    lab.ctl_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        "runc",
-        IMAGE,
-        &id,
-        "/bin/sleep",
-        "1000",
-    ]);
-    lab.wait_status(&id, "RUNNING", Duration::from_secs(5));
+    let id = lab.run_sleeper("update");
     let g = lab.grpc("default");
     let limit = 64 * 1024 * 1024u64;
     g.block_on(

@@ -307,18 +307,7 @@ fn shim_sockets_are_private_and_survive_garbage() {
         skip!("needs root");
     }
     let lab = TaskLab::start();
-    let id = unique("garbage");
-    lab.ctl_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        "runc",
-        IMAGE,
-        &id,
-        "/bin/sleep",
-        "1000",
-    ]);
-    lab.wait_status(&id, "RUNNING", Duration::from_secs(5));
+    let id = lab.run_sleeper("garbage");
     let dir = lab.task_dir("default", &id);
     for (f, mode) in [("shim.sock", 0o600), ("log.json", 0o640)] {
         let m = std::fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777;

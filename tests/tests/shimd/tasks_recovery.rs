@@ -126,18 +126,7 @@ fn a_killed_shim_is_cleaned_up_and_reported() {
         skip!("needs root");
     }
     let lab = TaskLab::start();
-    let id = unique("shimkill");
-    lab.ctl_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        "runc",
-        IMAGE,
-        &id,
-        "/bin/sleep",
-        "1000",
-    ]);
-    lab.wait_status(&id, "RUNNING", Duration::from_secs(5));
+    let id = lab.run_sleeper("shimkill");
     let pid = lab.task_pid(&id);
     let shim = lab.shim_pid("default", &id);
     kill(Pid::from_raw(shim), Signal::SIGKILL).unwrap();

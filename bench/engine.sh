@@ -26,6 +26,11 @@ BIN=$PWD/target/release
 W=$(mktemp -d /tmp/berth-bench-engine.XXXXXX)
 PIDS=()
 cleanup() {
+  # berthd's default bridge and nftables table outlive it (as docker0 does): named after
+  # its data root, they go with the benchmark.
+  local br
+  br=$(DOCKER_HOST=unix://$W/b/sock $DOCKER network inspect bridge \
+    -f '{{index .Options "com.docker.network.bridge.name"}}' 2>/dev/null || true)
   DOCKER_HOST=unix://$W/b/sock $DOCKER rm -f $(DOCKER_HOST=unix://$W/b/sock $DOCKER ps -aq 2>/dev/null) >/dev/null 2>&1 || true
   DOCKER_HOST=unix://$W/d/sock $DOCKER rm -f $(DOCKER_HOST=unix://$W/d/sock $DOCKER ps -aq 2>/dev/null) >/dev/null 2>&1 || true
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -34,6 +39,10 @@ cleanup() {
   done
   umount -R "$W" 2>/dev/null || true
   rm -rf "$W"
+  if [[ $br =~ ^berth[0-9a-f]{8}$ ]]; then
+    ip link del "$br" 2>/dev/null || true
+    nft delete table ip "berth_${br#berth}" 2>/dev/null || true
+  fi
 }
 trap cleanup EXIT
 

@@ -108,6 +108,10 @@ impl Drop for Dockerd {
         let Some(mut c) = self.child.take() else {
             return;
         };
+        // User networks' bridges (br-...) outlive dockerd: the test's go with it.
+        let sock = self.socket();
+        crate::berthd::raw_request(&sock, "POST", "/containers/prune", &[], b"");
+        crate::berthd::raw_request(&sock, "POST", "/networks/prune", &[], b"");
         // SIGTERM lets dockerd stop its containers and containerd and unmount everything.
         let pid = nix::unistd::Pid::from_raw(c.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);

@@ -6,7 +6,12 @@
 use berth_tests::cli::Engine;
 use berth_tests::unique;
 
-berth_tests::cli_scenarios!(create_ls_inspect_rm_prune, connect_and_disconnect, refusals);
+berth_tests::cli_scenarios!(
+    create_ls_inspect_rm_prune,
+    connect_and_disconnect,
+    run_with_address_alias_mac_and_dns,
+    refusals
+);
 
 /// A /24 of its own for each call (10.200.0.0 - 10.249.255.0), unlikely to meet the host's.
 fn subnet() -> String {
@@ -201,6 +206,75 @@ fn connect_and_disconnect(e: &Engine) {
     b.ok(&["network", "disconnect", "-f", &name, &a]);
     b.ok(&["rm", "-f", &a, &c]);
     b.ok(&["network", "rm", &name, &other]);
+}
+
+/// `run --ip --network-alias --mac-address --dns-search --dns-option`: seen inside the
+/// container and in inspect.
+fn run_with_address_alias_mac_and_dns(e: &Engine) {
+    let b = &e.berth;
+    let name = unique("rn");
+    let net = subnet();
+    let p = prefix(&net).to_string();
+    b.ok(&["network", "create", "--subnet", &net, &name]);
+    let c = format!("{name}-c");
+    let fixed = format!("{p}.42");
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &c,
+        "--network",
+        &name,
+        "--ip",
+        &fixed,
+        "--network-alias",
+        "web",
+        "--net-alias",
+        "www",
+        "--mac-address",
+        "92:d0:c6:0a:29:33",
+        "--dns-search",
+        "example.test",
+        "--dns-option",
+        "ndots:3",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let link = b.ok(&["exec", &c, "ip", "-o", "link", "show", "eth0"]);
+    assert!(link.contains("92:d0:c6:0a:29:33"), "{link}");
+    let addrs = b.ok(&["exec", &c, "ip", "-o", "-4", "addr", "show", "eth0"]);
+    assert!(addrs.contains(&format!("inet {fixed}/24")), "{addrs}");
+    let aliases = b.ok(&[
+        "inspect",
+        "-f",
+        &format!("{{{{json (index .NetworkSettings.Networks \"{name}\").Aliases}}}}"),
+        &c,
+    ]);
+    assert!(
+        aliases.contains("\"web\"") && aliases.contains("\"www\""),
+        "{aliases}"
+    );
+    let resolv = b.ok(&["exec", &c, "cat", "/etc/resolv.conf"]);
+    assert!(
+        resolv.lines().any(|l| l == "search example.test"),
+        "{resolv}"
+    );
+    assert!(resolv.lines().any(|l| l == "options ndots:3"), "{resolv}");
+    // A fixed address outside the network's subnet is refused.
+    let o = b.run(&[
+        "run",
+        "--rm",
+        "--network",
+        &name,
+        "--ip",
+        "192.0.2.9",
+        "busybox",
+        "true",
+    ]);
+    assert_ne!(o.code, 0, "{o:?}");
+    b.ok(&["rm", "-f", &c]);
+    b.ok(&["network", "rm", &name]);
 }
 
 fn refusals(e: &Engine) {

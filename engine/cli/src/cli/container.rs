@@ -85,6 +85,18 @@ pub struct ContainerOpts {
     #[arg(long = "cpuset-mems", value_name = "LIST")]
     pub cpuset_mems: Option<String>,
 
+    /// Set custom DNS servers
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<String>,
+
+    /// Set DNS options (resolv.conf "options")
+    #[arg(long = "dns-option", visible_alias = "dns-opt", value_name = "OPTION")]
+    pub dns_option: Vec<String>,
+
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+
     /// Overwrite the image's default ENTRYPOINT ("" clears it)
     #[arg(long, value_name = "COMMAND")]
     pub entrypoint: Option<String>,
@@ -121,9 +133,17 @@ pub struct ContainerOpts {
     #[arg(short = 'i', long)]
     pub interactive: bool,
 
+    /// IPv4 address on the container's network (a user-defined network with a subnet)
+    #[arg(long, value_name = "IPV4")]
+    pub ip: Option<String>,
+
     /// IPC mode to use
     #[arg(long, value_name = "MODE")]
     pub ipc: Option<String>,
+
+    /// Container MAC address on its network (e.g. 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address", value_name = "MAC")]
+    pub mac_address: Option<String>,
 
     /// Set metadata on the container (KEY=VALUE)
     #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
@@ -160,6 +180,14 @@ pub struct ContainerOpts {
     /// Connect the container to a network ("none", "host", or a network name)
     #[arg(long, visible_alias = "net", value_name = "NETWORK")]
     pub network: Option<String>,
+
+    /// Add a network-scoped alias for the container
+    #[arg(
+        long = "network-alias",
+        visible_alias = "net-alias",
+        value_name = "ALIAS"
+    )]
+    pub network_alias: Vec<String>,
 
     /// Disable the OOM killer for the container
     #[arg(long = "oom-kill-disable")]

@@ -7,7 +7,7 @@ use std::path::Path;
 use berth_api::container::{
     Config, CreateRequest, Empty, HostConfig, LogConfig, RestartPolicy, Ulimit,
 };
-use berth_api::network::PortBinding;
+use berth_api::network::{EndpointSettings, NetworkingConfig, PortBinding};
 use berth_api::strslice::StrSlice;
 
 use crate::cli::ContainerOpts;
@@ -331,6 +331,9 @@ pub fn build(
         labels: Some(key_values(&o.label)),
         stop_signal: o.stop_signal.clone(),
         stop_timeout: o.stop_timeout,
+        // Daemons before API 1.44 read the address only here; later ones take it when it
+        // matches the endpoint's.
+        mac_address: o.mac_address.clone(),
         ..Default::default()
     };
     let host = HostConfig {
@@ -347,6 +350,9 @@ pub fn build(
         cap_add: some_if(o.cap_add.clone()),
         cap_drop: some_if(o.cap_drop.clone()),
         extra_hosts: some_if(o.add_host.clone()),
+        dns: some_if(o.dns.clone()),
+        dns_options: some_if(o.dns_option.clone()),
+        dns_search: some_if(o.dns_search.clone()),
         group_add: some_if(o.group_add.clone()),
         ipc_mode: o.ipc.clone().unwrap_or_default(),
         pid_mode: o.pid.clone().unwrap_or_default(),
@@ -378,7 +384,31 @@ pub fn build(
     Ok(CreateRequest {
         config,
         host_config: Some(host),
-        networking_config: None,
+        networking_config: endpoint_config(o),
+    })
+}
+
+/// `--ip`, `--network-alias` and `--mac-address` as the endpoint settings of the network
+/// the container joins (`--network`, else the default `bridge`), as docker sends them.
+fn endpoint_config(o: &ContainerOpts) -> Option<NetworkingConfig> {
+    if o.ip.is_none() && o.network_alias.is_empty() && o.mac_address.is_none() {
+        return None;
+    }
+    let endpoint = EndpointSettings {
+        ipam_config: o
+            .ip
+            .as_ref()
+            .map(|ip| serde_json::json!({ "IPv4Address": ip })),
+        aliases: some_if(o.network_alias.clone()),
+        mac_address: o.mac_address.clone().unwrap_or_default(),
+        ..Default::default()
+    };
+    let network = match o.network.as_deref() {
+        None | Some("default") => "bridge".to_string(),
+        Some(n) => n.to_string(),
+    };
+    Some(NetworkingConfig {
+        endpoints_config: Some(BTreeMap::from([(network, endpoint)])),
     })
 }
 

@@ -90,6 +90,21 @@ pub async fn detach(engine: &Engine, id: &str) {
     remove_netns_of(&engine.settings.exec_root, id).await;
 }
 
+/// Removes the namespace files of containers the engine does not know (left by a create
+/// interrupted before its record was written).
+pub async fn remove_orphan_netns(engine: &Engine, known: &std::collections::HashSet<String>) {
+    let Ok(entries) = std::fs::read_dir(engine.settings.exec_root.join("netns")) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let id = e.file_name().to_string_lossy().into_owned();
+        if !known.contains(&id) {
+            tracing::info!(container = %id, "removing the network namespace of an interrupted create");
+            detach(engine, &id).await;
+        }
+    }
+}
+
 /// Creates the container's namespace (loopback up) unless it uses the host's.
 async fn prepare_netns(exec_root: &Path, id: &str, mode: Mode) -> Result<NetworkSettings> {
     let mut settings = NetworkSettings::default();

@@ -93,8 +93,11 @@ impl Engine {
                 .snapshots()
                 .remove(v1::SnapshotKeyRequest { key: sc.id.clone() })
                 .await;
+            network::detach(self, &sc.id).await;
             let _ = std::fs::remove_dir_all(self.containers.dir_of(&sc.id));
         }
+        // Namespaces made for creates that got no further.
+        network::remove_orphan_netns(self, &known).await;
         Ok(())
     }
 }

@@ -197,3 +197,35 @@ fn a_pull_interrupted_by_a_kill_leaves_no_image_and_can_be_redone() {
     let size = b.docker_ok(&["run", "--rm", &name, "sh", "-c", "wc -c < /big.bin"]);
     assert_eq!(size.trim(), (64u64 << 20).to_string());
 }
+
+#[test]
+fn a_namespace_left_by_an_interrupted_create_goes_at_restart() {
+    let Some(mut b) = engine() else {
+        skip!("needs root and the docker CLI")
+    };
+    b.docker_ok(&["run", "-d", "--name", "keeps", "busybox", "sleep", "60"]);
+    let id = inspect(&b, "keeps", "{{.Id}}");
+    let own = b.exec_root().join("netns").join(&id);
+    // What a create killed after making the container's namespace leaves: a namespace
+    // kept by a bind mount under a name the engine has no record of.
+    let orphan = b.exec_root().join("netns").join("f".repeat(64));
+    std::fs::write(&orphan, "").unwrap();
+    let made = std::process::Command::new("unshare")
+        .arg(format!("--net={}", orphan.display()))
+        .arg("true")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mounted = |p: &std::path::Path| {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .contains(&format!(" {} ", p.display()))
+    };
+    assert!(mounted(&orphan));
+    b.restart();
+    assert!(!mounted(&orphan), "the orphan namespace is still mounted");
+    assert!(!orphan.exists());
+    // The running container's namespace is kept.
+    assert!(mounted(&own), "{} lost its namespace", own.display());
+    assert_eq!(inspect(&b, "keeps", "{{.State.Running}}"), "true");
+}

@@ -2,9 +2,12 @@
 //! under them.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use berth_network::pools::PoolSpec;
+use berth_network::Ipv4Net;
 use clap::Parser;
 use serde::Deserialize;
 
@@ -59,6 +62,15 @@ pub struct Args {
     /// Mirrors to try first for docker.io. Repeatable.
     #[arg(long = "registry-mirror", value_name = "URL")]
     pub registry_mirrors: Vec<String>,
+    /// The default bridge's own address with the network's prefix, e.g. 172.30.0.1/16.
+    #[arg(long, value_name = "CIDR")]
+    pub bip: Option<String>,
+    /// Where networks without --subnet get theirs: base=CIDR,size=PREFIX. Repeatable.
+    #[arg(long = "default-address-pool", value_name = "base=CIDR,size=N")]
+    pub default_address_pools: Vec<String>,
+    /// DNS servers for containers, instead of the host's resolvers. Repeatable.
+    #[arg(long = "dns", value_name = "IP")]
+    pub dns: Vec<String>,
 }
 
 /// The keys of daemon.json that berthd honours. Unknown keys are refused, as dockerd does,
@@ -87,6 +99,17 @@ pub struct FileConfig {
     pub shimd_address: Option<PathBuf>,
     pub labels: Vec<String>,
     pub live_restore: Option<bool>,
+    pub bip: Option<String>,
+    pub default_address_pools: Vec<AddressPool>,
+    pub dns: Vec<String>,
+}
+
+/// An entry of daemon.json's `default-address-pools`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressPool {
+    pub base: String,
+    pub size: u8,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -126,6 +149,101 @@ pub struct Settings {
     pub default_runtime: String,
     pub default_shm_size: i64,
     pub labels: Vec<String>,
+    pub network: NetworkOptions,
+}
+
+/// The daemon's network options (dockerd's `--bip`, `--default-address-pool`, `--dns`).
+#[derive(Debug, Clone, Default)]
+pub struct NetworkOptions {
+    /// The default bridge's subnet and gateway.
+    pub bip: Option<(Ipv4Net, Ipv4Addr)>,
+    /// Empty: the built-in pools.
+    pub pools: Vec<PoolSpec>,
+    pub dns: Vec<Ipv4Addr>,
+}
+
+impl NetworkOptions {
+    /// Flags replace what the file says (each option as a whole), as with dockerd.
+    fn load(args: &Args, file: &FileConfig) -> anyhow::Result<NetworkOptions> {
+        let bip = match args.bip.as_ref().or(file.bip.as_ref()) {
+            Some(b) => Some(parse_bip(b)?),
+            None => None,
+        };
+        let pools = if args.default_address_pools.is_empty() {
+            file.default_address_pools
+                .iter()
+                .map(|p| pool(&p.base, p.size))
+                .collect::<anyhow::Result<_>>()?
+        } else {
+            args.default_address_pools
+                .iter()
+                .map(|p| parse_pool_flag(p))
+                .collect::<anyhow::Result<_>>()?
+        };
+        let dns = if args.dns.is_empty() {
+            &file.dns
+        } else {
+            &args.dns
+        };
+        let dns = dns
+            .iter()
+            .map(|d| {
+                d.parse::<Ipv4Addr>()
+                    .map_err(|_| anyhow::anyhow!("dns {d:?}: not an IPv4 address"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(NetworkOptions { bip, pools, dns })
+    }
+}
+
+/// `--bip 172.30.0.1/16`: the bridge's address (the containers' gateway) and the prefix.
+fn parse_bip(s: &str) -> anyhow::Result<(Ipv4Net, Ipv4Addr)> {
+    let bad = || {
+        anyhow::anyhow!("bip {s:?}: expected the bridge's address and prefix, like 172.30.0.1/16")
+    };
+    let (addr, prefix) = s.split_once('/').ok_or_else(bad)?;
+    let gateway: Ipv4Addr = addr.parse().map_err(|_| bad())?;
+    let prefix: u8 = prefix
+        .parse()
+        .ok()
+        .filter(|p| (1..=30).contains(p))
+        .ok_or_else(bad)?;
+    let subnet =
+        Ipv4Net::from_host(gateway, prefix).map_err(|e| anyhow::anyhow!("bip {s:?}: {e}"))?;
+    if gateway == subnet.addr() {
+        anyhow::bail!(
+            "bip {s:?}: give the bridge's own address, not the network's (e.g. {}/{prefix})",
+            Ipv4Addr::from(subnet.first() + 1)
+        );
+    }
+    Ok((subnet, gateway))
+}
+
+/// `--default-address-pool base=10.10.0.0/16,size=24`.
+fn parse_pool_flag(s: &str) -> anyhow::Result<PoolSpec> {
+    let (mut base, mut size) = (None, None);
+    for field in s.split(',') {
+        match field.split_once('=') {
+            Some(("base", v)) => base = Some(v),
+            Some(("size", v)) => {
+                size = Some(v.parse::<u8>().map_err(|_| {
+                    anyhow::anyhow!("default-address-pool {s:?}: size must be a prefix length")
+                })?)
+            }
+            _ => anyhow::bail!("default-address-pool {s:?}: expected base=CIDR,size=N"),
+        }
+    }
+    match (base, size) {
+        (Some(b), Some(n)) => pool(b, n),
+        _ => anyhow::bail!("default-address-pool {s:?}: both base= and size= are needed"),
+    }
+}
+
+fn pool(base: &str, size: u8) -> anyhow::Result<PoolSpec> {
+    let base: Ipv4Net = base
+        .parse()
+        .map_err(|e| anyhow::anyhow!("default-address-pool base: {e}"))?;
+    PoolSpec::new(base, size).map_err(|e| anyhow::anyhow!("default-address-pool: {e}"))
 }
 
 #[derive(Debug, Clone)]
@@ -246,6 +364,7 @@ impl Settings {
             default_runtime,
             default_shm_size,
             labels: file.labels.clone(),
+            network: NetworkOptions::load(args, &file)?,
         })
     }
 

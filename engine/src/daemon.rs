@@ -63,7 +63,7 @@ async fn serve(settings: Settings, own_shimd: Option<std::path::PathBuf>) -> any
         .or(own_shimd)
         .expect("a shimd socket");
     let shimd = Shimd::connect(&socket, Duration::from_secs(30)).await?;
-    let networks = crate::networking::Networks::open(&settings.data_root)
+    let networks = crate::networking::Networks::open(&settings.data_root, &settings.network)
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let volumes = crate::volumes::Volumes::open(&settings.data_root)?;

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use berth_network::{ControllerConfig, NetworkController};
 
+use crate::config::NetworkOptions;
 use crate::error::{Error, Kind, Result};
 
 pub use attach::mode_network;
@@ -27,8 +28,17 @@ pub struct Networks {
 impl Networks {
     /// Opens the controller (state under `<data-root>/network`), making the predefined
     /// networks and bridges as needed.
-    pub async fn open(data_root: &Path) -> Result<Networks> {
-        let ctl = NetworkController::open(controller_config(data_root))
+    pub async fn open(data_root: &Path, opts: &NetworkOptions) -> Result<Networks> {
+        let mut cfg = controller_config(data_root);
+        if let Some((subnet, gateway)) = opts.bip {
+            cfg.default_bridge_subnet = Some(subnet);
+            cfg.default_bridge_gateway = Some(gateway);
+        }
+        if !opts.pools.is_empty() {
+            cfg.default_pools = opts.pools.clone();
+        }
+        cfg.dns = opts.dns.clone();
+        let ctl = NetworkController::open(cfg)
             .await
             .map_err(|e| err(e).context("setting up networking"))?;
         Ok(Networks { ctl })

@@ -122,5 +122,65 @@ fn bad_settings_are_refused_at_start() {
     assert!(e.contains("--tlsverify needs --tlscacert"), "{e}");
     let e = run(&["-H", "ftp://x"], None);
     assert!(e.contains("invalid host"), "{e}");
+    let e = run(&["--bip", "172.31.99.0/24"], None);
+    assert!(e.contains("bip") && e.contains("172.31.99.1/24"), "{e}");
+    let e = run(&["--default-address-pool", "base=10.9.0.0/16"], None);
+    assert!(e.contains("size="), "{e}");
+    let e = run(&["--dns", "resolver.example"], None);
+    assert!(e.contains("not an IPv4 address"), "{e}");
+    let e = run(
+        &[],
+        Some(r#"{"default-address-pools": [{"base": "10.9.0.0/16", "size": 8}]}"#),
+    );
+    assert!(e.contains("default-address-pool"), "{e}");
     assert!(!e.contains("stack backtrace"), "{e}");
+}
+
+#[test]
+fn network_options_of_the_daemon_apply() {
+    if !is_root() || docker_cli().is_none() {
+        skip!("needs root and the docker CLI");
+    }
+    // Documentation addresses: written into files, never sent anything.
+    let b = Berthd::start_with(
+        &[
+            "--bip",
+            "172.31.99.1/24",
+            "--default-address-pool",
+            "base=10.123.0.0/16,size=24",
+            "--dns",
+            "192.0.2.53",
+        ],
+        None,
+    );
+    b.load_busybox();
+    let ipam = |net: &str| {
+        b.docker_ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}",
+            net,
+        ])
+        .trim()
+        .to_string()
+    };
+    assert_eq!(ipam("bridge"), "172.31.99.0/24 172.31.99.1");
+    b.docker_ok(&["network", "create", "pooled"]);
+    let pooled = ipam("pooled");
+    assert!(pooled.starts_with("10.123."), "{pooled}");
+    assert!(
+        pooled.split(' ').next().unwrap().ends_with(".0/24"),
+        "{pooled}"
+    );
+    let resolv = b.docker_ok(&["run", "--rm", "busybox", "cat", "/etc/resolv.conf"]);
+    assert!(
+        resolv.lines().any(|l| l == "nameserver 192.0.2.53"),
+        "{resolv}"
+    );
+    let addr = b.docker_ok(&[
+        "run", "--rm", "busybox", "ip", "-o", "-4", "addr", "show", "eth0",
+    ]);
+    assert!(addr.contains("inet 172.31.99."), "{addr}");
+    b.docker_ok(&["network", "rm", "pooled"]);
 }

@@ -257,25 +257,10 @@ fn prune(ctx: &Ctx, a: &PruneArgs) -> CmdResult {
     {
         return Ok(0);
     }
-    let target = Query::new()
-        .opt("filters", filters::to_json(&a.filter)?)
-        .to_target("/networks/prune");
-    let v = ctx.client()?.post(&target, None)?;
-    let deleted: Vec<&str> = v
-        .get("NetworksDeleted")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    if !deleted.is_empty() {
-        let mut out = String::from("Deleted Networks:\n");
-        for n in deleted {
-            out.push_str(n);
-            out.push('\n');
-        }
-        // docker prints the list, then an empty line.
-        out.push('\n');
+    let v = super::prune::prune_call(ctx.client()?, "networks", &a.filter)?;
+    let mut out = String::new();
+    super::prune::list_deleted(&v, "NetworksDeleted", "Networks", &mut out);
+    if !out.is_empty() {
         print(&out);
     }
     Ok(0)

@@ -25,31 +25,42 @@ pub(super) fn confirm(warning: &str) -> bool {
     matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
-fn prune_call(client: &Client, what: &str, filter: &[String]) -> Result<Value, CliError> {
+/// `POST /{what}/prune` with docker-style `--filter` values.
+pub(super) fn prune_call(
+    client: &Client,
+    what: &str,
+    filter: &[String],
+) -> Result<Value, CliError> {
     let target = Query::new()
         .opt("filters", filters::to_json(filter)?)
         .to_target(&format!("/{what}/prune"));
     Ok(client.post(&target, None)?)
 }
 
-/// Prints the removed containers; returns the space reclaimed.
-fn prune_containers(client: &Client, filter: &[String], out: &mut String) -> Result<u64, CliError> {
-    let v = prune_call(client, "containers", filter)?;
+/// Adds docker's listing of what a prune removed (`Deleted Networks:`, one name a line,
+/// then an empty line) for the names in `v[key]`; nothing when there are none.
+pub(super) fn list_deleted(v: &Value, key: &str, title: &str, out: &mut String) {
     let deleted: Vec<&str> = v
-        .get("ContainersDeleted")
+        .get(key)
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
         .collect();
     if !deleted.is_empty() {
-        out.push_str("Deleted Containers:\n");
-        for id in deleted {
-            out.push_str(id);
+        out.push_str(&format!("Deleted {title}:\n"));
+        for name in deleted {
+            out.push_str(name);
             out.push('\n');
         }
         out.push('\n');
     }
+}
+
+/// Prints the removed containers; returns the space reclaimed.
+fn prune_containers(client: &Client, filter: &[String], out: &mut String) -> Result<u64, CliError> {
+    let v = prune_call(client, "containers", filter)?;
+    list_deleted(&v, "ContainersDeleted", "Containers", out);
     Ok(v.get("SpaceReclaimed").and_then(Value::as_u64).unwrap_or(0))
 }
 
@@ -133,21 +144,7 @@ pub fn system(ctx: &Ctx, a: &SystemPruneArgs) -> CmdResult {
     let mut out = String::new();
     let mut space = prune_containers(client, &a.filter, &mut out)?;
     let networks = prune_call(client, "networks", &a.filter)?;
-    let deleted: Vec<&str> = networks
-        .get("NetworksDeleted")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    if !deleted.is_empty() {
-        out.push_str("Deleted Networks:\n");
-        for name in deleted {
-            out.push_str(name);
-            out.push('\n');
-        }
-        out.push('\n');
-    }
+    list_deleted(&networks, "NetworksDeleted", "Networks", &mut out);
     if a.volumes {
         space += super::volume::prune_volumes(client, false, &a.filter, &mut out)?;
     }

@@ -174,25 +174,8 @@ pub(super) fn prune_volumes(
     if all {
         filter.push("all=true".into());
     }
-    let target = Query::new()
-        .opt("filters", filters::to_json(&filter)?)
-        .to_target("/volumes/prune");
-    let v = client.post(&target, None)?;
-    let deleted: Vec<&str> = v
-        .get("VolumesDeleted")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    if !deleted.is_empty() {
-        out.push_str("Deleted Volumes:\n");
-        for name in deleted {
-            out.push_str(name);
-            out.push('\n');
-        }
-        out.push('\n');
-    }
+    let v = super::prune::prune_call(client, "volumes", &filter)?;
+    super::prune::list_deleted(&v, "VolumesDeleted", "Volumes", out);
     Ok(v.get("SpaceReclaimed").and_then(Value::as_u64).unwrap_or(0))
 }
 

@@ -156,18 +156,19 @@ pub async fn put(State(e): State<AppState>, Path(id): Path<String>, req: Request
         copy_uid_gid: q.bool("copyUIDGID"),
     };
     let (root, guard) = e.container_root(&c).await?;
-    let body = req
-        .into_body()
-        .into_data_stream()
-        .map(|r| r.map_err(std::io::Error::other));
+    // The tar reader stops at the end-of-archive block; the client may still be sending
+    // the rest (the second zero block, record padding).
+    let (body, drained) = super::upload::upload(req);
+    let body = body.map(|r| r.map_err(std::io::Error::other));
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(body));
     let dest = path.clone();
-    tokio::task::spawn_blocking(move || {
+    let extracted = tokio::task::spawn_blocking(move || {
         let _keep = guard;
         archive::extract(&root, &dest, reader, &opts)
     })
-    .await
-    .map_err(|err| Error::internal(err.to_string()))??;
+    .await;
+    drained.wait().await;
+    extracted.map_err(|err| Error::internal(err.to_string()))??;
     e.container_event_with(&c, "extract-to-dir", &[("path", path)]);
     let mut r = Response::new(Body::empty());
     *r.status_mut() = StatusCode::OK;

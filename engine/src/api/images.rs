@@ -78,10 +78,12 @@ pub async fn create(State(e): State<AppState>, uri: Uri, headers: HeaderMap) -> 
 pub async fn load(State(e): State<AppState>, uri: Uri, req: Request) -> ApiResult {
     let q = Query::of(&uri);
     let _quiet = q.bool("quiet");
-    let body = req.into_body().into_data_stream();
+    let (body, drained) = super::upload::upload(req);
     // A broken archive is reported in the stream, with status 200, as dockerd does (its
     // loader has started answering by then): docker-py raises ImageLoadError from it.
-    let lines = match e.image_load(body).await {
+    let loaded = e.image_load(body).await;
+    drained.wait().await;
+    let lines = match loaded {
         Ok(lines) => lines,
         Err(err) => {
             tracing::warn!("image load failed: {}", err.message);

@@ -8,6 +8,7 @@ mod hijack;
 mod images;
 mod networks;
 mod system;
+mod upload;
 mod volumes;
 
 use std::sync::Arc;

@@ -277,6 +277,23 @@ fn copy_in_and_out() {
         b.docker_ok(&["exec", "cpc", "cat", "/tmp/one.txt", "/tmp/dir/sub/f.txt"]),
         "onehello"
     );
+    // The whole upload is read before the answer, padding after the end of the archive
+    // included (GNU tar pads to 10 KiB records): answering early would cut the connection
+    // under a client still writing.
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(6);
+    h.set_mode(0o644);
+    tar.append_data(&mut h, "padded.txt", &b"padded"[..])
+        .unwrap();
+    let mut body = tar.into_inner().unwrap();
+    body.resize(body.len() + (4 << 20), 0);
+    let r = b.request("PUT", "/containers/cpc/archive?path=/tmp", &[], &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        b.docker_ok(&["exec", "cpc", "cat", "/tmp/padded.txt"]),
+        "padded"
+    );
     let out = work.join("out");
     b.docker_ok(&["cp", "cpc:/etc/hostname", out.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(&out).unwrap().trim().len(), 12);

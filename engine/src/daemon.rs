@@ -28,23 +28,41 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         std::fs::write(p, format!("{}\n", std::process::id()))
             .with_context(|| format!("writing the pid file {}", p.display()))?;
     }
-    // shimd is spawned from a thread that lives as long as berthd (see shimd::Child).
-    let child = match &settings.shimd_address {
-        Some(_) => None,
-        None => Some(shimd::Child::spawn(shimd::Layout::for_engine(
-            &settings.data_root,
-            &settings.exec_root,
-            &settings.log_level,
-        ))?),
-    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
+    // The API sockets are bound before shimd starts: a bad or busy -H fails here, with
+    // nothing started.
+    let listeners = {
+        let _in_runtime = rt.enter();
+        crate::listen::bind_all(&settings.hosts, settings.tls.as_ref())?
+    };
+    let socket_paths: Vec<_> = listeners
+        .iter()
+        .filter_map(|l| l.unix_path().map(Path::to_path_buf))
+        .collect();
+    // shimd is spawned from a thread that lives as long as berthd (see shimd::Child).
+    let child = match &settings.shimd_address {
+        Some(_) => None,
+        None => match shimd::Child::spawn(shimd::Layout::for_engine(
+            &settings.data_root,
+            &settings.exec_root,
+            &settings.log_level,
+        )) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                remove_all(&socket_paths);
+                return Err(e);
+            }
+        },
+    };
     let result = rt.block_on(serve(
         settings.clone(),
+        listeners,
         child.as_ref().map(|c| c.socket.clone()),
     ));
+    remove_all(&socket_paths);
     if let Some(c) = &child {
         c.stop();
     }
@@ -54,9 +72,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     result
 }
 
-async fn serve(settings: Settings, own_shimd: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+fn remove_all(paths: &[std::path::PathBuf]) {
+    for p in paths {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+async fn serve(
+    settings: Settings,
+    listeners: Vec<crate::listen::Listener>,
+    own_shimd: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
     let started = Instant::now();
-    let listeners = crate::listen::bind_all(&settings.hosts, settings.tls.as_ref())?;
     let socket = settings
         .shimd_address
         .clone()
@@ -92,18 +119,11 @@ async fn serve(settings: Settings, own_shimd: Option<std::path::PathBuf>) -> any
     let app = crate::api::router(engine.clone());
     let app = axum::middleware::from_fn(crate::api::version_layer).layer(app);
     let app = axum::Router::new().fallback_service(app);
-    let paths: Vec<_> = listeners
-        .iter()
-        .filter_map(|l| l.unix_path().map(Path::to_path_buf))
-        .collect();
     for l in listeners {
         tokio::spawn(crate::listen::serve(l, app.clone()));
     }
     tracing::info!(hosts = ?engine.settings.hosts, shimd = %socket.display(), "berthd serving (ready in {:?})", started.elapsed());
     shutdown_signal().await;
-    for p in paths {
-        let _ = std::fs::remove_file(p);
-    }
     tracing::info!("berthd stopped (containers keep running)");
     Ok(())
 }

@@ -19,8 +19,25 @@ pub enum Listener {
 }
 
 /// Binds every `-H` address. A stale unix socket is replaced; one a server answers on is not.
+/// When one fails, the sockets already bound are removed again.
 pub fn bind_all(hosts: &[String], tls: Option<&TlsFiles>) -> anyhow::Result<Vec<Listener>> {
     let mut out = Vec::new();
+    if let Err(e) = bind_each(hosts, tls, &mut out) {
+        for l in &out {
+            if let Some(p) = l.unix_path() {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        return Err(e);
+    }
+    Ok(out)
+}
+
+fn bind_each(
+    hosts: &[String],
+    tls: Option<&TlsFiles>,
+    out: &mut Vec<Listener>,
+) -> anyhow::Result<()> {
     for h in hosts {
         if let Some(path) = h.strip_prefix("unix://") {
             out.push(Listener::Unix(
@@ -38,7 +55,7 @@ pub fn bind_all(hosts: &[String], tls: Option<&TlsFiles>) -> anyhow::Result<Vec<
             anyhow::bail!("invalid host {h:?}: use unix:///path or tcp://host:port");
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 fn bind_unix(path: &Path) -> anyhow::Result<UnixListener> {

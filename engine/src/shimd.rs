@@ -155,11 +155,17 @@ fn supervise(binary: PathBuf, layout: Layout, pid: Arc<AtomicU32>, stopping: Arc
             .arg("--log-level")
             .arg(&layout.log_level)
             .stdin(Stdio::null());
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: prctl and getppid are async-signal-safe; nothing else runs between fork
+        // and exec.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+                // berthd may have ended before the death signal was armed.
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::other("berthd has exited"));
                 }
                 Ok(())
             });
@@ -167,6 +173,10 @@ fn supervise(binary: PathBuf, layout: Layout, pid: Arc<AtomicU32>, stopping: Arc
         match cmd.spawn() {
             Ok(mut child) => {
                 pid.store(child.id(), Ordering::SeqCst);
+                // stop() may have run while we were spawning: it found no pid to signal.
+                if stopping.load(Ordering::SeqCst) {
+                    let _ = child.kill();
+                }
                 tracing::info!(pid = child.id(), "started shimd");
                 let status = child.wait();
                 pid.store(0, Ordering::SeqCst);

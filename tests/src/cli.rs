@@ -217,6 +217,24 @@ impl Pty {
         set_size(&self.master, rows, cols);
     }
 
+    /// Resizes the terminal and asks the shell running on it (`stty size`, ended with
+    /// `enter`) until it sees the new size: the resize travels asynchronously (SIGWINCH to
+    /// the client, an API call, the shim). Panics after 10 s.
+    pub fn resize_and_check(&mut self, rows: u16, cols: u16, enter: &str) {
+        self.resize(rows, cols);
+        let want = format!("{rows} {cols}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.output().contains(&want) {
+            assert!(
+                Instant::now() < deadline,
+                "the resize to {want} never arrived:\n{}",
+                self.output()
+            );
+            self.send(format!("stty size{enter}").as_bytes());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// The terminal's settings as the process left them.
     pub fn termios(&self) -> nix::sys::termios::Termios {
         nix::sys::termios::tcgetattr(&self.master).expect("tcgetattr on pty")

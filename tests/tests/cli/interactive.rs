@@ -50,21 +50,7 @@ fn run_it_sizes_the_tty_forwards_keys_and_resizes(e: &Engine) {
     pty.send(b"stty size; echo sum-$((40+2))\r");
     pty.expect("30 100", 10);
     pty.expect("sum-42", 10);
-    pty.resize(40, 120);
-    // The resize travels asynchronously; ask until the container sees it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        pty.send(b"stty size\r");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        if pty.output().contains("40 120") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "resize never arrived:\n{}",
-            pty.output()
-        );
-    }
+    pty.resize_and_check(40, 120, "\r");
     // ctrl-c goes to the container's shell, not to berth.
     pty.send(b"sleep 30\r");
     std::thread::sleep(std::time::Duration::from_millis(300));

@@ -1,7 +1,9 @@
 //! berthd's configuration: daemon.json keys, a shimd given with --shimd-address, and what
 //! it refuses at start-up.
 
+use std::io::Read;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use berth_tests::berthd::{docker_cli, Berthd};
 use berth_tests::bins::bin;
@@ -86,6 +88,21 @@ fn a_running_shimd_can_be_used_instead_of_an_own_one() {
     assert!(out.contains("docker.io/library/busybox:latest"), "{out}");
 }
 
+/// Processes whose command line mentions `path`: (pid, command line).
+fn processes_mentioning(path: &std::path::Path) -> Vec<(i32, String)> {
+    let needle = path.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_string_lossy().parse::<i32>().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            Some((pid, String::from_utf8_lossy(&cmd).replace('\0', " ")))
+        })
+        .filter(|(_, c)| c.contains(&needle))
+        .collect()
+}
+
 #[test]
 fn bad_settings_are_refused_at_start() {
     if !is_root() {
@@ -105,9 +122,45 @@ fn bad_settings_are_refused_at_start() {
             std::fs::write(dir.path().join("d.json"), j).unwrap();
             c.arg("--config-file").arg(dir.path().join("d.json"));
         }
-        let out = c.output().unwrap();
-        assert!(!out.status.success());
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        // Not output(): a shimd left behind would hold the pipes open and hang the test.
+        let mut child = c
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("berthd did not exit within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(!status.success());
+        // Nothing is left running or bound: no shimd of this data root, no API socket.
+        let left = processes_mentioning(dir.path());
+        for (pid, _) in &left {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        assert!(left.is_empty(), "left running: {left:?}");
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(
+            !dir.path().join("sock").exists(),
+            "socket left after {err:?}"
+        );
+        err
     };
     let e = run(&[], Some(r#"{"no-such-key": 1}"#));
     assert!(

@@ -27,9 +27,7 @@ fn run_and_exec_on_a_terminal() {
     let out = t.expect("xterm", 20);
     assert!(out.contains("/dev/pts/0"), "{out}");
     assert!(out.contains("30 100"), "{out}");
-    t.resize(40, 120);
-    t.send(b"sleep 0.3; stty size\n");
-    t.expect("40 120", 10);
+    t.resize_and_check(40, 120, "\n");
     t.send(b"exit 3\n");
     assert_eq!(t.wait(20), 3);
 

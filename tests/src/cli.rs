@@ -219,17 +219,26 @@ impl Pty {
 
     /// Resizes the terminal and asks the shell running on it (`stty size`, ended with
     /// `enter`) until it sees the new size: the resize travels asynchronously (SIGWINCH to
-    /// the client, an API call, the shim). Panics after 10 s.
+    /// the client, an API call, the shim). The docker CLI only starts watching SIGWINCH
+    /// after its first resize call returns, so a resize right after start can be lost in
+    /// it: each second without the new size, the terminal changes size again. Panics after
+    /// 10 s.
     pub fn resize_and_check(&mut self, rows: u16, cols: u16, enter: &str) {
         self.resize(rows, cols);
         let want = format!("{rows} {cols}");
         let deadline = Instant::now() + Duration::from_secs(10);
+        let mut asked = 0;
         while !self.output().contains(&want) {
             assert!(
                 Instant::now() < deadline,
                 "the resize to {want} never arrived:\n{}",
                 self.output()
             );
+            asked += 1;
+            if asked % 5 == 0 {
+                self.resize(rows, cols + 1);
+                self.resize(rows, cols);
+            }
             self.send(format!("stty size{enter}").as_bytes());
             std::thread::sleep(Duration::from_millis(200));
         }

@@ -132,8 +132,15 @@ impl Engine {
             .with(|r| r.state.started_at)
             .map(|s| (exit.at - s).to_std().unwrap_or_default())
             .unwrap_or_default();
+        // A container its policy restarts goes from running straight to restarting (one
+        // update), as in dockerd: never seen "exited" between two runs.
+        let restart = {
+            let rec = c.record();
+            !rec.state.removing && self.should_restart(&rec, exit.code)
+        };
         let updated = c.update(|r| {
             r.state.running = false;
+            r.state.restarting = restart;
             r.state.paused = false;
             r.state.pid = 0;
             r.state.exit_code = exit.code;
@@ -157,7 +164,7 @@ impl Engine {
         if rec.state.removing {
             return;
         }
-        if self.should_restart(&rec, exit.code) {
+        if restart {
             let delay = {
                 let mut b = c.restart_backoff.lock().unwrap_or_else(|p| p.into_inner());
                 *b = if ran >= RESET_AFTER || b.is_zero() {
@@ -209,12 +216,12 @@ impl Engine {
             if cancelled || !still {
                 return;
             }
-            let _ = c.update(|r| {
-                r.state.restarting = false;
-                r.restart_count += 1;
-            });
+            // The container stays "restarting" until it runs again (start clears the flag),
+            // as dockerd shows it: never "exited" with the new count while it starts.
+            let _ = c.update(|r| r.restart_count += 1);
             if let Err(e) = engine.start_locked(&c).await {
                 tracing::warn!(container = %c.id, "restart failed: {e}");
+                let _ = c.update(|r| r.state.restarting = false);
                 let code = c.with(|r| r.state.exit_code);
                 let rec = c.record();
                 c.notify_exit(code, e.message.clone());

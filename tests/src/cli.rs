@@ -244,6 +244,24 @@ impl Pty {
         }
     }
 
+    /// Waits until the client has put the terminal in raw mode (its session has started:
+    /// keys now reach it one by one); panics after 20 s.
+    pub fn wait_raw(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self
+            .termios()
+            .local_flags
+            .contains(nix::sys::termios::LocalFlags::ICANON)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the terminal never went raw:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The terminal's settings as the process left them.
     pub fn termios(&self) -> nix::sys::termios::Termios {
         nix::sys::termios::tcgetattr(&self.master).expect("tcgetattr on pty")

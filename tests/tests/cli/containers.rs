@@ -308,10 +308,18 @@ fn rename_pause_wait_top(e: &Engine) {
 
 fn stats_and_events(e: &Engine) {
     let name = unique("stats");
+    // From now on, including what happens before the stream is set up.
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
     let mut events = e
         .berth
         .cmd(&[
             "events",
+            "--since",
+            &since,
             "--filter",
             "type=container",
             "--filter",
@@ -322,7 +330,6 @@ fn stats_and_events(e: &Engine) {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
     e.berth
         .ok(&["run", "-d", "--name", &name, "busybox", "sleep", "100"]);
     let stats = e.berth.ok(&[

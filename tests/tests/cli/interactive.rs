@@ -14,19 +14,6 @@ berth_tests::cli_scenarios!(
     tty_without_a_terminal_is_refused,
 );
 
-/// Waits until berth has put the terminal in raw mode: its session has started.
-fn wait_raw(pty: &Pty) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while pty.termios().local_flags.contains(LocalFlags::ICANON) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the terminal never went raw:\n{}",
-            pty.output()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-}
-
 /// The terminal is back in cooked mode with echo.
 fn assert_restored(pty: &Pty) {
     let t = pty.termios();
@@ -82,7 +69,7 @@ fn detach_keys_leave_the_container_running_and_attach_returns(e: &Engine) {
     );
 
     let mut pty = Pty::spawn(e.berth.cmd(&["attach", &name]), 24, 80);
-    wait_raw(&pty);
+    pty.wait_raw();
     pty.send(b"echo attached-$((2*3))\r");
     pty.expect("attached-6", 10);
     pty.send(b"exit 4\r");
@@ -101,7 +88,7 @@ fn detach_keys_leave_the_container_running_and_attach_returns(e: &Engine) {
         24,
         80,
     );
-    wait_raw(&pty);
+    pty.wait_raw();
     pty.send(b"\x18");
     // Like docker, detaching from `attach` (and `exec`) reports it and exits 1.
     assert_eq!(pty.wait(10), 1, "{}", pty.output());

@@ -50,7 +50,7 @@ fn run_and_exec_on_a_terminal() {
     let mut cmd = b.docker();
     cmd.args(["attach", "tty2"]);
     let mut t = Pty::spawn(cmd, 24, 80);
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    t.wait_raw();
     t.send(b"\x10\x11");
     t.wait(10);
     assert!(

@@ -38,31 +38,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let _in_runtime = rt.enter();
         crate::listen::bind_all(&settings.hosts, settings.tls.as_ref())?
     };
-    let socket_paths: Vec<_> = listeners
-        .iter()
-        .filter_map(|l| l.unix_path().map(Path::to_path_buf))
-        .collect();
+    let sockets = crate::listen::SocketFiles::of(&listeners);
     // shimd is spawned from a thread that lives as long as berthd (see shimd::Child).
     let child = match &settings.shimd_address {
         Some(_) => None,
-        None => match shimd::Child::spawn(shimd::Layout::for_engine(
+        None => Some(shimd::Child::spawn(shimd::Layout::for_engine(
             &settings.data_root,
             &settings.exec_root,
             &settings.log_level,
-        )) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                remove_all(&socket_paths);
-                return Err(e);
-            }
-        },
+        ))?),
     };
     let result = rt.block_on(serve(
         settings.clone(),
         listeners,
         child.as_ref().map(|c| c.socket.clone()),
     ));
-    remove_all(&socket_paths);
+    drop(sockets);
     if let Some(c) = &child {
         c.stop();
     }
@@ -70,12 +61,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(p);
     }
     result
-}
-
-fn remove_all(paths: &[std::path::PathBuf]) {
-    for p in paths {
-        let _ = std::fs::remove_file(p);
-    }
 }
 
 async fn serve(

@@ -23,14 +23,33 @@ pub enum Listener {
 pub fn bind_all(hosts: &[String], tls: Option<&TlsFiles>) -> anyhow::Result<Vec<Listener>> {
     let mut out = Vec::new();
     if let Err(e) = bind_each(hosts, tls, &mut out) {
-        for l in &out {
-            if let Some(p) = l.unix_path() {
-                let _ = std::fs::remove_file(p);
-            }
-        }
+        drop(SocketFiles::of(&out));
         return Err(e);
     }
     Ok(out)
+}
+
+/// The socket files of bound unix listeners, removed when this is dropped: every way out
+/// of berthd, a failed start included, takes them away.
+pub struct SocketFiles(Vec<PathBuf>);
+
+impl SocketFiles {
+    pub fn of(listeners: &[Listener]) -> SocketFiles {
+        SocketFiles(
+            listeners
+                .iter()
+                .filter_map(|l| l.unix_path().map(Path::to_path_buf))
+                .collect(),
+        )
+    }
+}
+
+impl Drop for SocketFiles {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 fn bind_each(

@@ -163,9 +163,10 @@ fn supervise(binary: PathBuf, layout: Layout, pid: Arc<AtomicU32>, stopping: Arc
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                // berthd may have ended before the death signal was armed.
+                // berthd may have ended before the death signal was armed. (No allocation
+                // here: another thread may have held the allocator's lock at the fork.)
                 if libc::getppid() != parent {
-                    return Err(std::io::Error::other("berthd has exited"));
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
                 }
                 Ok(())
             });

@@ -3,7 +3,7 @@
 //! formats, inspect, connect with an alias and a fixed address, disconnect, rm and its
 //! refusals, prune. Traffic stays between the test's own containers.
 
-use berth_tests::cli::Engine;
+use berth_tests::cli::{Berth, Engine};
 use berth_tests::unique;
 
 berth_tests::cli_scenarios!(
@@ -27,6 +27,13 @@ fn subnet() -> String {
 
 fn prefix(subnet: &str) -> &str {
     subnet.trim_end_matches(".0/24")
+}
+
+/// Creates network `name` on a fresh /24; returns its first three octets.
+fn create_network(b: &Berth, name: &str) -> String {
+    let net = subnet();
+    b.ok(&["network", "create", "--subnet", &net, name]);
+    prefix(&net).to_string()
 }
 
 fn create_ls_inspect_rm_prune(e: &Engine) {
@@ -134,9 +141,7 @@ fn create_ls_inspect_rm_prune(e: &Engine) {
 fn connect_and_disconnect(e: &Engine) {
     let b = &e.berth;
     let name = unique("cn");
-    let net = subnet();
-    let p = prefix(&net).to_string();
-    b.ok(&["network", "create", "--subnet", &net, &name]);
+    let p = create_network(b, &name);
     let other = unique("co");
     b.ok(&["network", "create", "--subnet", &subnet(), &other]);
     let a = format!("{name}-a");
@@ -213,9 +218,7 @@ fn connect_and_disconnect(e: &Engine) {
 fn run_with_address_alias_mac_and_dns(e: &Engine) {
     let b = &e.berth;
     let name = unique("rn");
-    let net = subnet();
-    let p = prefix(&net).to_string();
-    b.ok(&["network", "create", "--subnet", &net, &name]);
+    let p = create_network(b, &name);
     let c = format!("{name}-c");
     let fixed = format!("{p}.42");
     b.ok(&[

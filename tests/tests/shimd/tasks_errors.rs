@@ -49,17 +49,7 @@ fn duplicate_ids_and_running_deletes_are_refused() {
         skip!("needs root");
     }
     let lab = TaskLab::start();
-    let id = unique("dup");
-    lab.ctl_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        "runc",
-        IMAGE,
-        &id,
-        "/bin/sleep",
-        "1000",
-    ]);
+    let id = lab.run_sleeper("dup");
     let (code, _, err) = lab.ctl(&["run", "-d", "--runtime", "runc", IMAGE, &id, "/bin/true"]);
     assert_ne!(code, 0);
     assert!(err.contains(&id) && err.contains("already exists"), "{err}");

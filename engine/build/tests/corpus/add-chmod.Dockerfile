@@ -1,0 +1,2 @@
+FROM busybox
+ADD --chmod=755 Dockerfile /x

@@ -1,0 +1,2 @@
+FROM busybox
+ADD --from=x a b

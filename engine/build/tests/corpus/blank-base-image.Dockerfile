@@ -1,0 +1,2 @@
+ARG X
+FROM $X

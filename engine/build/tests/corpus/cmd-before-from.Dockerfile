@@ -1,0 +1,2 @@
+CMD x
+FROM busybox

@@ -1,0 +1,2 @@
+FROM busybox
+CMD --x=1 a

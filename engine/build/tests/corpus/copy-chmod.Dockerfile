@@ -1,0 +1,2 @@
+FROM busybox
+COPY --chmod=755 Dockerfile /x

@@ -1,0 +1,3 @@
+FROM busybox
+COPY ["Dockerfile", "/a b/"]
+RUN ls "/a b"

@@ -1,0 +1,4 @@
+# hello
+# escape=`
+FROM busybox
+RUN echo a\\

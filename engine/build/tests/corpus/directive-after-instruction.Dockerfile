@@ -1,0 +1,4 @@
+FROM busybox
+# escape=`
+RUN echo a `
+ b

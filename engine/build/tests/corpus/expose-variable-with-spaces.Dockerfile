@@ -1,0 +1,3 @@
+FROM busybox
+ENV P="80 81/udp"
+EXPOSE $P

@@ -1,0 +1,2 @@
+FROM busybox
+HEALTHCHECK --foo=1 CMD x

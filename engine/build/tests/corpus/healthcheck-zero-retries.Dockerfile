@@ -1,0 +1,2 @@
+FROM busybox
+HEALTHCHECK --retries=0 CMD x

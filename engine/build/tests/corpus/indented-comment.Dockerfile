@@ -1,0 +1,2 @@
+  # leading ws comment
+FROM busybox

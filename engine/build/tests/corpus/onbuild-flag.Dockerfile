@@ -1,0 +1,2 @@
+FROM busybox
+ONBUILD --x RUN a

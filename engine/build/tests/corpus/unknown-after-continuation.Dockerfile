@@ -1,0 +1,5 @@
+FROM busybox
+RUN a \
+
+  b
+BAD

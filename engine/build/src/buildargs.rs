@@ -119,7 +119,12 @@ impl BuildArgs {
     /// The variables for expanding an instruction's arguments: the config's environment
     /// and the arguments in effect.
     pub fn expansion_env(&self, config_env: &[String]) -> Env {
-        env_map(config_env.iter().cloned().chain(self.filter_allowed(config_env)))
+        env_map(
+            config_env
+                .iter()
+                .cloned()
+                .chain(self.filter_allowed(config_env)),
+        )
     }
 
     /// The variables for expanding FROM: the global arguments only.
@@ -193,7 +198,11 @@ mod tests {
         b.add_arg(&arg("q", Some("1")));
         b.add_arg(&arg("r", None));
         assert_eq!(b.run_prefix(&[]), ["|1", "q=1"]);
-        assert_eq!(b.run_prefix(&["q=env".into()]), Vec::<String>::new(), "ENV wins");
+        assert_eq!(
+            b.run_prefix(&["q=env".into()]),
+            Vec::<String>::new(),
+            "ENV wins"
+        );
     }
 
     #[test]
@@ -204,8 +213,15 @@ mod tests {
         assert_eq!(global.meta_env()["V"], "cli");
         assert_eq!(global.meta_env()["B"], "busy");
         let mut stage = global.for_stage();
-        assert!(!stage.all_allowed().contains_key("B"), "globals need re-declaring");
-        assert_eq!(stage.all_allowed()["HTTP_PROXY"], "p", "proxies need no ARG");
+        assert!(
+            !stage.all_allowed().contains_key("B"),
+            "globals need re-declaring"
+        );
+        assert_eq!(
+            stage.all_allowed()["HTTP_PROXY"],
+            "p",
+            "proxies need no ARG"
+        );
         stage.add_arg(&arg("B", None));
         assert_eq!(stage.all_allowed()["B"], "busy");
         // Undeclared proxies are passed to RUN but left out of the cache key.
@@ -219,7 +235,11 @@ mod tests {
     // As dockerd 20.10 words it after a build with `--build-arg X=1 --build-arg Y=2`.
     #[test]
     fn unused_build_args_are_reported() {
-        let mut global = BuildArgs::new(options(&[("X", Some("1")), ("Y", Some("2")), ("no_proxy", None)]));
+        let mut global = BuildArgs::new(options(&[
+            ("X", Some("1")),
+            ("Y", Some("2")),
+            ("no_proxy", None),
+        ]));
         let mut stage = global.for_stage();
         stage.add_arg(&arg("Y", None));
         global.merge_referenced(&stage);

@@ -277,7 +277,10 @@ mod tests {
             ("1x", r#"time: unknown unit "x" in duration "1x""#),
             ("1sec", r#"time: unknown unit "sec" in duration "1sec""#),
             ("1s ", r#"time: unknown unit "s " in duration "1s ""#),
-            ("1é", r#"time: unknown unit "\xc3\xa9" in duration "1\xc3\xa9""#),
+            (
+                "1é",
+                r#"time: unknown unit "\xc3\xa9" in duration "1\xc3\xa9""#,
+            ),
             (
                 "2562047h47m16.854775808s",
                 r#"time: invalid duration "2562047h47m16.854775808s""#,

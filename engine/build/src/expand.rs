@@ -304,7 +304,11 @@ impl Scan<'_> {
                 let value = self.lookup(&name);
                 let set_and_not_empty = value.is_some_and(|v| !v.is_empty());
                 match modifier {
-                    Some('+') => Ok(if set_and_not_empty { word } else { String::new() }),
+                    Some('+') => Ok(if set_and_not_empty {
+                        word
+                    } else {
+                        String::new()
+                    }),
                     Some('-') => Ok(match value {
                         Some(v) if !v.is_empty() => v.to_string(),
                         _ => word,
@@ -379,9 +383,8 @@ impl Command {
                 })
                 .collect()
         };
-        let list = |l: &[String]| -> Result<Vec<String>, ExpandError> {
-            l.iter().map(|s| w(s)).collect()
-        };
+        let list =
+            |l: &[String]| -> Result<Vec<String>, ExpandError> { l.iter().map(|s| w(s)).collect() };
         let opt = |o: &Option<String>| o.as_deref().map(w).transpose();
         let mut out = self.clone();
         match &mut out {
@@ -435,9 +438,7 @@ mod tests {
     }
 
     fn word(s: &str) -> Result<String, String> {
-        Lexer::new('\\')
-            .word(s, &env())
-            .map_err(|e| e.to_string())
+        Lexer::new('\\').word(s, &env()).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -496,13 +497,31 @@ mod tests {
     #[test]
     fn refuses_like_dockerd() {
         for (input, msg) in [
-            ("${b-x}", r#"failed to process "${b-x}": missing ':' in substitution"#),
-            ("${}", r#"failed to process "${}": syntax error: bad substitution"#),
-            ("${:a}", r#"failed to process "${:a}": syntax error: bad substitution"#),
-            ("${{a}", r#"failed to process "${{a}": syntax error: bad substitution"#),
+            (
+                "${b-x}",
+                r#"failed to process "${b-x}": missing ':' in substitution"#,
+            ),
+            (
+                "${}",
+                r#"failed to process "${}": syntax error: bad substitution"#,
+            ),
+            (
+                "${:a}",
+                r#"failed to process "${:a}": syntax error: bad substitution"#,
+            ),
+            (
+                "${{a}",
+                r#"failed to process "${{a}": syntax error: bad substitution"#,
+            ),
             ("${", r#"failed to process "${": syntax error: missing '}'"#),
-            ("${b", r#"failed to process "${b": missing ':' in substitution"#),
-            ("${b:-x", r#"failed to process "${b:-x": syntax error: missing '}'"#),
+            (
+                "${b",
+                r#"failed to process "${b": missing ':' in substitution"#,
+            ),
+            (
+                "${b:-x",
+                r#"failed to process "${b:-x": syntax error: missing '}'"#,
+            ),
             (
                 "\"b",
                 r#"failed to process "\"b": unexpected end of statement while looking for matching double-quote"#,
@@ -528,7 +547,10 @@ mod tests {
                 "${EMPTY:?}",
                 r#"failed to process "${EMPTY:?}": EMPTY: is not allowed to be empty"#,
             ),
-            ("${EMPTY:?no $A}", r#"failed to process "${EMPTY:?no $A}": EMPTY: no again"#),
+            (
+                "${EMPTY:?no $A}",
+                r#"failed to process "${EMPTY:?no $A}": EMPTY: no again"#,
+            ),
             (
                 "${b:=x}",
                 r#"failed to process "${b:=x}": unsupported modifier (=) in substitution"#,

@@ -298,8 +298,16 @@ mod tests {
             (&["docs", "!docs/keep.md"][..], "docs/keep.md", false),
             (&["docs", "!docs/keep.md"][..], "docs/other.md", true),
             (&["!docs/keep.md", "docs"][..], "docs/keep.md", true),
-            (&["*.md", "!README*.md", "README-secret.md"][..], "README-secret.md", true),
-            (&["*.md", "!README*.md", "README-secret.md"][..], "README-x.md", false),
+            (
+                &["*.md", "!README*.md", "README-secret.md"][..],
+                "README-secret.md",
+                true,
+            ),
+            (
+                &["*.md", "!README*.md", "README-secret.md"][..],
+                "README-x.md",
+                false,
+            ),
             (&["a.b"][..], "axb", false),
             (&["a$b"][..], "a$b", true),
             (&["a+b"][..], "aab", true),
@@ -370,8 +378,15 @@ mod tests {
         let kept = keep_build_files(&p, "Dockerfile", false).unwrap();
         assert_eq!(kept, ["Dockerfile*", "!Dockerfile"]);
         let kept = keep_build_files(&p, "Dockerfile", true).unwrap();
-        assert_eq!(kept, ["Dockerfile*"], "a Dockerfile from stdin is not in the context");
-        assert_eq!(keep_build_files(&["x".into()], "Dockerfile", false).unwrap(), ["x"]);
+        assert_eq!(
+            kept,
+            ["Dockerfile*"],
+            "a Dockerfile from stdin is not in the context"
+        );
+        assert_eq!(
+            keep_build_files(&["x".into()], "Dockerfile", false).unwrap(),
+            ["x"]
+        );
     }
 
     proptest::proptest! {

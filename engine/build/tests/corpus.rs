@@ -19,7 +19,11 @@ fn corpus() -> Vec<(String, String, String)> {
         .expect("read corpus dir")
         .filter_map(|e| {
             let path = e.expect("corpus entry").path();
-            let name = path.file_name()?.to_str()?.strip_suffix(".Dockerfile")?.to_string();
+            let name = path
+                .file_name()?
+                .to_str()?
+                .strip_suffix(".Dockerfile")?
+                .to_string();
             let text = std::fs::read_to_string(&path).expect("read Dockerfile");
             let expect = std::fs::read_to_string(dir.join(format!("{name}.expect")))
                 .unwrap_or_else(|_| panic!("{name}.expect is missing"));
@@ -69,7 +73,11 @@ fn first_dispatch_error(file: &Dockerfile) -> Option<String> {
 #[test]
 fn corpus_answers_as_dockerd_does() {
     let cases = corpus();
-    assert!(cases.len() > 100, "the corpus went missing: {} cases", cases.len());
+    assert!(
+        cases.len() > 100,
+        "the corpus went missing: {} cases",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for (name, text, expect) in &cases {
         let (kind, rest) = expect.split_once('\n').unwrap_or((expect, ""));
@@ -102,5 +110,11 @@ fn corpus_answers_as_dockerd_does() {
             failures.push(format!("{name}: expected {kind} {rest:?}; {why}"));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }

@@ -41,7 +41,10 @@ impl ParseError {
             ErrorKind::Empty => format!("the Dockerfile ({dockerfile_name}) cannot be empty"),
             ErrorKind::Syntax => format!("failed to parse {dockerfile_name}: {}", self.message),
             ErrorKind::Instruction => {
-                format!("dockerfile parse error line {}: {}", self.line, self.message)
+                format!(
+                    "dockerfile parse error line {}: {}",
+                    self.line, self.message
+                )
             }
             ErrorKind::NoStage | ErrorKind::Trigger => self.message.clone(),
         }

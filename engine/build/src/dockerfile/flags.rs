@@ -21,7 +21,10 @@ pub(crate) struct Given {
 impl Given {
     /// The value of a single flag, None when absent.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(name).and_then(|v| v.last()).map(String::as_str)
+        self.values
+            .get(name)
+            .and_then(|v| v.last())
+            .map(String::as_str)
     }
 
     /// The value of a single flag, None when absent or empty (dockerd treats both alike).
@@ -87,12 +90,18 @@ mod tests {
         assert_eq!(g.non_empty("from"), None);
         assert_eq!(g.get("other"), None);
         assert_eq!(p(&["--foo=1"], COPY).unwrap_err(), "Unknown flag: foo");
-        assert_eq!(p(&["--chown"], COPY).unwrap_err(), "Missing a value on flag: chown");
+        assert_eq!(
+            p(&["--chown"], COPY).unwrap_err(),
+            "Missing a value on flag: chown"
+        );
         assert_eq!(
             p(&["--chown=1", "--chown=2"], COPY).unwrap_err(),
             "Duplicate flag specified: chown"
         );
-        assert_eq!(p(&["-x"], COPY).unwrap_err(), "Arg should start with -- : -x");
+        assert_eq!(
+            p(&["-x"], COPY).unwrap_err(),
+            "Arg should start with -- : -x"
+        );
         assert_eq!(p(&["--foo"], &[]).unwrap_err(), "Unknown flag: foo");
         let g = p(&["--mount=a", "--mount=b"], &[("mount", Kind::Repeated)]).unwrap();
         assert_eq!(g.all("mount"), ["a", "b"]);

@@ -36,7 +36,12 @@ pub fn nop_single(shell: &[String], comment: &str) -> String {
 /// `created_by` of a RUN step: the build-argument prefix (see
 /// [`crate::buildargs::BuildArgs::run_prefix`]) and the command run, joined.
 pub fn run(prefix: &[String], cmd: &[String]) -> String {
-    prefix.iter().chain(cmd).cloned().collect::<Vec<_>>().join(" ")
+    prefix
+        .iter()
+        .chain(cmd)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn pairs(kv: &[KeyValue]) -> String {
@@ -74,7 +79,10 @@ pub fn cmd(resolved: &[String]) -> String {
 
 /// `ENTRYPOINT ["/bin/sh" "-c" "echo"]`, or `ENTRYPOINT []` once reset.
 pub fn entrypoint(resolved: Option<&[String]>) -> String {
-    format!("ENTRYPOINT {}", goquote::quote_list(resolved.unwrap_or_default()))
+    format!(
+        "ENTRYPOINT {}",
+        goquote::quote_list(resolved.unwrap_or_default())
+    )
 }
 
 /// `SHELL [/bin/sh -xc]`.

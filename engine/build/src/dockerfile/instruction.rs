@@ -22,9 +22,8 @@ pub(crate) fn parse_file(text: &str) -> Result<Dockerfile, ParseError> {
     let read = lines::read(text)?;
     let mut nodes = Vec::new();
     for line in &read.lines {
-        let node = node::parse_line(&line.text, read.escape).map_err(|msg| {
-            ParseError::new(ErrorKind::Syntax, (line.start, line.end), None, msg)
-        })?;
+        let node = node::parse_line(&line.text, read.escape)
+            .map_err(|msg| ParseError::new(ErrorKind::Syntax, (line.start, line.end), None, msg))?;
         nodes.push((node, line.start, line.end));
     }
     if nodes.is_empty() {
@@ -92,7 +91,8 @@ pub(crate) fn parse_trigger(expression: &str) -> Result<Instruction, ParseError>
     };
     let lines = (line.start, line.end);
     let node = node::parse_line(&line.text, read.escape).map_err(|msg| fail(lines, None, msg))?;
-    let instruction = typed(&node, line.start, line.end).map_err(|msg| fail(lines, Some(&node.cmd), msg))?;
+    let instruction =
+        typed(&node, line.start, line.end).map_err(|msg| fail(lines, Some(&node.cmd), msg))?;
     if let Command::From(_) = instruction.command {
         return Err(fail(
             lines,
@@ -157,7 +157,7 @@ fn key_values(args: &[String], what: &str) -> Result<Vec<KeyValue>, String> {
     if args.is_empty() {
         return Err(at_least_one(what));
     }
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(format!("Bad input to {what}, too many arguments"));
     }
     args.chunks(2)
@@ -197,12 +197,19 @@ fn command(node: &Node) -> Result<Command, String> {
                 return Err(no_destination(if is_copy { "COPY" } else { "ADD" }));
             }
             let known: &[(&str, Kind)] = if is_copy {
-                &[("chown", Kind::Single), ("from", Kind::Single), ("chmod", Kind::Single)]
+                &[
+                    ("chown", Kind::Single),
+                    ("from", Kind::Single),
+                    ("chmod", Kind::Single),
+                ]
             } else {
                 &[("chown", Kind::Single), ("chmod", Kind::Single)]
             };
             let f = flags::parse(&node.flags, known)?;
-            let (sources, dest) = (args[..args.len() - 1].to_vec(), args[args.len() - 1].clone());
+            let (sources, dest) = (
+                args[..args.len() - 1].to_vec(),
+                args[args.len() - 1].clone(),
+            );
             let (chown, chmod) = (f.non_empty("chown"), f.non_empty("chmod"));
             if is_copy {
                 Command::Copy(Copy {
@@ -396,7 +403,10 @@ fn healthcheck(node: &Node) -> Result<HealthConfig, String> {
         ],
     )?;
     if typ != "CMD" {
-        return Err(format!("Unknown type {} in HEALTHCHECK (try CMD)", goquote::quote(&typ)));
+        return Err(format!(
+            "Unknown type {} in HEALTHCHECK (try CMD)",
+            goquote::quote(&typ)
+        ));
     }
     let cmd = cmd_line(&Node {
         args: rest.to_vec(),
@@ -413,7 +423,10 @@ fn healthcheck(node: &Node) -> Result<HealthConfig, String> {
         };
         let d = duration::parse(&v).map_err(|e| e.to_string())?;
         if d < 1_000_000 {
-            return Err(format!("Interval {} cannot be less than 1ms", goquote::quote(name)));
+            return Err(format!(
+                "Interval {} cannot be less than 1ms",
+                goquote::quote(name)
+            ));
         }
         Ok(d)
     };

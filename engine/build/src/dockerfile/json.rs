@@ -278,7 +278,10 @@ mod tests {
             (r#"["a", 1]"#, JsonArgs::NotStrings),
             (r#"["a", null]"#, JsonArgs::NotStrings),
             (r#"[["a"]]"#, JsonArgs::NotStrings),
-            (r#"[{"a": [1, {"b": []}]}, true, false, -0.5e+3]"#, JsonArgs::NotStrings),
+            (
+                r#"[{"a": [1, {"b": []}]}, true, false, -0.5e+3]"#,
+                JsonArgs::NotStrings,
+            ),
             (r#"["a" "#, JsonArgs::NotJson),
             (r#"["a""#, JsonArgs::NotJson),
             (r#"["a",]"#, JsonArgs::NotJson),

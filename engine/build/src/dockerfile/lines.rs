@@ -50,8 +50,10 @@ fn directive_regex() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     // Go's `\s` is ASCII whitespace without \v.
     RE.get_or_init(|| {
-        Regex::new(r"^#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*$")
-            .expect("directive regex")
+        Regex::new(
+            r"^#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*$",
+        )
+        .expect("directive regex")
     })
 }
 
@@ -225,22 +227,29 @@ mod tests {
             texts("FROM busybox\nRUN echo a \\\n# c1\n  # c2\n  b\n"),
             [l("FROM busybox", 1, 1), l("RUN echo a   b", 2, 5)]
         );
+        assert_eq!(texts("RUN echo a \\  \t\n b\n"), [l("RUN echo a  b", 1, 2)]);
         assert_eq!(
-            texts("RUN echo a \\  \t\n b\n"),
-            [l("RUN echo a  b", 1, 2)]
+            texts("RUN echo a\\\\\nRUN b\n"),
+            [l("RUN echo a\\\\", 1, 1), l("RUN b", 2, 2)]
         );
-        assert_eq!(texts("RUN echo a\\\\\nRUN b\n"), [l("RUN echo a\\\\", 1, 1), l("RUN b", 2, 2)]);
         assert_eq!(texts("RUN echo a \\\n"), [l("RUN echo a ", 1, 1)]);
         assert_eq!(texts("RUN echo a \\\n#x\n"), [l("RUN echo a ", 1, 2)]);
         assert_eq!(texts("\\\nRUN echo a\n"), [l("RUN echo a", 1, 2)]);
-        assert_eq!(texts("FROM busybox\r\nRUN a \\\r\n b\r\n"), [l("FROM busybox", 1, 1), l("RUN a  b", 2, 3)]);
+        assert_eq!(
+            texts("FROM busybox\r\nRUN a \\\r\n b\r\n"),
+            [l("FROM busybox", 1, 1), l("RUN a  b", 2, 3)]
+        );
         assert_eq!(texts("   RUN  x  \n\n  # c\n"), [l("RUN  x  ", 1, 1)]);
-        assert_eq!(texts("RUN a # not a comment"), [l("RUN a # not a comment", 1, 1)]);
+        assert_eq!(
+            texts("RUN a # not a comment"),
+            [l("RUN a # not a comment", 1, 1)]
+        );
     }
 
     #[test]
     fn warns_about_empty_continuation_lines_like_dockerd() {
-        let lines = read("FROM busybox\nRUN   echo  \"$a\"  \\\n # comment\n\n   && true\n").unwrap();
+        let lines =
+            read("FROM busybox\nRUN   echo  \"$a\"  \\\n # comment\n\n   && true\n").unwrap();
         assert_eq!(lines.lines[1].text, "RUN   echo  \"$a\"     && true");
         assert_eq!(
             lines.warnings,
@@ -249,13 +258,19 @@ mod tests {
                 "[WARNING]: Empty continuation lines will become errors in a future release."
             ]
         );
-        assert!(read("RUN a \\\n  # only a comment\n b\n").unwrap().warnings.is_empty());
+        assert!(read("RUN a \\\n  # only a comment\n b\n")
+            .unwrap()
+            .warnings
+            .is_empty());
     }
 
     #[test]
     fn reads_directives_only_at_the_top() {
         let r = read("# syntax=docker/dockerfile:1\n  #   ESCAPE  =  `  \nRUN a `\n b\n").unwrap();
-        assert_eq!((r.escape, r.syntax.as_deref()), ('`', Some("docker/dockerfile:1")));
+        assert_eq!(
+            (r.escape, r.syntax.as_deref()),
+            ('`', Some("docker/dockerfile:1"))
+        );
         assert_eq!(r.lines[0].text, "RUN a  b");
         for src in [
             "# hello\n# escape=`\nRUN a\n",
@@ -273,13 +288,29 @@ mod tests {
     #[test]
     fn refuses_bad_directives_like_dockerd() {
         for (src, msg) in [
-            ("# escape=x\nFROM a\n", "invalid escape token 'x' does not match ` or \\"),
-            ("# escape=\\\\\nFROM a\n", "invalid escape token '\\\\' does not match ` or \\"),
-            ("# syntax=a\n# syntax=b\n", "only one syntax parser directive can be used"),
-            ("# escape=`\n# ESCAPE=`\n", "only one escape parser directive can be used"),
+            (
+                "# escape=x\nFROM a\n",
+                "invalid escape token 'x' does not match ` or \\",
+            ),
+            (
+                "# escape=\\\\\nFROM a\n",
+                "invalid escape token '\\\\' does not match ` or \\",
+            ),
+            (
+                "# syntax=a\n# syntax=b\n",
+                "only one syntax parser directive can be used",
+            ),
+            (
+                "# escape=`\n# ESCAPE=`\n",
+                "only one escape parser directive can be used",
+            ),
         ] {
             let e = read(src).unwrap_err();
-            assert_eq!((e.kind, e.message.as_str()), (ErrorKind::Syntax, msg), "{src:?}");
+            assert_eq!(
+                (e.kind, e.message.as_str()),
+                (ErrorKind::Syntax, msg),
+                "{src:?}"
+            );
         }
     }
 

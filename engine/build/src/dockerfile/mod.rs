@@ -12,13 +12,13 @@
 //! [`history`] gives the texts dockerd records as `created_by` in image history.
 
 mod error;
+mod flags;
 pub mod history;
 mod instruction;
 mod json;
 mod lines;
 mod mount;
 mod node;
-mod flags;
 
 pub use error::{ErrorKind, ParseError};
 pub use mount::Mount;
@@ -211,9 +211,12 @@ impl Dockerfile {
     /// The index of the stage of this name (case-insensitive), for `--target` and
     /// `COPY --from`.
     pub fn stage_index(&self, name: &str) -> Option<usize> {
-        self.stages
-            .iter()
-            .position(|s| s.from().name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+        self.stages.iter().position(|s| {
+            s.from()
+                .name
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
     }
 
     /// Notices for the user that dockerd does not give: a `# syntax=` directive names a
@@ -221,7 +224,9 @@ impl Dockerfile {
     pub fn notices(&self) -> Vec<String> {
         self.syntax
             .iter()
-            .map(|s| format!("[WARNING]: the syntax directive ({s}) is ignored by the classic builder"))
+            .map(|s| {
+                format!("[WARNING]: the syntax directive ({s}) is ignored by the classic builder")
+            })
             .collect()
     }
 }
@@ -272,9 +277,8 @@ impl Command {
     pub fn classic_refusal(&self) -> Option<String> {
         let flag = match self {
             Command::Run(r) if !r.mounts.is_empty() => "mount",
-            Command::Copy(Copy { chmod: Some(_), .. }) | Command::Add(Add { chmod: Some(_), .. }) => {
-                "chmod"
-            }
+            Command::Copy(Copy { chmod: Some(_), .. })
+            | Command::Add(Add { chmod: Some(_), .. }) => "chmod",
             _ => return None,
         };
         Some(format!(
@@ -311,14 +315,20 @@ impl FromSpec {
     /// The image to start from and the platform, with `${…}` expanded from the
     /// pre-FROM build arguments (`meta_env`), and dockerd's errors (`base name (…) should
     /// not be blank`).
-    pub fn expanded(&self, lexer: &Lexer, meta_env: &Env) -> Result<(String, Option<String>), String> {
+    pub fn expanded(
+        &self,
+        lexer: &Lexer,
+        meta_env: &Env,
+    ) -> Result<(String, Option<String>), String> {
         let platform = match &self.platform {
             Some(p) => Some(lexer.word(p, meta_env).map_err(|e: ExpandError| {
                 format!("failed to process arguments for platform : {e}")
             })?),
             None => None,
         };
-        let image = lexer.word(&self.image, meta_env).map_err(|e| e.to_string())?;
+        let image = lexer
+            .word(&self.image, meta_env)
+            .map_err(|e| e.to_string())?;
         if image.is_empty() {
             return Err(format!("base name ({}) should not be blank", self.image));
         }

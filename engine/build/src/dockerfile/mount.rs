@@ -66,7 +66,10 @@ pub(crate) fn parse(value: &str) -> Result<Mount, String> {
             "type" => {
                 let t = value.to_lowercase();
                 if !["bind", "cache", "tmpfs", "secret", "ssh"].contains(&t.as_str()) {
-                    return Err(format!("unsupported mount type {}", crate::goquote::quote(value)));
+                    return Err(format!(
+                        "unsupported mount type {}",
+                        crate::goquote::quote(value)
+                    ));
                 }
                 m.kind = t;
             }
@@ -100,21 +103,34 @@ pub(crate) fn parse(value: &str) -> Result<Mount, String> {
                 m.cache_sharing = s;
             }
             "mode" => {
-                m.mode = Some(parse_u32(value, 8).ok_or_else(|| format!("invalid value {value} for mode"))?)
+                m.mode = Some(
+                    parse_u32(value, 8).ok_or_else(|| format!("invalid value {value} for mode"))?,
+                )
             }
             "uid" => {
-                m.uid = Some(parse_u32(value, 10).ok_or_else(|| format!("invalid value {value} for uid"))?)
+                m.uid = Some(
+                    parse_u32(value, 10).ok_or_else(|| format!("invalid value {value} for uid"))?,
+                )
             }
             "gid" => {
-                m.gid = Some(parse_u32(value, 10).ok_or_else(|| format!("invalid value {value} for gid"))?)
+                m.gid = Some(
+                    parse_u32(value, 10).ok_or_else(|| format!("invalid value {value} for gid"))?,
+                )
             }
             _ => return Err(format!("unexpected key '{key}' in '{field}'")),
         }
     }
     let file_info_allowed = matches!(m.kind.as_str(), "secret" | "ssh" | "cache");
-    for (set, what) in [(m.mode.is_some(), "mode"), (m.uid.is_some(), "uid"), (m.gid.is_some(), "gid")] {
+    for (set, what) in [
+        (m.mode.is_some(), "mode"),
+        (m.uid.is_some(), "uid"),
+        (m.gid.is_some(), "gid"),
+    ] {
         if set && !file_info_allowed {
-            return Err(format!("{what} not allowed for {} type mounts", crate::goquote::quote(&m.kind)));
+            return Err(format!(
+                "{what} not allowed for {} type mounts",
+                crate::goquote::quote(&m.kind)
+            ));
         }
     }
     if ro_auto {
@@ -173,7 +189,9 @@ fn csv_record(line: &str) -> Result<Vec<String>, String> {
             i += 1;
             loop {
                 match b.get(i) {
-                    None => return Err(err(b.len() + 1, "extraneous or missing \" in quoted-field")),
+                    None => {
+                        return Err(err(b.len() + 1, "extraneous or missing \" in quoted-field"))
+                    }
                     Some(b'"') => match b.get(i + 1) {
                         Some(b'"') => {
                             field.push(b'"');
@@ -195,7 +213,10 @@ fn csv_record(line: &str) -> Result<Vec<String>, String> {
             }
             fields.push(String::from_utf8_lossy(&field).into_owned());
         } else {
-            let end = b[i..].iter().position(|&c| c == b',').map_or(b.len(), |p| i + p);
+            let end = b[i..]
+                .iter()
+                .position(|&c| c == b',')
+                .map_or(b.len(), |p| i + p);
             if let Some(q) = b[i..end].iter().position(|&c| c == b'"') {
                 return Err(err(i + q + 1, "bare \" in non-quoted-field"));
             }
@@ -222,11 +243,26 @@ mod tests {
         assert_eq!(csv_record(r#""a,b",c"#).unwrap(), ["a,b", "c"]);
         for (line, msg) in [
             ("", "EOF"),
-            (r#"a"b"#, r#"parse error on line 1, column 2: bare " in non-quoted-field"#),
-            (r#" "a""#, r#"parse error on line 1, column 2: bare " in non-quoted-field"#),
-            (r#""a"b"#, r#"parse error on line 1, column 3: extraneous or missing " in quoted-field"#),
-            (r#""a"#, r#"parse error on line 1, column 3: extraneous or missing " in quoted-field"#),
-            (r#"x,"y"#, r#"parse error on line 1, column 5: extraneous or missing " in quoted-field"#),
+            (
+                r#"a"b"#,
+                r#"parse error on line 1, column 2: bare " in non-quoted-field"#,
+            ),
+            (
+                r#" "a""#,
+                r#"parse error on line 1, column 2: bare " in non-quoted-field"#,
+            ),
+            (
+                r#""a"b"#,
+                r#"parse error on line 1, column 3: extraneous or missing " in quoted-field"#,
+            ),
+            (
+                r#""a"#,
+                r#"parse error on line 1, column 3: extraneous or missing " in quoted-field"#,
+            ),
+            (
+                r#"x,"y"#,
+                r#"parse error on line 1, column 5: extraneous or missing " in quoted-field"#,
+            ),
         ] {
             assert_eq!(csv_record(line).unwrap_err(), msg, "{line:?}");
         }
@@ -236,12 +272,29 @@ mod tests {
     fn reads_mounts_like_dockerd() {
         let m = parse("type=cache,target=/root/.cache,sharing=LOCKED,mode=0755,uid=1").unwrap();
         assert_eq!(
-            (m.kind.as_str(), m.target.as_str(), m.cache_sharing.as_str(), m.mode, m.uid, m.readonly),
-            ("cache", "/root/.cache", "locked", Some(0o755), Some(1), false)
+            (
+                m.kind.as_str(),
+                m.target.as_str(),
+                m.cache_sharing.as_str(),
+                m.mode,
+                m.uid,
+                m.readonly
+            ),
+            (
+                "cache",
+                "/root/.cache",
+                "locked",
+                Some(0o755),
+                Some(1),
+                false
+            )
         );
         let m = parse("target=/src,ro=false").unwrap();
         assert_eq!((m.kind.as_str(), m.readonly), ("bind", false));
-        assert!(parse("target=/src").unwrap().readonly, "bind mounts are read-only by default");
+        assert!(
+            parse("target=/src").unwrap().readonly,
+            "bind mounts are read-only by default"
+        );
         assert!(parse("type=secret,id=x,required").unwrap().required);
         assert!(!parse("type=tmpfs,dst=/t").unwrap().readonly);
     }
@@ -253,17 +306,32 @@ mod tests {
             ("type=foo", r#"unsupported mount type "foo""#),
             ("", "failed to parse csv mounts: EOF"),
             ("target", "invalid field 'target' must be a key=value pair"),
-            ("required", "unexpected key 'required' for mount type 'bind'"),
-            ("required=true", "unexpected key 'required' for mount type 'bind'"),
+            (
+                "required",
+                "unexpected key 'required' for mount type 'bind'",
+            ),
+            (
+                "required=true",
+                "unexpected key 'required' for mount type 'bind'",
+            ),
             ("ro=maybe", "invalid value for ro: maybe"),
             ("mode=9", "invalid value 9 for mode"),
             ("uid=-1", "invalid value -1 for uid"),
-            ("type=bind,mode=0700", r#"mode not allowed for "bind" type mounts"#),
+            (
+                "type=bind,mode=0700",
+                r#"mode not allowed for "bind" type mounts"#,
+            ),
             ("uid=1", r#"uid not allowed for "bind" type mounts"#),
             ("sharing=x", r#"unsupported sharing value "x""#),
             ("sharing=shared", "invalid cache sharing set for bind mount"),
-            ("type=secret", "invalid secret mount. one of source, target required"),
-            ("type=secret,from=x,id=a", "secret mount should not have a from"),
+            (
+                "type=secret",
+                "invalid secret mount. one of source, target required",
+            ),
+            (
+                "type=secret,from=x,id=a",
+                "secret mount should not have a from",
+            ),
             ("type=secret,src=a,id=b", "both source and id can't be set"),
             ("foo=bar", "unexpected key 'foo' in 'foo=bar'"),
             (

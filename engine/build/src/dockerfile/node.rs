@@ -69,22 +69,19 @@ pub(crate) fn parse_line(line: &str, escape: char) -> Result<Node, String> {
         "env" => node.args = name_values(rest, "ENV", escape)?,
         "label" => node.args = name_values(rest, "LABEL", escape)?,
         "expose" | "from" => node.args = split_gaps(rest),
-        "maintainer" | "stopsignal" | "user" | "workdir" => {
-            if !rest.is_empty() {
-                node.args = vec![rest.to_string()];
-            }
+        "maintainer" | "stopsignal" | "user" | "workdir" if !rest.is_empty() => {
+            node.args = vec![rest.to_string()];
         }
         "healthcheck" => (node.args, node.json) = health(rest)?,
-        "onbuild" => {
-            if !rest.is_empty() {
-                let child = parse_line(rest, escape)?;
-                node.args = std::iter::once(child.cmd.clone())
-                    .chain(child.args.iter().cloned())
-                    .collect();
-                node.child = Some(Box::new(child));
-            }
+        "onbuild" if !rest.is_empty() => {
+            let child = parse_line(rest, escape)?;
+            node.args = std::iter::once(child.cmd.clone())
+                .chain(child.args.iter().cloned())
+                .collect();
+            node.child = Some(Box::new(child));
         }
-        // Unknown instructions are refused later, with their line number.
+        // Instructions without arguments, and unknown ones (refused later, with their
+        // line number).
         _ => {}
     }
     Ok(node)
@@ -401,7 +398,10 @@ mod tests {
 
     #[test]
     fn words_keep_quotes_and_escapes() {
-        assert_eq!(words(r#"a="x y" b c\ d"#, '\\'), ["a=\"x y\"", "b", "c\\ d"]);
+        assert_eq!(
+            words(r#"a="x y" b c\ d"#, '\\'),
+            ["a=\"x y\"", "b", "c\\ d"]
+        );
         assert_eq!(words(r#"'a\' b"#, '\\'), ["'a\\'", "b"]);
         assert_eq!(words("a`  b", '`'), ["a` ", "b"]);
         assert_eq!(words("\"\" x", '\\'), ["\"\"", "x"]);
@@ -415,7 +415,10 @@ mod tests {
         assert_eq!(n.args, ["run", "echo hi"]);
         let child = n.child.unwrap();
         assert_eq!(child.flags, ["--mount=x"]);
-        assert_eq!(parse_line("ONBUILD ENV a", '\\').unwrap_err(), "ENV must have two arguments");
+        assert_eq!(
+            parse_line("ONBUILD ENV a", '\\').unwrap_err(),
+            "ENV must have two arguments"
+        );
         assert!(node("ONBUILD").child.is_none());
     }
 

@@ -41,8 +41,10 @@ fn first_dispatch_error(file: &Dockerfile) -> Option<String> {
     let mut global = BuildArgs::new(BTreeMap::new());
     for meta in &file.meta_args {
         let env = global.expansion_env(&[]);
-        let Command::Arg(args) = meta.command.expanded(&lexer, &env).ok()? else {
-            unreachable!("meta args are ARGs")
+        let args = match meta.command.expanded(&lexer, &env) {
+            Ok(Command::Arg(args)) => args,
+            Ok(other) => unreachable!("meta args are ARGs, not {other:?}"),
+            Err(e) => return Some(e.to_string()),
         };
         args.iter().for_each(|a| global.add_meta_arg(a));
     }

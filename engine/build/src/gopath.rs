@@ -1,4 +1,4 @@
-//! Go's `path/filepath` helpers on Linux (slash-separated) paths, as dockerd applies them
+//! Go's `path/filepath` functions on Linux (slash-separated) paths, as dockerd applies them
 //! to `.dockerignore` patterns, COPY/ADD paths and WORKDIR: purely lexical, no file
 //! system access.
 

@@ -8,6 +8,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -128,6 +129,8 @@ pub struct Pty {
     master: File,
     child: Child,
     output: Arc<Mutex<Vec<u8>>>,
+    /// Set once the reader has read everything: every slave descriptor is closed.
+    closed: Arc<AtomicBool>,
 }
 
 fn set_size(fd: &impl AsRawFd, rows: u16, cols: u16) {
@@ -167,22 +170,26 @@ impl Pty {
         drop(slave_file);
         let master = File::from(master);
         let output = Arc::new(Mutex::new(Vec::new()));
+        let closed = Arc::new(AtomicBool::new(false));
         let mut reader = master.try_clone().expect("dup master");
-        let sink = output.clone();
+        let (sink, done) = (output.clone(), closed.clone());
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
-            // EIO once every slave descriptor is closed: the session is over.
+            // EIO once every slave descriptor is closed and what they wrote is read: the
+            // session is over.
             while let Ok(n) = reader.read(&mut buf) {
                 if n == 0 {
                     break;
                 }
                 sink.lock().unwrap().extend_from_slice(&buf[..n]);
             }
+            done.store(true, Ordering::SeqCst);
         });
         Pty {
             master,
             child,
             output,
+            closed,
         }
     }
 
@@ -267,8 +274,26 @@ impl Pty {
         nix::sys::termios::tcgetattr(&self.master).expect("tcgetattr on pty")
     }
 
-    /// Waits for the process to exit; its status code (killed after `secs`).
+    /// Waits for the process to exit (killed after `secs`), then until everything it wrote
+    /// has been read from the terminal; its status code. A process's last words (the docker
+    /// CLI's "read escape sequence") can still be in the terminal's buffer when it has
+    /// exited: [`output`](Self::output) has them once this returns.
     pub fn wait(&mut self, secs: u64) -> i32 {
+        let code = self.wait_exit(secs);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.closed.load(Ordering::SeqCst) {
+            assert!(
+                Instant::now() < deadline,
+                "the terminal stayed open 10s after the process exited ({code}): a process \
+                 it started holds it; output:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        code
+    }
+
+    fn wait_exit(&mut self, secs: u64) -> i32 {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             if let Some(st) = self.child.try_wait().expect("try_wait") {

@@ -52,11 +52,14 @@ fn run_and_exec_on_a_terminal() {
     let mut t = Pty::spawn(cmd, 24, 80);
     t.wait_raw();
     t.send(b"\x10\x11");
-    t.wait(10);
+    let code = t.wait(10);
     assert!(
         t.output().contains("read escape sequence"),
-        "{}",
-        t.output()
+        "attach ended ({code}) without detaching: {:?}\n{}\n--- berthd log (tail) ---\n{}",
+        t.output(),
+        b.docker_run(&["inspect", "-f", "{{json .State}}", "tty2"])
+            .1,
+        b.log_tail(40)
     );
     assert_eq!(
         b.docker_ok(&["inspect", "-f", "{{.State.Running}}", "tty2"])

@@ -31,6 +31,13 @@ impl Berthd {
         Self::start_with(&[], None)
     }
 
+    /// Starts berthd and loads busybox:latest into it with the docker CLI.
+    pub fn with_busybox() -> Berthd {
+        let b = Self::start();
+        b.load_busybox();
+        b
+    }
+
     /// Starts berthd with extra `args` and, if given, `daemon_json` as its --config-file.
     pub fn start_with(args: &[&str], daemon_json: Option<&str>) -> Berthd {
         // Short paths: shim sockets live below the exec root and sun_path is 108 bytes.

@@ -392,21 +392,15 @@ macro_rules! cli_scenarios {
     ($($name:ident),* $(,)?) => {
         #[test]
         fn berthd() {
-            if !$crate::is_root() {
-                $crate::skip!("needs root");
-            }
+            $crate::require!(root);
             let e = $crate::cli::Engine::berthd();
             e.run_scenarios(&[$((stringify!($name), $name as fn(&$crate::cli::Engine))),*]);
         }
 
         #[test]
         fn dockerd() {
-            if !$crate::is_root() {
-                $crate::skip!("needs root");
-            }
-            let Some(e) = $crate::cli::Engine::dockerd() else {
-                $crate::skip!("dockerd is not installed");
-            };
+            $crate::require!(root, dockerd);
+            let e = $crate::cli::Engine::dockerd().expect("dockerd is installed");
             e.run_scenarios(&[$((stringify!($name), $name as fn(&$crate::cli::Engine))),*]);
         }
     };

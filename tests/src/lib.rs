@@ -17,17 +17,47 @@ pub mod oci_runtime;
 pub mod registry;
 pub mod rootfs;
 pub mod shimd;
+pub mod skip;
 pub mod tasks;
 pub mod volumes;
 
-/// Skips the calling test (returning early) with a reason on stderr, e.g. when the host
-/// lacks a kernel feature. Never used to hide a failure.
+/// Skips the calling test (returning early), naming why by key: a host limitation listed
+/// in tests/host-limitations.txt (`skip!(host::no_block_device)`) or a prerequisite
+/// (`skip!(needs::root)`, see [`skip::Needs`]); a detail may follow, formatted like
+/// `format!` (`skip!(host::no_cgroup_v1, "found {mode:?}")`). Both kinds of key are checked
+/// at compile time. In strict mode (`BERTH_TEST_STRICT=1` or `CI`) a prerequisite fails the
+/// test instead: see [`skip`]. Never used to hide a failure.
 #[macro_export]
 macro_rules! skip {
-    ($($arg:tt)*) => {{
-        eprintln!("SKIPPED: {}", format!($($arg)*));
+    (host::$key:ident $(, $($detail:tt)+)?) => {{
+        $crate::skip::report(
+            $crate::skip::Reason::Host($crate::skip::Host::$key),
+            &{ String::new() $(+ &format!($($detail)+))? },
+            concat!(file!(), ":", line!()),
+        );
         return;
     }};
+    (needs::$key:ident $(, $($detail:tt)+)?) => {{
+        $crate::skip::report(
+            $crate::skip::Reason::Needs($crate::skip::Needs::$key),
+            &{ String::new() $(+ &format!($($detail)+))? },
+            concat!(file!(), ":", line!()),
+        );
+        return;
+    }};
+}
+
+/// Skips the calling test (with [`skip!`]) unless every prerequisite named is there:
+/// `require!(root, docker_cli)`; the keys are those of [`skip::Needs`].
+#[macro_export]
+macro_rules! require {
+    ($($key:ident),+ $(,)?) => {
+        $(
+            if !$crate::skip::Needs::$key.present() {
+                $crate::skip!(needs::$key);
+            }
+        )+
+    };
 }
 
 /// A short unique suffix for ids, cgroup names and directories of one test.

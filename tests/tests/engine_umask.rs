@@ -3,14 +3,12 @@
 //! restrictive umask, so a container's non-root user can still run programs. (Alone in
 //! its file: the umask is the test process's.)
 
-use berth_tests::berthd::{docker_cli, Berthd};
-use berth_tests::{is_root, skip};
+use berth_tests::berthd::Berthd;
+use berth_tests::require;
 
 #[test]
 fn a_restrictive_umask_of_the_starter_changes_nothing_in_containers() {
-    if !is_root() || docker_cli().is_none() {
-        skip!("needs root and the docker CLI");
-    }
+    require!(root, docker_cli);
     // berthd (and the shimd it starts) inherit this.
     let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let b = Berthd::start();

@@ -5,7 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 
 use berth_tests::cli::Engine;
-use berth_tests::registry::{self, Registry};
+use berth_tests::registry::Registry;
 use berth_tests::unique;
 
 berth_tests::cli_scenarios!(
@@ -81,9 +81,7 @@ fn images_list_in_docker_formats(e: &Engine) {
 }
 
 fn push_pull_through_a_loopback_registry(e: &Engine) {
-    if !registry::available() {
-        berth_tests::skip!("docker-registry is not installed");
-    }
+    berth_tests::require!(docker_registry);
     let reg = Registry::start();
     let image = format!("{}/team/bb:v1", reg.host());
     e.berth.ok(&["tag", "busybox", &image]);
@@ -153,9 +151,7 @@ fn save_and_load_round_trip(e: &Engine) {
 }
 
 fn login_and_logout_keep_credentials_private(e: &Engine) {
-    if !registry::available() {
-        berth_tests::skip!("docker-registry is not installed");
-    }
+    berth_tests::require!(docker_registry);
     let reg = Registry::start();
     let secret = unique("s3cret-pw");
     let o = e.berth.run_stdin(

@@ -1,9 +1,9 @@
 //! `docker images REPO` / `berth images REPO` (the `reference` filter of GET /images/json)
 //! list only the tags that match, as dockerd does, wildcards included.
 
-use berth_tests::berthd::{docker_cli, Berthd};
+use berth_tests::berthd::Berthd;
 use berth_tests::cli::Berth;
-use berth_tests::{is_root, skip};
+use berth_tests::require;
 
 /// The `repo:tag` lines one CLI lists for `args`, sorted.
 fn listed(out: &str) -> Vec<String> {
@@ -14,9 +14,7 @@ fn listed(out: &str) -> Vec<String> {
 
 #[test]
 fn images_lists_only_the_matching_tags() {
-    if !is_root() || docker_cli().is_none() {
-        skip!("needs root and the docker CLI");
-    }
+    require!(root, docker_cli);
     let b = Berthd::start();
     b.load_busybox();
     b.docker_ok(&["tag", "busybox", "busybox:v2"]);

@@ -37,9 +37,7 @@ fn docker(e: &Engine, args: &[&str]) -> String {
 }
 
 fn same_output_as_the_docker_cli(e: &Engine) {
-    if docker_cli().is_none() {
-        berth_tests::skip!("the docker CLI is not installed");
-    }
+    berth_tests::require!(docker_cli);
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -9,7 +9,7 @@ use std::process::Command;
 use berth_tests::berthd::Berthd;
 use berth_tests::cli::{busybox_archive, Berth};
 use berth_tests::dockerd::Dockerd;
-use berth_tests::{is_root, skip};
+use berth_tests::require;
 
 fn openssl(dir: &Path, args: &[&str]) {
     let o = Command::new("openssl")
@@ -131,22 +131,17 @@ fn listener_flags(d: &Path, tcp: &str) -> Vec<String> {
 
 #[test]
 fn tls_with_client_certificates_dockerd() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root, dockerd);
     let certs = certificates();
     let tcp = format!("tcp://127.0.0.1:{}", free_port());
-    let Some(daemon) = Dockerd::start_with(&listener_flags(certs.path(), &tcp)) else {
-        skip!("dockerd is not installed");
-    };
+    let daemon =
+        Dockerd::start_with(&listener_flags(certs.path(), &tcp)).expect("dockerd is installed");
     check_tls(certs.path(), &daemon.host(), &tcp);
 }
 
 #[test]
 fn tls_with_client_certificates_berthd() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let certs = certificates();
     let tcp = format!("tcp://127.0.0.1:{}", free_port());
     let flags = listener_flags(certs.path(), &tcp);

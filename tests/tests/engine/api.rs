@@ -2,16 +2,7 @@
 //! error bodies for bad requests, and that a refused request leaves nothing behind.
 
 use berth_tests::berthd::Berthd;
-use berth_tests::{is_root, skip};
-
-fn start() -> Option<Berthd> {
-    if !is_root() {
-        return None;
-    }
-    let b = Berthd::start();
-    b.load_busybox();
-    Some(b)
-}
+use berth_tests::require;
 
 fn post_json(b: &Berthd, path: &str, body: &str) -> berth_tests::berthd::Response {
     b.request(
@@ -33,9 +24,8 @@ fn debris(b: &Berthd) -> (usize, usize) {
 
 #[test]
 fn ping_version_and_negotiation() {
-    let Some(b) = start() else {
-        skip!("needs root")
-    };
+    require!(root);
+    let b = Berthd::with_busybox();
     for method in ["GET", "HEAD"] {
         let r = b.request(method, "/_ping", &[], b"");
         assert_eq!(r.status, 200);
@@ -85,9 +75,8 @@ fn ping_version_and_negotiation() {
 
 #[test]
 fn bad_create_requests_get_dockerds_status_and_leave_nothing() {
-    let Some(b) = start() else {
-        skip!("needs root")
-    };
+    require!(root);
+    let b = Berthd::with_busybox();
     let before = debris(&b);
     let cases: &[(&str, &str, u16, &str)] = &[
         ("/containers/create", "{", 400, "invalid JSON"),
@@ -233,9 +222,8 @@ fn bad_create_requests_get_dockerds_status_and_leave_nothing() {
 
 #[test]
 fn missing_objects_and_state_conflicts() {
-    let Some(b) = start() else {
-        skip!("needs root")
-    };
+    require!(root);
+    let b = Berthd::with_busybox();
     for (m, p) in [
         ("GET", "/containers/nope/json"),
         ("POST", "/containers/nope/start"),
@@ -357,9 +345,8 @@ fn missing_objects_and_state_conflicts() {
 
 #[test]
 fn inspect_has_the_fields_clients_read() {
-    let Some(b) = start() else {
-        skip!("needs root")
-    };
+    require!(root);
+    let b = Berthd::with_busybox();
     let r = post_json(
         &b,
         "/containers/create?name=insp",

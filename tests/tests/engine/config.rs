@@ -5,15 +5,13 @@ use std::io::Read;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use berth_tests::berthd::{docker_cli, Berthd};
+use berth_tests::berthd::Berthd;
 use berth_tests::bins::bin;
-use berth_tests::{is_root, skip};
+use berth_tests::require;
 
 #[test]
 fn daemon_json_keys_apply_to_containers() {
-    if !is_root() || docker_cli().is_none() {
-        skip!("needs root and the docker CLI");
-    }
+    require!(root, docker_cli);
     let b = Berthd::start_with(
         &[],
         Some(
@@ -71,9 +69,7 @@ fn daemon_json_keys_apply_to_containers() {
 
 #[test]
 fn a_running_shimd_can_be_used_instead_of_an_own_one() {
-    if !is_root() || docker_cli().is_none() {
-        skip!("needs root and the docker CLI");
-    }
+    require!(root, docker_cli);
     let shimd = berth_tests::shimd::Shimd::start();
     let sock = shimd.socket().display().to_string();
     let b = Berthd::start_with(&["--shimd-address", &sock], None);
@@ -105,9 +101,7 @@ fn processes_mentioning(path: &std::path::Path) -> Vec<(i32, String)> {
 
 #[test]
 fn bad_settings_are_refused_at_start() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let dir = tempfile::tempdir().unwrap();
     let run = |extra: &[&str], json: Option<&str>| {
         let mut c = Command::new(bin("berthd"));
@@ -191,9 +185,7 @@ fn bad_settings_are_refused_at_start() {
 
 #[test]
 fn network_options_of_the_daemon_apply() {
-    if !is_root() || docker_cli().is_none() {
-        skip!("needs root and the docker CLI");
-    }
+    require!(root, docker_cli);
     // Documentation addresses: written into files, never sent anything.
     let b = Berthd::start_with(
         &[

@@ -2,17 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use berth_tests::berthd::{docker_cli, Berthd};
-use berth_tests::{is_root, skip};
-
-fn engine() -> Option<Berthd> {
-    if !is_root() || docker_cli().is_none() {
-        return None;
-    }
-    let b = Berthd::start();
-    b.load_busybox();
-    Some(b)
-}
+use berth_tests::berthd::Berthd;
+use berth_tests::require;
 
 fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -24,9 +15,8 @@ fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn run_attached_detached_and_interactive() {
-    let Some(b) = engine() else {
-        skip!("needs root and the docker CLI")
-    };
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
     // Attached: output and exit code come through.
     let (code, out, err) = b.docker_run(&[
         "run",
@@ -42,11 +32,16 @@ fn run_attached_detached_and_interactive() {
     // --rm leaves nothing.
     assert_eq!(b.docker_ok(&["ps", "-aq"]), "");
     // -i: stdin reaches the container and its EOF ends it (half-close).
-    let (code, out, _) = b.docker_stdin(
+    let (code, out, err) = b.docker_stdin(
         &["run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo done"],
         b"line1\nline2\n",
     );
-    assert_eq!((code, out.as_str()), (0, "line1\nline2\ndone\n"));
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "line1\nline2\ndone\n"),
+        "{err}\n--- berthd log (tail) ---\n{}",
+        b.log_tail(40)
+    );
     // Missing command in the image: exit code 127 like docker.
     let (code, _, err) = b.docker_run(&["run", "--rm", "busybox", "/no/such/binary"]);
     assert_eq!(code, 127, "{err}");
@@ -113,9 +108,8 @@ fn run_attached_detached_and_interactive() {
 
 #[test]
 fn ps_logs_exec_and_lifecycle() {
-    let Some(b) = engine() else {
-        skip!("needs root and the docker CLI")
-    };
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
     b.docker_ok(&[
         "run",
         "-d",
@@ -263,9 +257,8 @@ fn ps_logs_exec_and_lifecycle() {
 
 #[test]
 fn copy_in_and_out() {
-    let Some(b) = engine() else {
-        skip!("needs root and the docker CLI")
-    };
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
     let work = b.dir.path().join("cp");
     std::fs::create_dir_all(work.join("dir/sub")).unwrap();
     std::fs::write(work.join("dir/sub/f.txt"), "hello").unwrap();
@@ -336,9 +329,8 @@ fn copy_in_and_out() {
 
 #[test]
 fn inspect_version_info_events_and_df() {
-    let Some(b) = engine() else {
-        skip!("needs root and the docker CLI")
-    };
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
     let v = b.docker_ok(&["version", "-f", "{{.Server.APIVersion}} {{.Server.Os}}"]);
     assert_eq!(v.trim(), "1.47 linux");
     let info = b.docker_ok(&[

@@ -7,17 +7,8 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use berth_tests::berthd::{docker_cli, Berthd};
-use berth_tests::{is_root, skip};
-
-fn engine() -> Option<Berthd> {
-    if !is_root() || docker_cli().is_none() {
-        return None;
-    }
-    let b = Berthd::start();
-    b.load_busybox();
-    Some(b)
-}
+use berth_tests::berthd::Berthd;
+use berth_tests::require;
 
 /// A docker command running in the background; its stdout lines arrive on a channel.
 struct Streaming {
@@ -76,9 +67,8 @@ impl Drop for Streaming {
 
 #[test]
 fn attach_and_logs_follow() {
-    let Some(b) = engine() else {
-        skip!("needs root and the docker CLI")
-    };
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
     // attach: lines arrive while the container runs, the exit code is the container's.
     b.docker_ok(&[
         "run",
@@ -155,9 +145,8 @@ fn attach_and_logs_follow() {
 
 #[test]
 fn stats_and_events_stream() {
-    let Some(b) = engine() else {
-        skip!("needs root and the docker CLI")
-    };
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
     b.docker_ok(&["run", "-d", "--name", "busy", "busybox", "sleep", "60"]);
     // stats without --no-stream keeps printing rows.
     let s = Streaming::start(

@@ -5,13 +5,11 @@
 use std::process::Command;
 
 use berth_tests::bins::bin_dir;
-use berth_tests::{is_root, skip};
+use berth_tests::require;
 
 #[test]
 fn docker_py_and_compose_suite() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let python_ok = Command::new("python3")
         .args(["-c", "import venv, ensurepip"])
         .status()

@@ -4,17 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use berth_tests::berthd::{docker_cli, Berthd};
-use berth_tests::{is_root, skip};
-
-fn engine() -> Option<Berthd> {
-    if !is_root() || docker_cli().is_none() {
-        return None;
-    }
-    let b = Berthd::start();
-    b.load_busybox();
-    Some(b)
-}
+use berth_tests::berthd::Berthd;
+use berth_tests::require;
 
 fn wait_until(b: &Berthd, what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -36,9 +27,8 @@ fn inspect(b: &Berthd, name: &str, fmt: &str) -> String {
 
 #[test]
 fn containers_survive_a_killed_engine_and_exits_meanwhile_are_kept() {
-    let Some(mut b) = engine() else {
-        skip!("needs root and the docker CLI")
-    };
+    require!(root, docker_cli);
+    let mut b = Berthd::with_busybox();
     b.docker_ok(&[
         "run",
         "-d",
@@ -94,9 +84,8 @@ fn containers_survive_a_killed_engine_and_exits_meanwhile_are_kept() {
 
 #[test]
 fn restart_policies_fire_after_the_engine_comes_back() {
-    let Some(mut b) = engine() else {
-        skip!("needs root and the docker CLI")
-    };
+    require!(root, docker_cli);
+    let mut b = Berthd::with_busybox();
     b.docker_ok(&[
         "run",
         "-d",
@@ -164,12 +153,8 @@ fn restart_policies_fire_after_the_engine_comes_back() {
 
 #[test]
 fn a_pull_interrupted_by_a_kill_leaves_no_image_and_can_be_redone() {
-    let Some(mut b) = engine() else {
-        skip!("needs root and the docker CLI")
-    };
-    if !berth_tests::registry::available() {
-        skip!("docker-registry is not installed");
-    }
+    require!(root, docker_cli, docker_registry);
+    let mut b = Berthd::with_busybox();
     let reg = berth_tests::registry::Registry::start();
     // A big layer, so the pull is likely still running when the engine is killed.
     let data = berth_tests::images::random_bytes(64 << 20, 7);
@@ -200,9 +185,8 @@ fn a_pull_interrupted_by_a_kill_leaves_no_image_and_can_be_redone() {
 
 #[test]
 fn a_namespace_left_by_an_interrupted_create_goes_at_restart() {
-    let Some(mut b) = engine() else {
-        skip!("needs root and the docker CLI")
-    };
+    require!(root, docker_cli);
+    let mut b = Berthd::with_busybox();
     b.docker_ok(&["run", "-d", "--name", "keeps", "busybox", "sleep", "60"]);
     let id = inspect(&b, "keeps", "{{.Id}}");
     let own = b.exec_root().join("netns").join(&id);

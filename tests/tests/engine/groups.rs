@@ -1,14 +1,12 @@
 //! `--group-add` (HostConfig.GroupAdd) with group names resolved in the container's own
 //! /etc/group, as dockerd does, and ids taken as they are.
 
-use berth_tests::berthd::{docker_cli, Berthd};
-use berth_tests::{is_root, skip};
+use berth_tests::berthd::Berthd;
+use berth_tests::require;
 
 #[test]
 fn group_add_takes_names_of_the_container_and_ids() {
-    if !is_root() || docker_cli().is_none() {
-        skip!("needs root and the docker CLI");
-    }
+    require!(root, docker_cli);
     let b = Berthd::start();
     b.load_busybox();
     let id = |args: &[&str]| {

@@ -1,16 +1,9 @@
 //! Images through the docker CLI against berthd, with a real registry on loopback: pull,
 //! push, tag, rmi and its conflicts, save/load, history, prune, login.
 
-use berth_tests::berthd::{docker_cli, Berthd};
-use berth_tests::registry::{self, Auth, Options, Registry};
-use berth_tests::{is_root, skip};
-
-fn engine() -> Option<Berthd> {
-    if !is_root() || docker_cli().is_none() || !registry::available() {
-        return None;
-    }
-    Some(Berthd::start())
-}
+use berth_tests::berthd::Berthd;
+use berth_tests::registry::{Auth, Options, Registry};
+use berth_tests::require;
 
 fn small_image() -> berth_tests::images::Image {
     berth_tests::images::build_image(&[berth_tests::images::busybox_layer()], None)
@@ -18,9 +11,8 @@ fn small_image() -> berth_tests::images::Image {
 
 #[test]
 fn pull_tag_push_and_remove() {
-    let Some(b) = engine() else {
-        skip!("needs root, the docker CLI and docker-registry")
-    };
+    require!(root, docker_cli, docker_registry);
+    let b = Berthd::start();
     let reg = Registry::start();
     reg.push_image(&small_image(), "bb:1");
     let name = format!("{}/bb:1", reg.host());
@@ -109,9 +101,8 @@ fn pull_tag_push_and_remove() {
 
 #[test]
 fn save_load_and_prune() {
-    let Some(b) = engine() else {
-        skip!("needs root, the docker CLI and docker-registry")
-    };
+    require!(root, docker_cli, docker_registry);
+    let b = Berthd::start();
     b.load_busybox();
     b.docker_ok(&["tag", "busybox", "copy:1"]);
     let tar = b.dir.path().join("saved.tar");
@@ -162,12 +153,8 @@ fn save_load_and_prune() {
 
 #[test]
 fn login_checks_credentials_against_the_registry() {
-    if !registry::htpasswd_available() {
-        skip!("htpasswd (apache2-utils) is not installed");
-    }
-    let Some(b) = engine() else {
-        skip!("needs root, the docker CLI and docker-registry")
-    };
+    require!(root, docker_cli, docker_registry, htpasswd);
+    let b = Berthd::start();
     let reg = Registry::start_with(Options {
         auth: Auth::Basic("alice".into(), "s3cret".into()),
         ..Default::default()

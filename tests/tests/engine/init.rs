@@ -4,17 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use berth_tests::berthd::{docker_cli, Berthd};
-use berth_tests::{is_root, skip, unique};
-
-fn berthd_with_busybox() -> Option<Berthd> {
-    if !is_root() || docker_cli().is_none() {
-        return None;
-    }
-    let b = Berthd::start();
-    b.load_busybox();
-    Some(b)
-}
+use berth_tests::berthd::Berthd;
+use berth_tests::{require, unique};
 
 /// The PID 1 line of busybox `ps` output.
 fn pid1(ps: &str) -> &str {
@@ -40,9 +31,8 @@ fn sleeps(b: &Berthd, name: &str) -> (usize, usize) {
 
 #[test]
 fn pid_1_is_the_shim_and_zombies_are_reaped() {
-    let Some(b) = berthd_with_busybox() else {
-        skip!("needs root and the docker CLI");
-    };
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
     let ps = b.docker_ok(&[
         "run",
         "--rm",
@@ -102,9 +92,8 @@ fn pid_1_is_the_shim_and_zombies_are_reaped() {
 
 #[test]
 fn stop_is_prompt_and_exit_codes_are_the_main_processs() {
-    let Some(b) = berthd_with_busybox() else {
-        skip!("needs root and the docker CLI");
-    };
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
     let (code, _, err) = b.docker_run(&[
         "run",
         "--rm",
@@ -150,9 +139,8 @@ fn stop_is_prompt_and_exit_codes_are_the_main_processs() {
 
 #[test]
 fn top_exec_restart_and_a_daemon_restart_work() {
-    let Some(mut b) = berthd_with_busybox() else {
-        skip!("needs root and the docker CLI");
-    };
+    require!(root, docker_cli);
+    let mut b = Berthd::with_busybox();
     let name = unique("initlife");
     b.docker_ok(&[
         "run",
@@ -206,9 +194,8 @@ fn top_exec_restart_and_a_daemon_restart_work() {
 
 #[test]
 fn init_with_ptrace_is_refused_and_the_host_pid_namespace_needs_nothing() {
-    let Some(b) = berthd_with_busybox() else {
-        skip!("needs root and the docker CLI");
-    };
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
     let (code, _, err) = b.docker_run(&[
         "run",
         "--rm",

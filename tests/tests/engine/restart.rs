@@ -2,17 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use berth_tests::berthd::{docker_cli, Berthd};
-use berth_tests::{is_root, skip};
-
-fn engine() -> Option<Berthd> {
-    if !is_root() || docker_cli().is_none() {
-        return None;
-    }
-    let b = Berthd::start();
-    b.load_busybox();
-    Some(b)
-}
+use berth_tests::berthd::Berthd;
+use berth_tests::require;
 
 fn inspect(b: &Berthd, name: &str, fmt: &str) -> String {
     b.docker_ok(&["inspect", "-f", fmt, name])
@@ -34,9 +25,8 @@ fn wait_until(b: &Berthd, what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn policies_restart_with_backoff_and_stop_when_told() {
-    let Some(b) = engine() else {
-        skip!("needs root and the docker CLI")
-    };
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
     // on-failure:3 with a failing command: three restarts, then it stays exited; the delays
     // double (100, 200, 400 ms), so this takes well under two seconds but more than 0.7 s.
     let t = Instant::now();
@@ -133,9 +123,8 @@ fn policies_restart_with_backoff_and_stop_when_told() {
 
 #[test]
 fn auto_remove_and_wait_conditions() {
-    let Some(b) = engine() else {
-        skip!("needs root and the docker CLI")
-    };
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
     // -d --rm: gone once it exits.
     b.docker_ok(&[
         "run",

@@ -4,18 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use berth_tests::berthd::{docker_cli, Berthd};
+use berth_tests::berthd::Berthd;
 use berth_tests::tasks::alive;
-use berth_tests::{is_root, skip, unique};
-
-fn berthd_with_busybox() -> Option<Berthd> {
-    if !is_root() || docker_cli().is_none() {
-        return None;
-    }
-    let b = Berthd::start();
-    b.load_busybox();
-    Some(b)
-}
+use berth_tests::{require, unique};
 
 /// The host pids of a container's processes, from `docker top`.
 fn top_pids(b: &Berthd, name: &str) -> Vec<i32> {
@@ -39,9 +30,8 @@ fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 #[test]
 fn nothing_outlives_the_main_process_in_the_host_pid_namespace() {
-    let Some(b) = berthd_with_busybox() else {
-        skip!("needs root and the docker CLI");
-    };
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
     for how in ["kill", "stop"] {
         let name = unique("hostpid");
         b.docker_ok(&[
@@ -80,9 +70,8 @@ fn nothing_outlives_the_main_process_in_the_host_pid_namespace() {
 
 #[test]
 fn kill_answers_once_the_container_has_stopped() {
-    let Some(b) = berthd_with_busybox() else {
-        skip!("needs root and the docker CLI");
-    };
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
     // SIGKILL (the default): the container is stopped when `docker kill` returns, so a
     // plain `docker rm` right after it succeeds.
     for round in 0..5 {

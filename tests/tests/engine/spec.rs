@@ -1,17 +1,8 @@
 //! What a container gets, seen from inside it: docker's capabilities, seccomp, masked and
 //! read-only paths, privileged mode, resource limits, read-only rootfs, network modes.
 
-use berth_tests::berthd::{docker_cli, Berthd};
-use berth_tests::{is_root, skip};
-
-fn engine() -> Option<Berthd> {
-    if !is_root() || docker_cli().is_none() {
-        return None;
-    }
-    let b = Berthd::start();
-    b.load_busybox();
-    Some(b)
-}
+use berth_tests::berthd::Berthd;
+use berth_tests::require;
 
 fn run(b: &Berthd, args: &[&str], script: &str) -> String {
     let mut a = vec!["run", "--rm"];
@@ -28,9 +19,8 @@ fn cap_eff(b: &Berthd, args: &[&str]) -> u64 {
 
 #[test]
 fn default_confinement_is_dockers() {
-    let Some(b) = engine() else {
-        skip!("needs root and the docker CLI")
-    };
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
     // chown dac_override fowner fsetid kill setgid setuid setpcap net_bind_service net_raw
     // sys_chroot mknod audit_write setfcap
     assert_eq!(cap_eff(&b, &[]), 0xa80425fb);
@@ -87,9 +77,8 @@ fn default_confinement_is_dockers() {
 
 #[test]
 fn limits_and_filesystems() {
-    let Some(b) = engine() else {
-        skip!("needs root and the docker CLI")
-    };
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
     let out = run(&b, &["-m", "64m", "--pids-limit", "40", "--cpus", "0.5", "--cpu-shares", "512"],
         "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.shares");
     assert_eq!(out, format!("{}\n40\n50000\n512\n", 64u64 << 20));
@@ -135,9 +124,8 @@ fn limits_and_filesystems() {
 
 #[test]
 fn network_modes() {
-    let Some(b) = engine() else {
-        skip!("needs root and the docker CLI")
-    };
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
     let out = run(
         &b,
         &["--network", "none"],

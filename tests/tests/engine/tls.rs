@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use berth_tests::berthd::{docker_cli, Berthd};
+use berth_tests::berthd::Berthd;
 use berth_tests::bins::bin;
-use berth_tests::{is_root, skip};
+use berth_tests::require;
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
@@ -96,9 +96,7 @@ fn free_port() -> u16 {
 
 #[test]
 fn tcp_needs_tls_and_a_client_certificate_from_the_ca() {
-    if !is_root() || docker_cli().is_none() {
-        skip!("needs root and the docker CLI");
-    }
+    require!(root, docker_cli);
     let certs = tempfile::tempdir().unwrap();
     let d = certs.path();
     ca(d, "good");

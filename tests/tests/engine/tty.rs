@@ -2,24 +2,14 @@
 //! their own, sized like the client's, with input typed on the terminal; the detach keys
 //! leave the container running.
 
-use berth_tests::berthd::{docker_cli, Berthd};
+use berth_tests::berthd::Berthd;
 use berth_tests::cli::Pty;
-use berth_tests::{is_root, skip};
-
-fn engine() -> Option<Berthd> {
-    if !is_root() || docker_cli().is_none() {
-        return None;
-    }
-    let b = Berthd::start();
-    b.load_busybox();
-    Some(b)
-}
+use berth_tests::require;
 
 #[test]
 fn run_and_exec_on_a_terminal() {
-    let Some(b) = engine() else {
-        skip!("needs root and the docker CLI")
-    };
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
     let mut cmd = b.docker();
     cmd.args(["run", "-it", "--rm", "--name", "tty1", "busybox", "sh"]);
     let mut t = Pty::spawn(cmd, 30, 100);

@@ -7,19 +7,10 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use berth_tests::berthd::{docker_cli, Berthd};
+use berth_tests::berthd::Berthd;
+use berth_tests::require;
 use berth_tests::volumes::{mounted_below, volume_dirs, volume_image, VOLUME_IMAGE};
-use berth_tests::{is_root, skip};
 use serde_json::{json, Value};
-
-fn engine() -> Option<Berthd> {
-    if !is_root() || docker_cli().is_none() {
-        return None;
-    }
-    let b = Berthd::start();
-    b.load_busybox();
-    Some(b)
-}
 
 fn load_volume_image(b: &Berthd) {
     let archive = volume_image(b.dir.path());
@@ -67,9 +58,8 @@ fn post_json(b: &Berthd, path: &str, body: &Value) -> berth_tests::berthd::Respo
 
 #[test]
 fn named_volume_data_outlives_containers_and_engine_restarts() {
-    let Some(mut b) = engine() else {
-        skip!("needs root and the docker CLI")
-    };
+    require!(root, docker_cli);
+    let mut b = Berthd::with_busybox();
     assert_eq!(
         b.docker_ok(&["volume", "create", "--label", "app=db", "keep"]),
         "keep\n"
@@ -211,9 +201,8 @@ fn named_volume_data_outlives_containers_and_engine_restarts() {
 
 #[test]
 fn bind_mounts_read_only_read_write_and_missing_sources() {
-    let Some(b) = engine() else {
-        skip!("needs root and the docker CLI")
-    };
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
     let host = b.dir.path().join("host");
     std::fs::create_dir(&host).unwrap();
     std::fs::write(host.join("in"), "from the host\n").unwrap();
@@ -361,9 +350,8 @@ fn bind_mounts_read_only_read_write_and_missing_sources() {
 
 #[test]
 fn image_volumes_are_copied_up_and_anonymous_volumes_go_with_their_container() {
-    let Some(b) = engine() else {
-        skip!("needs root and the docker CLI")
-    };
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
     load_volume_image(&b);
     // The image's VOLUME gets an anonymous volume filled with the image's content, its
     // owner, modes and symlinks; --rm removes that volume.
@@ -564,9 +552,8 @@ fn image_volumes_are_copied_up_and_anonymous_volumes_go_with_their_container() {
 
 #[test]
 fn tmpfs_mounts_and_volumes_with_mount_options() {
-    let Some(b) = engine() else {
-        skip!("needs root and the docker CLI")
-    };
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
     let out = b.docker_ok(&[
         "run", "--rm", "--tmpfs", "/t:size=1m", "--mount", "type=tmpfs,dst=/u,tmpfs-size=2m,tmpfs-mode=1770",
         "busybox", "sh", "-c", "grep -E ' /(t|u) ' /proc/mounts | cut -d' ' -f1-3; stat -c %a /u; df -k /t /u | tail -2 | tr -s ' ' | cut -d' ' -f2",
@@ -680,9 +667,8 @@ fn tmpfs_mounts_and_volumes_with_mount_options() {
 
 #[test]
 fn bad_volume_requests_get_dockerds_answers_and_leave_nothing() {
-    let Some(b) = engine() else {
-        skip!("needs root and the docker CLI")
-    };
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
     let cases: &[(&str, Value, u16, &str)] = &[
         (
             "/volumes/create",

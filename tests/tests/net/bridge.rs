@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use berth_network::{CreateRequest, EndpointRequest, MacAddr, NetworkController, SandboxSpec};
 use berth_tests::net::{runtime, wait_for, Lab, Sandbox};
-use berth_tests::skip;
+use berth_tests::require;
 
 fn spec(sb: &Sandbox, id: &str) -> SandboxSpec {
     SandboxSpec {
@@ -26,9 +26,7 @@ fn user_net(name: &str, subnet: &str) -> CreateRequest {
 
 #[test]
 fn two_containers_on_a_user_network_talk_over_tcp() {
-    if !berth_tests::net::can_make_namespaces() {
-        skip!("needs root");
-    }
+    require!(root);
     let mut lab = Lab::new();
     let rt = runtime();
     let c = rt.block_on(NetworkController::open(lab.config())).unwrap();
@@ -84,9 +82,7 @@ fn two_containers_on_a_user_network_talk_over_tcp() {
 
 #[test]
 fn internal_network_has_no_default_route_and_is_isolated() {
-    if !berth_tests::net::can_make_namespaces() {
-        skip!("needs root");
-    }
+    require!(root);
     let mut lab = Lab::new();
     let rt = runtime();
     let c = rt.block_on(NetworkController::open(lab.config())).unwrap();
@@ -127,9 +123,7 @@ fn internal_network_has_no_default_route_and_is_isolated() {
 
 #[test]
 fn requested_addresses_macs_and_aliases_are_honoured_or_refused() {
-    if !berth_tests::net::can_make_namespaces() {
-        skip!("needs root");
-    }
+    require!(root);
     let mut lab = Lab::new();
     let rt = runtime();
     let c = rt.block_on(NetworkController::open(lab.config())).unwrap();
@@ -228,9 +222,7 @@ fn requested_addresses_macs_and_aliases_are_honoured_or_refused() {
 
 #[test]
 fn bad_network_requests_are_refused_clearly() {
-    if !berth_tests::net::can_make_namespaces() {
-        skip!("needs root");
-    }
+    require!(root);
     let lab = Lab::new();
     let rt = runtime();
     let c = rt.block_on(NetworkController::open(lab.config())).unwrap();
@@ -295,9 +287,7 @@ fn bad_network_requests_are_refused_clearly() {
 
 #[test]
 fn default_subnets_skip_the_hosts_routes() {
-    if !berth_tests::net::can_make_namespaces() {
-        skip!("needs root");
-    }
+    require!(root);
     let lab = Lab::new();
     // The lab host already uses 172.18.0.0/16 (an address on a link of its own).
     lab.host_sh("ip link add hostlink type veth peer name hostpeer && ip addr add 172.18.0.5/16 dev hostlink && ip link set hostlink up");
@@ -317,9 +307,7 @@ fn default_subnets_skip_the_hosts_routes() {
 
 #[test]
 fn removing_containers_and_networks_removes_every_link_address_and_rule() {
-    if !berth_tests::net::can_make_namespaces() {
-        skip!("needs root");
-    }
+    require!(root);
     let mut lab = Lab::new();
     let rt = runtime();
     let c = rt.block_on(NetworkController::open(lab.config())).unwrap();

@@ -8,7 +8,7 @@ use berth_network::dns::message::{Record, TYPE_A, TYPE_AAAA, TYPE_PTR};
 use berth_network::files::DnsSettings;
 use berth_network::{CreateRequest, EndpointRequest, NetworkController, SandboxSpec};
 use berth_tests::net::{runtime, wait_for, DnsResponder, Lab, Sandbox};
-use berth_tests::skip;
+use berth_tests::require;
 
 const EMBEDDED: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, 11)), 53);
@@ -48,9 +48,7 @@ fn write_files(rt: &tokio::runtime::Runtime, c: &NetworkController, sb: &Sandbox
 
 #[test]
 fn containers_on_a_user_network_find_each_other_by_name_alias_and_short_id() {
-    if !berth_tests::net::can_make_namespaces() {
-        skip!("needs root");
-    }
+    require!(root);
     let mut lab = Lab::new();
     let rt = runtime();
     // The lab host's resolver: names the engine does not know (busybox nslookup tries
@@ -134,9 +132,7 @@ fn containers_on_a_user_network_find_each_other_by_name_alias_and_short_id() {
 
 #[test]
 fn the_default_bridge_has_no_name_resolution() {
-    if !berth_tests::net::can_make_namespaces() {
-        skip!("needs root");
-    }
+    require!(root);
     let mut lab = Lab::new();
     let rt = runtime();
     let c = rt.block_on(NetworkController::open(lab.config())).unwrap();
@@ -161,9 +157,7 @@ fn the_default_bridge_has_no_name_resolution() {
 
 #[test]
 fn other_names_are_forwarded_to_the_hosts_resolver_and_to_dns_servers() {
-    if !berth_tests::net::can_make_namespaces() {
-        skip!("needs root");
-    }
+    require!(root);
     let mut lab = Lab::new();
     let rt = runtime();
     // The lab host's resolver at 127.0.0.53 (its resolv.conf names it): loopback, so the

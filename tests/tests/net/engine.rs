@@ -7,18 +7,9 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use berth_tests::berthd::{docker_cli, Berthd};
+use berth_tests::berthd::Berthd;
 use berth_tests::net::wait_for;
-use berth_tests::skip;
-
-fn ready() -> Option<Berthd> {
-    if !berth_tests::is_root() || docker_cli().is_none() {
-        return None;
-    }
-    let b = Berthd::start();
-    b.load_busybox();
-    Some(b)
-}
+use berth_tests::require;
 
 /// Links of the host whose names start with `prefix`.
 fn host_links(prefix: &str) -> Vec<String> {
@@ -62,9 +53,8 @@ fn read_port(port: &str) -> String {
 
 #[test]
 fn user_network_by_name_alias_and_clean_removal() {
-    let Some(b) = ready() else {
-        skip!("needs root and the docker CLI");
-    };
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
     let id = b.docker_ok(&[
         "network",
         "create",
@@ -161,9 +151,8 @@ fn user_network_by_name_alias_and_clean_removal() {
 
 #[test]
 fn default_bridge_internal_networks_and_published_ports() {
-    let Some(b) = ready() else {
-        skip!("needs root and the docker CLI");
-    };
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
     // The default bridge: an address and a route, but no embedded DNS.
     let (_, out, _) = b.docker_run(&[
         "run", "--rm", "busybox", "sh", "-c",
@@ -272,9 +261,8 @@ fn default_bridge_internal_networks_and_published_ports() {
 
 #[test]
 fn kill9_and_restart_keep_networks_without_leaks_or_doubles() {
-    let Some(mut b) = ready() else {
-        skip!("needs root and the docker CLI");
-    };
+    require!(root, docker_cli);
+    let mut b = Berthd::with_busybox();
     b.docker_ok(&["network", "create", "--subnet", "10.197.44.0/24", "keep"]);
     b.docker_ok(&[
         "run",

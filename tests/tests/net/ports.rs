@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use berth_network::{CreateRequest, EndpointRequest, NetworkController, PortSpec, SandboxSpec};
 use berth_tests::net::{runtime, wait_for, Lab, Sandbox};
-use berth_tests::skip;
+use berth_tests::require;
 
 fn spec(sb: &Sandbox, id: &str) -> SandboxSpec {
     SandboxSpec {
@@ -33,9 +33,7 @@ fn host_read(lab: &Lab, addr: SocketAddr) -> String {
 
 #[test]
 fn a_published_port_answers_on_the_hosts_loopback_and_addresses() {
-    if !berth_tests::net::can_make_namespaces() {
-        skip!("needs root");
-    }
+    require!(root);
     let mut lab = Lab::new();
     let rt = runtime();
     let c = rt.block_on(NetworkController::open(lab.config())).unwrap();
@@ -119,9 +117,7 @@ fn a_published_port_answers_on_the_hosts_loopback_and_addresses() {
 
 #[test]
 fn udp_ports_and_user_networks_publish_too() {
-    if !berth_tests::net::can_make_namespaces() {
-        skip!("needs root");
-    }
+    require!(root);
     let mut lab = Lab::new();
     let rt = runtime();
     let c = rt.block_on(NetworkController::open(lab.config())).unwrap();
@@ -171,9 +167,7 @@ fn udp_ports_and_user_networks_publish_too() {
 
 #[test]
 fn port_conflicts_are_refused_and_leave_nothing_behind() {
-    if !berth_tests::net::can_make_namespaces() {
-        skip!("needs root");
-    }
+    require!(root);
     let mut lab = Lab::new();
     let rt = runtime();
     let c = rt.block_on(NetworkController::open(lab.config())).unwrap();

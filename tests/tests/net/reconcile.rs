@@ -15,7 +15,7 @@ use berth_network::{
     SandboxSpec,
 };
 use berth_tests::net::{runtime, wait_for, Lab};
-use berth_tests::skip;
+use berth_tests::require;
 
 const HELPER_ENV: &str = "BERTH_NET_RECONCILE_HELPER";
 
@@ -90,9 +90,7 @@ fn a_record(lab_ns: &berth_tests::net::Sandbox, name: &str) -> Option<Vec<Ipv4Ad
 
 #[test]
 fn kill9_then_reconcile_neither_leaks_nor_doubles() {
-    if !berth_tests::net::can_make_namespaces() {
-        skip!("needs root");
-    }
+    require!(root);
     let mut lab = Lab::new();
     let cfg = lab.config(); // writes the lab's host resolv.conf
     let a = lab.sandbox("a");
@@ -221,9 +219,7 @@ fn kill9_then_reconcile_neither_leaks_nor_doubles() {
 
 #[test]
 fn bridges_of_engines_whose_state_is_gone_are_removed() {
-    if !berth_tests::net::can_make_namespaces() {
-        skip!("needs root");
-    }
+    require!(root);
     let lab = Lab::new();
     let rt = runtime();
     // An engine with its own table and bridge, run from a directory that then disappears.

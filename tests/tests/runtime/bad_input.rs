@@ -5,7 +5,7 @@ use std::path::Path;
 
 use berth_tests::oci_runtime::{busybox_config, Runtime};
 use berth_tests::rootfs::Bundle;
-use berth_tests::{is_root, skip, unique};
+use berth_tests::{require, unique};
 use serde_json::{json, Value};
 
 /// Runs `create` and expects failure mentioning every word of `want`; then checks that no
@@ -50,9 +50,7 @@ fn refused(cfg: Option<Value>, raw: Option<&str>, want: &[&str]) {
 
 #[test]
 fn malformed_and_invalid_configs() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     refused(
         None,
         Some("{\"ociVersion\": \"1.0.2\", \"process\": "),
@@ -101,9 +99,7 @@ fn malformed_and_invalid_configs() {
 
 #[test]
 fn failures_inside_the_container_are_reported_and_undone() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     refused(
         Some(busybox_config(&["/bin/no-such-program"])),
         None,
@@ -129,9 +125,7 @@ fn failures_inside_the_container_are_reported_and_undone() {
 
 #[test]
 fn duplicate_ids_and_bad_ids() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let rt = Runtime::new();
     let b = Bundle::new(&busybox_config(&["/bin/sleep", "30"]));
     let id = unique("dup");

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use berth_cgroups::{Cgroup, Mode};
-use berth_tests::{is_root, skip, unique};
+use berth_tests::{require, skip, unique};
 use nix::sys::signal::Signal;
 use oci_spec::runtime::LinuxResources;
 use serde_json::json;
@@ -112,9 +112,7 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn limits_land_in_the_kernel_files_and_update_changes_them() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let res = resources(json!({
         "memory": { "limit": 64 << 20, "swap": 128 << 20, "reservation": 32 << 20 },
         "cpu": { "shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0" },
@@ -186,9 +184,7 @@ fn limits_land_in_the_kernel_files_and_update_changes_them() {
 
 #[test]
 fn update_below_usage_is_refused_with_check_before_update() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let s = Subject::start(
         "x=$(head -c 4000000 /dev/zero | tr '\\0' a); sleep 60",
         None,
@@ -207,9 +203,7 @@ fn update_below_usage_is_refused_with_check_before_update() {
 
 #[test]
 fn freeze_stops_the_processes_and_thaw_resumes_them() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let s = Subject::start("while :; do :; done", None);
     let usage = || s.cg.stats().unwrap().cpu.usage.total;
     wait_until("the loop uses cpu", || usage() > 0);
@@ -227,9 +221,7 @@ fn freeze_stops_the_processes_and_thaw_resumes_them() {
 
 #[test]
 fn stats_report_cpu_memory_and_pids() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let res =
         resources(json!({ "pids": { "limit": 50 }, "cpu": { "quota": 20000, "period": 100000 } }));
     let s = Subject::start(
@@ -274,9 +266,7 @@ fn num_cpus() -> usize {
 
 #[test]
 fn oom_kill_is_counted() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let res = resources(json!({ "memory": { "limit": 32 << 20, "swap": 32 << 20 } }));
     let mut s = Subject::start(
         "read go; exec dd if=/dev/zero of=/dev/null bs=256M count=1",
@@ -296,9 +286,7 @@ fn oom_kill_is_counted() {
 
 #[test]
 fn signal_all_reaches_every_process_and_destroy_cleans_up() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let mut s = Subject::start("sleep 100 & sleep 100 & wait", None);
     wait_until("three processes", || s.cg.pids().unwrap().len() == 3);
     let pids = s.cg.pids().unwrap();
@@ -319,9 +307,7 @@ fn signal_all_reaches_every_process_and_destroy_cleans_up() {
 
 #[test]
 fn signal_keeps_a_paused_cgroup_paused() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let s = Subject::start("trap '' USR1; sleep 100 & wait", None);
     wait_until("two processes", || s.cg.pids().unwrap().len() == 2);
     s.cg.freeze().unwrap();
@@ -331,9 +317,7 @@ fn signal_keeps_a_paused_cgroup_paused() {
 
 #[test]
 fn destroy_refuses_a_cgroup_with_processes_and_names_them() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let s = Subject::start("exec sleep 60", None);
     let t = Instant::now();
     let err = s.cg.destroy().unwrap_err().to_string();
@@ -350,9 +334,7 @@ fn destroy_refuses_a_cgroup_with_processes_and_names_them() {
 
 #[test]
 fn default_path_is_under_berth_and_parents_are_removed() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let id = unique("berth-cgdefault");
     let cg = Cgroup::new(None, &id).unwrap();
     assert_eq!(cg.path(), Path::new("/berth").join(&id));
@@ -384,14 +366,13 @@ fn default_path_is_under_berth_and_parents_are_removed() {
 
 #[test]
 fn relative_path_is_placed_under_the_callers_own_cgroups() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     if berth_cgroups::host_mode().unwrap() == Mode::Unified {
         // cgroup v2 enables controllers only below cgroups without processes, and the
         // test's own cgroup holds the test
         skip!(
-            "relative paths under a cgroup holding processes cannot get controllers on cgroup v2"
+            host::no_cgroup_v1,
+            "a relative path below the test's own cgroup gets no controllers on cgroup v2"
         );
     }
     let rel = unique("berth-cgrel");
@@ -428,9 +409,7 @@ fn relative_path_is_placed_under_the_callers_own_cgroups() {
 
 #[test]
 fn a_cgroup_in_use_is_not_taken_over() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let s = Subject::start("exec sleep 60", None);
     let mut other = Command::new("sleep").arg("60").spawn().unwrap();
     let second = Cgroup::new(Some(s.cg.path()), "other").unwrap();
@@ -451,9 +430,7 @@ fn a_cgroup_in_use_is_not_taken_over() {
 /// Bad input: the error names the cause, and nothing is created.
 #[test]
 fn bad_limits_are_refused_before_anything_is_created() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let v1 = berth_cgroups::host_mode().unwrap() != Mode::Unified;
     let mut cases = vec![
         (
@@ -504,13 +481,11 @@ fn bad_limits_are_refused_before_anything_is_created() {
 
 #[test]
 fn missing_controllers_are_named() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     if Path::new("/sys/fs/cgroup/net_cls").exists()
         || Path::new("/sys/fs/cgroup/net_cls,net_prio").exists()
     {
-        skip!("this host mounts net_cls");
+        skip!(host::net_cls_mounted);
     }
     let cg = Cgroup::new(
         Some(Path::new(&format!("/{}", unique("berth-cgmiss")))),
@@ -534,16 +509,14 @@ fn missing_controllers_are_named() {
 
 #[test]
 fn hugetlb_limits_on_a_hybrid_host_go_to_cgroup2() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     if berth_cgroups::host_mode().unwrap() != Mode::Hybrid
         || !std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers")
             .unwrap_or_default()
             .contains("hugetlb")
         || !Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists()
     {
-        skip!("needs a hybrid host whose cgroup2 hierarchy offers hugetlb");
+        skip!(host::no_cgroup2_hugetlb);
     }
     let res = resources(json!({ "hugepageLimits": [ { "pageSize": "2MB", "limit": 0 } ] }));
     let s = Subject::start("exec sleep 60", Some(&res));
@@ -579,7 +552,7 @@ mod containers {
     use berth_cgroups::{Cgroup, Mode};
     use berth_tests::oci_runtime::{busybox_config, cgroups_path, Runtime};
     use berth_tests::rootfs::Bundle;
-    use berth_tests::{is_root, skip, unique};
+    use berth_tests::{require, skip, unique};
     use serde_json::json;
 
     fn file(cg: &Cgroup, controller: &str, v1: &str, v2: &str) -> String {
@@ -641,9 +614,7 @@ mod containers {
 
     #[test]
     fn limits_update_pause_and_delete() {
-        if !is_root() {
-            skip!("needs root");
-        }
+        require!(root);
         let c = start(
             &["/bin/sleep", "60"],
             json!({
@@ -702,9 +673,7 @@ mod containers {
 
     #[test]
     fn a_container_over_its_memory_limit_is_oom_killed() {
-        if !is_root() {
-            skip!("needs root");
-        }
+        require!(root);
         let c = start(
             &[
                 "/bin/dd",
@@ -731,11 +700,9 @@ mod containers {
 
     #[test]
     fn a_limit_the_host_cannot_apply_fails_create_and_leaves_nothing() {
-        if !is_root() {
-            skip!("needs root");
-        }
+        require!(root);
         if Path::new("/sys/fs/cgroup/net_cls").exists() {
-            skip!("this host mounts net_cls");
+            skip!(host::net_cls_mounted);
         }
         let id = unique("cgbad");
         let parent = unique("berth-ctest");
@@ -763,9 +730,7 @@ mod containers {
 /// joins it itself; SIGKILL must still reach it wherever it joined.
 #[test]
 fn a_process_that_joins_itself_is_counted_and_killed() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     use std::os::unix::process::CommandExt;
     use std::sync::Arc;
     let parent = unique("berth-cgjoin");
@@ -808,11 +773,9 @@ fn a_disk() -> Option<(i64, i64)> {
 
 #[test]
 fn block_io_throttles_and_weights() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let Some((major, minor)) = a_disk() else {
-        skip!("no block device to throttle");
+        skip!(host::no_block_device);
     };
     let res = resources(json!({ "blockIO": {
         "throttleReadBpsDevice": [ { "major": major, "minor": minor, "rate": 1048576 } ],
@@ -860,16 +823,14 @@ fn block_io_throttles_and_weights() {
 /// limit needs it there; an update that sets one brings the processes along.
 #[test]
 fn an_update_with_a_cgroup2_limit_moves_the_processes_there() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     if berth_cgroups::host_mode().unwrap() != Mode::Hybrid
         || !std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers")
             .unwrap_or_default()
             .contains("hugetlb")
         || !Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists()
     {
-        skip!("needs a hybrid host whose cgroup2 hierarchy offers hugetlb");
+        skip!(host::no_cgroup2_hugetlb);
     }
     use std::os::unix::process::CommandExt;
     use std::sync::Arc;

@@ -1,21 +1,13 @@
 //! Real clients drive berth-runtime in place of runc: Debian's containerd (`ctr run
 //! --runc-binary`, through its runc shim: create/start/exec/ps/pause/kill/delete) and
 //! Debian's dockerd (`--add-runtime`, `docker run --runtime berth`), each on private
-//! sockets and directories. A client that cannot start on this host is skipped with why.
+//! sockets and directories. A client that cannot start fails the test with why.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use berth_tests::{bins, images, is_root, skip, unique};
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+use berth_tests::{bins, images, require, unique};
 
 /// A busybox image as an OCI archive (named `busybox:latest`) in `dir`.
 fn busybox_oci_archive(dir: &Path) -> PathBuf {
@@ -96,16 +88,8 @@ impl Drop for Containerd {
 
 #[test]
 fn containerd_runs_busybox_through_berth_runtime() {
-    if !is_root() {
-        skip!("needs root");
-    }
-    if !have("containerd") || !have("ctr") {
-        skip!("containerd is not installed (scripts/install-deps.sh installs it)");
-    }
-    let ctrd = match Containerd::start() {
-        Ok(c) => c,
-        Err(e) => skip!("{e}"),
-    };
+    require!(root, containerd);
+    let ctrd = Containerd::start().unwrap_or_else(|e| panic!("{e}"));
     let archive = busybox_oci_archive(ctrd.dir.path());
     let (ok, _, err) = ctrd.ctr(&["images", "import", archive.to_str().unwrap()]);
     assert!(ok, "ctr images import: {err}");
@@ -192,18 +176,13 @@ fn containerd_runs_busybox_through_berth_runtime() {
 
 #[test]
 fn dockerd_runs_busybox_with_runtime_berth() {
-    if !is_root() {
-        skip!("needs root");
-    }
-    if !berth_tests::dockerd::available() || !have("skopeo") {
-        skip!("dockerd or skopeo is not installed (scripts/install-deps.sh installs them)");
-    }
+    require!(root, dockerd, skopeo);
     let rt = bins::bin("berth-runtime");
     let Some(d) = berth_tests::dockerd::Dockerd::start_with(&[
         "--add-runtime".to_string(),
         format!("berth={}", rt.display()),
     ]) else {
-        skip!("dockerd could not start");
+        panic!("dockerd is installed but Dockerd::start_with gave nothing");
     };
     let docker = if Path::new("/usr/local/bin/docker").exists() {
         "/usr/local/bin/docker"

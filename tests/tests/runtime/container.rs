@@ -5,7 +5,7 @@
 
 use berth_tests::oci_runtime::{busybox_config, Runtime};
 use berth_tests::rootfs::Bundle;
-use berth_tests::{is_root, skip, unique};
+use berth_tests::{require, skip, unique};
 use serde_json::{json, Value};
 
 /// Runs `script` with `sh -c` in a container made from `edit(config)`; returns the exit
@@ -39,9 +39,7 @@ fn host_ns(kind: &str) -> String {
 
 #[test]
 fn own_namespaces_and_pid_one() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let (code, out) = run(
         "for n in pid net ipc uts mnt; do echo $n $(readlink /proc/self/ns/$n); done; echo pid1 $(cat /proc/1/comm); echo me $$",
     );
@@ -63,9 +61,7 @@ fn own_namespaces_and_pid_one() {
 
 #[test]
 fn hostname_domainname_env_cwd() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let (code, out) = run_with(
         "hostname; cat /proc/sys/kernel/domainname; echo $GREETING; pwd",
         |c| {
@@ -81,9 +77,7 @@ fn hostname_domainname_env_cwd() {
 
 #[test]
 fn user_groups_umask() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let (code, out) = run_with("id -u; id -g; id -G; umask", |c| {
         c["process"]["user"] =
             json!({"uid": 1000, "gid": 1001, "additionalGids": [5, 1002], "umask": 63});
@@ -110,9 +104,7 @@ fn status_field(out: &str, key: &str) -> u64 {
 
 #[test]
 fn capability_sets_and_no_new_privileges() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     // CAP_CHOWN=0, CAP_KILL=5, CAP_NET_BIND_SERVICE=10, CAP_NET_RAW=13.
     let (code, out) = run_with("cat /proc/self/status", |c| {
         c["process"]["capabilities"] = json!({
@@ -154,9 +146,7 @@ fn capability_sets_and_no_new_privileges() {
 
 #[test]
 fn rlimits_and_oom_score() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let (code, out) = run_with("ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj", |c| {
         c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456}]);
         c["process"]["oomScoreAdj"] = json!(500);
@@ -167,9 +157,7 @@ fn rlimits_and_oom_score() {
 
 #[test]
 fn masked_readonly_and_readonly_root() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let script = "cat /proc/kcore | wc -c; ls /sys/firmware | wc -l; \
                   echo 1 > /proc/sys/vm/overcommit_memory && echo sys-writable; \
                   touch /newfile && echo root-writable; touch /tmp/x && echo tmp-ok; true";
@@ -190,9 +178,7 @@ fn masked_readonly_and_readonly_root() {
 
 #[test]
 fn mounts_devices_and_dev_symlinks() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let host = tempfile::tempdir().unwrap();
     std::fs::write(host.path().join("data.txt"), "from-host").unwrap();
     let script = "cat /data/data.txt; echo; echo x > /data/new && echo data-writable; \
@@ -247,9 +233,7 @@ fn mounts_devices_and_dev_symlinks() {
 
 #[test]
 fn cgroup_mount_shows_the_container_limits() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let parent = berth_tests::cgroup_parent::CgroupParent::new("rtcg");
     let pn = parent.name().to_string();
     let (code, out) = run_with(
@@ -265,7 +249,7 @@ fn cgroup_mount_shows_the_container_limits() {
         },
     );
     if !std::path::Path::new("/sys/fs/cgroup/memory").exists() {
-        skip!("no cgroup v1 memory hierarchy on this host");
+        skip!(host::no_cgroup_v1, "no /sys/fs/cgroup/memory");
     }
     assert_eq!(code, 0, "{out}");
     assert_eq!(
@@ -285,9 +269,7 @@ fn cgroup_mount_shows_the_container_limits() {
 
 #[test]
 fn network_sysctl_in_own_namespace() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let (code, out) = run_with(
         "cat /proc/sys/net/ipv4/ip_forward; ip link show lo | head -1 | cut -d: -f2",
         |c| {
@@ -303,9 +285,7 @@ fn network_sysctl_in_own_namespace() {
 
 #[test]
 fn user_namespace_with_mappings() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let (code, out) = run_with(
         "cat /proc/self/uid_map /proc/self/gid_map; id -u; stat -c %u /bin/busybox",
         |c| {
@@ -335,11 +315,9 @@ fn user_namespace_with_mappings() {
 
 #[test]
 fn cgroup_and_time_namespaces() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     if !std::path::Path::new("/proc/self/ns/time").exists() {
-        skip!("kernel without time namespaces");
+        skip!(host::no_time_namespace);
     }
     let (code, out) = run_with("cat /proc/self/cgroup; cut -d' ' -f1 /proc/uptime", |c| {
         let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
@@ -363,9 +341,7 @@ fn cgroup_and_time_namespaces() {
 
 #[test]
 fn join_namespaces_by_path() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let rt = Runtime::new();
     let a = Bundle::new(&busybox_config(&["/bin/sleep", "30"]));
     let ida = unique("nsa");
@@ -391,9 +367,7 @@ fn join_namespaces_by_path() {
 
 #[test]
 fn no_pivot_and_rootfs_propagation() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let cfg = busybox_config(&["/bin/sh", "-c", "ls /"]);
     let rt = Runtime::new();
     let b = Bundle::new(&cfg);
@@ -428,9 +402,7 @@ fn no_pivot_and_rootfs_propagation() {
 
 #[test]
 fn preserve_fds_passes_extra_files() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().unwrap();
@@ -479,11 +451,9 @@ fn preserve_fds_passes_extra_files() {
 
 #[test]
 fn labels_accepted_with_a_warning_where_the_host_lacks_them() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     if std::path::Path::new("/sys/kernel/security/apparmor").exists() {
-        skip!("AppArmor is enabled on this host");
+        skip!(host::apparmor_enabled);
     }
     let mut cfg = busybox_config(&["/bin/true"]);
     cfg["process"]["apparmorProfile"] = json!("docker-default");
@@ -496,9 +466,7 @@ fn labels_accepted_with_a_warning_where_the_host_lacks_them() {
 
 #[test]
 fn symlinks_in_the_image_cannot_send_mounts_or_devices_outside_the_rootfs() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let host = tempfile::tempdir().unwrap();
     let target = host.path().to_str().unwrap().to_string();
     let mut cfg = busybox_config(&["/bin/sh", "-c", "ls /escape; ls /dev/evil/"]);
@@ -548,9 +516,7 @@ fn symlinks_in_the_image_cannot_send_mounts_or_devices_outside_the_rootfs() {
 
 #[test]
 fn personality_linux32() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let (code, out) = run_with("uname -m", |c| {
         c["linux"]["personality"] = json!({"domain": "LINUX32"});
     });
@@ -562,9 +528,7 @@ fn personality_linux32() {
 
 #[test]
 fn scheduler_policy_and_nice() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     // Fields 19 and 41 of /proc/PID/stat: nice and scheduling policy (SCHED_BATCH = 3).
     let (code, out) = run_with("cut -d' ' -f19,41 /proc/self/stat", |c| {
         c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5});

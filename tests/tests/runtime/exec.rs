@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use berth_tests::oci_runtime::{busybox_config, Runtime};
 use berth_tests::rootfs::Bundle;
-use berth_tests::{is_root, skip, unique};
+use berth_tests::{require, unique};
 use serde_json::{json, Value};
 
 struct Running {
@@ -50,9 +50,7 @@ fn text(o: &std::process::Output) -> String {
 
 #[test]
 fn exec_joins_the_container() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let c = Running::new(busybox_config(&["/bin/sleep", "30"]));
     let o = c.exec(&[
         "--",
@@ -131,9 +129,7 @@ fn exec_joins_the_container() {
 
 #[test]
 fn exec_detached_with_pid_file() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let c = Running::new(busybox_config(&["/bin/sleep", "30"]));
     let dir = tempfile::tempdir().unwrap();
     let pf = dir.path().join("exec.pid");
@@ -165,9 +161,7 @@ fn exec_detached_with_pid_file() {
 
 #[test]
 fn exec_failures_are_clear() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let c = Running::new(busybox_config(&["/bin/sleep", "30"]));
     let o = c.exec(&["--", "/no/such/binary"]);
     assert!(!o.status.success());
@@ -193,9 +187,7 @@ fn exec_failures_are_clear() {
 
 #[test]
 fn paused_container_refuses_exec() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let c = Running::new(busybox_config(&["/bin/sleep", "30"]));
     c.rt.ok(&["pause", &c.id]);
     let o = c.exec(&["--", "/bin/true"]);
@@ -208,9 +200,7 @@ fn paused_container_refuses_exec() {
 /// `start`) runs from a sealed memfd, not from the binary on disk, and cannot be opened.
 #[test]
 fn container_never_sees_a_writable_runtime_binary() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let rt = Runtime::new();
     let b = Bundle::new(&busybox_config(&["/bin/sleep", "30"]));
     let id = unique("cve");
@@ -263,9 +253,7 @@ fn container_never_sees_a_writable_runtime_binary() {
 
 #[test]
 fn only_stdio_reaches_the_container() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     // An fd the caller left open without --preserve-fds must not leak into the container.
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;

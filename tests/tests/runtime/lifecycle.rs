@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use berth_tests::oci_runtime::{busybox_config, Runtime};
 use berth_tests::rootfs::Bundle;
-use berth_tests::{is_root, skip, unique};
+use berth_tests::{require, unique};
 use serde_json::{json, Value};
 
 fn bpath(b: &Bundle) -> &str {
@@ -21,9 +21,7 @@ fn state(rt: &Runtime, id: &str) -> Value {
 
 #[test]
 fn run_reports_the_exit_code_and_cleans_up() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let rt = Runtime::new();
     let b = Bundle::new(&busybox_config(&[
         "/bin/sh",
@@ -53,9 +51,7 @@ fn run_reports_the_exit_code_and_cleans_up() {
 
 #[test]
 fn create_start_kill_delete() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let rt = Runtime::new();
     let parent = berth_tests::cgroup_parent::CgroupParent::new("rtlc");
     let pn = parent.name().to_string();
@@ -142,9 +138,7 @@ fn create_start_kill_delete() {
 
 #[test]
 fn kill_by_number_all_processes_and_force_delete() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let rt = Runtime::new();
     // Without a PID namespace, kill --all must reach every process of the cgroup.
     let mut cfg = busybox_config(&["/bin/sh", "-c", "sleep 30 & sleep 30 & wait"]);
@@ -193,9 +187,7 @@ fn kill_by_number_all_processes_and_force_delete() {
 
 #[test]
 fn list_ps_pause_resume_update_events() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let rt = Runtime::new();
     let parent = berth_tests::cgroup_parent::CgroupParent::new("rtops");
     let pn = parent.name().to_string();
@@ -304,9 +296,7 @@ fn spec_and_features() {
 
 #[test]
 fn all_six_hooks_get_the_state_in_order() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let rt = Runtime::new();
     let logdir = tempfile::tempdir().unwrap();
     let log = logdir.path().join("hooks.log");
@@ -401,9 +391,7 @@ fn recv_fd(sock: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
 
 #[test]
 fn console_socket_receives_the_pty_master() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let rt = Runtime::new();
     let dir = tempfile::tempdir().unwrap();
     let sock_path = dir.path().join("console.sock");
@@ -462,9 +450,7 @@ fn console_socket_receives_the_pty_master() {
 
 #[test]
 fn run_forwards_signals_to_the_container() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let rt = Runtime::new();
     let b = Bundle::new(&busybox_config(&[
         "/bin/sh",
@@ -505,9 +491,7 @@ fn run_forwards_signals_to_the_container() {
 
 #[test]
 fn events_stream_until_the_container_stops() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let rt = Runtime::new();
     let b = Bundle::new(&busybox_config(&["/bin/sleep", "1"]));
     let id = unique("ev");
@@ -528,9 +512,7 @@ fn events_stream_until_the_container_stops() {
 
 #[test]
 fn systemd_cgroup_flag_is_accepted_with_a_warning() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let rt = Runtime::new();
     let parent = berth_tests::cgroup_parent::CgroupParent::new("berthtest");
     let slice = parent.name().to_string();
@@ -566,16 +548,7 @@ fn systemd_cgroup_flag_is_accepted_with_a_warning() {
 /// (here one made by script(1)).
 #[test]
 fn foreground_run_and_exec_relay_a_terminal() {
-    if !is_root() {
-        skip!("needs root");
-    }
-    let have_script = std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have_script {
-        skip!("script(1) is not installed");
-    }
+    require!(root, script);
     let rt = Runtime::new();
     let bin = berth_tests::bins::bin("berth-runtime");
     let root = rt.root().to_str().unwrap().to_string();

@@ -182,9 +182,7 @@ fn docker_default_profile_in_a_process() {
 
 #[test]
 fn install_without_no_new_privs_needs_cap_sys_admin() {
-    if !berth_tests::is_root() {
-        berth_tests::skip!("needs root to drop privileges");
-    }
+    berth_tests::require!(root);
     let f = profile(json!({
         "defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_ERRNO" }]
@@ -262,7 +260,7 @@ fn i386_calls_are_filtered_or_killed() {
         (int80(I386_GETPID, 0, 0) == pid) as i32
     });
     if exited(probe) != Some(1) {
-        berth_tests::skip!("the kernel does not run i386 system calls (no IA32 emulation)");
+        berth_tests::skip!(host::no_ia32_emulation);
     }
     // listed: the i386 numbering is filtered like the native one
     let both = profile(json!({
@@ -337,7 +335,7 @@ fn unsupported_profiles_are_refused_clearly() {
 mod containers {
     use berth_tests::oci_runtime::{busybox_config, Runtime};
     use berth_tests::rootfs::Bundle;
-    use berth_tests::{is_root, skip, unique};
+    use berth_tests::{require, unique};
     use serde_json::json;
 
     /// Runs `script` in a busybox container with `seccomp` and returns (exit code, output).
@@ -367,9 +365,7 @@ mod containers {
 
     #[test]
     fn mkdir_denied_with_eperm_or_enosys() {
-        if !is_root() {
-            skip!("needs root");
-        }
+        require!(root);
         let (code, out) = run("mkdir /tmp/d; echo rc=$?", deny_mkdir(json!({})));
         assert_eq!(code, 0, "{out}");
         assert!(
@@ -391,9 +387,7 @@ mod containers {
 
     #[test]
     fn kill_action_ends_the_process_with_sigsys() {
-        if !is_root() {
-            skip!("needs root");
-        }
+        require!(root);
         let (_, out) = run(
             "mkdir /tmp/d; echo rc=$?",
             deny_mkdir(json!({ "action": "SCMP_ACT_KILL_PROCESS" })),
@@ -404,9 +398,7 @@ mod containers {
 
     #[test]
     fn docker_default_profile_runs_busybox() {
-        if !is_root() {
-            skip!("needs root");
-        }
+        require!(root);
         let caps: Vec<String> = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
             .iter()
             .map(|c| c.to_string())
@@ -422,9 +414,7 @@ mod containers {
 
     #[test]
     fn unsupported_profile_is_refused_before_the_container_runs() {
-        if !is_root() {
-            skip!("needs root");
-        }
+        require!(root);
         let (code, out) = run(
             "echo should-not-run",
             json!({ "defaultAction": "SCMP_ACT_ALLOW",

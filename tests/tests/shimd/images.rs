@@ -2,9 +2,9 @@
 //! hostile layers, wrong digests, garbage collection.
 
 use berth_tests::images::{build_image, busybox_layer, layer_tar, Entry};
-use berth_tests::registry::{self, Registry};
+use berth_tests::registry::Registry;
+use berth_tests::require;
 use berth_tests::shimd::Shimd;
-use berth_tests::{is_root, skip};
 
 fn busybox_registry(repo_tag: &str) -> Registry {
     let reg = Registry::start();
@@ -25,9 +25,7 @@ fn snapshot_dirs(s: &Shimd) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn pull_from_loopback_registry_unpacks_and_lists() {
-    if !is_root() || !registry::available() {
-        skip!("needs root and docker-registry");
-    }
+    require!(root, docker_registry);
     let reg = busybox_registry("busybox:latest");
     let s = Shimd::start();
     let name = format!("{}/busybox:latest", reg.host());
@@ -52,9 +50,7 @@ fn pull_from_loopback_registry_unpacks_and_lists() {
 
 #[test]
 fn import_oci_archive_and_remove_then_collect() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let s = Shimd::start();
     let img = build_image(&[busybox_layer()], None);
     let tar = s.dir.path().join("bb.tar");
@@ -81,9 +77,7 @@ fn import_err(s: &Shimd, layers: &[Vec<u8>], diff_ids: Option<Vec<String>>) -> S
 
 #[test]
 fn hostile_layers_are_refused_and_write_nothing_outside() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let s = Shimd::start();
     let outside = s.dir.path().join("outside");
     std::fs::create_dir_all(&outside).unwrap();
@@ -144,9 +138,7 @@ fn hostile_layers_are_refused_and_write_nothing_outside() {
 
 #[test]
 fn whiteouts_and_opaque_dirs_apply_through_overlay() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let s = Shimd::start();
     let l1 = layer_tar(&[
         Entry::Dir("a"),
@@ -206,9 +198,7 @@ fn mount_view(s: &Shimd, chain: &str, at: &std::path::Path) -> String {
 
 #[test]
 fn kill9_mid_pull_leaves_no_wrong_blob_and_pull_completes() {
-    if !is_root() || !registry::available() {
-        skip!("needs root and docker-registry");
-    }
+    require!(root, docker_registry);
     // A large random layer so the pull is still running when shimd dies.
     let big: Vec<u8> = (0..48u32 << 20)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)

@@ -5,9 +5,9 @@ use berth_tests::images::{
     build_image, build_image_with, busybox_layer, layer_tar, random_bytes, Compression, Entry,
     Image,
 };
-use berth_tests::registry::{self, Auth, Ca, Options, Registry};
+use berth_tests::registry::{Auth, Ca, Options, Registry};
+use berth_tests::require;
 use berth_tests::shimd::Shimd;
-use berth_tests::{is_root, skip};
 
 fn inspect(s: &Shimd, name: &str) -> serde_json::Value {
     serde_json::from_str(&s.ctl_ok(&["images", "inspect", name])).unwrap()
@@ -27,9 +27,7 @@ fn busybox_image() -> Image {
 
 #[test]
 fn push_then_pull_back_into_a_fresh_root() {
-    if !is_root() || !registry::available() {
-        skip!("needs root and docker-registry");
-    }
+    require!(root, docker_registry);
     let reg = Registry::start();
     let a = Shimd::start();
     // A layer over 4 MiB goes up in chunks, the small blobs in one request each.
@@ -72,9 +70,7 @@ fn push_then_pull_back_into_a_fresh_root() {
 
 #[test]
 fn tls_registry_needs_its_ca_in_the_config() {
-    if !is_root() || !registry::available() {
-        skip!("needs root and docker-registry");
-    }
+    require!(root, docker_registry);
     let certs = tempfile::tempdir().unwrap();
     let ca = Ca::make(certs.path());
     let reg = Registry::start_with(Options {
@@ -148,25 +144,19 @@ fn check_auth(auth: Auth) {
 
 #[test]
 fn basic_auth_with_htpasswd() {
-    if !is_root() || !registry::available() || !registry::htpasswd_available() {
-        skip!("needs root, docker-registry and htpasswd (apache2-utils)");
-    }
+    require!(root, docker_registry, htpasswd);
     check_auth(Auth::Basic("tester".into(), "secret".into()));
 }
 
 #[test]
 fn token_auth_with_a_token_server() {
-    if !is_root() || !registry::available() {
-        skip!("needs root and docker-registry");
-    }
+    require!(root, docker_registry);
     check_auth(Auth::Token("tester".into(), "secret".into()));
 }
 
 #[test]
 fn mirrors_are_tried_first_and_the_registry_after_them() {
-    if !is_root() || !registry::available() {
-        skip!("needs root and docker-registry");
-    }
+    require!(root, docker_registry);
     let origin = Registry::start();
     let mirror = Registry::start();
     let img = busybox_image();
@@ -198,9 +188,7 @@ fn mirrors_are_tried_first_and_the_registry_after_them() {
 
 #[test]
 fn zstd_and_uncompressed_layers_pull_and_unpack() {
-    if !is_root() || !registry::available() {
-        skip!("needs root and docker-registry");
-    }
+    require!(root, docker_registry);
     let reg = Registry::start();
     let data = random_bytes(3 << 20, 11);
     let img = build_image_with(
@@ -279,9 +267,7 @@ fn kill9_mid_pull(s: &mut Shimd, name: &str, partial: &std::path::Path) -> u64 {
 
 #[test]
 fn kill9_mid_pull_resumes_with_a_range_request() {
-    if !is_root() || !registry::available() {
-        skip!("needs root and docker-registry");
-    }
+    require!(root, docker_registry);
     let reg = Registry::start();
     let big = random_bytes(96 << 20, 31);
     let img = build_image_with(

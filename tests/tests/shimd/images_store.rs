@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use berth_tests::dockerd::Dockerd;
 use berth_tests::images::{build_image, busybox_layer, layer_tar, random_bytes, Entry, Image};
 use berth_tests::shimd::Shimd;
-use berth_tests::{is_root, skip, unique};
+use berth_tests::{require, unique};
 
 fn inspect(s: &Shimd, name: &str) -> serde_json::Value {
     serde_json::from_str(&s.ctl_ok(&["images", "inspect", name])).unwrap()
@@ -92,9 +92,7 @@ fn umount(at: &Path) {
 
 #[test]
 fn export_is_read_by_skopeo_dockerd_and_shimd() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let s = Shimd::start();
     let img = build_image(
         &[busybox_layer(), layer_tar(&[Entry::File("hello", b"hi")])],
@@ -178,9 +176,7 @@ fn docker(d: &Dockerd, args: &[&str]) -> String {
 
 #[test]
 fn gc_removes_unused_content_and_keeps_leased_and_active() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let s = Shimd::start();
     let base = busybox_layer();
     let a = build_image(&[base.clone(), layer_tar(&[Entry::File("a", b"a")])], None);
@@ -261,9 +257,7 @@ fn gc_removes_unused_content_and_keeps_leased_and_active() {
 
 #[test]
 fn native_snapshotter_copies_layers_and_applies_whiteouts() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let s = Shimd::start_with_config(Some("snapshotter = \"native\"\n"));
     let l1 = layer_tar(&[
         Entry::Dir("a"),
@@ -359,9 +353,7 @@ fn big_file_ok(s: &Shimd, big: &[u8]) {
 
 #[test]
 fn kill9_during_import_then_restart_is_consistent() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let mut s = Shimd::start();
     let (img, big) = big_image(21);
     let tar = s.dir.path().join("big.tar");
@@ -380,9 +372,7 @@ fn kill9_during_import_then_restart_is_consistent() {
 
 #[test]
 fn kill9_during_unpack_then_restart_is_consistent() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let mut s = Shimd::start();
     let (img, big) = big_image(22);
     import(&s, &img, "big:v1", &["--no-unpack"]);
@@ -401,9 +391,7 @@ fn kill9_during_unpack_then_restart_is_consistent() {
 
 #[test]
 fn kill9_during_gc_then_restart_is_consistent() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let mut s = Shimd::start();
     let (gone, _) = big_image(23);
     let (kept, big) = big_image(24);
@@ -432,9 +420,7 @@ fn kill9_during_gc_then_restart_is_consistent() {
 
 #[test]
 fn an_image_of_150_layers_mounts_and_runs() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let s = Shimd::start();
     let mut layers = vec![busybox_layer()];
     let names: Vec<String> = (1..150).map(|i| format!("layer-{i:03}")).collect();

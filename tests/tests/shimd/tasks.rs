@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use berth_tests::tasks::{TaskLab, IMAGE};
-use berth_tests::{is_root, skip, unique};
+use berth_tests::{require, unique};
 
 /// `berthctl events` in the background, its lines collected.
 struct Events {
@@ -92,9 +92,7 @@ impl Drop for Events {
 
 #[test]
 fn run_with_runc_returns_output_and_exit_code() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let lab = TaskLab::start();
     let id = unique("runc");
     let (code, out, err) = lab.ctl(&[
@@ -119,9 +117,7 @@ fn run_with_runc_returns_output_and_exit_code() {
 
 #[test]
 fn run_with_the_default_runtime_and_keep_the_container() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let lab = TaskLab::start();
     let id = unique("dflt");
     let (code, out, err) = lab.ctl(&[
@@ -150,9 +146,7 @@ fn run_with_the_default_runtime_and_keep_the_container() {
 
 #[test]
 fn detached_task_exec_pause_stats_events_and_logs_after_delete() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let lab = TaskLab::start();
     let mut events = Events::start(&lab);
     let id = unique("life");
@@ -266,9 +260,7 @@ fn detached_task_exec_pause_stats_events_and_logs_after_delete() {
 
 #[test]
 fn logs_follow_tail_and_since() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let lab = TaskLab::start();
     let id = unique("logs");
     lab.ctl_ok(&[
@@ -306,9 +298,7 @@ fn logs_follow_tail_and_since() {
 
 #[test]
 fn stdin_is_forwarded_and_closed() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let lab = TaskLab::start();
     let id = unique("stdin");
     let mut child = lab
@@ -386,9 +376,7 @@ fn stdin_is_forwarded_and_closed() {
 
 #[test]
 fn terminal_runs_are_interactive() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let lab = TaskLab::start();
     let id = unique("tty");
     let size = nix::pty::Winsize {
@@ -471,9 +459,7 @@ fn wait_child(c: &mut Child, limit: Duration) -> Option<i32> {
 
 #[test]
 fn exec_with_a_terminal_and_process_listing() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let lab = TaskLab::start();
     let id = lab.run_sleeper("exectty");
     // A detached exec shows in ps with its exec id.
@@ -517,9 +503,7 @@ fn logs_rotate_by_size_and_read_across_files() {
         Container, CreateContainerRequest, CreateTaskRequest, LogsRequest, Mount, Runtime,
         StartRequest, WaitRequest,
     };
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let lab = TaskLab::start();
     let g = lab.grpc("default");
     let id = unique("rotate");
@@ -604,9 +588,7 @@ fn logs_rotate_by_size_and_read_across_files() {
 #[test]
 fn attach_replays_the_log_then_streams_to_the_exit() {
     use berth_proto::v1::{attach_request, attach_response, AttachOpen, AttachRequest};
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let lab = TaskLab::start();
     let id = unique("replay");
     lab.ctl_ok(&[
@@ -688,9 +670,7 @@ fn attach_replays_the_log_then_streams_to_the_exit() {
 #[test]
 fn update_changes_the_limits_of_a_running_task() {
     use berth_proto::v1::UpdateTaskRequest;
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let lab = TaskLab::start();
     let id = lab.run_sleeper("update");
     let g = lab.grpc("default");

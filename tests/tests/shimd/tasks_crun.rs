@@ -2,19 +2,12 @@
 //! of hosts where cgroup2 is mounted beside v1 controllers, so shimd runs in a private
 //! mount namespace where /sys/fs/cgroup/unified is unmounted.
 
-use std::process::Command;
-
 use berth_tests::tasks::{CustomShimd, IMAGE};
-use berth_tests::{is_root, skip, unique};
+use berth_tests::{require, unique};
 
 #[test]
 fn crun_runs_containers_through_the_shim() {
-    if !is_root() {
-        skip!("needs root");
-    }
-    if Command::new("crun").arg("--version").output().is_err() {
-        skip!("crun is not installed (scripts/install-deps.sh installs it)");
-    }
+    require!(root, crun);
     let hide_cgroup2 = "if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified || exit 1; fi; exec \"$0\" \"$@\"";
     let s = CustomShimd::start(
         &[

@@ -4,13 +4,11 @@
 use std::process::{Command, Stdio};
 
 use berth_tests::tasks::{CustomShimd, IMAGE};
-use berth_tests::{is_root, skip, unique};
+use berth_tests::{require, unique};
 
 #[test]
 fn deep_state_directories_work() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let base = tempfile::Builder::new()
         .prefix("berth-deep-")
         .tempdir()

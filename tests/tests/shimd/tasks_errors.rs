@@ -8,13 +8,11 @@ use berth_proto::v1::{
     ExecProcessRequest, Mount, Runtime, StartRequest, WaitRequest,
 };
 use berth_tests::tasks::{spec, TaskLab, IMAGE};
-use berth_tests::{is_root, skip, unique};
+use berth_tests::{require, unique};
 
 #[test]
 fn unknown_containers_and_images_are_named() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let lab = TaskLab::start();
     for args in [
         vec!["tasks", "start", "nope-x"],
@@ -45,9 +43,7 @@ fn unknown_containers_and_images_are_named() {
 
 #[test]
 fn duplicate_ids_and_running_deletes_are_refused() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let lab = TaskLab::start();
     let id = lab.run_sleeper("dup");
     let (code, _, err) = lab.ctl(&["run", "-d", "--runtime", "runc", IMAGE, &id, "/bin/true"]);
@@ -96,9 +92,7 @@ fn duplicate_ids_and_running_deletes_are_refused() {
 
 #[test]
 fn runtime_failures_are_reported_and_cleaned_up() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let lab = TaskLab::start();
     // A runtime that does not exist.
     let id = unique("nort");
@@ -138,9 +132,7 @@ fn runtime_failures_are_reported_and_cleaned_up() {
 
 #[test]
 fn bad_rootfs_specs_and_ids_over_grpc() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let lab = TaskLab::start();
     let g = lab.grpc("grpc-ns");
     let ns = "grpc-ns";
@@ -293,9 +285,7 @@ fn bad_rootfs_specs_and_ids_over_grpc() {
 fn shim_sockets_are_private_and_survive_garbage() {
     use std::io::{Read, Write};
     use std::os::unix::fs::PermissionsExt;
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let lab = TaskLab::start();
     let id = lab.run_sleeper("garbage");
     let dir = lab.task_dir("default", &id);

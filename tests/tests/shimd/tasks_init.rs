@@ -11,7 +11,7 @@ use berth_proto::v1::{
     StartRequest, WaitRequest,
 };
 use berth_tests::tasks::{alive, TaskLab};
-use berth_tests::{is_root, skip, unique};
+use berth_tests::{require, unique};
 
 /// Creates and starts a container running `script` (with the shim as its init when
 /// `init`), on the busybox rootfs in `rootfs`.
@@ -119,21 +119,17 @@ fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
-fn lab_and_rootfs() -> Option<(TaskLab, tempfile::TempDir)> {
-    if !is_root() {
-        return None;
-    }
+fn lab_and_rootfs() -> (TaskLab, tempfile::TempDir) {
     let lab = TaskLab::start();
     let rootfs = tempfile::tempdir().unwrap();
     berth_tests::rootfs::make_rootfs(rootfs.path()).unwrap();
-    Some((lab, rootfs))
+    (lab, rootfs)
 }
 
 #[test]
 fn the_shim_is_pid_1_and_reports_host_pids() {
-    let Some((lab, rootfs)) = lab_and_rootfs() else {
-        skip!("needs root");
-    };
+    require!(root);
+    let (lab, rootfs) = lab_and_rootfs();
     for runtime in ["berth-runtime", "runc"] {
         let id = unique("initps");
         start(
@@ -194,9 +190,8 @@ fn the_shim_is_pid_1_and_reports_host_pids() {
 
 #[test]
 fn orphans_are_reaped_so_no_zombie_stays() {
-    let Some((lab, rootfs)) = lab_and_rootfs() else {
-        skip!("needs root");
-    };
+    require!(root);
+    let (lab, rootfs) = lab_and_rootfs();
     // The inner shell's background sleeps are orphaned at once; the main process then
     // becomes a sleep that never waits for anything.
     let script = "sh -c 'sleep 0.1 & sleep 0.1 & sleep 0.1 &'; exec sleep 1000";
@@ -225,9 +220,8 @@ fn orphans_are_reaped_so_no_zombie_stays() {
 
 #[test]
 fn signals_reach_the_main_process_and_its_exit_status_is_the_tasks() {
-    let Some((lab, rootfs)) = lab_and_rootfs() else {
-        skip!("needs root");
-    };
+    require!(root);
+    let (lab, rootfs) = lab_and_rootfs();
     // An exit code passes through.
     let id = unique("initexit");
     start(&lab, &id, "berth-runtime", rootfs.path(), true, "exit 7");
@@ -286,9 +280,8 @@ fn signals_reach_the_main_process_and_its_exit_status_is_the_tasks() {
 
 #[test]
 fn a_shimd_restart_finds_the_init_shim_again() {
-    let Some((mut lab, rootfs)) = lab_and_rootfs() else {
-        skip!("needs root");
-    };
+    require!(root);
+    let (mut lab, rootfs) = lab_and_rootfs();
     let id = unique("initrecover");
     start(
         &lab,

@@ -8,7 +8,7 @@ use berth_proto::v1::{
     StartRequest, WaitRequest,
 };
 use berth_tests::tasks::{alive, TaskLab, IMAGE};
-use berth_tests::{is_root, skip, unique};
+use berth_tests::{require, unique};
 
 /// The pids `berthctl tasks ps` lists for a task.
 fn task_pids(lab: &TaskLab, id: &str) -> Vec<i32> {
@@ -42,9 +42,7 @@ fn kill(lab: &TaskLab, id: &str, signal: i32, all: bool) {
 
 #[test]
 fn kill_all_signals_every_process_and_kill_only_the_init() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     for runtime in ["berth-runtime", "runc"] {
         let lab = TaskLab::start();
         let id = unique("killall");
@@ -147,9 +145,7 @@ fn start_in_host_pid_ns(
 
 #[test]
 fn without_a_pid_namespace_of_its_own_the_rest_dies_with_the_init() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let lab = TaskLab::start();
     let rootfs = tempfile::tempdir().unwrap();
     berth_tests::rootfs::make_rootfs(rootfs.path()).unwrap();

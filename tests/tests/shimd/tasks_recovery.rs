@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use berth_tests::tasks::{alive, TaskLab, IMAGE};
-use berth_tests::{is_root, skip, unique};
+use berth_tests::{require, unique};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -33,9 +33,7 @@ fn log_size(lab: &TaskLab, id: &str) -> u64 {
 
 #[test]
 fn kill9_shimd_keeps_containers_logs_and_exit_codes() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let mut lab = TaskLab::start();
     let (a, b, c) = (unique("alive"), unique("killed"), unique("exits"));
     let ticker = "i=0; while true; do echo tick$i; i=$((i+1)); sleep 0.1; done";
@@ -122,9 +120,7 @@ fn kill9_shimd_keeps_containers_logs_and_exit_codes() {
 
 #[test]
 fn a_killed_shim_is_cleaned_up_and_reported() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let lab = TaskLab::start();
     let id = lab.run_sleeper("shimkill");
     let pid = lab.task_pid(&id);
@@ -150,9 +146,7 @@ fn a_killed_shim_is_cleaned_up_and_reported() {
 
 #[test]
 fn shim_and_shimd_both_gone_keep_the_recorded_exit_code() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let mut lab = TaskLab::start();
     let (done, running) = (unique("recorded"), unique("orphan"));
     lab.ctl_ok(&[

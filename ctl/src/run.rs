@@ -2,8 +2,8 @@
 
 use berth_proto::v1::{
     Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest,
-    DeleteTaskRequest, InspectImageRequest, PrepareSnapshotRequest, Runtime, SnapshotKeyRequest,
-    StartRequest, UnpackRequest,
+    DeleteTaskRequest, InspectImageRequest, PrepareSnapshotRequest, ProcessUser, Runtime,
+    SnapshotKeyRequest, StartRequest, UnpackRequest,
 };
 use serde_json::{json, Value};
 
@@ -40,9 +40,16 @@ pub struct Args {
     /// Set an environment variable NAME=value (repeatable).
     #[arg(short = 'e', long = "env", value_name = "NAME=VALUE")]
     env: Vec<String>,
-    /// Run as user[:group] (names resolve in the container's /etc/passwd and /etc/group).
+    /// Run as user[:group] (names resolve in the container's /etc/passwd and /etc/group;
+    /// default: the image's user, else root).
     #[arg(short = 'u', long)]
     user: Option<String>,
+    /// A supplementary group, by name (of the container's /etc/group) or id (repeatable).
+    #[arg(long = "group-add", value_name = "GROUP")]
+    group_add: Vec<String>,
+    /// Make the container's shim the init (PID 1) of its PID namespace, reaping orphans.
+    #[arg(long)]
+    init: bool,
     /// The working directory inside the container.
     #[arg(short = 'w', long)]
     cwd: Option<String>,
@@ -244,6 +251,11 @@ async fn run_inner(ctx: &Context, a: &Args, made: &mut Made) -> anyhow::Result<i
                 }),
                 spec: serde_json::to_vec(&spec)?,
                 snapshot_key: a.id.clone(),
+                user: Some(ProcessUser {
+                    user: berth_spec::user_for_image(&image, &opts),
+                    additional_groups: a.group_add.clone(),
+                }),
+                init: a.init,
                 ..Default::default()
             }),
         })

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use berth_proto::v1::{
     DeleteTaskRequest, ExecProcessRequest, GetContainerRequest, KillRequest, ListTasksRequest,
-    LogStream, LogsRequest, StartRequest, TaskRequest, TaskStatus, WaitRequest,
+    LogStream, LogsRequest, ProcessUser, StartRequest, TaskRequest, TaskStatus, WaitRequest,
 };
 use comfy_table::{presets::NOTHING, Table};
 use serde_json::{json, Value};
@@ -67,7 +67,8 @@ pub enum Cmd {
         env: Vec<String>,
         #[arg(short = 'w', long)]
         cwd: Option<String>,
-        /// uid[:gid] (numeric).
+        /// Run as user[:group], names or ids resolved in the container (default: as the
+        /// container's init process).
         #[arg(short = 'u', long)]
         user: Option<String>,
         id: String,
@@ -155,12 +156,12 @@ fn timestamp(s: &str) -> anyhow::Result<prost_types::Timestamp> {
 }
 
 /// The exec process spec: the container's init process with other args (and overrides).
+/// Who it runs as is not in it: see [`exec_user`].
 fn exec_spec(
     container_spec: &[u8],
     args: &[String],
     env: &[String],
     cwd: Option<&str>,
-    user: Option<&str>,
     tty: bool,
 ) -> anyhow::Result<Vec<u8>> {
     let spec: Value = serde_json::from_slice(container_spec).unwrap_or(json!({}));
@@ -182,13 +183,21 @@ fn exec_spec(
     if p.get("cwd").is_none() {
         p["cwd"] = json!("/");
     }
-    if let Some(u) = user {
-        let (uid, gid) = berth_spec::user::numeric(u)?
-            .or_else(|| u.parse::<u32>().ok().map(|uid| (uid, 0)))
-            .ok_or_else(|| anyhow::anyhow!("exec --user takes uid[:gid] as numbers, not {u:?}"))?;
-        p["user"] = json!({ "uid": uid, "gid": gid });
+    if let Some(o) = p.as_object_mut() {
+        o.remove("user");
     }
     Ok(serde_json::to_vec(&p)?)
+}
+
+/// Who an exec runs as: `--user` with the container's supplementary groups (as docker
+/// exec does), resolved by shimd in the container; none: as the container's init process.
+fn exec_user(user: Option<&str>, container: Option<&ProcessUser>) -> Option<ProcessUser> {
+    user.map(|u| ProcessUser {
+        user: u.to_string(),
+        additional_groups: container
+            .map(|c| c.additional_groups.clone())
+            .unwrap_or_default(),
+    })
 }
 
 pub async fn run(ctx: &Context, cmd: Cmd) -> anyhow::Result<i32> {
@@ -292,7 +301,7 @@ pub async fn run(ctx: &Context, cmd: Cmd) -> anyhow::Result<i32> {
                 .get(GetContainerRequest { id: id.clone() })
                 .await?
                 .into_inner();
-            let spec = exec_spec(&c.spec, &args, &env, cwd.as_deref(), user.as_deref(), tty)?;
+            let spec = exec_spec(&c.spec, &args, &env, cwd.as_deref(), tty)?;
             let exec_id = exec_id.unwrap_or_else(|| format!("exec-{}", std::process::id()));
             let stdin = tty || interactive;
             tasks
@@ -302,6 +311,7 @@ pub async fn run(ctx: &Context, cmd: Cmd) -> anyhow::Result<i32> {
                     spec,
                     terminal: tty,
                     stdin,
+                    user: exec_user(user.as_deref(), c.user.as_ref()),
                 })
                 .await?;
             let start = StartRequest {
@@ -486,21 +496,35 @@ mod tests {
     fn exec_spec_takes_the_container_process() {
         let spec = br#"{"process":{"args":["sh"],"env":["PATH=/bin","A=1"],"cwd":"/srv","user":{"uid":5,"gid":5}}}"#;
         let p: Value = serde_json::from_slice(
-            &exec_spec(
-                spec,
-                &["ls".into()],
-                &["A=2".into()],
-                None,
-                Some("7:8"),
-                false,
-            )
-            .unwrap(),
+            &exec_spec(spec, &["ls".into()], &["A=2".into()], None, false).unwrap(),
         )
         .unwrap();
         assert_eq!(p["args"], json!(["ls"]));
         assert_eq!(p["env"], json!(["PATH=/bin", "A=2"]));
         assert_eq!(p["cwd"], "/srv");
-        assert_eq!(p["user"], json!({"uid": 7, "gid": 8}));
-        assert!(exec_spec(spec, &["ls".into()], &[], None, Some("bob"), false).is_err());
+        assert!(p.get("user").is_none(), "shimd decides the user");
+    }
+
+    #[test]
+    fn exec_user_keeps_the_containers_groups() {
+        let c = ProcessUser {
+            user: "app".into(),
+            additional_groups: vec!["audio".into()],
+        };
+        assert_eq!(exec_user(None, Some(&c)), None);
+        assert_eq!(
+            exec_user(Some("bob:staff"), Some(&c)),
+            Some(ProcessUser {
+                user: "bob:staff".into(),
+                additional_groups: vec!["audio".into()],
+            })
+        );
+        assert_eq!(
+            exec_user(Some("7"), None),
+            Some(ProcessUser {
+                user: "7".into(),
+                additional_groups: vec![],
+            })
+        );
     }
 }

@@ -1,5 +1,8 @@
 //! Exec processes: `docker exec`. An exec is created (configured), then started once through
 //! shimd's Tasks.Exec/Start, attached like a container, and inspected for its exit code.
+//! Who it runs as is shimd's to derive, as for the container's init: an exec without a
+//! user runs as the container's init does; `-u` is resolved in the container's rootfs
+//! with the container's `GroupAdd`, as dockerd does.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +18,10 @@ use crate::error::{Error, Result};
 /// Execs kept per container once finished (docker keeps a bounded history too).
 const KEEP_FINISHED: usize = 64;
 
+/// dockerd's exit code of an exec that could not be started (a missing or non-executable
+/// command, a user or working directory that is not there).
+pub const START_FAILED: i64 = 126;
+
 #[derive(Debug, Clone)]
 pub struct ExecState {
     pub running: bool,
@@ -27,8 +34,10 @@ pub struct Exec {
     pub id: String,
     pub container_id: String,
     pub config: CreateRequest,
-    /// The OCI process to run.
+    /// The OCI process to run (its user is shimd's to fill in).
     pub process: serde_json::Value,
+    /// Who it runs as; None: as the container's init process.
+    pub user: Option<v1::ProcessUser>,
     state: Mutex<ExecState>,
     done: watch::Sender<bool>,
 }
@@ -193,13 +202,13 @@ impl Engine {
             env.push("TERM=xterm".into());
         }
         p["env"] = serde_json::json!(env);
-        if !req.user.is_empty() {
-            let u = self.resolve_exec_user(c, &req.user).await?;
-            p["user"] = serde_json::json!({"uid": u.uid, "gid": u.gid});
-            if !u.additional_gids.is_empty() {
-                p["user"]["additionalGids"] = serde_json::json!(u.additional_gids);
-            }
+        if let Some(o) = p.as_object_mut() {
+            o.remove("user");
         }
+        let user = (!req.user.is_empty()).then(|| v1::ProcessUser {
+            user: req.user.clone(),
+            additional_groups: rec.host_config.group_add.clone().unwrap_or_default(),
+        });
         if req.privileged {
             let all = crate::spec::caps::supported();
             p["capabilities"] =
@@ -219,6 +228,7 @@ impl Engine {
             container_id: c.id.clone(),
             config: req,
             process: p,
+            user,
             state: Mutex::new(ExecState {
                 running: false,
                 started: false,
@@ -237,28 +247,9 @@ impl Engine {
         Ok(id)
     }
 
-    /// The user of an exec, resolved in the running container's /etc/passwd and /etc/group.
-    async fn resolve_exec_user(&self, c: &Container, user: &str) -> Result<berth_spec::user::User> {
-        if let Some((uid, gid)) =
-            berth_spec::user::numeric(user).map_err(|e| Error::invalid(e.to_string()))?
-        {
-            return Ok(berth_spec::user::User {
-                uid,
-                gid,
-                additional_gids: vec![],
-            });
-        }
-        let pid = c.with(|r| r.state.pid);
-        let root = std::path::PathBuf::from(format!("/proc/{pid}/root"));
-        let user = user.to_string();
-        tokio::task::spawn_blocking(move || berth_spec::user::resolve(&root, &user))
-            .await
-            .map_err(|e| Error::internal(e.to_string()))?
-            .map_err(|e| Error::invalid(e.to_string()))
-    }
-
-    /// Adds the exec to the task (not yet started). Refuses a second start.
-    pub async fn exec_prepare(&self, e: &Exec) -> Result<()> {
+    /// Claims the exec's one start: refuses a second start, and a container that no
+    /// longer runs.
+    pub fn exec_claim(&self, e: &Exec) -> Result<()> {
         let mut already = false;
         e.set(|s| {
             already = s.started;
@@ -277,21 +268,33 @@ impl Engine {
                 e.container_id
             )));
         }
-        self.shimd
+        Ok(())
+    }
+
+    /// Adds the claimed exec to the container's task (not yet started); shimd derives
+    /// who it runs as. A failure ends the exec with dockerd's code.
+    pub async fn exec_add(&self, e: &Exec) -> Result<()> {
+        let spec = serde_json::to_vec(&e.process).map_err(|x| Error::internal(x.to_string()))?;
+        let r = self
+            .shimd
             .tasks()
             .exec(v1::ExecProcessRequest {
                 container_id: e.container_id.clone(),
                 exec_id: e.id.clone(),
-                spec: serde_json::to_vec(&e.process).map_err(|x| Error::internal(x.to_string()))?,
+                spec,
                 terminal: e.config.tty,
                 stdin: e.config.attach_stdin,
+                user: e.user.clone(),
             })
-            .await
-            .map_err(Error::from)?;
-        Ok(())
+            .await;
+        r.map(|_| ()).map_err(|s| {
+            e.finish(START_FAILED);
+            Error::from(s)
+        })
     }
 
-    /// Starts a prepared exec; its exit is collected in the background.
+    /// Starts an added exec; its exit is collected in the background. A failure ends the
+    /// exec with dockerd's code.
     pub async fn exec_run(self: &Arc<Self>, e: &Arc<Exec>) -> Result<()> {
         let started = self
             .shimd
@@ -304,24 +307,9 @@ impl Engine {
         let pid = match started {
             Ok(r) => r.into_inner().pid,
             Err(s) => {
-                let _ = self
-                    .shimd
-                    .tasks()
-                    .delete(v1::DeleteTaskRequest {
-                        container_id: e.container_id.clone(),
-                        exec_id: e.id.clone(),
-                        force: true,
-                    })
-                    .await;
-                let err = Error::from(s);
-                let code =
-                    if err.message.contains("not found") || err.message.contains("no such file") {
-                        127
-                    } else {
-                        126
-                    };
-                e.finish(code);
-                return Err(err);
+                self.exec_forget(e).await;
+                e.finish(START_FAILED);
+                return Err(Error::from(s));
             }
         };
         e.set(|s| {
@@ -349,18 +337,10 @@ impl Engine {
                 .await;
             let code = match r {
                 Ok(w) => w.into_inner().exit_status as i64,
-                Err(_) => 126,
+                Err(_) => START_FAILED,
             };
             e.finish(code);
-            let _ = engine
-                .shimd
-                .tasks()
-                .delete(v1::DeleteTaskRequest {
-                    container_id: e.container_id.clone(),
-                    exec_id: e.id.clone(),
-                    force: false,
-                })
-                .await;
+            engine.exec_forget(&e).await;
             if let Ok(c) = engine.containers.get(&e.container_id) {
                 engine.container_event_with(
                     &c,
@@ -370,6 +350,25 @@ impl Engine {
             }
         });
         Ok(())
+    }
+
+    /// Adds and starts a claimed exec (`docker exec -d`).
+    pub async fn exec_launch(self: &Arc<Self>, e: &Arc<Exec>) -> Result<()> {
+        self.exec_add(e).await?;
+        self.exec_run(e).await
+    }
+
+    /// Removes the exec from the container's task in shimd (its exit is recorded here).
+    pub async fn exec_forget(&self, e: &Exec) {
+        let _ = self
+            .shimd
+            .tasks()
+            .delete(v1::DeleteTaskRequest {
+                container_id: e.container_id.clone(),
+                exec_id: e.id.clone(),
+                force: true,
+            })
+            .await;
     }
 
     /// Waits until the exec's exit is recorded.

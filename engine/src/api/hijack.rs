@@ -270,12 +270,15 @@ pub async fn exec_start(
         .map_err(|err| Error::invalid(format!("reading the request body: {err}")))?;
     let start: berth_api::exec::StartRequest = decode(&headers, &body, true)?;
     let x = e.execs.get(&id)?;
-    e.exec_prepare(&x).await?;
+    e.exec_claim(&x)?;
     if start.detach {
-        e.exec_run(&x).await?;
+        e.exec_launch(&x).await?;
         return Ok(Response::new(Body::empty()));
     }
-    let tty = x.config.tty;
+    // As dockerd does, the start request's Tty decides the framing: raw stdout and no
+    // stderr with it, multiplexed stdout and stderr without. (The exec's own Tty decides
+    // whether the process gets a terminal.)
+    let tty = start.tty;
     let ct = content_type(tty, !version.before(1, 42));
     let (tx, rx) = mpsc::channel::<v1::AttachRequest>(16);
     let open = v1::AttachOpen {
@@ -283,36 +286,56 @@ pub async fn exec_start(
         exec_id: x.id.clone(),
         stdin: x.config.attach_stdin,
         stdout: x.config.attach_stdout,
-        stderr: x.config.attach_stderr,
+        stderr: x.config.attach_stderr && !tty,
         logs: false,
     };
-    let attached = attach::connect(&e.shimd, open, rx).await?;
     let size = start.console_size.or(x.config.console_size);
     let keys = attach::parse_detach_keys(&x.config.detach_keys)?;
+    // Adds the exec to its task, attaches before the start (so no output is lost), starts.
+    let launch = {
+        let (e, x) = (e.clone(), x.clone());
+        async move {
+            e.exec_add(&x).await?;
+            let attached = match attach::connect(&e.shimd, open, rx).await {
+                Ok(a) => a,
+                Err(err) => {
+                    e.exec_forget(&x).await;
+                    x.finish(crate::execs::START_FAILED);
+                    return Err(err);
+                }
+            };
+            e.exec_run(&x).await?;
+            Ok::<_, Error>(attached)
+        }
+    };
 
     let Some(up) = on_upgrade else {
-        e.exec_run(&x).await?;
+        let attached = launch.await?;
         return Ok(body_stream(attached, tty, ct, tx));
     };
     tokio::spawn(async move {
         let Ok(io) = up.await else { return };
         headers_read(conn).await;
         let mut io = TokioIo::new(io);
-        if let Err(err) = e.exec_run(&x).await {
-            // As dockerd does: the error goes to the client's stdout, the exit code to inspect.
-            use tokio::io::AsyncWriteExt;
-            let text = format!("{}\r\n", err.message);
-            let bytes = if tty {
-                text.into_bytes()
-            } else {
-                stdcopy::frame(stdcopy::STDOUT, text.as_bytes())
-            };
-            let _ = io.write_all(&bytes).await;
-            let _ = io.shutdown().await;
-            return;
-        }
+        let attached = match launch.await {
+            Ok(a) => a,
+            Err(err) => {
+                // As dockerd does: the error goes to the client's stdout, the exit code to
+                // inspect.
+                use tokio::io::AsyncWriteExt;
+                let text = format!("{}\r\n", err.message);
+                let bytes = if tty {
+                    text.into_bytes()
+                } else {
+                    stdcopy::frame(stdcopy::STDOUT, text.as_bytes())
+                };
+                let _ = io.write_all(&bytes).await;
+                let _ = io.shutdown().await;
+                return;
+            }
+        };
         if let Some([h, w]) = size {
-            if tty && h > 0 && w > 0 {
+            if x.config.tty && h > 0 && w > 0 {
                 let _ = e.resize(&x.container_id, &x.id, h, w).await;
             }
         }

@@ -364,6 +364,8 @@ impl Engine {
                     }),
                     spec: serde_json::to_vec(&oci).map_err(|e| Error::internal(e.to_string()))?,
                     snapshot_key: id.clone(),
+                    user: Some(spec::process_user(&config, &hc)),
+                    init: hc.init == Some(true),
                     ..Default::default()
                 }),
             })

@@ -10,6 +10,7 @@ pub mod security;
 use std::path::{Path, PathBuf};
 
 use berth_api::container::{Config, HostConfig};
+use berth_proto::v1;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
@@ -118,47 +119,27 @@ fn rlimits(
     Ok(Value::Array(list))
 }
 
-/// The user of the process: numbers when given as numbers; otherwise resolved by shimd in
-/// the container's /etc/passwd and /etc/group when the task is created (the user
-/// annotation of `berth-spec`), which also adds the user's supplementary groups.
-fn set_user(spec: &mut Value, user: &str, group_add: &[String]) -> Result<()> {
-    if let Some(bad) = group_add
+/// Who the container's processes run as, for shimd to resolve in the container's rootfs
+/// when its task is created (and for each exec without a user of its own): the config's
+/// user (empty: root) and the host config's `GroupAdd`.
+pub fn process_user(config: &Config, host: &HostConfig) -> v1::ProcessUser {
+    v1::ProcessUser {
+        user: config.user.clone(),
+        additional_groups: host.group_add.clone().unwrap_or_default(),
+    }
+}
+
+/// `GroupAdd` entries are group names or ids.
+fn check_group_add(group_add: &[String]) -> Result<()> {
+    match group_add
         .iter()
         .find(|g| g.is_empty() || g.contains([':', '\n']))
     {
-        return Err(Error::invalid(format!(
+        Some(bad) => Err(Error::invalid(format!(
             "invalid group {bad:?} in GroupAdd: give a group name or id"
-        )));
+        ))),
+        None => Ok(()),
     }
-    // Ids go in as they are; names are resolved in the container's /etc/group at start.
-    let ids: Option<Vec<u32>> = group_add.iter().map(|g| g.parse().ok()).collect();
-    let fixed = match berth_spec::user::numeric(if user.is_empty() { "0:0" } else { user }) {
-        Ok(Some(ids)) => Some(ids),
-        Ok(None) => None,
-        Err(e) => return Err(Error::invalid(e.to_string())),
-    };
-    match (fixed, ids) {
-        (Some((uid, gid)), Some(extra)) if !user.is_empty() => {
-            spec["process"]["user"] = json!({"uid": uid, "gid": gid});
-            if !extra.is_empty() {
-                spec["process"]["user"]["additionalGids"] = json!(extra);
-            }
-            return Ok(());
-        }
-        (Some((uid, gid)), _) if !user.is_empty() => {
-            spec["process"]["user"] = json!({"uid": uid, "gid": gid});
-        }
-        // A name, a uid alone, or root by default: resolved in the container at start.
-        _ => {
-            let who = if user.is_empty() { "0" } else { user };
-            spec["annotations"][berth_spec::USER_ANNOTATION] = json!(who);
-        }
-    }
-    if !group_add.is_empty() {
-        spec["annotations"][berth_spec::GROUPS_ANNOTATION] =
-            json!(serde_json::to_string(group_add).expect("strings serialize"));
-    }
-    Ok(())
 }
 
 /// Namespaced sysctls a container may set (docker's rule).
@@ -301,7 +282,7 @@ pub fn generate(input: &Input) -> Result<Value> {
     if h.console_size != [0, 0] && c.tty {
         p["consoleSize"] = json!({"height": h.console_size[0], "width": h.console_size[1]});
     }
-    set_user(&mut spec, &c.user, h.group_add.as_deref().unwrap_or(&[]))?;
+    check_group_add(h.group_add.as_deref().unwrap_or(&[]))?;
 
     spec["root"]["readonly"] = json!(h.readonly_rootfs);
     if h.uts_mode == "host" {
@@ -410,10 +391,6 @@ pub fn generate(input: &Input) -> Result<Value> {
             spec["annotations"][k] = json!(v);
         }
     }
-    if h.init == Some(true) {
-        // shimd makes the container's shim the init of its PID namespace.
-        spec["annotations"][berth_spec::INIT_ANNOTATION] = json!("true");
-    }
     Ok(spec)
 }
 
@@ -488,44 +465,38 @@ mod tests {
     }
 
     #[test]
-    fn users_by_number_name_and_groups() {
-        let mut s = json!({"process": {"user": {"uid": 0, "gid": 0}}});
-        set_user(&mut s, "1000:1000", &[]).unwrap();
-        assert_eq!(s["process"]["user"], json!({"uid": 1000, "gid": 1000}));
-        let mut s = json!({"process": {}});
-        set_user(&mut s, "app", &[]).unwrap();
-        assert_eq!(s["annotations"][berth_spec::USER_ANNOTATION], "app");
-        let mut s = json!({"process": {}});
-        set_user(&mut s, "1:2", &["10".into()]).unwrap();
+    fn the_user_and_groups_go_to_shimd_unresolved() {
+        let config = Config {
+            cmd: Some(StrSlice(vec!["sh".into()])),
+            user: "app:wheel".into(),
+            ..Default::default()
+        };
+        let host = HostConfig {
+            group_add: Some(vec!["audio".into(), "10".into()]),
+            ..Default::default()
+        };
+        let s = generate(&input(&config, &host)).unwrap();
+        // The spec keeps the base's root: shimd replaces it with the resolved identity.
+        assert_eq!(s["process"]["user"], json!({"uid": 0, "gid": 0}));
+        assert!(s.get("annotations").is_none(), "{}", s["annotations"]);
         assert_eq!(
-            s["process"]["user"],
-            json!({"uid": 1, "gid": 2, "additionalGids": [10]})
+            process_user(&config, &host),
+            v1::ProcessUser {
+                user: "app:wheel".into(),
+                additional_groups: vec!["audio".into(), "10".into()],
+            }
         );
-        assert!(s.get("annotations").is_none());
-        // Group names, and users to look up, are resolved in the container at start.
-        let mut s = json!({"process": {}});
-        set_user(&mut s, "1:2", &["wheel".into(), "10".into()]).unwrap();
-        assert_eq!(s["process"]["user"], json!({"uid": 1, "gid": 2}));
         assert_eq!(
-            s["annotations"][berth_spec::GROUPS_ANNOTATION],
-            r#"["wheel","10"]"#
-        );
-        let mut s = json!({"process": {}});
-        set_user(&mut s, "", &["10".into()]).unwrap();
-        assert_eq!(s["annotations"][berth_spec::USER_ANNOTATION], "0");
-        assert_eq!(s["annotations"][berth_spec::GROUPS_ANNOTATION], r#"["10"]"#);
-        let mut s = json!({"process": {}});
-        set_user(&mut s, "app", &["audio".into()]).unwrap();
-        assert_eq!(s["annotations"][berth_spec::USER_ANNOTATION], "app");
-        assert_eq!(
-            s["annotations"][berth_spec::GROUPS_ANNOTATION],
-            r#"["audio"]"#
+            process_user(&Config::default(), &HostConfig::default()),
+            v1::ProcessUser::default()
         );
         for bad in ["", "a:b", "x\ny"] {
-            assert!(
-                set_user(&mut json!({}), "", &[bad.into()]).is_err(),
-                "{bad:?}"
-            );
+            let host = HostConfig {
+                group_add: Some(vec![bad.into()]),
+                ..Default::default()
+            };
+            let e = generate(&input(&config, &host)).unwrap_err();
+            assert!(e.message.contains("GroupAdd"), "{bad:?}: {}", e.message);
         }
     }
 
@@ -546,7 +517,6 @@ mod tests {
             s["process"]["env"],
             json!(["HOSTNAME=abc", "A=1", berth_spec::DEFAULT_PATH])
         );
-        assert_eq!(s["annotations"][berth_spec::USER_ANNOTATION], "0");
         assert!(!dests_of(&s).contains(&"/run"));
         assert_eq!(
             s["process"]["capabilities"]["bounding"]
@@ -653,30 +623,6 @@ mod tests {
             s["linux"]["resources"]["devices"],
             json!([{"allow": true, "access": "rwm"}])
         );
-    }
-
-    #[test]
-    fn init_asks_shimd_for_the_shim_as_init() {
-        let config = Config {
-            cmd: Some(StrSlice(vec!["sh".into()])),
-            ..Default::default()
-        };
-        let plain = generate(&input(&config, &HostConfig::default())).unwrap();
-        assert!(plain["annotations"]
-            .get(berth_spec::INIT_ANNOTATION)
-            .is_none());
-        let host = HostConfig {
-            init: Some(true),
-            ..Default::default()
-        };
-        let s = generate(&input(&config, &host)).unwrap();
-        assert_eq!(s["annotations"][berth_spec::INIT_ANNOTATION], "true");
-        // The container still asks for a PID namespace of its own; shimd swaps in the
-        // shim's.
-        assert!(s["linux"]["namespaces"]
-            .as_array()
-            .unwrap()
-            .contains(&json!({"type": "pid"})));
     }
 
     #[test]

@@ -3,10 +3,10 @@
 //!
 //! [`default_spec`] is the base: namespaces, the usual mounts, the default capability set,
 //! masked and read-only paths and device rules, like containerd's and docker's defaults.
-//! [`spec_for_image`] applies an image config (Env, Entrypoint, Cmd, WorkingDir, User) and
-//! the caller's overrides on top. A user given by name (or a uid without a group) cannot be
-//! resolved without the container's rootfs, so it travels as the [`USER_ANNOTATION`] and
-//! shimd resolves it against the mounted rootfs at task creation ([`user::resolve`]).
+//! [`spec_for_image`] applies an image config (Env, Entrypoint, Cmd, WorkingDir) and the
+//! caller's overrides on top. Who the process runs as is not in the spec: it needs the
+//! container's rootfs, so the caller gives shimd the user ([`user_for_image`]) in the
+//! container record and shimd derives the identity at task creation ([`user::identity`]).
 
 mod image;
 pub mod signal;
@@ -16,21 +16,6 @@ use oci_spec::runtime::Spec;
 use serde_json::{json, Value};
 
 pub use image::ImageConfig;
-
-/// Annotation carrying the `user[:group]` to resolve against the rootfs's /etc/passwd and
-/// /etc/group when the task is created (names, or a uid whose group must be looked up).
-pub const USER_ANNOTATION: &str = "org.berth.user";
-
-/// Annotation carrying supplementary groups to add (docker's `--group-add`), a JSON array
-/// of group names or ids resolved against the rootfs's /etc/group when the task is created
-/// ([`user::additional_groups`]) and added to the process user's additional gids.
-pub const GROUPS_ANNOTATION: &str = "org.berth.groups";
-
-/// Annotation (value `"true"`) asking for the container's shim to be the init (PID 1) of
-/// the container's PID namespace: orphans are reaped by the shim, with no extra process
-/// in the container (docker's `--init`). Only meaningful with a PID namespace of the
-/// container's own; shimd then has the container join the shim's namespace.
-pub const INIT_ANNOTATION: &str = "org.berth.init";
 
 /// The PATH a container gets when its image sets none.
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -43,8 +28,9 @@ pub enum Error {
         "the container has nothing to run: the image sets no Entrypoint or Cmd and none was given"
     )]
     NoCommand,
-    #[error("invalid user {0:?}: {1}")]
-    User(String, String),
+    /// A process identity that cannot be derived (the message says why).
+    #[error("{0}")]
+    Identity(String),
     #[error("building the OCI spec: {0}")]
     Spec(String),
 }
@@ -62,7 +48,8 @@ pub struct ProcessOptions {
     pub env: Vec<String>,
     /// Replaces the image's WorkingDir.
     pub cwd: Option<String>,
-    /// Replaces the image's User (`user`, `uid`, `user:group`, `uid:gid`).
+    /// Replaces the image's User (`user`, `uid`, `user:group`, `uid:gid`); see
+    /// [`user_for_image`].
     pub user: Option<String>,
     /// Allocate a terminal (also sets TERM=xterm unless the env has TERM).
     pub terminal: bool,
@@ -228,20 +215,16 @@ pub fn spec_for_image(
     p["env"] = json!(env);
     p["cwd"] = json!(cwd);
     p["terminal"] = json!(opts.terminal);
-    let user = opts
-        .user
+    serde_json::from_value(v).map_err(|e| Error::Spec(e.to_string()))
+}
+
+/// Who the process of a container running `image` runs as: the caller's user, else the
+/// image's (empty: root). Resolved by shimd against the rootfs ([`user::identity`]).
+pub fn user_for_image(image: &ImageConfig, opts: &ProcessOptions) -> String {
+    opts.user
         .clone()
         .or_else(|| image.user.clone())
-        .filter(|u| !u.is_empty());
-    if let Some(user) = user {
-        match user::numeric(&user)? {
-            Some((uid, gid)) => p["user"] = json!({ "uid": uid, "gid": gid }),
-            None => {
-                v["annotations"] = json!({ USER_ANNOTATION: user });
-            }
-        }
-    }
-    serde_json::from_value(v).map_err(|e| Error::Spec(e.to_string()))
+        .unwrap_or_default()
 }
 
 /// `base` with `overrides` applied: an override replaces the entry of the same name.
@@ -288,7 +271,6 @@ mod tests {
         assert_eq!(p["args"], json!(["/bin/ep", "x"]));
         assert_eq!(p["env"], json!(["PATH=/bin", "A=1"]));
         assert_eq!(p["cwd"], "/srv");
-        assert_eq!(p["user"]["uid"], 1000);
 
         let opts = ProcessOptions {
             args: Some(vec!["echo".into(), "hi".into()]),
@@ -306,7 +288,12 @@ mod tests {
             json!(["PATH=/bin", "A=2", "TERM=xterm"])
         );
         assert_eq!(v["process"]["terminal"], true);
-        assert_eq!(v["annotations"][USER_ANNOTATION], "nobody");
+        // The user is not in the spec: shimd resolves it.
+        assert_eq!(v["process"]["user"], json!({"uid": 0, "gid": 0}));
+        assert_eq!(user_for_image(&img, &opts), "nobody");
+        assert_eq!(user_for_image(&img, &ProcessOptions::default()), "1000:1000");
+        let rootless = ImageConfig::default();
+        assert_eq!(user_for_image(&rootless, &ProcessOptions::default()), "");
     }
 
     #[test]

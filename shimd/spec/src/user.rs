@@ -1,5 +1,17 @@
-//! Resolving `user[:group]` against a container's /etc/passwd and /etc/group, read inside
-//! the rootfs without following links out of it.
+//! A process's identity (uid, primary gid, supplementary gids) derived from `user[:group]`
+//! and extra groups against a container's /etc/passwd and /etc/group, read inside the
+//! rootfs without following links out of it. [`identity`] is the one place every process
+//! of a container (its init and each exec) gets its identity from.
+//!
+//! The rules are dockerd's (20.10, measured side by side):
+//! - the user is a name or a uid; empty means uid 0. A passwd entry (by name, or by uid for
+//!   a number) gives the uid, the primary gid and the name. A uid without an entry runs
+//!   with gid 0; a name without one is an error.
+//! - a group after `:` (a name, which must have an entry, or a number) replaces the
+//!   primary gid; an empty one counts as none.
+//! - the supplementary gids are the primary gid, then (only when no group was given) the
+//!   gids of the groups whose member list names the user, then the extra groups (names
+//!   that must have an entry, or numbers), each once, in that order.
 
 use std::ffi::CString;
 use std::io::Read;
@@ -8,7 +20,7 @@ use std::path::Path;
 
 use crate::{Error, Result};
 
-/// A resolved user: uid, primary gid, supplementary gids.
+/// A resolved identity: uid, primary gid, supplementary gids.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub uid: u32,
@@ -16,145 +28,162 @@ pub struct User {
     pub additional_gids: Vec<u32>,
 }
 
-/// `uid:gid` given as numbers needs no lookup: Some((uid, gid)). Anything else needs the
-/// rootfs: None. Malformed strings are errors.
-pub fn numeric(user: &str) -> Result<Option<(u32, u32)>> {
-    let (u, g) = match user.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (user, None),
-    };
-    if u.is_empty() || g == Some("") {
-        return Err(Error::User(
-            user.into(),
-            "use user, uid, user:group or uid:gid".into(),
-        ));
-    }
-    match (u.parse::<u32>(), g.map(str::parse::<u32>)) {
-        (Ok(uid), Some(Ok(gid))) => Ok(Some((uid, gid))),
-        _ => Ok(None),
+impl User {
+    /// The OCI `process.user` object.
+    pub fn oci(&self) -> serde_json::Value {
+        serde_json::json!({
+            "uid": self.uid,
+            "gid": self.gid,
+            "additionalGids": self.additional_gids,
+        })
     }
 }
 
-/// Resolves `user[:group]` with the passwd and group files of `rootfs` (docker's rules:
-/// a uid without an entry gets gid 0; a name without an entry is an error).
-pub fn resolve(rootfs: &Path, user: &str) -> Result<User> {
+/// The files an identity is looked up in.
+const PASSWD: &str = "etc/passwd";
+const GROUP: &str = "etc/group";
+
+/// The identity of a process running as `user` (`user`, `uid`, `user:group`, `uid:gid`;
+/// empty is root) with the supplementary groups `extra_groups` (docker's `--group-add`), in
+/// the container whose root filesystem is `rootfs`.
+pub fn identity(rootfs: &Path, user: &str, extra_groups: &[String]) -> Result<User> {
     let (u, g) = match user.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
+        Some((u, g)) => (u, Some(g).filter(|g| !g.is_empty())),
         None => (user, None),
     };
-    let err = |msg: String| Error::User(user.to_string(), msg);
-    let passwd = read_in_root(rootfs, "etc/passwd").unwrap_or_default();
-    let group = read_in_root(rootfs, "etc/group").unwrap_or_default();
-    let entry = passwd
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.len() >= 4 && (f[0] == u || (u.parse::<u32>().is_ok() && f[2] == u)));
-    let (uid, name, mut gid) = match (&entry, u.parse::<u32>()) {
-        (Some(f), _) => (
-            f[2].parse::<u32>()
-                .map_err(|_| err("bad uid in /etc/passwd".into()))?,
-            f[0].to_string(),
-            f[3].parse::<u32>()
-                .map_err(|_| err("bad gid in /etc/passwd".into()))?,
-        ),
-        (None, Ok(uid)) => (uid, String::new(), 0),
-        (None, Err(_)) => return Err(err("no such user in the container's /etc/passwd".into())),
+    let u = if u.is_empty() { "0" } else { u };
+    let passwd = read_in_root(rootfs, PASSWD)?.unwrap_or_default();
+    let group = read_in_root(rootfs, GROUP)?.unwrap_or_default();
+    let groups = Groups(&group);
+    let (uid, mut gid, name) = match find_passwd(&passwd, u)? {
+        Some(e) => (e.uid, e.gid, Some(e.name)),
+        None => match u.parse::<u32>() {
+            Ok(uid) => (uid, 0, None),
+            Err(_) => {
+                return Err(Error::Identity(format!(
+                    "unable to find user {u}: no matching entries in the container's /etc/passwd"
+                )))
+            }
+        },
     };
-    let groups: Vec<Vec<&str>> = group
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .filter(|f| f.len() >= 3)
-        .collect();
     if let Some(g) = g {
-        gid = match g.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => groups
-                .iter()
-                .find(|f| f[0] == g)
-                .and_then(|f| f[2].parse().ok())
-                .ok_or_else(|| err(format!("no group {g:?} in the container's /etc/group")))?,
-        };
+        gid = groups.gid_of(g)?;
     }
-    let mut additional_gids: Vec<u32> = if name.is_empty() || g.is_some() {
-        Vec::new()
-    } else {
-        groups
-            .iter()
-            .filter(|f| f.len() >= 4 && f[3].split(',').any(|m| m == name))
-            .filter_map(|f| f[2].parse().ok())
-            .filter(|&n| n != gid)
-            .collect()
+    let mut gids = vec![gid];
+    let mut add = |id: u32| {
+        if !gids.contains(&id) {
+            gids.push(id);
+        }
     };
-    additional_gids.dedup();
+    if let (Some(name), None) = (name, g) {
+        for id in groups.memberships(name)? {
+            add(id);
+        }
+    }
+    for e in extra_groups {
+        add(groups.gid_of(e)?);
+    }
     Ok(User {
         uid,
         gid,
-        additional_gids,
+        additional_gids: gids,
     })
 }
 
-/// Resolves supplementary groups given by name or id (docker's `--group-add`) with the
-/// group file of `rootfs`: a name must have an entry; an id is taken as it is when it has
-/// none. Duplicates are dropped.
-pub fn additional_groups(rootfs: &Path, entries: &[String]) -> Result<Vec<u32>> {
-    let group = read_in_root(rootfs, "etc/group").unwrap_or_default();
-    let mut out: Vec<u32> = Vec::new();
-    for e in entries {
-        let gid = group
-            .lines()
-            .map(|l| l.split(':').collect::<Vec<_>>())
-            .filter(|f| f.len() >= 3)
-            .find(|f| f[0] == e || f[2] == e)
-            .and_then(|f| f[2].parse::<u32>().ok())
-            .or_else(|| e.parse::<u32>().ok())
-            .ok_or_else(|| {
-                Error::User(
-                    e.clone(),
-                    "no such group in the container's /etc/group (--group-add takes a group name of the image or a number)".into(),
-                )
-            })?;
-        if !out.contains(&gid) {
-            out.push(gid);
-        }
-    }
-    Ok(out)
+/// A passwd entry's fields that matter here.
+struct PasswdEntry<'a> {
+    name: &'a str,
+    uid: u32,
+    gid: u32,
 }
 
-/// Adds the groups of the spec's [`crate::GROUPS_ANNOTATION`] (if any), resolved in
-/// `rootfs`, to `process.user.additionalGids`.
-pub fn apply_groups_annotation(spec: &mut serde_json::Value, rootfs: &Path) -> Result<()> {
-    let Some(list) = spec
-        .get("annotations")
-        .and_then(|a| a.get(crate::GROUPS_ANNOTATION))
-        .and_then(serde_json::Value::as_str)
-    else {
-        return Ok(());
-    };
-    let entries: Vec<String> = serde_json::from_str(list).map_err(|e| {
-        Error::Spec(format!(
-            "annotation {}: not a JSON array of strings: {e}",
-            crate::GROUPS_ANNOTATION
+/// The `(line number, fields)` of the non-empty lines of a passwd or group file.
+fn lines(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(n, l)| (n, l.split(':').collect()))
+}
+
+fn number(field: Option<&&str>, what: &str, file: &str, line: usize) -> Result<u32> {
+    let f = field.copied().unwrap_or("");
+    f.parse().map_err(|_| {
+        Error::Identity(format!(
+            "line {line} of the container's /{file} is malformed: the {what} {f:?} is not a number"
         ))
-    })?;
-    let extra = additional_groups(rootfs, &entries)?;
-    let gids = &mut spec["process"]["user"]["additionalGids"];
-    let mut all: Vec<u64> = gids
-        .as_array()
-        .map(|a| a.iter().filter_map(serde_json::Value::as_u64).collect())
-        .unwrap_or_default();
-    for g in extra.into_iter().map(u64::from) {
-        if !all.contains(&g) {
-            all.push(g);
+    })
+}
+
+/// The first passwd entry named `user`, or (when `user` is a number) with that uid.
+fn find_passwd<'a>(passwd: &'a str, user: &str) -> Result<Option<PasswdEntry<'a>>> {
+    let wanted_uid = user.parse::<u32>().ok();
+    for (n, f) in lines(passwd) {
+        let by_name = f[0] == user;
+        let by_uid = wanted_uid.is_some() && f.get(2).and_then(|s| s.parse().ok()) == wanted_uid;
+        if by_name || by_uid {
+            return Ok(Some(PasswdEntry {
+                name: f[0],
+                uid: number(f.get(2), "uid", PASSWD, n)?,
+                gid: number(f.get(3), "gid", PASSWD, n)?,
+            }));
         }
     }
-    *gids = serde_json::json!(all);
-    Ok(())
+    Ok(None)
 }
+
+/// A group file's text.
+struct Groups<'a>(&'a str);
+
+impl Groups<'_> {
+    /// The gid of a group given by name or number: the first entry of that name or gid;
+    /// a number without one is taken as it is.
+    fn gid_of(&self, group: &str) -> Result<u32> {
+        let wanted = group.parse::<u32>().ok();
+        for (n, f) in lines(self.0) {
+            let by_gid = wanted.is_some() && f.get(2).and_then(|s| s.parse().ok()) == wanted;
+            if f[0] == group || by_gid {
+                return number(f.get(2), "gid", GROUP, n);
+            }
+        }
+        wanted.ok_or_else(|| {
+            Error::Identity(format!(
+                "unable to find group {group}: no matching entries in the container's /etc/group"
+            ))
+        })
+    }
+
+    /// The gids of the groups whose member list names `user`, in file order.
+    fn memberships(&self, user: &str) -> Result<Vec<u32>> {
+        let mut out = Vec::new();
+        for (n, f) in lines(self.0) {
+            let member = f
+                .get(3)
+                .is_some_and(|m| m.split(',').any(|m| m.trim() == user));
+            if member {
+                out.push(number(f.get(2), "gid", GROUP, n)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The largest passwd or group file read; a bigger one is refused.
+const MAX_FILE: u64 = 4 << 20;
 
 /// Reads `rel` inside `root` with every path component resolved as if `root` were `/`
-/// (openat2 RESOLVE_IN_ROOT): a symlink in the image cannot lead to the host's files.
-fn read_in_root(root: &Path, rel: &str) -> Option<String> {
-    let root_c = CString::new(root.as_os_str().as_encoded_bytes()).ok()?;
+/// (openat2 RESOLVE_IN_ROOT): a symlink in the image cannot lead to the host's files. Only
+/// a regular file is opened for reading (an image may hold FIFOs and device nodes, whose
+/// opening alone can block or act). A missing file is `None`.
+fn read_in_root(root: &Path, rel: &str) -> Result<Option<String>> {
+    let fail = |e: std::io::Error| {
+        Error::Identity(format!(
+            "reading the container's /{rel} (in {}): {e}",
+            root.display()
+        ))
+    };
+    let root_c = CString::new(root.as_os_str().as_encoded_bytes())
+        .map_err(|_| fail(std::io::ErrorKind::InvalidInput.into()))?;
     // SAFETY: open(2) of a valid C string; the descriptor is owned right after.
     let dirfd = unsafe {
         libc::open(
@@ -163,14 +192,14 @@ fn read_in_root(root: &Path, rel: &str) -> Option<String> {
         )
     };
     if dirfd < 0 {
-        return None;
+        return Err(fail(std::io::Error::last_os_error()));
     }
     // SAFETY: dirfd was just opened and is owned by nobody else.
     let dir = unsafe { OwnedFd::from_raw_fd(dirfd) };
-    let rel_c = CString::new(rel).ok()?;
+    let rel_c = CString::new(rel).expect("a constant path has no NUL");
     // SAFETY: open_how is plain data; all-zero is its documented default.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY) as u64;
+    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
     how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
     // SAFETY: openat2 with a valid dirfd, C string and open_how of the size passed.
     let fd = unsafe {
@@ -183,114 +212,219 @@ fn read_in_root(root: &Path, rel: &str) -> Option<String> {
         )
     };
     if fd < 0 {
-        return None;
+        let e = std::io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) => Ok(None),
+            _ => Err(fail(e)),
+        };
     }
     // SAFETY: the kernel returned a new descriptor that we now own.
-    let mut f = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd as i32) });
-    let mut s = String::new();
-    // Refuse giant files: a passwd file is small.
-    f.by_ref().take(4 << 20).read_to_string(&mut s).ok()?;
-    Some(s)
+    let path = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd as i32) });
+    let meta = path.metadata().map_err(fail)?;
+    if !meta.is_file() {
+        return Err(fail(std::io::Error::other("not a regular file")));
+    }
+    if meta.len() > MAX_FILE {
+        return Err(fail(std::io::Error::other(format!(
+            "larger than {MAX_FILE} bytes"
+        ))));
+    }
+    // Reopens the file found (not the path again) for reading.
+    let f = std::fs::File::open(format!("/proc/self/fd/{}", path.as_raw_fd())).map_err(fail)?;
+    let mut bytes = Vec::new();
+    f.take(MAX_FILE).read_to_end(&mut bytes).map_err(fail)?;
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn rootfs() -> tempfile::TempDir {
+    /// A rootfs whose passwd and group files hold `passwd` and `group`.
+    fn rootfs(passwd: &str, group: &str) -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();
         std::fs::create_dir(d.path().join("etc")).unwrap();
-        std::fs::write(
-            d.path().join("etc/passwd"),
-            "root:x:0:0:root:/root:/bin/sh\nweb:x:1000:1001::/home/web:/bin/sh\n",
-        )
-        .unwrap();
-        std::fs::write(
-            d.path().join("etc/group"),
-            "root:x:0:\nweb:x:1001:\nwheel:x:10:web\naudio:x:29:other,web\n",
-        )
-        .unwrap();
+        std::fs::write(d.path().join(PASSWD), passwd).unwrap();
+        std::fs::write(d.path().join(GROUP), group).unwrap();
         d
     }
 
-    #[test]
-    fn numeric_pairs_need_no_lookup() {
-        assert_eq!(numeric("1:2").unwrap(), Some((1, 2)));
-        assert_eq!(numeric("1").unwrap(), None);
-        assert_eq!(numeric("web").unwrap(), None);
-        assert!(numeric(":1").is_err());
-        assert!(numeric("1:").is_err());
+    /// Root and app are members of several groups; nobody of none.
+    fn image() -> tempfile::TempDir {
+        rootfs(
+            "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home:/bin/sh\n\
+             nobody:x:65534:65534:nobody:/home:/bin/false\n",
+            "root:x:0:\nbin:x:1:root,daemon\nwheel:x:10:root,app\napp:x:1000:\n\
+             audio:x:29:app\nnogroup:x:65534:\nstaff:x:50:app,app\n",
+        )
+    }
+
+    fn id(r: &tempfile::TempDir, user: &str, extra: &[&str]) -> Result<(u32, u32, Vec<u32>)> {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        identity(r.path(), user, &extra).map(|u| (u.uid, u.gid, u.additional_gids))
     }
 
     #[test]
-    fn resolves_names_groups_and_uids() {
-        let r = rootfs();
-        let web = resolve(r.path(), "web").unwrap();
-        assert_eq!((web.uid, web.gid), (1000, 1001));
-        assert_eq!(web.additional_gids, vec![10, 29]);
-        assert_eq!(resolve(r.path(), "1000").unwrap().gid, 1001);
-        assert_eq!(resolve(r.path(), "web:wheel").unwrap().gid, 10);
-        assert_eq!(
-            resolve(r.path(), "4242").unwrap(),
-            User {
-                uid: 4242,
-                gid: 0,
-                additional_gids: vec![]
-            }
-        );
-        assert!(resolve(r.path(), "nobody").is_err());
-        assert!(resolve(r.path(), "web:nogroup").is_err());
+    fn root_by_default_with_its_memberships() {
+        let r = image();
+        for user in ["", "0", "root", ":", "root:"] {
+            assert_eq!(id(&r, user, &[]).unwrap(), (0, 0, vec![0, 1, 10]), "{user:?}");
+        }
+        // A group given: no memberships.
+        assert_eq!(id(&r, "0:0", &[]).unwrap(), (0, 0, vec![0]));
+        assert_eq!(id(&r, ":10", &[]).unwrap(), (0, 10, vec![10]));
     }
 
     #[test]
-    fn additional_groups_by_name_or_id() {
-        let r = rootfs();
-        let g = |e: &[&str]| {
-            additional_groups(
-                r.path(),
-                &e.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-            )
-        };
-        assert_eq!(g(&["wheel", "audio"]).unwrap(), vec![10, 29]);
-        assert_eq!(g(&["29", "4242", "audio"]).unwrap(), vec![29, 4242]);
-        assert!(g(&["nogroup"]).is_err());
-        // No group file at all: ids still work, names do not.
+    fn users_by_name_or_uid() {
+        let r = image();
+        let app = (1000, 1000, vec![1000, 10, 29, 50]);
+        assert_eq!(id(&r, "app", &[]).unwrap(), app);
+        assert_eq!(id(&r, "1000", &[]).unwrap(), app);
+        assert_eq!(id(&r, "nobody", &[]).unwrap(), (65534, 65534, vec![65534]));
+        assert_eq!(id(&r, "65534", &[]).unwrap(), (65534, 65534, vec![65534]));
+        assert_eq!(id(&r, "app:wheel", &[]).unwrap(), (1000, 10, vec![10]));
+        assert_eq!(id(&r, "1000:1000", &[]).unwrap(), (1000, 1000, vec![1000]));
+        assert_eq!(id(&r, "1:2", &[]).unwrap(), (1, 2, vec![2]));
+    }
+
+    #[test]
+    fn missing_entries() {
+        let r = image();
+        // A uid without an entry: gid 0. A number as group without an entry: taken.
+        assert_eq!(id(&r, "4242", &[]).unwrap(), (4242, 0, vec![0]));
+        assert_eq!(id(&r, "4242:4343", &[]).unwrap(), (4242, 4343, vec![4343]));
+        let e = id(&r, "nosuch", &[]).unwrap_err().to_string();
+        assert!(e.contains("unable to find user nosuch") && e.contains("/etc/passwd"), "{e}");
+        let e = id(&r, "app:nosuch", &[]).unwrap_err().to_string();
+        assert!(e.contains("unable to find group nosuch") && e.contains("/etc/group"), "{e}");
+        // No passwd or group file at all (a scratch image): numbers work, names do not.
         let empty = tempfile::tempdir().unwrap();
         assert_eq!(
-            additional_groups(empty.path(), &["7".to_string()]).unwrap(),
-            vec![7]
+            identity(empty.path(), "", &[]).unwrap(),
+            User {
+                uid: 0,
+                gid: 0,
+                additional_gids: vec![0]
+            }
         );
-        assert!(additional_groups(empty.path(), &["video".to_string()]).is_err());
-    }
-
-    #[test]
-    fn the_groups_annotation_adds_to_the_users_groups() {
-        let r = rootfs();
-        let mut spec = serde_json::json!({
-            "process": {"user": {"uid": 1000, "gid": 1001, "additionalGids": [10]}},
-            "annotations": {crate::GROUPS_ANNOTATION: r#"["audio","wheel","77"]"#}
-        });
-        apply_groups_annotation(&mut spec, r.path()).unwrap();
         assert_eq!(
-            spec["process"]["user"]["additionalGids"],
-            serde_json::json!([10, 29, 77])
+            identity(empty.path(), "7:8", &["9".into()]).unwrap(),
+            User {
+                uid: 7,
+                gid: 8,
+                additional_gids: vec![8, 9]
+            }
         );
-        let mut bad = serde_json::json!({"annotations": {crate::GROUPS_ANNOTATION: "audio"}});
-        assert!(apply_groups_annotation(&mut bad, r.path()).is_err());
-        let mut plain = serde_json::json!({"process": {}});
-        apply_groups_annotation(&mut plain, r.path()).unwrap();
-        assert_eq!(plain, serde_json::json!({"process": {}}));
+        assert!(identity(empty.path(), "root", &[]).is_err());
+        assert!(identity(empty.path(), "", &["video".into()]).is_err());
     }
 
     #[test]
-    fn symlinks_stay_inside_the_rootfs() {
+    fn extra_groups_come_last_once_each() {
+        let r = image();
+        assert_eq!(
+            id(&r, "1000:1000", &["7"]).unwrap(),
+            (1000, 1000, vec![1000, 7])
+        );
+        assert_eq!(
+            id(&r, "app", &["audio", "4242", "1000", "4242"]).unwrap(),
+            (1000, 1000, vec![1000, 10, 29, 50, 4242])
+        );
+        assert_eq!(
+            id(&r, "65534", &["root"]).unwrap(),
+            (65534, 65534, vec![65534, 0])
+        );
+        let e = id(&r, "", &["video"]).unwrap_err().to_string();
+        assert!(e.contains("unable to find group video"), "{e}");
+    }
+
+    #[test]
+    fn malformed_files() {
+        // Lines of other users do not matter; the matched one must be whole.
+        let r = rootfs(
+            "garbage\n\n  \nodd:x:2000:notanumber::/:/bin/sh\nshort:x:3000\n\
+             app:x:1000:1000::/home:/bin/sh\r\n",
+            "bad:x:zz:app\nwheel:x:10:app\r\n",
+        );
+        let e = id(&r, "odd", &[]).unwrap_err().to_string();
+        assert!(e.contains("line 4") && e.contains("notanumber"), "{e}");
+        let e = id(&r, "short", &[]).unwrap_err().to_string();
+        assert!(e.contains("line 5") && e.contains("gid"), "{e}");
+        // A malformed group the user is a member of is an error, not a silent gid 0.
+        let e = id(&r, "app", &[]).unwrap_err().to_string();
+        assert!(e.contains("line 1 of the container's /etc/group"), "{e}");
+        assert_eq!(id(&r, "app:wheel", &[]).unwrap(), (1000, 10, vec![10]));
+        assert_eq!(id(&r, "garbage:10", &[]).unwrap_err().to_string().contains("line 1"), true);
+    }
+
+    #[test]
+    fn links_out_of_the_rootfs_are_not_followed() {
+        // Beside the rootfs: passwd and group files with entries the container lacks.
+        let top = tempfile::tempdir().unwrap();
+        let outside = top.path().join("outside/etc");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("passwd"), "hostonly:x:0:0::/:/bin/sh\n").unwrap();
+        std::fs::write(outside.join("group"), "hostgroup:x:0:hostonly\n").unwrap();
+        let r = top.path().join("rootfs");
+        std::fs::create_dir_all(r.join("etc")).unwrap();
+        // /etc/passwd climbs out; /etc/group names the outside file by its host path.
+        std::os::unix::fs::symlink("../../outside/etc/passwd", r.join(PASSWD)).unwrap();
+        std::os::unix::fs::symlink(outside.join("group"), r.join(GROUP)).unwrap();
+        let e = identity(&r, "hostonly", &[]).unwrap_err().to_string();
+        assert!(e.contains("unable to find user hostonly"), "{e}");
+        let e = identity(&r, "", &["hostgroup".to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unable to find group hostgroup"), "{e}");
+        // A link to itself is an error, not a hang.
+        std::fs::remove_file(r.join(PASSWD)).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", r.join(PASSWD)).unwrap();
+        assert!(identity(&r, "", &[]).is_err());
+        // A link that stays inside is followed.
+        let inner = image();
+        std::fs::rename(inner.path().join(PASSWD), inner.path().join("etc/passwd.real")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd.real", inner.path().join(PASSWD)).unwrap();
+        assert_eq!(id(&inner, "app:app", &[]).unwrap(), (1000, 1000, vec![1000]));
+    }
+
+    #[test]
+    fn unreadable_files_are_errors() {
         let r = tempfile::tempdir().unwrap();
-        std::fs::create_dir(r.path().join("etc")).unwrap();
-        // An absolute link resolves inside the rootfs, where there is no such file.
-        std::os::unix::fs::symlink("/etc/hostname", r.path().join("etc/passwd")).unwrap();
-        assert!(read_in_root(r.path(), "etc/passwd").is_none());
-        std::os::unix::fs::symlink("../../../../../../etc/hostname", r.path().join("etc/group"))
-            .unwrap();
-        assert!(read_in_root(r.path(), "etc/group").is_none());
+        std::fs::create_dir_all(r.path().join(PASSWD)).unwrap();
+        let e = identity(r.path(), "", &[]).unwrap_err().to_string();
+        assert!(e.contains("/etc/passwd"), "{e}");
+        let fifo = image();
+        std::fs::remove_file(fifo.path().join(GROUP)).unwrap();
+        mkfifo(&fifo.path().join(GROUP));
+        let e = identity(fifo.path(), "", &[]).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let big = image();
+        std::fs::write(
+            big.path().join(GROUP),
+            vec![b'#'; (MAX_FILE + 1) as usize],
+        )
+        .unwrap();
+        let e = identity(big.path(), "", &[]).unwrap_err().to_string();
+        assert!(e.contains("/etc/group") && e.contains("larger"), "{e}");
+    }
+
+    fn mkfifo(p: &Path) {
+        let c = CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo(3) of a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    }
+
+    #[test]
+    fn the_oci_user() {
+        let u = User {
+            uid: 1,
+            gid: 2,
+            additional_gids: vec![2, 3],
+        };
+        assert_eq!(
+            u.oci(),
+            serde_json::json!({"uid": 1, "gid": 2, "additionalGids": [2, 3]})
+        );
     }
 }

@@ -203,6 +203,8 @@ fn apply_update(c: &mut Container, new: &Container, mask: &[String]) -> Result<(
         "runtime",
         "snapshot_key",
         "extensions",
+        "user",
+        "init",
     ];
     let fields: Vec<String> = if mask.is_empty() {
         all.iter().map(|s| s.to_string()).collect()
@@ -217,6 +219,8 @@ fn apply_update(c: &mut Container, new: &Container, mask: &[String]) -> Result<(
             "runtime" => c.runtime = new.runtime.clone(),
             "snapshot_key" => c.snapshot_key = new.snapshot_key.clone(),
             "extensions" => c.extensions = new.extensions.clone(),
+            "user" => c.user = new.user.clone(),
+            "init" => c.init = new.init,
             other => match other.strip_prefix("labels.") {
                 Some(k) if !k.is_empty() => match new.labels.get(k) {
                     Some(v) => {

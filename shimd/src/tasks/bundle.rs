@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub const CONFIG_FILE: &str = "config.json";
 pub const TASK_FILE: &str = "task.json";
 pub const EXIT_FILE: &str = "exit";
 pub const DEFAULT_LOG: &str = "log.json";
@@ -76,6 +77,17 @@ pub fn save_info(dir: &Path, info: &TaskInfo) -> std::io::Result<()> {
 pub fn load_info(dir: &Path) -> std::io::Result<TaskInfo> {
     let data = std::fs::read(dir.join(TASK_FILE))?;
     serde_json::from_slice(&data).map_err(std::io::Error::other)
+}
+
+/// The `process.user` of the bundle's spec: the init process's identity as shimd resolved
+/// it when the task was created (exec processes without a user of their own get it too).
+pub fn init_user(dir: &Path) -> std::io::Result<serde_json::Value> {
+    let data = std::fs::read(dir.join(CONFIG_FILE))?;
+    let spec: serde_json::Value = serde_json::from_slice(&data).map_err(std::io::Error::other)?;
+    spec.pointer("/process/user")
+        .filter(|u| u.is_object())
+        .cloned()
+        .ok_or_else(|| std::io::Error::other("config.json has no process.user"))
 }
 
 /// The exit the shim recorded: (status, exited at in Unix ns).

@@ -9,6 +9,7 @@ use berth_proto::shim::shim_request::Kind as Req;
 use berth_proto::shim::{self as shim, shim_response};
 use berth_proto::v1::{
     Container, CreateTaskRequest, CreateTaskResponse, DeleteTaskResponse, ExecProcessRequest, Mount,
+    ProcessUser,
 };
 use serde_json::Value;
 use tonic::Status;
@@ -43,29 +44,29 @@ fn spec_of(c: &Container) -> Result<Value, Status> {
     Ok(v)
 }
 
-/// Fills in what only the task knows: the rootfs path, the terminal, a user and groups by
-/// name.
-fn finish_spec(spec: &mut Value, rootfs: &Path, terminal: bool) -> Result<(), Status> {
+/// Fills in what only the task knows: the rootfs path, the terminal, and the identity of
+/// the container's user resolved in the rootfs.
+fn finish_spec(
+    spec: &mut Value,
+    rootfs: &Path,
+    terminal: bool,
+    user: Option<&ProcessUser>,
+) -> Result<(), Status> {
     if !spec.get("root").is_some_and(Value::is_object) {
         spec["root"] = serde_json::json!({});
     }
     spec["root"]["path"] = Value::String(rootfs.display().to_string());
     spec["process"]["terminal"] = Value::Bool(terminal);
-    let user = spec
-        .get("annotations")
-        .and_then(|a| a.get(berth_spec::USER_ANNOTATION))
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    if let Some(user) = user {
-        let u = berth_spec::user::resolve(rootfs, &user)
-            .map_err(|e| Status::failed_precondition(e.to_string()))?;
-        spec["process"]["user"] = serde_json::json!({
-            "uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids
-        });
+    if let Some(u) = user {
+        spec["process"]["user"] = identity(rootfs, u)?.oci();
     }
-    berth_spec::user::apply_groups_annotation(spec, rootfs)
-        .map_err(|e| Status::failed_precondition(e.to_string()))?;
     Ok(())
+}
+
+/// The identity of a process of the container whose rootfs is mounted at `rootfs`.
+fn identity(rootfs: &Path, u: &ProcessUser) -> Result<berth_spec::user::User, Status> {
+    berth_spec::user::identity(rootfs, &u.user, &u.additional_groups)
+        .map_err(|e| Status::failed_precondition(e.to_string()))
 }
 
 /// Starts a shim for the task in `dir` (as the init of the container's PID namespace
@@ -261,14 +262,14 @@ async fn create_in(
         .map_err(|e| Status::failed_precondition(format!("rootfs of container {id:?}: {e}")))?;
     undo.mounted = true;
     let mounted_ms = ms(t);
-    finish_spec(spec, &rootfs, req.terminal)?;
-    let shim_init = super::shim_init::adopt(spec);
+    finish_spec(spec, &rootfs, req.terminal, container.user.as_ref())?;
+    let shim_init = container.init && super::shim_init::adopt(spec);
     let cgroups_path = spec
         .pointer("/linux/cgroupsPath")
         .and_then(Value::as_str)
         .map(str::to_string);
     let config = serde_json::to_vec_pretty(spec).map_err(|e| Status::internal(e.to_string()))?;
-    bundle::write_atomic(&dir.join("config.json"), &config)
+    bundle::write_atomic(&dir.join(bundle::CONFIG_FILE), &config)
         .map_err(|e| Status::internal(format!("writing config.json: {e}")))?;
 
     let log_path = match log {
@@ -460,6 +461,15 @@ pub async fn exec(core: &Core, task: &Task, req: ExecProcessRequest) -> Result<(
     }
     let mut v = v;
     v["terminal"] = Value::Bool(req.terminal);
+    v["user"] = match &req.user {
+        Some(u) => identity(&task.dir.join("rootfs"), u)?.oci(),
+        None => bundle::init_user(&task.dir).map_err(|e| {
+            Status::internal(format!(
+                "the user of container {:?}'s init process: {e}",
+                task.id
+            ))
+        })?,
+    };
     let spec = serde_json::to_vec(&v).map_err(|e| Status::internal(e.to_string()))?;
     task.shim
         .call(Req::Exec(shim::ExecRequest {

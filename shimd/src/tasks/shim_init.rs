@@ -1,6 +1,6 @@
-//! Containers whose shim is the init of their PID namespace (the spec's
-//! [`berth_spec::INIT_ANNOTATION`], docker's `--init`): the shim is started as PID 1 of a
-//! new PID namespace and the container joins it instead of making its own.
+//! Containers whose shim is the init of their PID namespace (`Container.init`, docker's
+//! `--init`): the shim is started as PID 1 of a new PID namespace and the container joins
+//! it instead of making its own.
 
 use serde_json::{json, Value};
 
@@ -8,18 +8,10 @@ use serde_json::{json, Value};
 /// the shim's namespace, whose /proc shows that namespace (the shim is its PID 1).
 const SHIM_PID_NS: &str = "/proc/1/ns/pid";
 
-/// Whether the spec asks for the shim as init and the container has a PID namespace of
-/// its own; if so, the spec is changed to join the shim's namespace. (A container in the
-/// host's PID namespace needs nothing: its orphans come to the shim, the subreaper.)
+/// For a container that wants its shim as init: whether the container has a PID namespace
+/// of its own; if so, the spec is changed to join the shim's namespace. (A container in
+/// the host's PID namespace needs nothing: its orphans come to the shim, the subreaper.)
 pub fn adopt(spec: &mut Value) -> bool {
-    let wanted = spec
-        .get("annotations")
-        .and_then(|a| a.get(berth_spec::INIT_ANNOTATION))
-        .and_then(Value::as_str)
-        == Some("true");
-    if !wanted {
-        return false;
-    }
     let Some(own) = spec
         .pointer_mut("/linux/namespaces")
         .and_then(Value::as_array_mut)
@@ -40,17 +32,9 @@ pub fn adopt(spec: &mut Value) -> bool {
 mod tests {
     use super::*;
 
-    fn spec(annotation: Option<&str>, namespaces: Value) -> Value {
-        let mut s = json!({"linux": {"namespaces": namespaces}});
-        if let Some(a) = annotation {
-            s["annotations"] = json!({ berth_spec::INIT_ANNOTATION: a });
-        }
-        s
-    }
-
     #[test]
     fn a_private_pid_namespace_becomes_the_shims() {
-        let mut s = spec(Some("true"), json!([{"type": "mount"}, {"type": "pid"}]));
+        let mut s = json!({"linux": {"namespaces": [{"type": "mount"}, {"type": "pid"}]}});
         assert!(adopt(&mut s));
         assert_eq!(
             s["linux"]["namespaces"],
@@ -59,17 +43,12 @@ mod tests {
     }
 
     #[test]
-    fn nothing_changes_without_the_annotation_or_an_own_namespace() {
-        for (a, nss) in [
-            (None, json!([{"type": "pid"}])),
-            (Some("false"), json!([{"type": "pid"}])),
-            (Some("true"), json!([{"type": "mount"}])),
-            (
-                Some("true"),
-                json!([{"type": "pid", "path": "/proc/7/ns/pid"}]),
-            ),
+    fn nothing_changes_without_an_own_namespace() {
+        for nss in [
+            json!([{"type": "mount"}]),
+            json!([{"type": "pid", "path": "/proc/7/ns/pid"}]),
         ] {
-            let mut s = spec(a, nss);
+            let mut s = json!({"linux": {"namespaces": nss}});
             let before = s.clone();
             assert!(!adopt(&mut s), "{before}");
             assert_eq!(s, before);

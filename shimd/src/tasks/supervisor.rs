@@ -201,7 +201,7 @@ async fn recover_one(core: &Arc<Core>, ns: &str, id: &str, dir: &Path) {
         Ok(i) => i,
         Err(_) => {
             // No task record: a create cut short (or only the container's log is left).
-            if dir.join("rootfs").exists() || dir.join("config.json").exists() {
+            if dir.join("rootfs").exists() || dir.join(bundle::CONFIG_FILE).exists() {
                 tracing::info!(
                     namespace = ns,
                     id,

@@ -1,4 +1,4 @@
-//! The shim as the init of its container's PID namespace (`org.berth.init`, docker's
+//! The shim as the init of its container's PID namespace (`Container.init`, docker's
 //! `--init`): PID 1 in the container is the shim, orphans are reaped so no zombie stays,
 //! signals reach the container's main process, exit statuses are the main process's, the
 //! rest of the namespace dies with it, and pids leave shimd as host pids.
@@ -17,23 +17,16 @@ use berth_tests::{require, unique};
 /// `init`), on the busybox rootfs in `rootfs`.
 fn start(lab: &TaskLab, id: &str, runtime: &str, rootfs: &Path, init: bool, script: &str) {
     let g = lab.grpc("default");
-    let mut spec: serde_json::Value = serde_json::from_slice(&berth_tests::tasks::spec(
-        "default",
-        id,
-        &["/bin/sh", "-c", script],
-    ))
-    .unwrap();
-    if init {
-        spec["annotations"] = serde_json::json!({ berth_spec::INIT_ANNOTATION: "true" });
-    }
+    let spec = berth_tests::tasks::spec("default", id, &["/bin/sh", "-c", script]);
     g.block_on(g.containers().create(CreateContainerRequest {
         container: Some(Container {
             id: id.to_string(),
-            spec: serde_json::to_vec(&spec).unwrap(),
+            spec,
             runtime: Some(Runtime {
                 binary: runtime.into(),
                 options: vec![],
             }),
+            init,
             ..Default::default()
         }),
     }))

@@ -123,14 +123,16 @@ impl Berthd {
 
     /// A `docker` command pointed at this berthd.
     pub fn docker(&self) -> Command {
-        let mut c = Command::new(docker_cli().expect("the docker CLI is installed"));
-        c.env("DOCKER_HOST", self.host())
-            .env("DOCKER_CONFIG", self.docker_config())
-            .env_remove("DOCKER_API_VERSION")
-            .env_remove("DOCKER_CONTEXT")
-            .env_remove("DOCKER_TLS_VERIFY")
-            .stdin(Stdio::null());
-        c
+        self.cli().command()
+    }
+
+    /// The docker CLI pointed at this berthd, as a value (see [`DockerCli`]).
+    pub fn cli(&self) -> DockerCli {
+        DockerCli {
+            daemon: "berthd",
+            host: self.host(),
+            config: self.docker_config(),
+        }
     }
 
     /// Runs `docker args`; returns (exit code, stdout, stderr).
@@ -376,6 +378,52 @@ impl Berthd {
             }
         }
         default_bridges
+    }
+}
+
+/// The real docker CLI pointed at one daemon (berthd or Debian's dockerd), so one test
+/// body can run against both.
+pub struct DockerCli {
+    /// "berthd" or "dockerd", for messages.
+    pub daemon: &'static str,
+    /// `unix://<socket>`.
+    pub host: String,
+    /// The CLI's config dir (credentials).
+    pub config: PathBuf,
+}
+
+impl DockerCli {
+    /// A `docker` command pointed at the daemon.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(docker_cli().expect("the docker CLI is installed"));
+        c.env("DOCKER_HOST", &self.host)
+            .env("DOCKER_CONFIG", &self.config)
+            .env_remove("DOCKER_API_VERSION")
+            .env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_TLS_VERIFY")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs `docker args`; returns (exit code, stdout, stderr).
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        outcome(self.command().args(args).output().expect("run docker"))
+    }
+
+    /// Runs `docker args`, panics unless it succeeds; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args);
+        assert_eq!(
+            code, 0,
+            "docker {args:?} against {} failed ({code}): {err}{out}",
+            self.daemon
+        );
+        out
+    }
+
+    /// The daemon's socket.
+    pub fn socket(&self) -> PathBuf {
+        PathBuf::from(self.host.trim_start_matches("unix://"))
     }
 }
 

@@ -105,14 +105,26 @@ pub fn busybox_archive(dir: &Path) -> PathBuf {
     if archive.exists() {
         return archive;
     }
-    let layout = busybox_layout(dir);
+    docker_archive(&busybox_layout(dir), "latest", &archive, "busybox:latest");
+    archive
+}
+
+/// Writes `img` as a docker-archive `dir/<file>` naming it `name` (e.g. "app:latest"),
+/// through an OCI layout beside it; returns the archive's path.
+pub fn image_archive(dir: &Path, img: &crate::images::Image, file: &str, name: &str) -> PathBuf {
+    let layout = dir.join(format!("{file}.oci"));
+    img.write_layout(&layout, "latest");
+    let archive = dir.join(file);
+    docker_archive(&layout, "latest", &archive, name);
+    archive
+}
+
+/// Copies image `tag` of the OCI layout `layout` to a docker-archive named `name`.
+fn docker_archive(layout: &Path, tag: &str, archive: &Path, name: &str) {
     let out = Command::new("skopeo")
         .args(["copy", "-q"])
-        .arg(format!("oci:{}:latest", layout.display()))
-        .arg(format!(
-            "docker-archive:{}:busybox:latest",
-            archive.display()
-        ))
+        .arg(format!("oci:{}:{tag}", layout.display()))
+        .arg(format!("docker-archive:{}:{name}", archive.display()))
         .output()
         .expect("run skopeo");
     assert!(
@@ -120,7 +132,6 @@ pub fn busybox_archive(dir: &Path) -> PathBuf {
         "skopeo copy to docker-archive: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    archive
 }
 
 /// A process on a pseudo-terminal: its stdin, stdout and stderr are the terminal, which

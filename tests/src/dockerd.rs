@@ -77,6 +77,17 @@ impl Dockerd {
         format!("unix://{}", self.socket().display())
     }
 
+    /// The docker CLI pointed at this dockerd.
+    pub fn cli(&self) -> crate::berthd::DockerCli {
+        let config = self.dir.path().join("docker-config");
+        std::fs::create_dir_all(&config).expect("docker config dir");
+        crate::berthd::DockerCli {
+            daemon: "dockerd",
+            host: self.host(),
+            config,
+        }
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
     }

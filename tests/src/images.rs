@@ -81,6 +81,36 @@ pub fn busybox_layer() -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
+/// A layer for on top of [`busybox_layer`] whose /etc/passwd and /etc/group give users
+/// supplementary groups: root is a member of bin (1) and wheel (10); app (1000:1000) of
+/// wheel, audio (29) and staff (50, listed twice); nobody's primary group is nogroup
+/// (65534), of which no one is a member.
+pub fn members_layer() -> Vec<u8> {
+    layer_tar(&[
+        Entry::Dir("etc"),
+        Entry::File(
+            "etc/passwd",
+            b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home:/bin/sh\n\
+              nobody:x:65534:65534:nobody:/home:/bin/false\n",
+        ),
+        Entry::File(
+            "etc/group",
+            b"root:x:0:\nbin:x:1:root,daemon\nwheel:x:10:root,app\napp:x:1000:\n\
+              audio:x:29:app\nnogroup:x:65534:\nstaff:x:50:app,app\n",
+        ),
+    ])
+}
+
+/// The busybox image with [`members_layer`] on top; its config's User is `user` (none
+/// when empty).
+pub fn members_image(user: &str) -> Image {
+    let mut config = serde_json::json!({"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]});
+    if !user.is_empty() {
+        config["User"] = serde_json::json!(user);
+    }
+    build_image_configured(&[busybox_layer(), members_layer()], config)
+}
+
 pub fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     e.write_all(data).unwrap();

@@ -291,7 +291,10 @@ mod tests {
         // The user is not in the spec: shimd resolves it.
         assert_eq!(v["process"]["user"], json!({"uid": 0, "gid": 0}));
         assert_eq!(user_for_image(&img, &opts), "nobody");
-        assert_eq!(user_for_image(&img, &ProcessOptions::default()), "1000:1000");
+        assert_eq!(
+            user_for_image(&img, &ProcessOptions::default()),
+            "1000:1000"
+        );
         let rootless = ImageConfig::default();
         assert_eq!(user_for_image(&rootless, &ProcessOptions::default()), "");
     }

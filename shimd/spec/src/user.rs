@@ -268,7 +268,11 @@ mod tests {
     fn root_by_default_with_its_memberships() {
         let r = image();
         for user in ["", "0", "root", ":", "root:"] {
-            assert_eq!(id(&r, user, &[]).unwrap(), (0, 0, vec![0, 1, 10]), "{user:?}");
+            assert_eq!(
+                id(&r, user, &[]).unwrap(),
+                (0, 0, vec![0, 1, 10]),
+                "{user:?}"
+            );
         }
         // A group given: no memberships.
         assert_eq!(id(&r, "0:0", &[]).unwrap(), (0, 0, vec![0]));
@@ -295,9 +299,15 @@ mod tests {
         assert_eq!(id(&r, "4242", &[]).unwrap(), (4242, 0, vec![0]));
         assert_eq!(id(&r, "4242:4343", &[]).unwrap(), (4242, 4343, vec![4343]));
         let e = id(&r, "nosuch", &[]).unwrap_err().to_string();
-        assert!(e.contains("unable to find user nosuch") && e.contains("/etc/passwd"), "{e}");
+        assert!(
+            e.contains("unable to find user nosuch") && e.contains("/etc/passwd"),
+            "{e}"
+        );
         let e = id(&r, "app:nosuch", &[]).unwrap_err().to_string();
-        assert!(e.contains("unable to find group nosuch") && e.contains("/etc/group"), "{e}");
+        assert!(
+            e.contains("unable to find group nosuch") && e.contains("/etc/group"),
+            "{e}"
+        );
         // No passwd or group file at all (a scratch image): numbers work, names do not.
         let empty = tempfile::tempdir().unwrap();
         assert_eq!(
@@ -355,7 +365,13 @@ mod tests {
         let e = id(&r, "app", &[]).unwrap_err().to_string();
         assert!(e.contains("line 1 of the container's /etc/group"), "{e}");
         assert_eq!(id(&r, "app:wheel", &[]).unwrap(), (1000, 10, vec![10]));
-        assert_eq!(id(&r, "garbage:10", &[]).unwrap_err().to_string().contains("line 1"), true);
+        assert_eq!(
+            id(&r, "garbage:10", &[])
+                .unwrap_err()
+                .to_string()
+                .contains("line 1"),
+            true
+        );
     }
 
     #[test]
@@ -383,9 +399,16 @@ mod tests {
         assert!(identity(&r, "", &[]).is_err());
         // A link that stays inside is followed.
         let inner = image();
-        std::fs::rename(inner.path().join(PASSWD), inner.path().join("etc/passwd.real")).unwrap();
+        std::fs::rename(
+            inner.path().join(PASSWD),
+            inner.path().join("etc/passwd.real"),
+        )
+        .unwrap();
         std::os::unix::fs::symlink("/etc/passwd.real", inner.path().join(PASSWD)).unwrap();
-        assert_eq!(id(&inner, "app:app", &[]).unwrap(), (1000, 1000, vec![1000]));
+        assert_eq!(
+            id(&inner, "app:app", &[]).unwrap(),
+            (1000, 1000, vec![1000])
+        );
     }
 
     #[test]
@@ -400,11 +423,7 @@ mod tests {
         let e = identity(fifo.path(), "", &[]).unwrap_err().to_string();
         assert!(e.contains("not a regular file"), "{e}");
         let big = image();
-        std::fs::write(
-            big.path().join(GROUP),
-            vec![b'#'; (MAX_FILE + 1) as usize],
-        )
-        .unwrap();
+        std::fs::write(big.path().join(GROUP), vec![b'#'; (MAX_FILE + 1) as usize]).unwrap();
         let e = identity(big.path(), "", &[]).unwrap_err().to_string();
         assert!(e.contains("/etc/group") && e.contains("larger"), "{e}");
     }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use berth_proto::shim::shim_request::Kind as Req;
 use berth_proto::shim::{self as shim, shim_response};
 use berth_proto::v1::{
-    Container, CreateTaskRequest, CreateTaskResponse, DeleteTaskResponse, ExecProcessRequest, Mount,
-    ProcessUser,
+    Container, CreateTaskRequest, CreateTaskResponse, DeleteTaskResponse, ExecProcessRequest,
+    Mount, ProcessUser,
 };
 use serde_json::Value;
 use tonic::Status;

@@ -7,6 +7,7 @@ mod config;
 mod docker_cli;
 mod docker_cli_streams;
 mod docker_py;
+mod exec_user;
 mod faults;
 mod groups;
 mod images;

@@ -13,3 +13,4 @@ mod tasks_errors;
 mod tasks_init;
 mod tasks_kill;
 mod tasks_recovery;
+mod tasks_user;

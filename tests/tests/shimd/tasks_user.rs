@@ -255,3 +255,22 @@ fn raw_clients_keep_their_spec_user_and_execs_follow_the_init() {
     assert!(lab.task_status(&id).is_none());
     rm(&lab, &id);
 }
+
+#[test]
+fn berthctl_run_init_makes_the_shim_pid_1() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let lab = TaskLab::start();
+    let comm = |args: &[&str]| {
+        let id = unique("init");
+        let mut a = vec!["run", "--rm"];
+        a.extend_from_slice(args);
+        a.extend([IMAGE, &id, "cat", "/proc/1/comm"]);
+        let out = lab.ctl_ok(&a).trim().to_string();
+        lab.assert_no_debris("default", &id);
+        out
+    };
+    assert_eq!(comm(&["--init"]), "berth-shim");
+    assert_eq!(comm(&[]), "cat");
+}

@@ -312,11 +312,14 @@ fn start_tty_decides_the_framing(d: &DockerCli) {
     }
 }
 
+/// A named check, run against one daemon.
+type Check = (&'static str, fn(&DockerCli));
+
 /// Runs the checks against one daemon, each even when another failed; panics at the end
 /// naming those that failed.
 fn run_all(d: &DockerCli, dir: &Path) {
     load_images(d, dir);
-    let checks: &[(&str, fn(&DockerCli))] = &[
+    let checks: &[Check] = &[
         ("identities", identities),
         ("exec_users", exec_users),
         ("exit_codes", exit_codes),

@@ -7,9 +7,9 @@
 
 use std::path::Path;
 
-use berth_tests::berthd::{docker_cli, raw_request, Berthd, DockerCli};
+use berth_tests::berthd::{raw_request, Berthd, DockerCli};
 use berth_tests::dockerd::Dockerd;
-use berth_tests::{is_root, skip};
+use berth_tests::require;
 
 /// `id` of root, nobody and app in the busybox image and in the one with group members.
 const ROOT: &str = "uid=0(root) gid=0(root) groups=0(root)";
@@ -340,9 +340,7 @@ fn run_all(d: &DockerCli, dir: &Path) {
 
 #[test]
 fn berthd() {
-    if !is_root() || docker_cli().is_none() {
-        skip!("needs root and the docker CLI");
-    }
+    require!(root, docker_cli);
     let b = Berthd::start();
     run_all(&b.cli(), b.dir.path());
 }
@@ -350,11 +348,7 @@ fn berthd() {
 /// The same checks against Debian's dockerd: the expectations are its answers.
 #[test]
 fn dockerd() {
-    if !is_root() || docker_cli().is_none() {
-        skip!("needs root and the docker CLI");
-    }
-    let Some(d) = Dockerd::start() else {
-        skip!("dockerd is not installed");
-    };
+    require!(root, docker_cli, dockerd);
+    let d = Dockerd::start().expect("dockerd is installed but did not start");
     run_all(&d.cli(), d.dir.path());
 }

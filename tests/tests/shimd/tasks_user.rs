@@ -9,7 +9,7 @@ use berth_proto::v1::{
     Runtime, StartRequest,
 };
 use berth_tests::tasks::{TaskLab, IMAGE};
-use berth_tests::{is_root, skip, unique};
+use berth_tests::{require, unique};
 
 const ROOT_MEMBER: &str = "uid=0(root) gid=0(root) groups=0(root),1(bin),10(wheel)";
 const APP_MEMBER: &str =
@@ -55,9 +55,7 @@ fn rm(lab: &TaskLab, id: &str) {
 
 #[test]
 fn berthctl_runs_and_execs_as_the_containers_user() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let lab = lab();
     let run_id = |args: &[&str], image: &str| {
         let id = unique("run");
@@ -124,9 +122,7 @@ fn berthctl_runs_and_execs_as_the_containers_user() {
 
 #[test]
 fn raw_clients_keep_their_spec_user_and_execs_follow_the_init() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let lab = TaskLab::start();
     let rootfs = tempfile::tempdir().unwrap();
     berth_tests::rootfs::make_rootfs(rootfs.path()).unwrap();
@@ -258,9 +254,7 @@ fn raw_clients_keep_their_spec_user_and_execs_follow_the_init() {
 
 #[test]
 fn berthctl_run_init_makes_the_shim_pid_1() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let lab = TaskLab::start();
     let comm = |args: &[&str]| {
         let id = unique("init");

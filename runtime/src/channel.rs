@@ -54,6 +54,12 @@ pub fn pair() -> Result<(Channel, Channel)> {
     }
 }
 
+impl AsRawFd for Channel {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
 impl Channel {
     pub fn send(&self, m: &Msg) -> Result<()> {
         let mut buf = Vec::with_capacity(16);

@@ -5,6 +5,7 @@
 
 use crate::channel::{self, Msg};
 use crate::config;
+use crate::device_rules;
 use crate::error::{bail, Context, Error, Result};
 use crate::hooks;
 use crate::identity;
@@ -262,7 +263,9 @@ pub fn create(
     let cg = berth_cgroups::Cgroup::new(cg_path.as_deref(), &o.id)
         .map_err(|e| Error(format!("container {}: {e}", o.id)))?;
     let cg_rel = cg.path().to_path_buf();
-    let resources = with_default_devices(linux);
+    let mut resources = linux.resources().clone().unwrap_or_default();
+    zero_means_unset(&mut resources);
+    let resources = device_rules::with_effective_devices(resources);
     let (chan, child_chan) = channel::pair()?;
     let args = InitArgs {
         id: &o.id,
@@ -372,46 +375,6 @@ pub fn create(
     }
     undo.disarm();
     Ok((st, caller_end))
-}
-
-/// The spec's resources plus the device rules every container needs (runc's defaults:
-/// mknod of anything, the default devices, ptys) and the spec's own device nodes, after
-/// the spec's rules so a leading "deny all" does not lock init out of its own /dev.
-fn with_default_devices(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::LinuxResources {
-    let mut r = linux.resources().clone().unwrap_or_default();
-    zero_means_unset(&mut r);
-    let mut rules = r.devices().clone().unwrap_or_default();
-    let rule = |t: &str, major: Option<i64>, minor: Option<i64>, access: &str| {
-        serde_json::from_value::<oci_spec::runtime::LinuxDeviceCgroup>(serde_json::json!({
-            "allow": true, "type": t, "major": major, "minor": minor, "access": access
-        }))
-        .expect("valid device rule")
-    };
-    rules.push(rule("c", None, None, "m"));
-    rules.push(rule("b", None, None, "m"));
-    for (major, minor) in [
-        (1, 3),
-        (1, 5),
-        (1, 7),
-        (1, 8),
-        (1, 9),
-        (5, 0),
-        (5, 1),
-        (5, 2),
-    ] {
-        rules.push(rule("c", Some(major), Some(minor), "rwm"));
-    }
-    rules.push(rule("c", Some(136), None, "rwm"));
-    for d in linux.devices().as_deref().unwrap_or(&[]) {
-        let t = match d.typ() {
-            oci_spec::runtime::LinuxDeviceType::B => "b",
-            oci_spec::runtime::LinuxDeviceType::P => continue,
-            _ => "c",
-        };
-        rules.push(rule(t, Some(d.major()), Some(d.minor()), "rwm"));
-    }
-    r.set_devices(Some(rules));
-    r
 }
 
 /// As with runc, a zero CPU share or block I/O weight means "not set" (Docker sends zeros).

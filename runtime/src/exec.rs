@@ -343,6 +343,9 @@ fn child(
         Ok(p) => p,
         Err(e) => fail(e),
     };
+    // Only stdio, the preserved fds and the channel (closed by execve) stay open.
+    crate::log::forget_file();
+    execve::close_from(3 + preserve, &[chan.as_raw_fd()]);
     if chan.send(&Msg::Ready).is_err() {
         unsafe { libc::_exit(1) };
     }

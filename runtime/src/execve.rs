@@ -3,6 +3,7 @@
 
 use crate::error::{bail, Result};
 use std::ffi::CString;
+use std::os::fd::RawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -66,6 +67,7 @@ pub fn resolve(args: &[String], env: &[String]) -> Result<Program> {
 /// Marks every fd from `first` on close-on-exec, so only stdio and the preserved fds
 /// survive execve (a leaked directory fd would let the container reach the host).
 pub fn cloexec_from(first: u32) {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes descriptor flags.
     let r = unsafe {
         libc::syscall(
             libc::SYS_close_range,
@@ -77,17 +79,68 @@ pub fn cloexec_from(first: u32) {
     if r == 0 {
         return;
     }
-    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+    for fd in open_fds() {
+        if fd >= first as i32 {
+            // SAFETY: setting FD_CLOEXEC on a descriptor number has no memory effects.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    }
+}
+
+/// Closes every fd from `first` on except those in `keep`. Marking them close-on-exec is
+/// not enough for a process that waits before its execve (init parked on the exec fifo):
+/// until then anyone allowed to read its /proc/PID/fd could reach what the runtime's caller
+/// had open (CVE-2024-21626). The caller must own nothing else at or above `first`: no
+/// Rust object may use those numbers afterwards.
+pub fn close_from(first: u32, keep: &[RawFd]) {
+    let ranges = ranges_between(first, keep);
+    // SAFETY: close_range closes descriptor numbers only; the caller guarantees no live
+    // Rust object owns a descriptor in these ranges.
+    let closed = ranges.iter().all(|&(a, b)| unsafe {
+        libc::syscall(libc::SYS_close_range, a, b, 0) == 0
+    });
+    if closed {
+        return;
+    }
+    // Kernels before 5.9 lack close_range: close what /proc lists.
+    for fd in open_fds() {
+        if fd >= first as i32 && !keep.contains(&fd) {
+            // SAFETY: as above; EBADF (e.g. the listing's own, already closed fd) is harmless.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+/// The inclusive ranges from `first` up that leave out the fds in `keep`.
+fn ranges_between(first: u32, keep: &[RawFd]) -> Vec<(u32, u32)> {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter_map(|&fd| u32::try_from(fd).ok())
+        .filter(|&fd| fd >= first)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut lo = first;
+    let mut ranges = Vec::with_capacity(keep.len() + 1);
+    for k in keep {
+        if k > lo {
+            ranges.push((lo, k - 1));
+        }
+        lo = k + 1;
+    }
+    ranges.push((lo, u32::MAX));
+    ranges
+}
+
+/// The fds of this process, from /proc/self/fd (the listing's own fd is closed again
+/// when this returns).
+fn open_fds() -> Vec<i32> {
+    std::fs::read_dir("/proc/self/fd")
         .map(|rd| {
             rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
                 .collect()
         })
-        .unwrap_or_default();
-    for fd in fds {
-        if fd >= first as i32 {
-            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-        }
-    }
+        .unwrap_or_default()
 }
 
 /// Replaces the process image; returns only on failure.
@@ -111,5 +164,21 @@ fn reset_signals() {
         libc::sigemptyset(&mut none);
         libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ranges_between;
+
+    #[test]
+    fn ranges_leave_out_the_kept_fds() {
+        assert_eq!(ranges_between(3, &[]), vec![(3, u32::MAX)]);
+        // kept fds below `first` (stdio, preserved) and duplicates do not matter
+        assert_eq!(
+            ranges_between(5, &[9, 1, 6, 9]),
+            vec![(5, 5), (7, 8), (10, u32::MAX)]
+        );
+        assert_eq!(ranges_between(3, &[3, 4]), vec![(5, u32::MAX)]);
     }
 }

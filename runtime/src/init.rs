@@ -14,7 +14,7 @@ use crate::ns;
 use crate::rootfs::{self, Rootfs};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::io::Write;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 
 /// Everything init needs, prepared by the runtime before forking.
@@ -132,6 +132,10 @@ fn init(a: &InitArgs, chan: &Channel) -> ! {
         }
     };
     let (state, program) = program;
+    // Nothing of our caller may stay reachable while init waits, not even through
+    // /proc/1/fd: keep stdio, the preserved fds and our own rendezvous (fifo, channel).
+    crate::log::forget_file();
+    execve::close_from(3 + a.preserve_fds, &[a.fifo, chan.as_raw_fd()]);
     if chan.send(&Msg::Ready).is_err() {
         exit(1);
     }
@@ -179,6 +183,8 @@ fn init(a: &InitArgs, chan: &Channel) -> ! {
 fn init_setup(a: &InitArgs, chan: &Channel) -> Result<(String, execve::Program)> {
     let spec = a.spec;
     let p = spec.process().as_ref().expect("validated");
+    // Hooks run from here must not inherit what our caller left open either.
+    execve::cloexec_from(3 + a.preserve_fds);
     unsafe {
         libc::setsid();
         // Until exec, nothing in the container may open /proc/1/* of this process.

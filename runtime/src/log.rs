@@ -5,6 +5,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 struct Logger {
@@ -14,6 +15,9 @@ struct Logger {
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
+/// Set once the log file's descriptor may be closed (a container process closing what it
+/// inherited): its number could then name another file.
+static FILE_GONE: AtomicBool = AtomicBool::new(false);
 
 /// Sets up logging from the global flags. Failing to open the log file is an error.
 pub fn init(path: Option<&str>, format: &str, debug: bool) -> Result<(), String> {
@@ -55,6 +59,7 @@ fn write(level: &str, msg: &str) {
         return;
     }
     match &l.file {
+        Some(_) if FILE_GONE.load(Ordering::Relaxed) => {}
         Some(f) => {
             let mut f: &File = f;
             let line = if l.json {
@@ -68,6 +73,11 @@ fn write(level: &str, msg: &str) {
         None if level != "error" => eprintln!("berth-runtime: {level}: {msg}"),
         None => {}
     }
+}
+
+/// Stops writing to the log file before its descriptor is closed.
+pub fn forget_file() {
+    FILE_GONE.store(true, Ordering::Relaxed);
 }
 
 pub fn error(msg: &str) {

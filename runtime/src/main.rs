@@ -7,6 +7,7 @@ mod commands;
 mod config;
 mod console;
 mod create;
+mod device_rules;
 mod error;
 mod exec;
 mod execve;

@@ -6,7 +6,7 @@
 use crate::error::{bail, Context, Result};
 use crate::mountinfo;
 use crate::mounts::{locked_flags, mount, parse_options, propagation, Flags};
-use crate::safepath::{ensure, open_in_root, proc_fd_path, Kind};
+use crate::safepath::{ensure, entry_in_root, open_in_root, proc_fd_path, Entry, Kind};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -21,8 +21,9 @@ pub struct Rootfs<'a> {
     pub cgroup_dirs: Vec<PathBuf>,
 }
 
-/// Devices every container gets (runc's list), as (path, major, minor).
-const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
+/// Devices every container gets (runc's list), as (path, major, minor): created in /dev
+/// and allowed by the device rules (`device_rules`).
+pub const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
     ("/dev/null", 1, 3),
     ("/dev/zero", 1, 5),
     ("/dev/full", 1, 7),
@@ -165,6 +166,9 @@ impl Rootfs<'_> {
                 .ctx("remounting with its options")?;
             }
             return self.apply_propagation(root, dest, &opts.propagation);
+        }
+        if typ == "proc" || typ == "sysfs" {
+            refuse_unless_directory(root, dest, typ)?;
         }
         let target =
             ensure(root.as_fd(), dest, Kind::Dir).ctx("creating the mount point in the rootfs")?;
@@ -463,6 +467,23 @@ impl Rootfs<'_> {
         }
         Ok(())
     }
+}
+
+/// proc and sysfs go on an ordinary directory of the rootfs (or where nothing is yet), as
+/// runc requires: through a symlink they would land wherever the image points, and the
+/// path the container and the runtime use (/proc/self/..., masked paths) would be one the
+/// image controls.
+fn refuse_unless_directory(root: &OwnedFd, dest: &Path, typ: &str) -> Result<()> {
+    let what = match entry_in_root(root.as_fd(), dest).ctx("looking at the mount point")? {
+        Entry::Missing | Entry::Dir => return Ok(()),
+        Entry::Symlink(to) => format!("a symlink (to {})", to.display()),
+        Entry::Other => "not a directory".to_string(),
+    };
+    bail!(
+        "filesystem {typ} must be mounted on an ordinary directory, but {} in the rootfs is \
+         {what}: make it a directory in the image",
+        dest.display()
+    )
 }
 
 fn symlinkat(target: &str, dir: &OwnedFd, name: &str) {

@@ -189,6 +189,77 @@ fn ensure_depth(root: BorrowedFd, path: &Path, kind: Kind, depth: u32) -> io::Re
     open_in_root(root, path, libc::O_PATH)
 }
 
+/// What is at a path inside the rootfs, its last component not followed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Entry {
+    Missing,
+    Dir,
+    /// A symlink, with its target.
+    Symlink(PathBuf),
+    /// A file, device, socket or fifo.
+    Other,
+}
+
+/// Looks at `path` inside `root` like lstat: the parent directories resolve inside the
+/// root, the last component is reported as it is (a symlink is not followed).
+pub fn entry_in_root(root: BorrowedFd, path: &Path) -> io::Result<Entry> {
+    let rel = relative(path);
+    let (parent, name) = match (rel.parent(), rel.file_name()) {
+        (Some(p), Some(n)) if !matches!(rel.components().next_back(), Some(Component::ParentDir)) => {
+            (p.to_path_buf(), n.to_os_string())
+        }
+        // "." or a path ending in "..": a directory, resolved inside the root
+        _ => (rel.clone(), std::ffi::OsString::from(".")),
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        parent
+    };
+    let pfd = match open_in_root(root, &parent, libc::O_PATH | libc::O_DIRECTORY) {
+        Ok(fd) => fd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Entry::Missing),
+        Err(e) => return Err(e),
+    };
+    let cname = CString::new(name.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: an all-zero stat is a valid value for fstatat to fill in.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid fd, NUL-terminated name and a stat buffer alive for the call.
+    let r = unsafe {
+        libc::fstatat(
+            pfd.as_raw_fd(),
+            cname.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH,
+        )
+    };
+    if r != 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::NotFound {
+            return Ok(Entry::Missing);
+        }
+        return Err(e);
+    }
+    Ok(match st.st_mode & libc::S_IFMT {
+        libc::S_IFDIR => Entry::Dir,
+        libc::S_IFLNK => {
+            let mut buf = vec![0u8; libc::PATH_MAX as usize];
+            // SAFETY: valid fd and name; the buffer's length is passed.
+            let n = unsafe {
+                libc::readlinkat(
+                    pfd.as_raw_fd(),
+                    cname.as_ptr(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                )
+            };
+            buf.truncate(n.max(0) as usize);
+            Entry::Symlink(PathBuf::from(std::ffi::OsStr::from_bytes(&buf)))
+        }
+        _ => Entry::Other,
+    })
+}
+
 /// The magic-link path of an fd, for syscalls that take paths (mount, chown, ...).
 pub fn proc_fd_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
@@ -201,7 +272,7 @@ mod tests {
 
     #[test]
     fn stays_inside_root() {
-        let t = tempfile_dir();
+        let t = tempfile_dir("inside");
         let root = t.join("root");
         std::fs::create_dir_all(root.join("etc")).unwrap();
         std::fs::write(t.join("secret"), "x").unwrap();
@@ -231,8 +302,32 @@ mod tests {
         std::fs::remove_dir_all(&t).unwrap();
     }
 
-    fn tempfile_dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("berth-safepath-{}", std::process::id()));
+    #[test]
+    fn entries_are_not_followed() {
+        let t = tempfile_dir("entries");
+        std::fs::create_dir_all(t.join("proc")).unwrap();
+        std::fs::create_dir_all(t.join("real")).unwrap();
+        std::os::unix::fs::symlink("/real", t.join("sys")).unwrap();
+        std::os::unix::fs::symlink("/", t.join("up")).unwrap();
+        std::fs::write(t.join("file"), "").unwrap();
+        let rfd: OwnedFd = std::fs::File::open(&t).unwrap().into();
+        let r = rfd.as_fd();
+        assert_eq!(entry_in_root(r, Path::new("/proc")).unwrap(), Entry::Dir);
+        assert_eq!(
+            entry_in_root(r, Path::new("/sys")).unwrap(),
+            Entry::Symlink(PathBuf::from("/real"))
+        );
+        assert_eq!(entry_in_root(r, Path::new("/file")).unwrap(), Entry::Other);
+        assert_eq!(entry_in_root(r, Path::new("/none")).unwrap(), Entry::Missing);
+        assert_eq!(entry_in_root(r, Path::new("/none/x")).unwrap(), Entry::Missing);
+        // parents resolve inside the root: /up/proc is the root's /proc
+        assert_eq!(entry_in_root(r, Path::new("/up/proc")).unwrap(), Entry::Dir);
+        assert_eq!(entry_in_root(r, Path::new("/")).unwrap(), Entry::Dir);
+        std::fs::remove_dir_all(&t).unwrap();
+    }
+
+    fn tempfile_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("berth-safepath-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d

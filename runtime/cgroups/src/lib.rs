@@ -148,6 +148,7 @@ impl Cgroup {
         let made = self
             .make_dirs(&mut created, &wanted_v2)
             .and_then(|()| self.refuse_if_in_use(&created))
+            .and_then(|()| self.refuse_if_frozen())
             .and_then(|()| plan::execute(&steps, false));
         if let Err(f) = made {
             for d in created.iter().rev() {
@@ -526,6 +527,27 @@ impl Cgroup {
         Err(Fault::invalid(format!(
             "the cgroup already exists and holds processes {pids:?}: is another container \
              using this cgroupsPath? Choose another path, or delete that container first"
+        )))
+    }
+
+    /// A frozen cgroup (its own freezer, or a frozen parent's, which freezes new children
+    /// too) would stop the container's first process the moment it joins, before it could
+    /// report anything: the caller would wait forever.
+    fn refuse_if_frozen(&self) -> FResult<()> {
+        let Ok(at) = self.freezer() else {
+            return Ok(()); // no freezer: nothing can be frozen
+        };
+        if !freezer::is_frozen_or_freezing(at)? {
+            return Ok(());
+        }
+        let thaw = match at {
+            At::V1(dir) => format!("write THAWED to {}", dir.join("freezer.state").display()),
+            At::V2(dir) => format!("write 0 to {}", dir.join("cgroup.freeze").display()),
+        };
+        Err(Fault::invalid(format!(
+            "the cgroup is frozen (by its own freezer or a parent's): a process put in it \
+             could not run; thaw it ({thaw}, or in the frozen parent) or choose another \
+             cgroupsPath"
         )))
     }
 }

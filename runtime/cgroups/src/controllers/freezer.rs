@@ -48,3 +48,12 @@ pub(crate) fn is_frozen(at: At) -> FResult<bool> {
         At::V2(dir) => Ok(fsio::read_key(dir, "cgroup.events", "frozen")? == Some(1)),
     }
 }
+
+/// Frozen or on the way to it: v1 anything but THAWED (a child of a frozen parent reads
+/// FROZEN too); v2 asked to freeze itself, or frozen through a parent.
+pub(crate) fn is_frozen_or_freezing(at: At) -> FResult<bool> {
+    match at {
+        At::V1(dir) => Ok(fsio::read(dir, "freezer.state")?.trim() != "THAWED"),
+        At::V2(dir) => Ok(fsio::read(dir, "cgroup.freeze")?.trim() == "1" || is_frozen(at)?),
+    }
+}

@@ -96,9 +96,9 @@ pub fn close_from(first: u32, keep: &[RawFd]) {
     let ranges = ranges_between(first, keep);
     // SAFETY: close_range closes descriptor numbers only; the caller guarantees no live
     // Rust object owns a descriptor in these ranges.
-    let closed = ranges.iter().all(|&(a, b)| unsafe {
-        libc::syscall(libc::SYS_close_range, a, b, 0) == 0
-    });
+    let closed = ranges
+        .iter()
+        .all(|&(a, b)| unsafe { libc::syscall(libc::SYS_close_range, a, b, 0) == 0 });
     if closed {
         return;
     }

@@ -427,15 +427,7 @@ impl Rootfs<'_> {
     ) -> Result<()> {
         if self.userns {
             // Device nodes cannot be created in a user namespace: bind the host's.
-            let target = ensure(root.as_fd(), path, Kind::File).ctx("creating the mount point")?;
-            return mount(
-                Some(&path.to_string_lossy()),
-                &proc_fd_path(&target),
-                None,
-                libc::MS_BIND,
-                None,
-            )
-            .ctx("binding the host device");
+            return bind_host_device(root, path);
         }
         let parent = path.parent().unwrap_or(Path::new("/dev"));
         let name = path.file_name().ok_or("device path has no name")?;
@@ -452,7 +444,15 @@ impl Rootfs<'_> {
                 libc::makedev(major as u32, minor as u32),
             ) != 0
             {
-                bail!("mknod: {}", std::io::Error::last_os_error());
+                let e = std::io::Error::last_os_error();
+                // The device rules can forbid creating a node they also forbid using
+                // (cgroup v1 keeps "deny c 1:11" even after a later "allow c *:* m"). runc
+                // creates nodes before its rules apply; the container gets the node and
+                // cannot open it. Binding the host's identical node gives the same.
+                if e.raw_os_error() == Some(libc::EPERM) && host_node_is(path, kind, major, minor) {
+                    return bind_host_device(root, path);
+                }
+                bail!("mknod: {e}");
             }
             if libc::fchownat(
                 pfd.as_raw_fd(),
@@ -467,6 +467,30 @@ impl Rootfs<'_> {
         }
         Ok(())
     }
+}
+
+/// Bind-mounts the host's device node at `path` onto the same path in the rootfs.
+fn bind_host_device(root: &OwnedFd, path: &Path) -> Result<()> {
+    let target = ensure(root.as_fd(), path, Kind::File).ctx("creating the mount point")?;
+    mount(
+        Some(&path.to_string_lossy()),
+        &proc_fd_path(&target),
+        None,
+        libc::MS_BIND,
+        None,
+    )
+    .ctx("binding the host device")
+}
+
+/// Whether the host has a device node of this kind and number at `path`.
+fn host_node_is(path: &Path, kind: libc::mode_t, major: u64, minor: u64) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    std::fs::symlink_metadata(path).is_ok_and(|m| {
+        let t = m.file_type();
+        let same_kind = (kind == libc::S_IFCHR && t.is_char_device())
+            || (kind == libc::S_IFBLK && t.is_block_device());
+        same_kind && m.rdev() == libc::makedev(major as u32, minor as u32)
+    })
 }
 
 /// proc and sysfs go on an ordinary directory of the rootfs (or where nothing is yet), as

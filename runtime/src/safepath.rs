@@ -205,7 +205,9 @@ pub enum Entry {
 pub fn entry_in_root(root: BorrowedFd, path: &Path) -> io::Result<Entry> {
     let rel = relative(path);
     let (parent, name) = match (rel.parent(), rel.file_name()) {
-        (Some(p), Some(n)) if !matches!(rel.components().next_back(), Some(Component::ParentDir)) => {
+        (Some(p), Some(n))
+            if !matches!(rel.components().next_back(), Some(Component::ParentDir)) =>
+        {
             (p.to_path_buf(), n.to_os_string())
         }
         // "." or a path ending in "..": a directory, resolved inside the root
@@ -221,7 +223,8 @@ pub fn entry_in_root(root: BorrowedFd, path: &Path) -> io::Result<Entry> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Entry::Missing),
         Err(e) => return Err(e),
     };
-    let cname = CString::new(name.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let cname =
+        CString::new(name.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: an all-zero stat is a valid value for fstatat to fill in.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: valid fd, NUL-terminated name and a stat buffer alive for the call.
@@ -318,8 +321,14 @@ mod tests {
             Entry::Symlink(PathBuf::from("/real"))
         );
         assert_eq!(entry_in_root(r, Path::new("/file")).unwrap(), Entry::Other);
-        assert_eq!(entry_in_root(r, Path::new("/none")).unwrap(), Entry::Missing);
-        assert_eq!(entry_in_root(r, Path::new("/none/x")).unwrap(), Entry::Missing);
+        assert_eq!(
+            entry_in_root(r, Path::new("/none")).unwrap(),
+            Entry::Missing
+        );
+        assert_eq!(
+            entry_in_root(r, Path::new("/none/x")).unwrap(),
+            Entry::Missing
+        );
         // parents resolve inside the root: /up/proc is the root's /proc
         assert_eq!(entry_in_root(r, Path::new("/up/proc")).unwrap(), Entry::Dir);
         assert_eq!(entry_in_root(r, Path::new("/")).unwrap(), Entry::Dir);

@@ -8,5 +8,6 @@ mod cgroups;
 mod clients;
 mod container;
 mod exec;
+mod hardening;
 mod lifecycle;
 mod seccomp;

@@ -57,3 +57,36 @@ pub(crate) fn is_frozen_or_freezing(at: At) -> FResult<bool> {
         At::V2(dir) => Ok(fsio::read(dir, "cgroup.freeze")?.trim() == "1" || is_frozen(at)?),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frozen_or_freezing_from_the_files() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        for (state, want) in [
+            ("THAWED\n", false),
+            ("FREEZING\n", true),
+            ("FROZEN\n", true),
+        ] {
+            std::fs::write(p.join("freezer.state"), state).unwrap();
+            assert_eq!(is_frozen_or_freezing(At::V1(p)).unwrap(), want, "{state}");
+        }
+        // v2: asked to freeze itself, or frozen through a parent (cgroup.freeze stays 0)
+        for (freeze, events, want) in [
+            ("0\n", "populated 0\nfrozen 0\n", false),
+            ("1\n", "populated 1\nfrozen 0\n", true),
+            ("0\n", "populated 0\nfrozen 1\n", true),
+        ] {
+            std::fs::write(p.join("cgroup.freeze"), freeze).unwrap();
+            std::fs::write(p.join("cgroup.events"), events).unwrap();
+            assert_eq!(
+                is_frozen_or_freezing(At::V2(p)).unwrap(),
+                want,
+                "{freeze} {events}"
+            );
+        }
+    }
+}

@@ -434,6 +434,7 @@ impl Rootfs<'_> {
         let pfd = ensure(root.as_fd(), parent, Kind::Dir).ctx("creating the parent directory")?;
         let cname =
             CString::new(name.to_string_lossy().as_bytes()).map_err(|_| "bad device name")?;
+        // SAFETY: plain syscalls on a directory fd we own and a NUL-terminated name.
         unsafe {
             // A file of the same name in the image is replaced (never followed).
             libc::unlinkat(pfd.as_raw_fd(), cname.as_ptr(), 0);

@@ -216,7 +216,7 @@ fn allow_rule(t: &str, major: Option<i64>, minor: Option<i64>, access: &str) -> 
     r
 }
 
-/// The rules dockerd 20.10 gives an unprivileged container.
+/// Docker's device rules for an unprivileged container (the list berth's engine sends too).
 fn docker_default_rules() -> Value {
     let mut rules = vec![
         json!({"allow": false, "access": "rwm"}),
@@ -320,17 +320,10 @@ fn device_rules_are_enforced_as_runc_enforces_them() {
         ),
     ];
     let parent = CgroupParent::new("devrules");
-    let mut layouts: Vec<(&str, fn() -> Runtime, fn() -> Runtime)> = vec![(
-        "host cgroups",
-        Runtime::new as fn() -> Runtime,
-        Runtime::runc as fn() -> Runtime,
-    )];
+    // (layout, whether the runtimes see only cgroup v2)
+    let mut layouts = vec![("host cgroups", false)];
     if cgroup2_mount().is_some() {
-        layouts.push((
-            "cgroup v2 only",
-            || Runtime::new().on_cgroup2_only(),
-            || Runtime::runc().on_cgroup2_only(),
-        ));
+        layouts.push(("cgroup v2 only", true));
     } else {
         eprintln!("no cgroup2 mount on this host: the cgroup v2 (eBPF) half is not run");
     }
@@ -374,8 +367,9 @@ fn device_rules_are_enforced_as_runc_enforces_them() {
         if tun {
             want.insert("tun-rw".into(), "ok".into());
         }
-        for (layout, berth, runc) in &layouts {
-            for rt in [berth(), runc()] {
+        for &(layout, v2_only) in &layouts {
+            for rt in Runtime::both() {
+                let rt = if v2_only { rt.on_cgroup2_only() } else { rt };
                 let b = Bundle::new(&cfg);
                 let id = unique("dev");
                 let mut cfg = cfg.clone();
@@ -487,7 +481,7 @@ impl Frozen {
     fn procs(&self) -> Vec<i32> {
         let mut pids = Vec::new();
         for d in &self.dirs {
-            for e in walkdir(d) {
+            for e in dir_tree(d) {
                 let procs = std::fs::read_to_string(e.join("cgroup.procs")).unwrap_or_default();
                 pids.extend(procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
             }
@@ -496,12 +490,13 @@ impl Frozen {
     }
 }
 
-fn walkdir(d: &Path) -> Vec<PathBuf> {
+/// `d` and every directory below it.
+fn dir_tree(d: &Path) -> Vec<PathBuf> {
     let mut out = vec![d.to_path_buf()];
     if let Ok(rd) = std::fs::read_dir(d) {
         for e in rd.flatten() {
             if e.file_type().is_ok_and(|t| t.is_dir()) {
-                out.extend(walkdir(&e.path()));
+                out.extend(dir_tree(&e.path()));
             }
         }
     }

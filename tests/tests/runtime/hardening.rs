@@ -33,13 +33,33 @@ fn within(rt: &Runtime, args: &[&str]) -> Output {
         .unwrap_or_else(|| panic!("{} {args:?} hung (no answer in {LIMIT:?})", rt.name()))
 }
 
-fn assert_no_containers(rt: &Runtime, what: &str) {
+/// After a refused create of `id`: no container, no state, no cgroup named `id` (at the
+/// default places, `/<id>` and `/berth/<id>`, of any hierarchy).
+fn assert_nothing_left(rt: &Runtime, id: &str, what: &str) {
     let list = rt.ok(&["list", "-q"]);
     assert!(
         list.trim().is_empty(),
         "{what}: {} left containers behind: {list}",
         rt.name()
     );
+    let state: Vec<_> = std::fs::read_dir(rt.root())
+        .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        state.is_empty(),
+        "{what}: {} left state behind: {state:?}",
+        rt.name()
+    );
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        for d in [h.path().join(id), h.path().join("berth").join(id)] {
+            assert!(
+                !d.exists(),
+                "{what}: {} left cgroup {}",
+                rt.name(),
+                d.display()
+            );
+        }
+    }
 }
 
 // ---- descriptors ----
@@ -449,7 +469,7 @@ fn proc_or_sys_through_a_symlink_is_refused_promptly() {
                     "{what}: the error does not say what to do: {err}"
                 );
             }
-            assert_no_containers(&rt, what);
+            assert_nothing_left(&rt, &id, what);
         }
     }
 }
@@ -550,7 +570,7 @@ fn refused_as_frozen(rt: &Runtime, path: &str, frozen: &Frozen, what: &str) {
         "{what}: {} left processes in the frozen cgroup",
         rt.name()
     );
-    assert_no_containers(rt, what);
+    assert_nothing_left(rt, &id, what);
 }
 
 #[test]

@@ -294,9 +294,11 @@ pub fn create(
     undo.pids.push(c1);
 
     // Created and limited while the child is young; it moves itself in (cheaply) on Go.
-    let created = cg.create(0, Some(&resources));
+    // Only a cgroup made for us is undone: a refused one (in use by another container,
+    // frozen) is someone else's, and `create` already removed what it made on failure.
+    cg.create(0, Some(&resources))
+        .map_err(|e| Error(format!("container {}: {e}", o.id)))?;
     undo.cgroup = Some(cg);
-    created.map_err(|e| Error(format!("container {}: {e}", o.id)))?;
     if let Err(e) = chan.send(&Msg::Go) {
         // The child may already have failed (e.g. joining a namespace): its reason is queued.
         if let Ok(Some(Msg::Failed(reason))) = chan.recv() {

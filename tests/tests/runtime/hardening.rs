@@ -498,6 +498,16 @@ impl Frozen {
         f
     }
 
+    /// Whether the cgroup the test froze is still there and frozen.
+    fn is_frozen(&self) -> bool {
+        let d = &self.dirs[0];
+        if self.v2 {
+            std::fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|v| v.trim() == "1")
+        } else {
+            std::fs::read_to_string(d.join("freezer.state")).is_ok_and(|v| v.trim() == "FROZEN")
+        }
+    }
+
     fn procs(&self) -> Vec<i32> {
         let mut pids = Vec::new();
         for d in &self.dirs {
@@ -570,6 +580,11 @@ fn refused_as_frozen(rt: &Runtime, path: &str, frozen: &Frozen, what: &str) {
         "{what}: {} left processes in the frozen cgroup",
         rt.name()
     );
+    assert!(
+        frozen.is_frozen(),
+        "{what}: {} removed or thawed a frozen cgroup it did not make",
+        rt.name()
+    );
     assert_nothing_left(rt, &id, what);
 }
 
@@ -618,5 +633,48 @@ fn a_frozen_cgroup_is_refused_promptly() {
         }
     } else {
         eprintln!("no cgroup2 mount on this host: the v2 half is not run");
+    }
+}
+
+// ---- a cgroup in use ----
+
+#[test]
+fn a_cgroup_in_use_by_another_container_is_left_alone() {
+    if !is_root() {
+        skip!("needs root");
+    }
+    let parent = CgroupParent::new("inuse");
+    for rt in Runtime::both() {
+        let mut cfg = busybox_config(&["/bin/sleep", "30"]);
+        cfg["linux"]["cgroupsPath"] = json!(parent.path(&unique("shared")));
+        let b = Bundle::new(&cfg);
+        let first = unique("first");
+        rt.ok(&["run", "--detach", "--bundle", bpath(&b), &first]);
+        let second = unique("second");
+        let out = within(&rt, &["run", "--detach", "--bundle", bpath(&b), &second]);
+        // runc 1.1 accepts a non-empty cgroup with a deprecation warning (1.2 refuses
+        // it); berth-runtime refuses it. Either way the first container is untouched.
+        if rt.name() == "berth-runtime" {
+            assert!(
+                !out.status.success(),
+                "berth-runtime put a second container in a cgroup in use"
+            );
+            assert!(
+                stderr(&out).contains("holds processes"),
+                "berth-runtime failed for another reason: {}",
+                stderr(&out)
+            );
+        } else {
+            rt.ok(&["delete", "--force", &second]);
+        }
+        assert_eq!(
+            rt.status(&first),
+            "running",
+            "{}: the refused second container took the first one down: {}",
+            rt.name(),
+            stderr(&out)
+        );
+        rt.ok(&["delete", "--force", &first]);
+        assert_nothing_left(&rt, &second, "cgroup in use");
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use berth_tests::cgroup_parent::CgroupParent;
 use berth_tests::oci_runtime::{busybox_config, Runtime};
 use berth_tests::rootfs::Bundle;
-use berth_tests::{is_root, skip, unique};
+use berth_tests::{require, skip, unique};
 use serde_json::{json, Value};
 
 /// Longer than any of these runs takes on a loaded machine; reaching it means a hang.
@@ -100,9 +100,7 @@ fn wait_comm(pid: i32, comm: &str) {
 
 #[test]
 fn descriptors_of_the_caller_do_not_reach_the_container() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let dir = tempfile::tempdir().unwrap();
     let (probe_path, kept_path) = (dir.path().join("probe"), dir.path().join("kept"));
     std::fs::write(&probe_path, "probe").unwrap();
@@ -298,9 +296,7 @@ fn v1_freezer_mount() -> Option<PathBuf> {
 
 #[test]
 fn device_rules_are_enforced_as_runc_enforces_them() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let tun = Path::new("/dev/net/tun").exists();
     // (what, linux.resources.devices or None for no rules, kmsg read, kmsg write)
     let scenarios: Vec<(&str, Option<Value>, &str, &str)> = vec![
@@ -419,9 +415,7 @@ fn device_rules_are_enforced_as_runc_enforces_them() {
 
 #[test]
 fn proc_or_sys_through_a_symlink_is_refused_promptly() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     // (what, the change to the rootfs)
     type Change = fn(&Path);
     let cases: [(&str, Change); 5] = [
@@ -590,13 +584,11 @@ fn refused_as_frozen(rt: &Runtime, path: &str, frozen: &Frozen, what: &str) {
 
 #[test]
 fn a_frozen_cgroup_is_refused_promptly() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let parent = CgroupParent::new("frozen");
     let (v1, v2) = (v1_freezer_mount(), cgroup2_mount());
     if v1.is_none() && v2.is_none() {
-        skip!("no freezer: neither a cgroup v1 freezer hierarchy nor cgroup2 is mounted");
+        skip!(host::no_freezer);
     }
     if let Some(freezer) = &v1 {
         for rt in Runtime::both() {
@@ -640,9 +632,7 @@ fn a_frozen_cgroup_is_refused_promptly() {
 
 #[test]
 fn a_cgroup_in_use_by_another_container_is_left_alone() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let parent = CgroupParent::new("inuse");
     for rt in Runtime::both() {
         let mut cfg = busybox_config(&["/bin/sleep", "30"]);

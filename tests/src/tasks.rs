@@ -169,9 +169,30 @@ impl TaskLab {
         }
     }
 
+    /// Removes container `id` (and kills and deletes its task) when the returned guard is
+    /// dropped, also when the test fails half-way: no shim, rootfs mount or cgroup of it
+    /// stays. Harmless when the test removed the container itself.
+    pub fn remove_on_drop(&self, id: &str) -> Removal {
+        let mut cmd = self.shimd.ctl();
+        cmd.args(["containers", "rm", "--force", id]);
+        Removal { cmd }
+    }
+
     /// gRPC clients on this shimd, in namespace `ns`.
     pub fn grpc(&self, ns: &str) -> Grpc {
         Grpc::connect(&self.shimd.socket(), ns)
+    }
+}
+
+/// See [`TaskLab::remove_on_drop`].
+pub struct Removal {
+    /// `berthctl containers rm --force ID` on the lab's shimd.
+    cmd: std::process::Command,
+}
+
+impl Drop for Removal {
+    fn drop(&mut self) {
+        let _ = self.cmd.output();
     }
 }
 

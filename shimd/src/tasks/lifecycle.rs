@@ -505,7 +505,7 @@ pub async fn delete(
     force: bool,
 ) -> Result<DeleteTaskResponse, Status> {
     if !exec_id.is_empty() {
-        return delete_exec(task, exec_id, force).await;
+        return delete_exec(core, task, exec_id, force).await;
     }
     let _ops = task.ops.lock().await;
     let t = std::time::Instant::now();
@@ -581,11 +581,17 @@ pub async fn delete(
     Ok(response(&task.id, pid, exit))
 }
 
+/// Deletes an exec process. Its exit is published first if its watcher has not done it
+/// yet: a client that learns the exit from its attach stream and deletes the process at
+/// once must not take the `/tasks/exit` event with it.
 async fn delete_exec(
+    core: &Core,
     task: &Task,
     exec_id: &str,
     force: bool,
 ) -> Result<DeleteTaskResponse, Status> {
+    // Serialized with exit handling, as the init's delete is.
+    let _ops = task.ops.lock().await;
     if task.is_dead() {
         let p = lock(&task.procs).remove(exec_id);
         let p =
@@ -609,16 +615,17 @@ async fn delete_exec(
         shim_response::Kind::Exit(s) => s,
         _ => return Err(Status::internal("the shim answered delete without an exit")),
     };
+    let exit = Exit {
+        status: s.exit_status,
+        at_ns: s.exited_at,
+        oom: false,
+    };
+    // A process that never started has no exit to publish.
+    if s.pid != 0 {
+        record_exit_locked(core, task, exec_id, exit).await;
+    }
     lock(&task.procs).remove(exec_id);
-    Ok(response(
-        exec_id,
-        s.pid,
-        Exit {
-            status: s.exit_status,
-            at_ns: s.exited_at,
-            oom: false,
-        },
-    ))
+    Ok(response(exec_id, s.pid, exit))
 }
 
 /// Waits (briefly) for a shim process to exit after its task was deleted.

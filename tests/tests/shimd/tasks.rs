@@ -259,6 +259,58 @@ fn detached_task_exec_pause_stats_events_and_logs_after_delete() {
 }
 
 #[test]
+fn exits_of_execs_deleted_at_once_are_published() {
+    require!(root);
+    let lab = TaskLab::start();
+    let mut events = Events::start(&lab);
+    let id = lab.run_sleeper("execexit");
+    let _removal = lab.remove_on_drop(&id);
+    // `tasks exec` learns the exit from its attach stream and deletes the process at once,
+    // maybe before shimd's own watcher of the process recorded the exit; execs running
+    // side by side make that likely (a start holds the task while the runtime runs). The
+    // exit must be published all the same.
+    let (threads, each) = (3, 8);
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (lab, id) = (&lab, &id);
+            s.spawn(move || {
+                for n in 0..each {
+                    let code = t * each + n + 1;
+                    let (got, _, err) = lab.ctl(&[
+                        "tasks",
+                        "exec",
+                        "--exec-id",
+                        &format!("x{code}"),
+                        id,
+                        "/bin/sh",
+                        "-c",
+                        &format!("exit {code}"),
+                    ]);
+                    assert_eq!(got, code, "exec x{code}: {err}");
+                }
+            });
+        }
+    });
+    // Events keep their order: once the task's delete is seen, every exit was published.
+    lab.ctl_ok(&["tasks", "kill", "-s", "KILL", &id]);
+    lab.ctl_ok(&["tasks", "wait", &id]);
+    lab.ctl_ok(&["tasks", "rm", &id]);
+    assert!(events.wait_for("/tasks/delete", Duration::from_secs(10)));
+    let lost: Vec<i32> = (1..=threads * each)
+        .filter(|code| {
+            let this = format!("exec_id=x{code} exit_status={code} ");
+            !events
+                .seen
+                .iter()
+                .any(|l| l.contains("/tasks/exit") && l.contains(&this))
+        })
+        .collect();
+    assert!(lost.is_empty(), "no exit event for execs {lost:?}");
+    lab.ctl_ok(&["containers", "rm", &id]);
+    lab.assert_no_debris("default", &id);
+}
+
+#[test]
 fn logs_follow_tail_and_since() {
     require!(root);
     let lab = TaskLab::start();

@@ -10,6 +10,7 @@ pub mod bins;
 pub mod cgroup_parent;
 pub mod cli;
 pub mod dockerd;
+pub mod gate;
 pub mod http;
 pub mod images;
 pub mod net;
@@ -74,4 +75,17 @@ pub fn unique(prefix: &str) -> String {
 /// True when running as root (every integration test needs it).
 pub fn is_root() -> bool {
     nix::unistd::Uid::effective().is_root()
+}
+
+/// Polls `f` every 20 ms until it holds or `limit` has passed; whether it held (checked
+/// once more at the deadline).
+pub fn wait_until(limit: std::time::Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    f()
 }

@@ -11,7 +11,7 @@ use berth_proto::v1::{
     StartRequest, WaitRequest,
 };
 use berth_tests::tasks::{alive, TaskLab};
-use berth_tests::{require, unique};
+use berth_tests::{require, unique, wait_until};
 
 /// Creates and starts a container running `script` (with the shim as its init when
 /// `init`), on the busybox rootfs in `rootfs`.
@@ -80,6 +80,20 @@ fn ns_of(pid: i32) -> std::path::PathBuf {
     std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap()
 }
 
+/// The live processes in PID namespace `ns` (as `ns_of` names it), sorted.
+fn members_of(ns: &Path) -> Vec<i32> {
+    let mut out: Vec<i32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+        .filter(|p: &i32| {
+            std::fs::read_link(format!("/proc/{p}/ns/pid")).is_ok_and(|n| n == ns) && alive(*p)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// (pid, parent) of every zombie on the host.
 fn zombies() -> Vec<(i32, i32)> {
     let mut out = Vec::new();
@@ -101,17 +115,6 @@ fn zombies() -> Vec<(i32, i32)> {
     out
 }
 
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    f()
-}
-
 fn lab_and_rootfs() -> (TaskLab, tempfile::TempDir) {
     let lab = TaskLab::start();
     let rootfs = tempfile::tempdir().unwrap();
@@ -125,6 +128,7 @@ fn the_shim_is_pid_1_and_reports_host_pids() {
     let (lab, rootfs) = lab_and_rootfs();
     for runtime in ["berth-runtime", "runc"] {
         let id = unique("initps");
+        let _removal = lab.remove_on_drop(&id);
         start(
             &lab,
             &id,
@@ -138,9 +142,18 @@ fn the_shim_is_pid_1_and_reports_host_pids() {
         // The main process runs in the shim's PID namespace, not the host's.
         assert_eq!(ns_of(main), ns_of(shim), "{runtime}");
         assert_ne!(ns_of(main), ns_of(std::process::id() as i32), "{runtime}");
-        // Its pid is the host's: /proc on the host shows the shell there.
-        let cmdline = std::fs::read_to_string(format!("/proc/{main}/cmdline")).unwrap();
-        assert!(cmdline.starts_with("/bin/sh"), "{runtime}: {cmdline:?}");
+        // Its pid is the host's: /proc on the host shows the shell there, once the
+        // runtime's init has executed it (a started task may still be finishing its
+        // `exec`, as runc's `start` returns once init is released, not once it ran).
+        let mut cmdline = String::new();
+        assert!(
+            wait_until(Duration::from_secs(10), || {
+                cmdline =
+                    std::fs::read_to_string(format!("/proc/{main}/cmdline")).unwrap_or_default();
+                cmdline.starts_with("/bin/sh")
+            }),
+            "{runtime}: pid {main} runs {cmdline:?}, not the container's shell"
+        );
         let mut logs = String::new();
         assert!(
             wait_until(Duration::from_secs(5), || {
@@ -190,22 +203,37 @@ fn orphans_are_reaped_so_no_zombie_stays() {
     let script = "sh -c 'sleep 0.1 & sleep 0.1 & sleep 0.1 &'; exec sleep 1000";
     for init in [false, true] {
         let id = unique("zombies");
+        let _removal = lab.remove_on_drop(&id);
         start(&lab, &id, "berth-runtime", rootfs.path(), init, script);
         let main = lab.task_pid(&id);
         let shim = lab.shim_pid("default", &id);
-        std::thread::sleep(Duration::from_millis(600));
-        let theirs: Vec<(i32, i32)> = zombies()
-            .into_iter()
-            .filter(|(_, parent)| *parent == main || *parent == shim)
-            .collect();
+        let theirs = || -> Vec<(i32, i32)> {
+            zombies()
+                .into_iter()
+                .filter(|(_, parent)| *parent == main || *parent == shim)
+                .collect()
+        };
         if init {
+            // Once the main process is `sleep 1000` the orphans exist (the inner shell
+            // forked them before it ended); once they have ended, only the shim and the
+            // main process are left in the namespace, and no zombie of theirs.
+            let ns = ns_of(shim);
+            let settled = wait_until(Duration::from_secs(10), || {
+                std::fs::read(format!("/proc/{main}/cmdline")).unwrap_or_default()
+                    == b"sleep\x001000\x00"
+                    && members_of(&ns) == [shim.min(main), shim.max(main)]
+                    && theirs().is_empty()
+            });
             assert!(
-                theirs.is_empty(),
-                "zombies with the shim as init: {theirs:?}"
+                settled,
+                "with the shim as init: zombies {:?}, namespace {:?}",
+                theirs(),
+                members_of(&ns)
             );
         } else {
             // The check sees them when nothing reaps (the main process is PID 1).
-            assert_eq!(theirs.len(), 3, "{theirs:?}");
+            wait_until(Duration::from_secs(10), || theirs().len() >= 3);
+            assert_eq!(theirs().len(), 3, "{:?}", theirs());
         }
         rm(&lab, &id);
     }
@@ -217,6 +245,7 @@ fn signals_reach_the_main_process_and_its_exit_status_is_the_tasks() {
     let (lab, rootfs) = lab_and_rootfs();
     // An exit code passes through.
     let id = unique("initexit");
+    let _removal = lab.remove_on_drop(&id);
     start(&lab, &id, "berth-runtime", rootfs.path(), true, "exit 7");
     assert_eq!(wait_exit(&lab, &id), 7);
     rm(&lab, &id);
@@ -225,6 +254,7 @@ fn signals_reach_the_main_process_and_its_exit_status_is_the_tasks() {
     // at once; what else ran in the namespace dies with it.
     for runtime in ["berth-runtime", "runc"] {
         let id = unique("initterm");
+        let _removal = lab.remove_on_drop(&id);
         start(
             &lab,
             &id,
@@ -258,6 +288,7 @@ fn signals_reach_the_main_process_and_its_exit_status_is_the_tasks() {
 
     // A signal the main process does not catch kills it: 128 + n.
     let id = unique("initkill");
+    let _removal = lab.remove_on_drop(&id);
     start(
         &lab,
         &id,
@@ -276,6 +307,7 @@ fn a_shimd_restart_finds_the_init_shim_again() {
     require!(root);
     let (mut lab, rootfs) = lab_and_rootfs();
     let id = unique("initrecover");
+    let _removal = lab.remove_on_drop(&id);
     start(
         &lab,
         &id,

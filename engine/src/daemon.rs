@@ -48,11 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             &settings.log_level,
         ))?),
     };
-    let result = rt.block_on(serve(
-        settings.clone(),
-        listeners,
-        child.as_ref().map(|c| c.socket.clone()),
-    ));
+    let result = rt.block_on(serve(settings.clone(), listeners, child.as_ref()));
     drop(sockets);
     if let Some(c) = &child {
         c.stop();
@@ -66,13 +62,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 async fn serve(
     settings: Settings,
     listeners: Vec<crate::listen::Listener>,
-    own_shimd: Option<std::path::PathBuf>,
+    own_shimd: Option<&shimd::Child>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
+    if let Some(c) = own_shimd {
+        c.wait_serving(Duration::from_secs(30)).await?;
+    }
     let socket = settings
         .shimd_address
         .clone()
-        .or(own_shimd)
+        .or(own_shimd.map(|c| c.socket.clone()))
         .expect("a shimd socket");
     let shimd = Shimd::connect(&socket, Duration::from_secs(30)).await?;
     let networks = crate::networking::Networks::open(&settings.data_root, &settings.network)

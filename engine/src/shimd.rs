@@ -122,6 +122,29 @@ impl Child {
         self.pid.load(Ordering::SeqCst)
     }
 
+    /// Waits until the shimd listening on the socket is this one. Right after a berthd
+    /// was killed, its shimd (ending on its own) may still answer there for a moment; a
+    /// berthd that started talking to it would lose it half-way through its start-up.
+    pub async fn wait_serving(&self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let pid = self.pid();
+            let listener = listening_pid(&self.socket).await;
+            if pid != 0 && listener == Some(pid) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                anyhow::bail!(
+                    "the shimd berthd started (pid {pid}) is not serving on {} after {timeout:?} \
+                     (listening: {}); see its log above",
+                    self.socket.display(),
+                    listener.map_or("nobody".to_string(), |p| format!("pid {p}"))
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Stops shimd (SIGTERM, then SIGKILL after 10 s). Containers keep running in their shims.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
@@ -139,6 +162,14 @@ impl Child {
             let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
         }
     }
+}
+
+/// The process listening on unix socket `path` (the one that called `listen`, as the
+/// kernel reports it to a peer), if any.
+async fn listening_pid(path: &Path) -> Option<u32> {
+    let s = tokio::net::UnixStream::connect(path).await.ok()?;
+    let pid = s.peer_cred().ok()?.pid()?;
+    u32::try_from(pid).ok()
 }
 
 fn supervise(binary: PathBuf, layout: Layout, pid: Arc<AtomicU32>, stopping: Arc<AtomicBool>) {
@@ -223,4 +254,39 @@ pub fn find_binary(name: &str) -> anyhow::Result<PathBuf> {
         "cannot find the {name} binary next to berthd or in PATH; install it or pass \
          --shimd-address to use a running shimd"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn child_on(socket: PathBuf, pid: u32) -> Child {
+        Child {
+            pid: Arc::new(AtomicU32::new(pid)),
+            stopping: Arc::new(AtomicBool::new(false)),
+            socket,
+        }
+    }
+
+    #[tokio::test]
+    async fn waits_for_its_own_shimd_not_any_listener() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("shimd.sock");
+        assert_eq!(listening_pid(&socket).await, None);
+        // Another process's listener (here: ours, while the child is someone else).
+        let _l = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        assert_eq!(listening_pid(&socket).await, Some(std::process::id()));
+        let other = child_on(socket.clone(), std::process::id() + 1);
+        let err = other
+            .wait_serving(Duration::from_millis(100))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("listening: pid {}", std::process::id())),
+            "{err}"
+        );
+        let own = child_on(socket, std::process::id());
+        own.wait_serving(Duration::from_millis(100)).await.unwrap();
+    }
 }

@@ -477,6 +477,55 @@ pub fn raw_request(
 ) -> Response {
     let mut s = UnixStream::connect(sock).expect("connect to berthd");
     s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+    s.write_all(&request_bytes(method, path, headers, body))
+        .expect("send request");
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    parse_response(&raw)
+}
+
+/// A request whose answer has begun: its status line and headers are in.
+pub struct Pending {
+    stream: UnixStream,
+    raw: Vec<u8>,
+}
+
+impl Pending {
+    /// Reads the rest of the answer.
+    pub fn finish(mut self) -> Response {
+        let _ = self.stream.read_to_end(&mut self.raw);
+        parse_response(&self.raw)
+    }
+}
+
+/// Sends one request as `raw_request` does, and returns once the head of the answer came:
+/// for endpoints that answer their status line at once and their body later (a container
+/// wait is registered once its status line came).
+pub fn begin_request(
+    sock: &Path,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Pending {
+    let mut s = UnixStream::connect(sock).expect("connect to berthd");
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+    s.write_all(&request_bytes(method, path, headers, body))
+        .expect("send request");
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !raw.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("reading the answer to {method} {path}: {e}"),
+        }
+    }
+    Pending { stream: s, raw }
+}
+
+/// One HTTP/1.1 request with `Connection: close`, body included.
+fn request_bytes(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: berthd\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
@@ -485,11 +534,9 @@ pub fn raw_request(
         req.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     req.push_str("\r\n");
-    s.write_all(req.as_bytes()).expect("send request");
-    s.write_all(body).expect("send body");
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    parse_response(&raw)
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
 }
 
 fn parse_response(raw: &[u8]) -> Response {

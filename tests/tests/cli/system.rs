@@ -1,7 +1,13 @@
 //! `berth version`, `berth info` and `berth attach` without a terminal against a real daemon
 //! (berthd, and Debian's dockerd to show the CLI behaves the same with Docker's own daemon).
 
+use std::io::{BufRead, BufReader, Read};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
+
 use berth_tests::cli::Engine;
+use berth_tests::gate::Gate;
 use berth_tests::unique;
 
 berth_tests::cli_scenarios!(version_and_info, attach_streams_output_and_exit_code);
@@ -53,51 +59,127 @@ fn version_and_info(e: &Engine) {
 
 fn attach_streams_output_and_exit_code(e: &Engine) {
     let b = &e.berth;
+    // Each container ticks until its gate opens, which the test does once a tick showed
+    // that the attach is there: it then sees every line the container says after.
+    let gate = Gate::new();
     let name = unique("att");
+    let script = format!(
+        "{}; echo out; echo err >&2; sleep 0.3; exit 6",
+        ticking(&gate, "talk")
+    );
     b.ok(&[
         "run",
         "-d",
         "--name",
         &name,
+        "-v",
+        &gate.volume(),
         "busybox",
         "sh",
         "-c",
-        "sleep 1; echo out; echo err >&2; sleep 0.3; exit 6",
+        &script,
     ]);
-    let o = b.run(&["attach", "--sig-proxy=false", &name]);
-    assert_eq!((o.code, o.stdout.as_str()), (6, "out\n"), "{o:?}");
-    assert_eq!(o.stderr, "err\n");
+    let mut attach = b
+        .cmd(&["attach", "--sig-proxy=false", &name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("berth attach");
+    let out = lines_of(attach.stdout.take().expect("piped stdout"));
+    let err = lines_of(attach.stderr.take().expect("piped stderr"));
+    assert_eq!(next_line(&out, "a tick"), "tick");
+    gate.open("talk");
+    assert_eq!(rest_after_ticks(&out), ["out"]);
+    assert_eq!(rest_after_ticks(&err), ["err"]);
+    assert_eq!(attach.wait().expect("berth attach").code(), Some(6));
     // --no-stdin on a container with an open stdin: output only; the container keeps its
     // stdin (nothing reaches it from here).
     let reader = unique("rd");
+    let script = format!(
+        "{}; echo waiting; read x; echo got-$x",
+        ticking(&gate, "read")
+    );
     b.ok(&[
         "run",
         "-d",
         "-i",
         "--name",
         &reader,
+        "-v",
+        &gate.volume(),
         "busybox",
         "sh",
         "-c",
-        "sleep 1; echo waiting; read x; echo got-$x",
+        &script,
     ]);
-    let attach = std::thread::spawn({
-        let cmd = b.cmd(&["attach", "--no-stdin", &reader]);
-        move || {
-            let mut cmd = cmd;
-            cmd.stdin(std::process::Stdio::null())
-                .output()
-                .expect("berth attach")
-        }
-    });
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let mut attach = b
+        .cmd(&["attach", "--no-stdin", &reader])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("berth attach");
+    let out = lines_of(attach.stdout.take().expect("piped stdout"));
+    assert_eq!(next_line(&out, "a tick"), "tick");
+    gate.open("read");
+    let mut line = next_line(&out, "a line after the gate opened");
+    while line == "tick" {
+        line = next_line(&out, "a line after the gate opened");
+    }
+    assert_eq!(line, "waiting");
+    // `read x` waits on the stdin the attach left open.
     assert_eq!(
         b.ok(&["inspect", "-f", "{{.State.Running}}", &reader])
             .trim(),
         "true"
     );
     b.ok(&["kill", &reader]);
-    let out = attach.join().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "waiting\n");
-    b.ok(&["rm", "-f", &reader]);
+    // The attach ends with the container, and nothing came after "waiting".
+    assert_eq!(rest_after_ticks(&out), Vec::<String>::new());
+    let _ = attach.wait();
+    b.ok(&["rm", "-f", &name, &reader]);
+}
+
+/// A script that says `tick` every 50 ms until gate `name` opens.
+fn ticking(gate: &Gate, name: &str) -> String {
+    format!(
+        "until [ -e {} ]; do echo tick; sleep 0.05; done",
+        gate.inside(name)
+    )
+}
+
+/// The lines of `out` as they come, on a channel that closes at its end.
+fn lines_of(out: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// The next line, or a panic naming `what` after 10 s.
+fn next_line(lines: &mpsc::Receiver<String>, what: &str) -> String {
+    lines
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("berth attach printed no {what} in 10s"))
+}
+
+/// The lines up to the end of the stream (each within 10 s), ticks left out.
+fn rest_after_ticks(lines: &mpsc::Receiver<String>) -> Vec<String> {
+    let mut rest = Vec::new();
+    loop {
+        match lines.recv_timeout(Duration::from_secs(10)) {
+            Ok(l) if l == "tick" => {}
+            Ok(l) => rest.push(l),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return rest,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("berth attach still streams after 10s; so far {rest:?}")
+            }
+        }
+    }
 }

@@ -354,24 +354,19 @@ fn inspect_has_the_fields_clients_read() {
     );
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["Warnings"], serde_json::json!([]));
-    let w = std::thread::spawn({
-        let sock = b.socket();
-        move || {
-            berth_tests::berthd::raw_request(
-                &sock,
-                "POST",
-                "/containers/insp/wait?condition=next-exit",
-                &[],
-                b"",
-            )
-        }
-    });
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    // The wait is registered once its status line came.
+    let w = berth_tests::berthd::begin_request(
+        &b.socket(),
+        "POST",
+        "/containers/insp/wait?condition=next-exit",
+        &[],
+        b"",
+    );
     assert_eq!(
         b.request("POST", "/containers/insp/start", &[], b"").status,
         204
     );
-    let w = w.join().unwrap();
+    let w = w.finish();
     assert_eq!(w.status, 200);
     assert_eq!(w.json()["StatusCode"], 7);
     let v = b.request("GET", "/containers/insp/json", &[], b"").json();

@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use berth_tests::berthd::Berthd;
+use berth_tests::gate::Gate;
 use berth_tests::require;
 
 /// A docker command running in the background; its stdout lines arrive on a channel.
@@ -70,18 +71,35 @@ fn attach_and_logs_follow() {
     require!(root, docker_cli);
     let b = Berthd::with_busybox();
     // attach: lines arrive while the container runs, the exit code is the container's.
+    // The container ticks until its gate opens, which the test does once a tick shows the
+    // attach is there.
+    let gate = Gate::new();
+    let talker = format!(
+        "until [ -e {} ]; do echo tick; sleep 0.05; done; \
+         for i in 1 2 3; do echo line$i; sleep 0.3; done; exit 4",
+        gate.inside("talk")
+    );
     b.docker_ok(&[
         "run",
         "-d",
         "--name",
         "talker",
+        "-v",
+        &gate.volume(),
         "busybox",
         "sh",
         "-c",
-        "sleep 1; for i in 1 2 3; do echo line$i; sleep 0.3; done; exit 4",
+        &talker,
     ]);
     let mut att = Streaming::start(&b, &["attach", "--sig-proxy=false", "talker"], false);
-    let first = att.next("the first attached line", 10);
+    assert_eq!(att.next("a tick of the attached container", 10), "tick");
+    gate.open("talk");
+    let first = loop {
+        let l = att.next("the first attached line", 10);
+        if l != "tick" {
+            break l;
+        }
+    };
     let got_first = Instant::now();
     assert_eq!(first, "line1");
     assert_eq!(att.next("line2", 5), "line2");
@@ -182,16 +200,31 @@ fn stats_and_events_stream() {
             "events",
             "--filter",
             "container=ev",
+            "--filter",
+            "container=evmark",
             "--format",
             "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
         ],
         false,
     );
-    std::thread::sleep(Duration::from_millis(500));
+    // The stream is live once it shows a marker container made after it started.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        b.docker_ok(&["create", "--name", "evmark", "busybox", "true"]);
+        b.docker_ok(&["rm", "evmark"]);
+        if let Ok(l) = ev.lines.recv_timeout(Duration::from_secs(1)) {
+            assert!(l.ends_with(" evmark"), "{l}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "docker events shows nothing");
+    }
     b.docker_ok(&["run", "--rm", "--name", "ev", "busybox", "true"]);
     let mut seen = Vec::new();
-    while !seen.iter().any(|l: &String| l.contains("destroy")) {
-        seen.push(ev.next("the container's events", 10));
+    while !seen.iter().any(|l: &String| l == "container destroy ev") {
+        let l = ev.next("the container's events", 10);
+        if !l.ends_with(" evmark") {
+            seen.push(l);
+        }
     }
     for action in ["create", "attach", "start", "die", "destroy"] {
         assert!(

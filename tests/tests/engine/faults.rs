@@ -5,7 +5,9 @@
 use std::time::{Duration, Instant};
 
 use berth_tests::berthd::Berthd;
+use berth_tests::gate::Gate;
 use berth_tests::require;
+use berth_tests::tasks::alive;
 
 fn wait_until(b: &Berthd, what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -29,44 +31,50 @@ fn inspect(b: &Berthd, name: &str, fmt: &str) -> String {
 fn containers_survive_a_killed_engine_and_exits_meanwhile_are_kept() {
     require!(root, docker_cli);
     let mut b = Berthd::with_busybox();
+    // The containers end when the test opens their gates, not after a time a loaded
+    // machine may outrun: "short" while the engine is down, "long" after it is back.
+    let gate = Gate::new();
+    let v = gate.volume();
+    let long = format!("echo before; {}; echo after; exit 4", gate.wait("long"));
+    let short = format!("{}; exit 3", gate.wait("short"));
     b.docker_ok(&[
-        "run",
-        "-d",
-        "--name",
-        "long",
-        "busybox",
-        "sh",
-        "-c",
-        "echo before; sleep 3; echo after; exit 4",
+        "run", "-d", "--name", "long", "-v", &v, "busybox", "sh", "-c", &long,
     ]);
     b.docker_ok(&[
-        "run",
-        "-d",
-        "--name",
-        "short",
-        "busybox",
-        "sh",
-        "-c",
-        "sleep 1; exit 3",
+        "run", "-d", "--name", "short", "-v", &v, "busybox", "sh", "-c", &short,
     ]);
     b.docker_ok(&["run", "-d", "--name", "stays", "busybox", "sleep", "300"]);
     b.docker_ok(&["create", "--name", "created", "busybox", "true"]);
     let pid_before = inspect(&b, "stays", "{{.State.Pid}}");
-    std::thread::sleep(Duration::from_millis(300));
+    let long_pid = inspect(&b, "long", "{{.State.Pid}}");
+    let short_pid: i32 = inspect(&b, "short", "{{.State.Pid}}").parse().unwrap();
     b.kill9_all();
-    // "short" exits while nothing watches it.
-    std::thread::sleep(Duration::from_millis(1500));
+    // "short" exits while nothing but its shim watches it.
+    gate.open("short");
+    assert!(
+        berth_tests::wait_until(Duration::from_secs(20), || !alive(short_pid)),
+        "\"short\" (pid {short_pid}) did not exit after its gate opened"
+    );
     b.restart();
     assert_eq!(
         inspect(&b, "stays", "{{.State.Running}} {{.State.Pid}}"),
         format!("true {pid_before}")
     );
-    assert_eq!(inspect(&b, "long", "{{.State.Running}}"), "true");
+    assert_eq!(
+        inspect(&b, "long", "{{.State.Running}} {{.State.Pid}}"),
+        format!("true {long_pid}")
+    );
+    // The exit happened while the engine was down; it is known once the engine has
+    // reconnected to the container's shim.
+    wait_until(&b, "the exit of \"short\" to be recorded", 20, || {
+        inspect(&b, "short", "{{.State.Status}}") != "running"
+    });
     assert_eq!(
         inspect(&b, "short", "{{.State.Status}} {{.State.ExitCode}}"),
         "exited 3"
     );
     assert_eq!(inspect(&b, "created", "{{.State.Status}}"), "created");
+    gate.open("long");
     assert_eq!(b.docker_ok(&["wait", "long"]).trim(), "4");
     assert_eq!(b.docker_ok(&["logs", "long"]), "before\nafter\n");
     // The survivors are fully usable: exec, stop, remove.
@@ -86,6 +94,12 @@ fn containers_survive_a_killed_engine_and_exits_meanwhile_are_kept() {
 fn restart_policies_fire_after_the_engine_comes_back() {
     require!(root, docker_cli);
     let mut b = Berthd::with_busybox();
+    // Both end (and, restarted, end again at once) when the test opens their gates, which
+    // it does while the engine is down.
+    let gate = Gate::new();
+    let v = gate.volume();
+    let always = gate.wait("always");
+    let failing = format!("{}; exit 1", gate.wait("failing"));
     b.docker_ok(&[
         "run",
         "-d",
@@ -93,10 +107,12 @@ fn restart_policies_fire_after_the_engine_comes_back() {
         "always",
         "--restart",
         "always",
+        "-v",
+        &v,
         "busybox",
         "sh",
         "-c",
-        "sleep 1",
+        &always,
     ]);
     b.docker_ok(&[
         "run",
@@ -105,10 +121,12 @@ fn restart_policies_fire_after_the_engine_comes_back() {
         "failing",
         "--restart",
         "on-failure:2",
+        "-v",
+        &v,
         "busybox",
         "sh",
         "-c",
-        "sleep 1; exit 1",
+        &failing,
     ]);
     b.docker_ok(&[
         "run",
@@ -122,8 +140,17 @@ fn restart_policies_fire_after_the_engine_comes_back() {
         "300",
     ]);
     b.docker_ok(&["stop", "-t", "0", "unless"]);
+    let pids: Vec<i32> = ["always", "failing"]
+        .iter()
+        .map(|n| inspect(&b, n, "{{.State.Pid}}").parse().unwrap())
+        .collect();
     b.kill9_all();
-    std::thread::sleep(Duration::from_millis(1500));
+    gate.open("always");
+    gate.open("failing");
+    assert!(
+        berth_tests::wait_until(Duration::from_secs(20), || pids.iter().all(|p| !alive(*p))),
+        "{pids:?} did not exit after their gates opened"
+    );
     b.restart();
     // The exits that happened while the engine was down count, and the policies go on.
     wait_until(&b, "always to be restarted", 20, || {
@@ -212,4 +239,94 @@ fn a_namespace_left_by_an_interrupted_create_goes_at_restart() {
     // The running container's namespace is kept.
     assert!(mounted(&own), "{} lost its namespace", own.display());
     assert_eq!(inspect(&b, "keeps", "{{.State.Running}}"), "true");
+}
+
+/// The shimd of an engine that was just killed, still running (it ends on its own once it
+/// notices); killed when dropped.
+struct LeftoverShimd(std::process::Child);
+
+impl LeftoverShimd {
+    /// A shimd on `b`'s own root, state and socket, as berthd runs it; serving once this
+    /// returns.
+    fn start(b: &Berthd) -> LeftoverShimd {
+        let socket = b.exec_root().join("shimd.sock");
+        let child = std::process::Command::new(berth_tests::bins::bin("shimd"))
+            .arg("--root")
+            .arg(b.data_root().join("shimd"))
+            .arg("--state")
+            .arg(b.exec_root().join("shimd"))
+            .arg("--address")
+            .arg(&socket)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start shimd");
+        let s = LeftoverShimd(child);
+        assert!(
+            berth_tests::wait_until(Duration::from_secs(20), || listening_pid(&socket)
+                == Some(s.0.id())),
+            "the leftover shimd does not serve on {}",
+            socket.display()
+        );
+        s
+    }
+
+    /// Ends it as a shimd ends when its berthd died (SIGTERM).
+    fn stop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for LeftoverShimd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The process listening on unix socket `path`, as the kernel tells a peer.
+fn listening_pid(path: &std::path::Path) -> Option<u32> {
+    let s = std::os::unix::net::UnixStream::connect(path).ok()?;
+    let cred = nix::sys::socket::getsockopt(&s, nix::sys::socket::sockopt::PeerCredentials).ok()?;
+    u32::try_from(cred.pid()).ok()
+}
+
+#[test]
+fn a_restarted_engine_waits_for_the_previous_engines_shimd_to_go() {
+    require!(root, docker_cli);
+    let mut b = Berthd::with_busybox();
+    b.docker_ok(&["run", "-d", "--name", "keeps", "busybox", "sleep", "300"]);
+    // What a berthd killed with -9 leaves for a moment: its shimd, still serving on the
+    // socket, and ending on its own. Here it ends once the new berthd's shimd was refused
+    // the root it still holds.
+    b.stop();
+    let mut leftover = LeftoverShimd::start(&b);
+    let log = b.log_path();
+    let stopper = std::thread::spawn(move || {
+        let refused = berth_tests::wait_until(Duration::from_secs(30), || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("another shimd is using root")
+        });
+        leftover.stop();
+        refused
+    });
+    // The new berthd serves once its own shimd does, through that one.
+    b.restart();
+    assert!(stopper.join().unwrap(), "the new shimd was never refused");
+    let own = b.shimd_pid().expect("berthd's shimd");
+    assert_eq!(
+        listening_pid(&b.exec_root().join("shimd.sock")),
+        Some(own),
+        "{}",
+        b.log_tail(20)
+    );
+    assert_eq!(inspect(&b, "keeps", "{{.State.Running}}"), "true");
+    assert_eq!(b.docker_ok(&["exec", "keeps", "echo", "ok"]), "ok\n");
+    b.docker_ok(&["rm", "-f", "keeps"]);
 }

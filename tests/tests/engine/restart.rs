@@ -159,33 +159,26 @@ fn auto_remove_and_wait_conditions() {
         9
     );
     assert_eq!(b.docker_ok(&["wait", "ww"]).trim(), "9");
-    let sock = b.socket();
-    let next = std::thread::spawn(move || {
-        berth_tests::berthd::raw_request(
-            &sock,
-            "POST",
-            "/containers/ww/wait?condition=next-exit",
-            &[],
-            b"",
-        )
-    });
-    std::thread::sleep(Duration::from_millis(300));
+    // A wait is registered once its status line came.
+    let next = berth_tests::berthd::begin_request(
+        &b.socket(),
+        "POST",
+        "/containers/ww/wait?condition=next-exit",
+        &[],
+        b"",
+    );
     b.docker_ok(&["start", "ww"]);
-    let r = next.join().unwrap();
+    let r = next.finish();
     assert_eq!(r.json()["StatusCode"], 9);
-    let sock = b.socket();
-    let removed = std::thread::spawn(move || {
-        berth_tests::berthd::raw_request(
-            &sock,
-            "POST",
-            "/containers/ww/wait?condition=removed",
-            &[],
-            b"",
-        )
-    });
-    std::thread::sleep(Duration::from_millis(300));
+    let removed = berth_tests::berthd::begin_request(
+        &b.socket(),
+        "POST",
+        "/containers/ww/wait?condition=removed",
+        &[],
+        b"",
+    );
     b.docker_ok(&["rm", "ww"]);
-    let r = removed.join().unwrap();
+    let r = removed.finish();
     assert_eq!((r.status, r.json()["StatusCode"].as_i64()), (200, Some(9)));
     let r = b.request("POST", "/containers/x/wait?condition=bogus", &[], b"");
     assert_eq!(r.status, 404);

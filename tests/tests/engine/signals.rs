@@ -104,9 +104,16 @@ fn kill_answers_once_the_container_has_stopped() {
         "busybox",
         "sh",
         "-c",
-        "trap 'echo got-usr1' USR1; while true; do sleep 0.1; done",
+        "trap 'echo got-usr1' USR1; echo trapped; while true; do sleep 0.1; done",
     ]);
-    std::thread::sleep(Duration::from_millis(300));
+    // A PID 1 gets no signal it has no handler for: send it once the trap is set.
+    assert!(
+        wait_until(Duration::from_secs(10), || b
+            .docker_ok(&["logs", &name])
+            .contains("trapped")),
+        "{}",
+        b.docker_ok(&["logs", &name])
+    );
     b.docker_ok(&["kill", "-s", "USR1", &name]);
     assert!(
         wait_until(Duration::from_secs(5), || b

@@ -231,7 +231,9 @@ fn stats_report_cpu_memory_and_pids() {
     wait_until("the shell holds its 2 MB", || {
         s.cg.stats().unwrap().memory.usage.usage > 1 << 20
     });
-    std::thread::sleep(Duration::from_millis(500));
+    wait_until("a busy loop at 20% to be throttled", || {
+        s.cg.stats().unwrap().cpu.throttling.throttled_periods > 0
+    });
     let st = s.cg.stats().unwrap();
     assert!(st.cpu.usage.total > 0, "{:?}", st.cpu);
     assert!(st.cpu.usage.user + st.cpu.usage.kernel > 0, "{:?}", st.cpu);

@@ -4,8 +4,9 @@
 
 use std::time::{Duration, Instant};
 
+use berth_tests::gate::Gate;
 use berth_tests::tasks::{alive, TaskLab, IMAGE};
-use berth_tests::{require, unique};
+use berth_tests::{require, unique, wait_until};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -36,6 +37,8 @@ fn kill9_shimd_keeps_containers_logs_and_exit_codes() {
     require!(root);
     let mut lab = TaskLab::start();
     let (a, b, c) = (unique("alive"), unique("killed"), unique("exits"));
+    // c exits when the test opens its gate (a file in its rootfs), while shimd is down.
+    let c_gate = Gate::in_rootfs(&lab.task_dir("default", &c).join("rootfs"));
     let ticker = "i=0; while true; do echo tick$i; i=$((i+1)); sleep 0.1; done";
     lab.ctl_ok(&[
         "run",
@@ -58,7 +61,7 @@ fn kill9_shimd_keeps_containers_logs_and_exit_codes() {
         &c,
         "/bin/sh",
         "-c",
-        "sleep 1; exit 3",
+        &format!("{}; exit 3", c_gate.wait("go")),
     ]);
     lab.wait_status(&b, "RUNNING", Duration::from_secs(5));
     let b_pid = lab.task_pid(&b);
@@ -67,6 +70,7 @@ fn kill9_shimd_keeps_containers_logs_and_exit_codes() {
     lab.shimd.kill9();
     // While shimd is down: b is killed, c exits by itself, a keeps logging.
     kill(Pid::from_raw(b_pid), Signal::SIGKILL).unwrap();
+    c_gate.open("go");
     wait_file(
         &lab.task_dir("default", &b).join("exit"),
         Duration::from_secs(5),
@@ -76,9 +80,8 @@ fn kill9_shimd_keeps_containers_logs_and_exit_codes() {
         Duration::from_secs(5),
     );
     let size = log_size(&lab, &a);
-    std::thread::sleep(Duration::from_millis(400));
     assert!(
-        log_size(&lab, &a) > size,
+        wait_until(Duration::from_secs(10), || log_size(&lab, &a) > size),
         "the log grows while shimd is down"
     );
 
@@ -97,10 +100,12 @@ fn kill9_shimd_keeps_containers_logs_and_exit_codes() {
 
     // The log is whole: every tick from 0 on, in order, across the restart.
     let before = lab.ctl_ok(&["tasks", "logs", &a]).lines().count();
-    std::thread::sleep(Duration::from_millis(400));
-    let logs = lab.ctl_ok(&["tasks", "logs", &a]);
+    let mut logs = String::new();
     assert!(
-        logs.lines().count() > before,
+        wait_until(Duration::from_secs(10), || {
+            logs = lab.ctl_ok(&["tasks", "logs", &a]);
+            logs.lines().count() > before
+        }),
         "logging goes on after the restart"
     );
     for (i, l) in logs.lines().enumerate() {

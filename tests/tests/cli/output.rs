@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use berth_tests::berthd::docker_cli;
 use berth_tests::cli::Engine;
+use berth_tests::gate::Gate;
 use berth_tests::unique;
 
 berth_tests::cli_scenarios!(
@@ -187,16 +188,24 @@ fn logs_follow_tail_timestamps_since(e: &Engine) {
     );
     e.berth.ok(&["rm", &mixed]);
 
+    // "late" is said when the test opens its gate, after it has read the first lines.
+    let gate = Gate::new();
     let name = unique("logs");
+    let script = format!(
+        "for i in 1 2 3; do echo line$i; done; {}; echo late",
+        gate.wait("late")
+    );
     e.berth.ok(&[
         "run",
         "-d",
         "--name",
         &name,
+        "-v",
+        &gate.volume(),
         "busybox",
         "sh",
         "-c",
-        "for i in 1 2 3; do echo line$i; done; sleep 2; echo late",
+        &script,
     ]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !e.berth.ok(&["logs", &name]).contains("line3") {
@@ -222,6 +231,7 @@ fn logs_follow_tail_timestamps_since(e: &Engine) {
         ""
     );
     // -f streams until the container's output ends.
+    gate.open("late");
     let start = Instant::now();
     let o = e.berth.run(&["logs", "-f", &name]);
     assert!(o.stdout.ends_with("line3\nlate\n"), "{o:?}");

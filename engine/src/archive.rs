@@ -2,12 +2,13 @@
 //! archives into it. Every path is resolved inside the container's root (openat2 with
 //! RESOLVE_IN_ROOT) and every entry is created relative to a directory descriptor with
 //! no-follow semantics, so neither the requested path nor an entry of the archive can reach
-//! outside the container.
+//! outside the container. Only regular files are ever opened: a FIFO (which would block the
+//! daemon for good) or a device node of the container is archived as what it is.
 
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Component, Path, PathBuf};
 
 use berth_api::container::{go_file_mode, PathStat};
@@ -76,8 +77,9 @@ pub fn locate(root: &File, path: &str) -> Result<Located> {
         Some(n) => {
             let st = stat_at(pfd.as_raw_fd(), &n, false).map_err(|_| not_found())?;
             if follow && SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT) == SFlag::S_IFLNK {
-                // Through the link, still inside the root: the object itself, opened.
-                let target = open_in_root(root, &parent.join(&n), libc::O_RDONLY, 0)
+                // Through the link, still inside the root: the object itself, held by an
+                // O_PATH descriptor (a FIFO or a device behind the link is not opened).
+                let target = open_in_root(root, &parent.join(&n), libc::O_PATH, 0)
                     .map_err(|_| not_found())?;
                 let st = nix::sys::stat::fstat(target.as_raw_fd()).map_err(|_| not_found())?;
                 return Ok(Located {
@@ -142,15 +144,19 @@ impl Located {
         match &self.name {
             Some(n) => add_entry(&mut b, self.parent.as_raw_fd(), n, Path::new(top))?,
             None if !self.is_dir() => {
-                // A file reached through a followed link: `parent` is the file itself.
-                let dup = nix::unistd::dup(self.parent.as_raw_fd())
-                    .map_err(|e| io_err("reading", Path::new(&self.display), e))?;
-                // SAFETY: a fresh descriptor.
-                let f = unsafe { File::from_raw_fd(dup) };
-                let mut h = header_for(&self.stat, tar::EntryType::Regular);
-                h.set_size(self.stat.st_size as u64);
-                b.append_data(&mut h, top, f.take(self.stat.st_size as u64))
-                    .map_err(|e| io_err("archiving", Path::new(&self.display), e))?;
+                // Reached through a followed link: `parent` is the object itself (O_PATH).
+                let shown = Path::new(&self.display);
+                match special_kind(&self.stat) {
+                    Some(kind) => append_special(&mut b, &self.stat, kind, Path::new(top))?,
+                    None => {
+                        let f = berth_image::fsutil::reopen_regular(self.parent.as_fd())
+                            .map_err(|e| io_err("reading", shown, e))?;
+                        let mut h = header_for(&self.stat, tar::EntryType::Regular);
+                        h.set_size(self.stat.st_size as u64);
+                        b.append_data(&mut h, top, f.take(self.stat.st_size as u64))
+                            .map_err(|e| io_err("archiving", shown, e))?;
+                    }
+                }
             }
             None => {
                 // The path itself (a directory reached through "/" or a followed link).
@@ -206,15 +212,11 @@ fn add_entry<W: Write>(
             add_dir(b, &d, &st, as_path)
         }
         SFlag::S_IFREG => {
-            let fd = nix::fcntl::openat(
-                Some(dir),
-                name,
-                OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|e| io_err("opening", as_path, e))?;
-            // SAFETY: a fresh descriptor.
-            let f = unsafe { File::from_raw_fd(fd) };
+            // SAFETY: `dir` is open for the whole call.
+            let d = unsafe { BorrowedFd::borrow_raw(dir) };
+            // A regular file a moment ago; opened only if it still is one.
+            let f = berth_image::fsutil::open_regular_at(d, OsStr::new(name))
+                .map_err(|e| io_err("opening", as_path, e))?;
             let mut h = header_for(&st, tar::EntryType::Regular);
             h.set_size(st.st_size as u64);
             b.append_data(&mut h, as_path, f.take(st.st_size as u64))
@@ -228,24 +230,41 @@ fn add_entry<W: Write>(
                 .map_err(tar_err)
         }
         SFlag::S_IFCHR | SFlag::S_IFBLK | SFlag::S_IFIFO => {
-            let kind = match fmt {
-                SFlag::S_IFCHR => tar::EntryType::Char,
-                SFlag::S_IFBLK => tar::EntryType::Block,
-                _ => tar::EntryType::Fifo,
-            };
-            let mut h = header_for(&st, kind);
-            if kind != tar::EntryType::Fifo {
-                h.set_device_major(libc::major(st.st_rdev))
-                    .map_err(tar_err)?;
-                h.set_device_minor(libc::minor(st.st_rdev))
-                    .map_err(tar_err)?;
-            }
-            b.append_data(&mut h, as_path, std::io::empty())
-                .map_err(tar_err)
+            let kind = special_kind(&st).expect("a device or FIFO");
+            append_special(b, &st, kind, as_path)
         }
         // Sockets have no place in an archive.
         _ => Ok(()),
     }
+}
+
+/// The tar type of a FIFO or device node (None for anything else).
+fn special_kind(st: &FileStat) -> Option<tar::EntryType> {
+    match SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT) {
+        SFlag::S_IFCHR => Some(tar::EntryType::Char),
+        SFlag::S_IFBLK => Some(tar::EntryType::Block),
+        SFlag::S_IFIFO => Some(tar::EntryType::Fifo),
+        _ => None,
+    }
+}
+
+/// A FIFO or device node: its header only (it is never opened).
+fn append_special<W: Write>(
+    b: &mut tar::Builder<W>,
+    st: &FileStat,
+    kind: tar::EntryType,
+    as_path: &Path,
+) -> Result<()> {
+    let tar_err = |e: std::io::Error| io_err("archiving", as_path, e);
+    let mut h = header_for(st, kind);
+    if kind != tar::EntryType::Fifo {
+        h.set_device_major(libc::major(st.st_rdev))
+            .map_err(tar_err)?;
+        h.set_device_minor(libc::minor(st.st_rdev))
+            .map_err(tar_err)?;
+    }
+    b.append_data(&mut h, as_path, std::io::empty())
+        .map_err(tar_err)
 }
 
 fn add_dir<W: Write>(

@@ -5,9 +5,14 @@
 //! that have not expired (their content and snapshots), active snapshots and views (removed
 //! only explicitly), and anything labelled `berth.io/gc.root`. A kept snapshot keeps its
 //! parents. Snapshots and content references of the caller's namespace that no root reaches
-//! are removed; a blob file goes when no namespace references it any more.
+//! are removed; a blob file goes when no namespace references it any more. Partial
+//! downloads nobody touched for `ingest_expiry` and no live download holds go too.
+//!
+//! A failed pull or import calls `discard`: what its lease held and nothing else reaches
+//! goes at once, so a refused image leaves nothing behind.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use berth_image::manifest;
 use berth_proto::v1::{
@@ -16,7 +21,7 @@ use berth_proto::v1::{
 use tonic::Status;
 
 use crate::image_records::from_proto;
-use crate::leases;
+use crate::leases::{self, OpLease};
 use crate::metadata::{CONTAINERS, CONTENT, IMAGES, LEASES, LEASE_RESOURCES};
 use crate::server::Core;
 use crate::snapshotter::{kind_of, StoredSnapshot};
@@ -106,9 +111,68 @@ fn mark(core: &Core, ns: &str) -> Result<Reached, Status> {
     Ok(Reached { content, snapshots })
 }
 
+/// What a sweep may remove: everything unreached, or only these unreached ones.
+struct Only {
+    content: HashSet<String>,
+    snapshots: HashSet<String>,
+}
+
 pub fn collect(core: &Core, ns: &str, dry_run: bool) -> Result<GarbageCollectResponse, Status> {
-    // Expired leases go first.
+    let mut out = sweep(core, ns, dry_run, None)?;
+    // Partial downloads nobody resumed (a live download holds its lock and is kept).
     if !dry_run {
+        match core.content.remove_stale_ingests(core.config.ingest_expiry) {
+            Ok((_, bytes)) => out.bytes_reclaimed += bytes as i64,
+            Err(e) => tracing::warn!(error = %e, "could not remove stale ingests"),
+        }
+    }
+    Ok(out)
+}
+
+/// After a failed operation: drops its lease and removes what the lease held that
+/// nothing else reaches (snapshots it committed, blobs it stored).
+pub async fn discard(core: &Arc<Core>, ns: &str, lease: OpLease) {
+    let held = match leases::resources(&core.db, ns, &lease.id) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(lease = %lease.id, error = %e.message(), "cannot list a failed operation's lease");
+            return;
+        }
+    };
+    drop(lease);
+    let only = Only {
+        content: held
+            .iter()
+            .filter(|r| r.r#type == leases::CONTENT)
+            .map(|r| r.id.clone())
+            .collect(),
+        snapshots: held
+            .iter()
+            .filter(|r| r.r#type == leases::SNAPSHOTS)
+            .map(|r| r.id.clone())
+            .collect(),
+    };
+    let _gc = core.gc_lock.lock().await;
+    let (c2, ns2) = (core.clone(), ns.to_string());
+    match tokio::task::spawn_blocking(move || sweep(&c2, &ns2, false, Some(&only))).await {
+        Ok(Ok(r)) if r.content_removed + r.snapshots_removed > 0 => {
+            tracing::info!(namespace = %ns, blobs = r.content_removed, snapshots = r.snapshots_removed,
+                "removed what a failed operation left")
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e.message(), "cleaning up after a failed operation"),
+        Err(e) => tracing::warn!(error = %e, "cleaning up after a failed operation"),
+    }
+}
+
+fn sweep(
+    core: &Core,
+    ns: &str,
+    dry_run: bool,
+    only: Option<&Only>,
+) -> Result<GarbageCollectResponse, Status> {
+    // Expired leases go first.
+    if !dry_run && only.is_none() {
         for (id, l) in core.db.list::<Lease>(LEASES, ns)? {
             if leases::is_expired(&l) {
                 let _ = leases::delete(&core.db, ns, &id);
@@ -128,6 +192,7 @@ pub fn collect(core: &Core, ns: &str, dry_run: bool) -> Result<GarbageCollectRes
             .iter()
             .filter_map(|s| s.info.as_ref().map(|i| i.name.clone()))
             .filter(|n| !reached.snapshots.contains(n) && (dry_run || !parents.contains(n)))
+            .filter(|n| only.is_none_or(|o| o.snapshots.contains(n)))
             .collect();
         if doomed.is_empty() {
             break;
@@ -148,7 +213,7 @@ pub fn collect(core: &Core, ns: &str, dry_run: bool) -> Result<GarbageCollectRes
     // Content references of this namespace.
     let mut dropped = Vec::new();
     for (d, _) in core.db.list::<ContentInfo>(CONTENT, ns)? {
-        if !reached.content.contains(&d) {
+        if !reached.content.contains(&d) && only.is_none_or(|o| o.content.contains(&d)) {
             dropped.push(d);
         }
     }
@@ -178,7 +243,7 @@ pub fn collect(core: &Core, ns: &str, dry_run: bool) -> Result<GarbageCollectRes
     }
     for b in core.content.list().map_err(crate::image_error::status)? {
         let d = b.digest.to_string();
-        if used.contains(&d) {
+        if used.contains(&d) || only.is_some_and(|o| !o.content.contains(&d)) {
             continue;
         }
         if !dry_run {
@@ -190,17 +255,6 @@ pub fn collect(core: &Core, ns: &str, dry_run: bool) -> Result<GarbageCollectRes
         }
         out.content_removed += 1;
         out.bytes_reclaimed += b.size as i64;
-    }
-    // Partial downloads nobody resumed for a day.
-    if !dry_run {
-        if let Ok(ingests) = core.content.ingests() {
-            let day = std::time::Duration::from_secs(86400);
-            for (r, _, t) in ingests {
-                if t.elapsed().is_ok_and(|e| e > day) {
-                    let _ = core.content.remove_ingest(&r);
-                }
-            }
-        }
     }
     Ok(out)
 }

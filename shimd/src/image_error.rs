@@ -1,5 +1,6 @@
 //! gRPC statuses for the image library's errors.
 
+use berth_image::limits::LimitExceeded;
 use berth_image::Error;
 use tonic::Status;
 
@@ -14,6 +15,21 @@ pub fn status(e: Error) -> Status {
         Error::Unauthorized(_) => Status::unauthenticated(msg),
         Error::Busy(_) => Status::aborted(msg),
         Error::Io { .. } => Status::internal(msg),
+        Error::TooLarge(x) => Status::resource_exhausted(format!("{msg}; {}", raise_hint(&x))),
+    }
+}
+
+/// Which setting lets such a layer through.
+fn raise_hint(x: &LimitExceeded) -> &'static str {
+    match x {
+        LimitExceeded::Ratio { .. } => {
+            "if the image is trusted, raise shimd's max_layer_ratio (config file) or \
+             --max-layer-ratio (0: no bound)"
+        }
+        LimitExceeded::Total { .. } => {
+            "if the image is trusted, raise shimd's max_unpack_bytes (config file) or \
+             --max-unpack-bytes (0: no bound)"
+        }
     }
 }
 

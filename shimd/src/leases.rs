@@ -141,6 +141,29 @@ impl OpLease {
     pub fn add(&self, kind: &str, id: &str) -> Result<(), Status> {
         add_resource(&self.db, &self.ns, &self.id, kind, id)
     }
+
+    /// A handle that adds to this lease from another thread (it does not keep the lease).
+    pub fn adder(&self) -> LeaseAdder {
+        LeaseAdder {
+            db: self.db.clone(),
+            ns: self.ns.clone(),
+            id: self.id.clone(),
+        }
+    }
+}
+
+/// See `OpLease::adder`.
+#[derive(Clone)]
+pub struct LeaseAdder {
+    db: Db,
+    ns: String,
+    id: String,
+}
+
+impl LeaseAdder {
+    pub fn add(&self, kind: &str, id: &str) -> Result<(), Status> {
+        add_resource(&self.db, &self.ns, &self.id, kind, id)
+    }
 }
 
 impl Drop for OpLease {

@@ -17,6 +17,7 @@ mod server;
 mod services;
 mod snapshotter;
 mod tasks;
+mod units;
 mod unpack;
 
 use std::path::PathBuf;
@@ -42,6 +43,17 @@ pub struct Args {
     /// trace, debug, info, warn or error (or a RUST_LOG-style filter).
     #[arg(long, short = 'l', value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// How many times its compressed size one layer may expand to (it may always expand
+    /// to 64 MiB); 0: no bound. Stops decompression bombs early.
+    #[arg(long, value_name = "N")]
+    pub max_layer_ratio: Option<u64>,
+    /// Uncompressed bytes all layers of one pull or import may expand to, e.g. 64GiB;
+    /// 0: no bound.
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
+    pub max_unpack_bytes: Option<u64>,
+    /// Garbage collection removes partial downloads nobody touched this long (e.g. 1h).
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
+    pub ingest_expiry: Option<std::time::Duration>,
 }
 
 fn main() {

@@ -7,11 +7,16 @@
 //! layers are applied one after the other once downloaded. Everything is verified: blobs
 //! against their digests, unpacked layers against the config's diff IDs. A lease protects
 //! what the pull wrote until the image record exists.
+//!
+//! What layers may unpack is bounded (shimd's `max_layer_ratio` and `max_unpack_bytes`).
+//! A pull whose client goes away is cancelled. A pull that fails or is cancelled leaves
+//! nothing: no partial download, no extraction, no blob or snapshot only it used.
 
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use berth_image::limits::Budget;
 use berth_image::manifest::{self, Descriptor, Resolved};
 use berth_image::reference::{Reference, DOCKER_HUB};
 use berth_image::registry::{Credentials, HostOptions, Remote};
@@ -104,15 +109,43 @@ pub fn credentials(opts: Option<&RegistryOptions>) -> Credentials {
     }
 }
 
+/// The error of a pull whose client went away.
+fn cancelled() -> Status {
+    Status::cancelled("pull cancelled: the client went away")
+}
+
 pub async fn pull(
     core: Arc<Core>,
     ns: String,
     req: PullRequest,
     tx: Progress,
 ) -> Result<Image, Status> {
+    let lease = OpLease::new(&core.db, &ns, "pull")?;
+    let r = pull_with(core.clone(), ns.clone(), req, tx, &lease).await;
+    if r.is_err() {
+        crate::gc::discard(&core, &ns, lease).await;
+    }
+    r
+}
+
+/// Err(cancelled) once the client has gone away.
+fn check_client(tx: &Progress) -> Result<(), Status> {
+    match tx.is_closed() {
+        true => Err(cancelled()),
+        false => Ok(()),
+    }
+}
+
+async fn pull_with(
+    core: Arc<Core>,
+    ns: String,
+    req: PullRequest,
+    tx: Progress,
+    lease: &OpLease,
+) -> Result<Image, Status> {
     let reference = Reference::parse(&req.reference).map_err(status)?;
     let platform = image_records::platform_of(req.platform.as_ref());
-    let lease = OpLease::new(&core.db, &ns, "pull")?;
+    let budget = unpack::budget(&core);
     let mut remote = Remote::new(
         &reference,
         &credentials(req.registry.as_ref()),
@@ -121,6 +154,7 @@ pub async fn pull(
     .await
     .map_err(status)?;
     let (top, top_bytes) = remote.resolve().await.map_err(status)?;
+    check_client(&tx)?;
     say(
         &tx,
         format!(
@@ -131,7 +165,7 @@ pub async fn pull(
     )
     .await;
     let mut blobs: Vec<Digest> = Vec::new();
-    put_small(&core, &lease, &top, &top_bytes)?;
+    put_small(&core, lease, &top, &top_bytes)?;
     blobs.push(top.digest().map_err(status)?);
 
     // Walk down to the platform's manifest, storing what we pass.
@@ -149,7 +183,7 @@ pub async fn pull(
             Some(b) => b,
             None => remote.fetch_manifest(&chosen).await.map_err(status)?,
         };
-        put_small(&core, &lease, &chosen, &bytes)?;
+        put_small(&core, lease, &chosen, &bytes)?;
         blobs.push(chosen.digest().map_err(status)?);
         desc = chosen;
     }
@@ -164,7 +198,7 @@ pub async fn pull(
         Some(b) => b,
         None => remote.fetch_small(&m.config).await.map_err(status)?,
     };
-    put_small(&core, &lease, &m.config, &config_bytes)?;
+    put_small(&core, lease, &m.config, &config_bytes)?;
     blobs.push(m.config.digest().map_err(status)?);
     let config = manifest::ConfigSummary::parse(&config_bytes).map_err(status)?;
     let resolved = Resolved {
@@ -197,7 +231,7 @@ pub async fn pull(
             let e = if core.snapshots.exists(&ns, &c.to_string())? {
                 None
             } else {
-                match unpack::begin(&core, &ns, c, "", &lease) {
+                match unpack::begin(&core, &ns, c, "", lease) {
                     Ok(e) => Some(e),
                     Err(err) => {
                         cleanup(&mut exts);
@@ -208,6 +242,7 @@ pub async fn pull(
             exts.push(e);
         }
     }
+    check_client(&tx)?;
     let opts = unpack::apply_options(&core);
     let remote = Arc::new(remote);
     let mut jobs = Vec::new();
@@ -220,8 +255,9 @@ pub async fn pull(
             .and_then(|e| e.as_ref())
             .map(|e| (e.fs.clone(), resolved.diff_ids[i].clone()));
         let layer = layer.clone();
+        let budget = budget.clone();
         jobs.push(async move {
-            let r = fetch_layer(&core, &remote, &layer, &tx, into, opts).await;
+            let r = fetch_layer(&core, &remote, &layer, &tx, into, opts, &budget).await;
             (i, r)
         });
     }
@@ -258,11 +294,12 @@ pub async fn pull(
                     m.layers[i].clone(),
                     resolved.diff_ids[i].clone(),
                 );
+                let budget = budget.clone();
                 let r = tokio::task::spawn_blocking(move || {
                     let r = store
                         .verified_reader(&layer.digest().map_err(status)?)
                         .map_err(status)?;
-                    unpack::apply_blocking(opts, &fs, &layer, r, &diff)
+                    unpack::apply_blocking(opts, &fs, &layer, r, &diff, &budget)
                 })
                 .await
                 .map_err(|e| Status::internal(format!("unpack task: {e}")))
@@ -273,14 +310,14 @@ pub async fn pull(
                     return Err(e);
                 }
             }
-            if let Err(e) = unpack::finish(&core, &ns, &ext, &chains[i], &parent, &lease) {
+            if let Err(e) = unpack::finish(&core, &ns, &ext, &chains[i], &parent, lease) {
                 cleanup(&mut exts);
                 return Err(e);
             }
         }
     } else if req.unpack {
         say(&tx, "unpacking".into()).await;
-        unpack::unpack_image(&core, &ns, &resolved, &lease).await?;
+        unpack::unpack_image(&core, &ns, &resolved, lease, &budget).await?;
     }
     image_records::add_content_refs(&core, &ns, &blobs)?;
     let img = image_records::put(
@@ -373,7 +410,8 @@ async fn open_download(
 }
 
 /// Downloads one layer into the content store, resuming a partial download; when `into`
-/// is given and the download starts from zero, also applies it there as it streams.
+/// is given and the download starts from zero, also applies it there as it streams. A
+/// download stops when the client goes away; its partial file goes with its writer.
 /// Returns whether the layer was applied. A resumed download that does not verify (the
 /// partial file was damaged) is downloaded once more from the start.
 async fn fetch_layer(
@@ -383,13 +421,14 @@ async fn fetch_layer(
     tx: &Progress,
     into: Option<(std::path::PathBuf, Digest)>,
     opts: berth_image::unpack::ApplyOptions,
+    budget: &Arc<Budget>,
 ) -> Result<bool, Status> {
     let mut resumed = false;
-    match fetch_layer_once(core, remote, layer, tx, into, opts, &mut resumed).await {
+    match fetch_layer_once(core, remote, layer, tx, into, opts, budget, &mut resumed).await {
         Err(e) if resumed && e.code() == tonic::Code::DataLoss => {
             tracing::warn!(digest = %layer.digest, error = %e.message(),
                 "a resumed download did not verify: downloading it again");
-            fetch_layer_once(core, remote, layer, tx, None, opts, &mut resumed).await
+            fetch_layer_once(core, remote, layer, tx, None, opts, budget, &mut resumed).await
         }
         r => r,
     }
@@ -402,6 +441,7 @@ async fn fetch_layer_once(
     tx: &Progress,
     into: Option<(std::path::PathBuf, Digest)>,
     opts: berth_image::unpack::ApplyOptions,
+    budget: &Arc<Budget>,
     resumed: &mut bool,
 ) -> Result<bool, Status> {
     let d = layer.digest().map_err(status)?;
@@ -417,6 +457,7 @@ async fn fetch_layer_once(
         {
             Ok(w) => break w,
             Err(ImgError::Busy(_)) => {
+                check_client(tx)?;
                 blob_state(tx, layer, "waiting", 0).await;
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -429,12 +470,13 @@ async fn fetch_layer_once(
         Some((fs, diff)) if w.offset() == 0 => {
             let (ctx, crx) = mpsc::channel::<bytes::Bytes>(16);
             let layer = layer.clone();
+            let budget = budget.clone();
             let h = tokio::task::spawn_blocking(move || {
                 let r = ChannelReader {
                     rx: crx,
                     cur: bytes::Bytes::new(),
                 };
-                unpack::apply_blocking(opts, &fs, &layer, r, &diff)
+                unpack::apply_blocking(opts, &fs, &layer, r, &diff, &budget)
             });
             (Some(ctx), Some(h))
         }
@@ -443,7 +485,15 @@ async fn fetch_layer_once(
     let mut chunk_tx = chunk_tx;
     let mut last = Instant::now();
     let mut io_err = None;
-    while let Some(chunk) = stream.next().await {
+    loop {
+        let next = tokio::select! {
+            n = stream.next() => n,
+            _ = tx.closed() => {
+                io_err = Some(cancelled());
+                break;
+            }
+        };
+        let Some(chunk) = next else { break };
         let chunk = match chunk {
             Ok(c) => c,
             Err(e) => {

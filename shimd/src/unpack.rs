@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use berth_image::manifest::{Descriptor, Resolved};
-use berth_image::unpack::{apply_layer, ApplyOptions, WhiteoutMode};
+use berth_image::limits::Budget;
+use berth_image::unpack::{apply_layer, ApplyOptions, DeviceNodes, WhiteoutMode};
 use berth_image::Digest;
 use tonic::Status;
 
@@ -26,8 +27,13 @@ pub fn apply_options(core: &Core) -> ApplyOptions {
             Driver::Overlay => WhiteoutMode::Overlay,
             Driver::Native => WhiteoutMode::Delete,
         },
-        allow_devices: false,
+        devices: DeviceNodes::for_this_process(),
     }
+}
+
+/// The unpack budget of one pull or import (see shimd's `max_*` settings).
+pub fn budget(core: &Core) -> Arc<Budget> {
+    Budget::new(core.config.unpack_limits())
 }
 
 /// A layer being applied into a temporary snapshot.
@@ -55,15 +61,17 @@ pub fn begin(
     })
 }
 
-/// Applies a layer stream into the extraction (blocking) and checks its diff ID.
+/// Applies a layer stream into the extraction (blocking), within `budget`, and checks its
+/// diff ID.
 pub fn apply_blocking(
     opts: ApplyOptions,
     ext_fs: &std::path::Path,
     layer: &Descriptor,
     r: impl Read,
     diff_id: &Digest,
+    budget: &Arc<Budget>,
 ) -> Result<(), Status> {
-    let applied = apply_layer(r, ext_fs, opts)
+    let applied = apply_layer(r, ext_fs, opts, budget, layer.size.max(0) as u64)
         .map_err(|e| crate::image_error::context(status(e), &format!("layer {}", layer.digest)))?;
     if applied.diff_id != *diff_id {
         return Err(Status::data_loss(format!(
@@ -107,13 +115,14 @@ pub fn abort(core: &Core, ns: &str, ext: &Extraction) {
     }
 }
 
-/// Unpacks every layer of `resolved` not unpacked yet, from the content store; returns the
-/// top chain ID (the key of the image's committed rootfs).
+/// Unpacks every layer of `resolved` not unpacked yet, from the content store, within
+/// `budget`; returns the top chain ID (the key of the image's committed rootfs).
 pub async fn unpack_image(
     core: &Arc<Core>,
     ns: &str,
     resolved: &Resolved,
     lease: &OpLease,
+    budget: &Arc<Budget>,
 ) -> Result<Digest, Status> {
     let chains = resolved.chain_ids();
     if chains.is_empty() {
@@ -138,11 +147,12 @@ pub async fn unpack_image(
         let ext = begin(core, ns, chain, &parent, lease)?;
         let store = core.content.clone();
         let fs = ext.fs.clone();
+        let budget = budget.clone();
         let r = tokio::task::spawn_blocking(move || {
             let reader = store
                 .verified_reader(&layer.digest().map_err(status)?)
                 .map_err(status)?;
-            apply_blocking(opts, &fs, &layer, reader, &diff_id)
+            apply_blocking(opts, &fs, &layer, reader, &diff_id, &budget)
         })
         .await
         .map_err(|e| Status::internal(format!("unpack task: {e}")))?;

@@ -17,6 +17,7 @@ pub enum Entry<'a> {
     Symlink(&'a str, &'a str),
     HardLink(&'a str, &'a str),
     CharDevice(&'a str, u32, u32),
+    Fifo(&'a str),
 }
 
 /// An uncompressed layer tar of `entries`, written with raw headers so hostile names
@@ -50,6 +51,11 @@ pub fn layer_tar(entries: &[Entry<'_>]) -> Vec<u8> {
                 set_raw(&mut h.as_old_mut().linkname, t);
                 (n, b"")
             }
+            Entry::Fifo(n) => {
+                h.set_entry_type(tar::EntryType::Fifo);
+                h.set_size(0);
+                (n, b"")
+            }
             Entry::CharDevice(n, maj, min) => {
                 h.set_entry_type(tar::EntryType::Char);
                 h.set_size(0);
@@ -69,6 +75,152 @@ fn set_raw(field: &mut [u8], s: &str) {
     assert!(s.len() < field.len(), "test entry name too long: {s}");
     field.fill(0);
     field[..s.len()].copy_from_slice(s.as_bytes());
+}
+
+/// A layer tar holding one old GNU sparse file (type 'S', extension headers past four
+/// chunks) of apparent size `size` whose data is `chunks` (offset, bytes; every chunk but
+/// the last a whole number of 512-byte blocks), crafted byte by byte.
+pub fn gnu_sparse_layer(name: &str, size: u64, chunks: &[(u64, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut h = tar::Header::new_gnu();
+    h.set_path(name).unwrap();
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    h.set_entry_type(tar::EntryType::GNUSparse);
+    h.set_size(chunks.iter().map(|c| c.1.len() as u64).sum());
+    let gnu = h.as_gnu_mut().unwrap();
+    gnu.set_real_size(size);
+    for (i, (o, d)) in chunks.iter().take(4).enumerate() {
+        gnu.sparse[i].set_offset(*o);
+        gnu.sparse[i].set_length(d.len() as u64);
+    }
+    gnu.set_is_extended(chunks.len() > 4);
+    h.set_cksum();
+    out.extend_from_slice(h.as_bytes());
+    let rest: Vec<_> = chunks.iter().skip(4).collect();
+    let groups: Vec<_> = rest.chunks(21).collect();
+    for (gi, group) in groups.iter().enumerate() {
+        let mut ext = tar::GnuExtSparseHeader::new();
+        for (i, (o, d)) in group.iter().enumerate() {
+            ext.sparse[i].set_offset(*o);
+            ext.sparse[i].set_length(d.len() as u64);
+        }
+        ext.set_is_extended(gi + 1 < groups.len());
+        out.extend_from_slice(ext.as_bytes());
+    }
+    for (_, d) in chunks {
+        out.extend_from_slice(d);
+    }
+    out.resize(out.len().div_ceil(512) * 512 + 1024, 0);
+    out
+}
+
+/// A layer tar holding one PAX sparse file of format `major.minor` (1.0 puts the map at the
+/// start of the data; other versions are for refusals), crafted byte by byte.
+pub fn pax_sparse_layer(name: &str, size: u64, chunks: &[(u64, &[u8])], version: &str) -> Vec<u8> {
+    let (major, minor) = version.split_once('.').unwrap();
+    let mut body = format!("{}\n", chunks.len());
+    for (o, d) in chunks {
+        body += &format!("{o}\n{}\n", d.len());
+    }
+    let mut data = body.into_bytes();
+    data.resize(data.len().div_ceil(512) * 512, 0);
+    for (_, d) in chunks {
+        data.extend_from_slice(d);
+    }
+    let recs = [
+        ("GNU.sparse.major", major.to_string()),
+        ("GNU.sparse.minor", minor.to_string()),
+        ("GNU.sparse.name", name.to_string()),
+        ("GNU.sparse.realsize", size.to_string()),
+    ];
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_pax_extensions(recs.iter().map(|(k, v)| (*k, v.as_bytes())))
+        .unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_path(format!("GNUSparseFile.1/{name}")).unwrap();
+    h.set_mode(0o644);
+    h.set_mtime(1_700_000_000);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_size(data.len() as u64);
+    h.set_cksum();
+    b.append(&h, &data[..]).unwrap();
+    b.into_inner().unwrap()
+}
+
+/// A `docker save` archive (manifest.json, config, uncompressed layer tars) of `layers`
+/// tagged `tag`, as dockerd 20.10 loads it.
+pub fn docker_archive(layers: &[Vec<u8>], tag: &str) -> Vec<u8> {
+    let ids: Vec<String> = layers.iter().map(|l| sha256(l)).collect();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": ids}
+    }))
+    .unwrap();
+    let config_name = format!("{}.json", &sha256(&config)[7..]);
+    let layer_names: Vec<String> = (0..layers.len()).map(|i| format!("l{i}/layer.tar")).collect();
+    let manifest = serde_json::to_vec(&serde_json::json!([{
+        "Config": config_name, "RepoTags": [tag], "Layers": layer_names
+    }]))
+    .unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, path, data).unwrap();
+    };
+    add(&config_name, &config);
+    for (n, l) in layer_names.iter().zip(layers) {
+        add(n, l);
+    }
+    add("manifest.json", &manifest);
+    b.into_inner().unwrap()
+}
+
+/// A layer tar (gzip) holding one file of `n` zero bytes -- a decompression bomb -- and the
+/// digest of the uncompressed tar, made in one pass without holding the tar in memory.
+pub fn gzip_bomb(n: u64) -> (Vec<u8>, String) {
+    struct Both {
+        gz: flate2::write::GzEncoder<Vec<u8>>,
+        sha: Sha256,
+    }
+    impl Write for Both {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.sha.update(b);
+            self.gz.write_all(b)?;
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut w = Both {
+        gz: flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default()),
+        sha: Sha256::new(),
+    };
+    let mut h = tar::Header::new_gnu();
+    h.set_path("zeros").unwrap();
+    h.set_mode(0o644);
+    h.set_size(n);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    w.write_all(h.as_bytes()).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(zeros.len() as u64) as usize;
+        w.write_all(&zeros[..k]).unwrap();
+        left -= k as u64;
+    }
+    let pad = ((512 - n % 512) % 512) as usize + 1024;
+    w.write_all(&vec![0u8; pad]).unwrap();
+    let diff_id = format!("sha256:{}", hex::encode(w.sha.finalize()));
+    (w.gz.finish().unwrap(), diff_id)
 }
 
 /// The busybox rootfs as one uncompressed layer tar.
@@ -150,6 +302,21 @@ pub struct Image {
     pub manifest_size: usize,
 }
 
+/// An image of ready-made layer blobs (e.g. a bomb): (blob, media type, diff ID) each.
+pub fn image_of_blobs(layers: &[(Vec<u8>, &str, String)]) -> Image {
+    let mut blobs = Vec::new();
+    let mut descs = Vec::new();
+    let mut ids = Vec::new();
+    for (blob, media_type, diff_id) in layers {
+        ids.push(diff_id.clone());
+        descs.push(serde_json::json!({
+            "mediaType": media_type, "digest": sha256(blob), "size": blob.len()
+        }));
+        blobs.push((sha256(blob), blob.clone()));
+    }
+    finish_image(blobs, descs, ids, serde_json::json!({"Cmd": ["/bin/sh"]}))
+}
+
 /// An OCI image of `layers` (uncompressed tars; stored gzip-compressed). `diff_ids`
 /// overrides the config's diff IDs (to test wrong digests).
 pub fn build_image(layers: &[Vec<u8>], diff_ids: Option<Vec<String>>) -> Image {
@@ -194,10 +361,19 @@ fn assemble(
         }));
         blobs.push((sha256(&blob), blob));
     }
+    finish_image(blobs, descs, diff_ids.unwrap_or(ids), image_config)
+}
+
+fn finish_image(
+    mut blobs: Vec<(String, Vec<u8>)>,
+    descs: Vec<serde_json::Value>,
+    diff_ids: Vec<String>,
+    image_config: serde_json::Value,
+) -> Image {
     let config = serde_json::to_vec(&serde_json::json!({
         "architecture": "amd64", "os": "linux",
         "config": image_config,
-        "rootfs": {"type": "layers", "diff_ids": diff_ids.unwrap_or(ids)}
+        "rootfs": {"type": "layers", "diff_ids": diff_ids}
     }))
     .unwrap();
     let manifest = serde_json::to_vec(&serde_json::json!({

@@ -5,6 +5,8 @@
 //! Everything goes through directory descriptors: the source path is resolved inside the
 //! container's root (never out of it) and no symlink is ever followed on either side, so
 //! neither the image nor a container writing into a shared volume can redirect the copy.
+//! Only regular files are opened: FIFOs and device nodes are made anew with mknod, so a
+//! FIFO in the image never blocks the copy.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -102,14 +104,18 @@ impl Copier {
                         );
                     }
                 }
-                let s = open_at(src, name, OFlag::O_RDONLY, 0)?;
+                // SAFETY: `src` is open for the whole call.
+                let sdir = unsafe { std::os::fd::BorrowedFd::borrow_raw(src) };
+                let mut sf = berth_image::fsutil::open_regular_at(sdir, name).map_err(|e| {
+                    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EINVAL))
+                })?;
                 let d = open_at(
                     dst,
                     name,
                     OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
                     0o600,
                 )?;
-                let (mut sf, mut df) = (File::from(s), File::from(d));
+                let mut df = File::from(d);
                 std::io::copy(&mut sf, &mut df).map_err(|e| {
                     nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
                 })?;
@@ -151,6 +157,13 @@ impl Copier {
                     Some(Uid::from_raw(st.st_uid)),
                     Some(Gid::from_raw(st.st_gid)),
                     AtFlags::AT_SYMLINK_NOFOLLOW,
+                )?;
+                // mknod's mode went through the umask; the node itself is never opened.
+                nix::sys::stat::fchmodat(
+                    Some(dst),
+                    name,
+                    Mode::from_bits_truncate(st.st_mode & 0o7777),
+                    nix::sys::stat::FchmodatFlags::FollowSymlink,
                 )?;
             }
             // Sockets belong to the process that made them; nothing to copy.
@@ -253,6 +266,27 @@ mod tests {
         let empty = d.path().join("empty");
         std::fs::create_dir(&empty).unwrap();
         assert!(!copy_into_empty(&root, "/missing", &empty).unwrap());
+    }
+
+    #[test]
+    fn fifos_are_made_not_opened() {
+        if !nix::unistd::Uid::effective().is_root() {
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("root/data");
+        std::fs::create_dir_all(&src).unwrap();
+        nix::unistd::mkfifo(&src.join("pipe"), Mode::from_bits_truncate(0o640)).unwrap();
+        std::fs::write(src.join("f"), "x").unwrap();
+        let vol = d.path().join("vol");
+        std::fs::create_dir(&vol).unwrap();
+        // Would block for good if the FIFO were opened (nobody writes to it).
+        assert!(copy_into_empty(&d.path().join("root"), "/data", &vol).unwrap());
+        let m = std::fs::symlink_metadata(vol.join("pipe")).unwrap();
+        use std::os::unix::fs::FileTypeExt;
+        assert!(m.file_type().is_fifo());
+        assert_eq!(m.mode() & 0o777, 0o640);
+        assert_eq!(std::fs::read_to_string(vol.join("f")).unwrap(), "x");
     }
 
     #[test]

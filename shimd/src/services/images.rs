@@ -256,58 +256,14 @@ impl Images for ImagesService {
         };
         let core = self.core.clone();
         let lease = OpLease::new(&core.db, &ns, "import")?;
-        let (dtx, drx) = mpsc::channel::<Vec<u8>>(8);
-        let store = core.content.clone();
-        let default_name = opts.default_name.clone();
-        let worker = tokio::task::spawn_blocking(move || {
-            let r = ImportReader {
-                rx: drx,
-                cur: std::io::Cursor::new(Vec::new()),
-            };
-            let def = (!default_name.is_empty()).then_some(default_name.as_str());
-            archive::import(r, &store, def)
-        });
-        while let Some(m) = stream.message().await? {
-            if let Some(import_request::Kind::Data(d)) = m.kind {
-                if dtx.send(d).await.is_err() {
-                    break; // the importer failed; its error follows
-                }
+        match import_images(&core, &ns, &opts, &mut stream, &lease).await {
+            Ok(images) => Ok(Response::new(ImportResponse { images })),
+            Err(e) => {
+                // A refused archive (or a client gone) leaves no blob or snapshot behind.
+                crate::gc::discard(&core, &ns, lease).await;
+                Err(e)
             }
         }
-        drop(dtx);
-        let imported = worker
-            .await
-            .map_err(|e| Status::internal(format!("import task: {e}")))?
-            .map_err(|e| crate::image_error::context(status(e), "import"))?;
-        let mut images = Vec::new();
-        for im in imported {
-            let blobs: Vec<_> = manifest::walk(&core.content, &im.target)
-                .iter()
-                .filter_map(|d| d.digest().ok())
-                .filter(|d| core.content.exists(d))
-                .collect();
-            for b in &blobs {
-                lease.add(crate::leases::CONTENT, &b.to_string())?;
-            }
-            if opts.unpack {
-                let r = manifest::resolve(
-                    &core.content,
-                    &im.target,
-                    &berth_image::platform::Platform::host(),
-                )
-                .map_err(|e| crate::image_error::context(status(e), &im.name))?;
-                crate::unpack::unpack_image(&core, &ns, &r, &lease).await?;
-            }
-            image_records::add_content_refs(&core, &ns, &blobs)?;
-            images.push(image_records::put(
-                &core,
-                &ns,
-                &im.name,
-                to_proto(&im.target),
-                Default::default(),
-            )?);
-        }
-        Ok(Response::new(ImportResponse { images }))
     }
 
     type ExportStream = Stream<ExportChunk>;
@@ -382,9 +338,94 @@ impl Images for ImagesService {
         )
         .map_err(|e| crate::image_error::context(status(e), &img.name))?;
         let lease = OpLease::new(&self.core.db, &ns, "unpack")?;
-        let chain = crate::unpack::unpack_image(&self.core, &ns, &resolved, &lease).await?;
+        let budget = crate::unpack::budget(&self.core);
+        let chain = crate::unpack::unpack_image(&self.core, &ns, &resolved, &lease, &budget).await?;
         Ok(Response::new(UnpackResponse {
             chain_id: chain.to_string(),
         }))
     }
+}
+
+/// Stores the blobs of an import stream, then records (and unpacks) its images. Every
+/// blob stored goes on `lease` as it is stored; the layers unpack within one budget.
+async fn import_images(
+    core: &Arc<Core>,
+    ns: &str,
+    opts: &berth_proto::v1::ImportOptions,
+    stream: &mut Streaming<ImportRequest>,
+    lease: &OpLease,
+) -> Result<Vec<Image>, Status> {
+    let (dtx, drx) = mpsc::channel::<Vec<u8>>(8);
+    let store = core.content.clone();
+    let default_name = opts.default_name.clone();
+    let adder = lease.adder();
+    let worker = tokio::task::spawn_blocking(move || {
+        let r = ImportReader {
+            rx: drx,
+            cur: std::io::Cursor::new(Vec::new()),
+        };
+        let def = (!default_name.is_empty()).then_some(default_name.as_str());
+        archive::import(r, &store, def, &mut |d| {
+            adder
+                .add(crate::leases::CONTENT, &d.to_string())
+                .map_err(|s| berth_image::Error::Busy(s.message().to_string()))
+        })
+    });
+    let mut received = Ok(());
+    loop {
+        match stream.message().await {
+            Ok(Some(m)) => {
+                if let Some(import_request::Kind::Data(d)) = m.kind {
+                    if dtx.send(d).await.is_err() {
+                        break; // the importer failed; its error follows
+                    }
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                received = Err(e);
+                break;
+            }
+        }
+    }
+    drop(dtx);
+    // The importer stops at the end of what arrived; wait for it either way, so nothing
+    // is still being written when a failure is cleaned up.
+    let imported = worker
+        .await
+        .map_err(|e| Status::internal(format!("import task: {e}")))?;
+    received?;
+    let imported = imported.map_err(|e| crate::image_error::context(status(e), "import"))?;
+    let budget = crate::unpack::budget(core);
+    let mut images = Vec::new();
+    for im in imported {
+        let blobs: Vec<_> = manifest::walk(&core.content, &im.target)
+            .iter()
+            .filter_map(|d| d.digest().ok())
+            .filter(|d| core.content.exists(d))
+            .collect();
+        for b in &blobs {
+            lease.add(crate::leases::CONTENT, &b.to_string())?;
+        }
+        if opts.unpack {
+            let r = manifest::resolve(
+                &core.content,
+                &im.target,
+                &berth_image::platform::Platform::host(),
+            )
+            .map_err(|e| crate::image_error::context(status(e), &im.name))?;
+            crate::unpack::unpack_image(core, ns, &r, lease, &budget)
+                .await
+                .map_err(|e| crate::image_error::context(e, &im.name))?;
+        }
+        image_records::add_content_refs(core, ns, &blobs)?;
+        images.push(image_records::put(
+            core,
+            ns,
+            &im.name,
+            to_proto(&im.target),
+            Default::default(),
+        )?);
+    }
+    Ok(images)
 }

@@ -239,10 +239,12 @@ impl Snapshots for SnapshotsService {
         let digest = layer.digest().map_err(status)?;
         let fs = core.snapshots.fs_dir(rec.id);
         let opts = crate::unpack::apply_options(&core);
+        let budget = crate::unpack::budget(&core);
         let store = core.content.clone();
         tokio::task::spawn_blocking(move || -> Result<(), Status> {
             let reader = store.verified_reader(&digest).map_err(status)?;
-            berth_image::unpack::apply_layer(reader, &fs, opts)
+            let size = store.info(&digest).map_err(status)?.size;
+            berth_image::unpack::apply_layer(reader, &fs, opts, &budget, size)
                 .map_err(|e| crate::image_error::context(status(e), &format!("layer {digest}")))?;
             Ok(())
         })

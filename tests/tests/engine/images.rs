@@ -175,3 +175,83 @@ fn login_checks_credentials_against_the_registry() {
     b.docker_ok(&["push", &format!("{}/private:2", reg.host())]);
     b.docker_ok(&["logout", &reg.host()]);
 }
+
+/// Runs the docker CLI against dockerd; (exit code, stdout + stderr).
+fn on_dockerd(d: &berth_tests::dockerd::Dockerd, args: &[&str]) -> (i32, String) {
+    let o = std::process::Command::new(docker_cli().expect("the docker CLI"))
+        .arg("-H")
+        .arg(d.host())
+        .env("DOCKER_CONFIG", d.dir.path().join("cli"))
+        .args(args)
+        .output()
+        .unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.code().unwrap_or(-1), out)
+}
+
+#[test]
+fn fifo_and_device_layers_load_and_run_as_on_dockerd() {
+    use berth_tests::images::{busybox_layer, docker_archive, layer_tar, Entry};
+    let Some(b) = engine() else {
+        skip!("needs root, the docker CLI and docker-registry")
+    };
+    let hostile = layer_tar(&[
+        Entry::Dir("data"),
+        Entry::Fifo("data/pipe"),
+        Entry::File("data/f", b"f"),
+        Entry::CharDevice("mem", 1, 1),
+    ]);
+    let archive = b.dir.path().join("fifo.tar");
+    std::fs::write(
+        &archive,
+        docker_archive(&[busybox_layer(), hostile], "hostile/fifo:latest"),
+    )
+    .unwrap();
+    let archive = archive.to_str().unwrap();
+    // The types are kept; the device cgroup still keeps the container off /dev/mem.
+    let script = "test -p /data/pipe && test -c /mem && echo types-ok; cat /mem 2>&1 | head -c 100";
+    b.docker_ok(&["load", "-i", archive]);
+    let ours = b.docker_ok(&["run", "--rm", "hostile/fifo", "sh", "-c", script]);
+    assert!(
+        ours.starts_with("types-ok\n") && ours.contains("Operation not permitted"),
+        "{ours}"
+    );
+    // Copy-up into a new volume makes the FIFO anew (opening it would hang the create).
+    let vol = berth_tests::unique("fifovol");
+    let out = b.docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{vol}:/data"),
+        "hostile/fifo",
+        "sh",
+        "-c",
+        "test -p /data/pipe && cat /data/f",
+    ]);
+    assert_eq!(out, "f");
+    b.docker_ok(&["volume", "rm", &vol]);
+    // docker cp out of a container archives the FIFO as a FIFO.
+    let name = berth_tests::unique("fifocp");
+    b.docker_ok(&["create", "--name", &name, "hostile/fifo"]);
+    let dest = b.dir.path().join("cp-out");
+    std::fs::create_dir_all(&dest).unwrap();
+    b.docker_ok(&["cp", &format!("{name}:/data"), dest.to_str().unwrap()]);
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(dest.join("data/pipe"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    b.docker_ok(&["rm", &name]);
+
+    let Some(d) = berth_tests::dockerd::Dockerd::start() else {
+        return; // dockerd is not installed: no side-by-side check
+    };
+    let (code, out) = on_dockerd(&d, &["load", "-i", archive]);
+    assert_eq!(code, 0, "{out}");
+    let (_, theirs) = on_dockerd(&d, &["run", "--rm", "hostile/fifo", "sh", "-c", script]);
+    assert_eq!(ours, theirs, "berthd and dockerd differ");
+}

@@ -54,11 +54,14 @@ fn clean(p: &Path) -> Option<PathBuf> {
 
 /// Imports an archive (optionally gzip/zstd compressed) into `store`. Every blob of an OCI
 /// layout is verified against its name; every image must be complete. Images without a
-/// name get `default_name` (error when there is none).
+/// name get `default_name` (error when there is none). `stored` hears of every blob the
+/// import stores (before it is written when its digest is known), e.g. to protect it with
+/// a lease, or to remove it after a failure.
 pub fn import(
     r: impl Read,
     store: &ContentStore,
     default_name: Option<&str>,
+    stored: &mut dyn FnMut(&Digest) -> Result<()>,
 ) -> Result<Vec<ImportedImage>> {
     let (_, r) = decompress(r)?;
     let mut ar = tar::Archive::new(r);
@@ -107,6 +110,7 @@ pub fn import(
                         ))
                     })?;
                     let size = e.header().size().ctx(|| "reading size")?;
+                    stored(&d)?;
                     if !store.exists(&d) {
                         let mut w = store.writer(&format!("import-{hex}"), Some(&d), Some(size))?;
                         std::io::copy(&mut e, &mut w).ctx(|| format!("importing {ps}"))?;
@@ -131,6 +135,7 @@ pub fn import(
                     let mut w = store.writer(&tmp, None, Some(size))?;
                     std::io::copy(&mut e, &mut w).ctx(|| format!("importing {ps}"))?;
                     let d = w.commit()?;
+                    stored(&d)?;
                     files.insert(path, (d, size));
                 }
             }
@@ -224,7 +229,9 @@ pub fn import(
                 annotations: BTreeMap::new(),
             };
             let bytes = serde_json::to_vec(&m).expect("manifest serializes");
-            let md = store.put(&bytes, None)?;
+            let md = Digest::of(&bytes);
+            stored(&md)?;
+            store.put(&bytes, Some(&md))?;
             let target = Descriptor::new(media::DOCKER_MANIFEST, &md, bytes.len() as u64);
             check_complete(store, &target)?;
             let mut names = e.repo_tags.clone().unwrap_or_default();

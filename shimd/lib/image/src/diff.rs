@@ -2,7 +2,8 @@
 //!
 //! Two sources: an overlayfs upper directory, which *is* the change set (0/0 character
 //! devices are whiteouts, `trusted.overlay.opaque=y` marks opaque directories); or a full
-//! copy compared with its parent's full copy (the native snapshotter).
+//! copy compared with its parent's full copy (the native snapshotter). Only regular files
+//! are opened; FIFOs and device nodes go in as headers.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -225,7 +226,8 @@ fn append_entry<W: Write>(
         }
         h.set_entry_type(tar::EntryType::Regular);
         h.set_size(m.len());
-        let f = std::fs::File::open(&full).ctx(ctx)?;
+        // Opened only if still a regular file: a FIFO would block the diff for good.
+        let f = crate::fsutil::open_regular(&full).ctx(ctx)?;
         b.append_data(&mut h, rel, f).ctx(ctx)
     } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() {
         h.set_entry_type(if ft.is_char_device() {

@@ -19,6 +19,9 @@ pub enum Error {
     Unsafe(String),
     #[error("{0}")]
     Unsupported(String),
+    /// Unpacking went over a bound (see `limits`).
+    #[error("{0}")]
+    TooLarge(crate::limits::LimitExceeded),
     #[error("registry: {0}")]
     Registry(String),
     /// The registry wants other credentials.

@@ -138,6 +138,54 @@ pub fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> std::io::Result<Option<Fil
     }
 }
 
+/// Opens `name` in `dir` for reading if, and only if, it is a regular file. Nothing else is
+/// ever opened -- a FIFO would block the reader for good, a device node's open reaches its
+/// driver -- and no symlink is followed: the name is looked at through an O_PATH descriptor
+/// (which opens nothing) and only a regular file is reopened, through that descriptor.
+pub fn open_regular_at(dir: BorrowedFd<'_>, name: &OsStr) -> std::io::Result<std::fs::File> {
+    let fd = nix::fcntl::openat(
+        Some(dir.as_raw_fd()),
+        name,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    // SAFETY: nix returned a fresh fd, owned from here on.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    reopen_regular(fd.as_fd())
+}
+
+/// `open_regular_at` for a path (its last component is not followed).
+pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    let fd = nix::fcntl::open(
+        path,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    // SAFETY: nix returned a fresh fd, owned from here on.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    reopen_regular(fd.as_fd())
+}
+
+/// Reopens an O_PATH descriptor for reading if it is a regular file (the very inode it
+/// names, through /proc/self/fd); an error of kind InvalidInput otherwise.
+pub fn reopen_regular(fd: BorrowedFd<'_>) -> std::io::Result<std::fs::File> {
+    let st = nix::sys::stat::fstat(fd.as_raw_fd())?;
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (FIFOs and devices are never opened)",
+        ));
+    }
+    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let f = nix::fcntl::open(
+        path.as_str(),
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
+        Mode::empty(),
+    )?;
+    // SAFETY: nix returned a fresh fd, owned from here on.
+    Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(f) }))
+}
+
 pub fn is_dir(st: &FileStat) -> bool {
     SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR
 }
@@ -306,4 +354,29 @@ pub fn disk_usage(path: &Path) -> std::io::Result<(u64, u64)> {
         }
     }
     Ok((bytes, inodes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_are_opened() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("f"), "x").unwrap();
+        nix::unistd::mkfifo(&d.path().join("p"), Mode::from_bits_truncate(0o644)).unwrap();
+        std::os::unix::fs::symlink("f", d.path().join("l")).unwrap();
+        let dir = open_dir(d.path()).unwrap();
+        let mut s = String::new();
+        use std::io::Read;
+        open_regular_at(dir.as_fd(), OsStr::new("f"))
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
+        assert_eq!(s, "x");
+        // A FIFO nobody writes to: an open for reading would block for good.
+        let e = open_regular_at(dir.as_fd(), OsStr::new("p")).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(open_regular_at(dir.as_fd(), OsStr::new("l")).is_err());
+    }
 }

@@ -11,6 +11,7 @@ pub mod diff;
 pub mod digest;
 pub mod error;
 pub mod fsutil;
+pub mod limits;
 pub mod manifest;
 pub mod media;
 pub mod mount;
@@ -18,6 +19,7 @@ pub mod platform;
 pub mod reference;
 pub mod registry;
 pub mod store;
+pub mod tarstream;
 pub mod unpack;
 
 pub use digest::Digest;

@@ -5,13 +5,15 @@
 //!   appeared there.
 //! - `ingest/<ref>/data`: a blob being written. A writer appends here and hashes as it
 //!   goes; `commit` checks digest and size, fsyncs, and renames the file into `blobs/`
-//!   (then fsyncs the directory), so a crash never leaves a wrong blob visible. An ingest
-//!   left by a crash is resumed by the next `resume_writer` of the same ref (its bytes are
-//!   hashed again) or discarded by the next `writer`.
+//!   (then fsyncs the directory), so a crash never leaves a wrong blob visible. A writer
+//!   dropped without a commit (a failed or cancelled download, a refused layer) removes
+//!   its ingest. An ingest left by a crash is resumed by the next `resume_writer` of the
+//!   same ref (its bytes are hashed again), discarded by the next `writer`, or removed by
+//!   `remove_stale_ingests` once nobody touched it for a while.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -183,26 +185,38 @@ impl ContentStore {
             )));
         }
         let dir = self.ingest_root().join(ingest_ref);
-        mkdir_private(&dir)?;
         let path = dir.join("data");
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .ctx(|| format!("opening {}", path.display()))?;
-        let locked = nix::fcntl::Flock::lock(
-            file.try_clone().ctx(|| "duplicating ingest fd")?,
-            nix::fcntl::FlockArg::LockExclusiveNonblock,
-        )
-        .map_err(|_| {
+        let busy = || {
             Error::Busy(format!(
                 "blob {} is being written by another operation",
                 expected.map(|d| d.to_string()).unwrap_or(ingest_ref.into())
             ))
-        })?;
+        };
+        // A writer that ends removes its ingest after we opened it but before we got the
+        // lock: open again until the locked file is the one at the path.
+        let (mut file, locked) = loop {
+            mkdir_private(&dir)?;
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .mode(0o600)
+                .open(&path)
+                .ctx(|| format!("opening {}", path.display()))?;
+            let locked = nix::fcntl::Flock::lock(
+                file.try_clone().ctx(|| "duplicating ingest fd")?,
+                nix::fcntl::FlockArg::LockExclusiveNonblock,
+            )
+            .map_err(|_| busy())?;
+            let held = file.metadata().ctx(|| "stat ingest")?;
+            match std::fs::metadata(&path) {
+                Ok(now) if (now.dev(), now.ino()) == (held.dev(), held.ino()) => {
+                    break (file, locked)
+                }
+                _ => continue,
+            }
+        };
         // Resume: hash what a previous writer left, unless it cannot be a prefix.
         let mut hasher = Hasher::default();
         let existing = file.metadata().ctx(|| "stat ingest")?.len();
@@ -257,21 +271,42 @@ impl ContentStore {
         Ok(out)
     }
 
-    /// Discards a partial write (skipped while a writer holds it).
-    pub fn remove_ingest(&self, ingest_ref: &str) -> Result<()> {
+    /// Discards a partial write; Ok(false) when a writer holds it (it is left alone).
+    pub fn remove_ingest(&self, ingest_ref: &str) -> Result<bool> {
         let dir = self.ingest_root().join(ingest_ref);
         let data = dir.join("data");
-        if let Ok(f) = File::open(&data) {
-            if nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).is_err() {
-                return Ok(());
+        // Held while removing, so no writer starts on the file being removed.
+        let _lock = match File::open(&data) {
+            Ok(f) => {
+                match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+                    Ok(l) => Some(l),
+                    Err(_) => return Ok(false),
+                }
             }
-        }
+            Err(_) => None,
+        };
         match std::fs::remove_dir_all(&dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 Err(Error::io_path("removing", &dir, e))
             }
-            _ => Ok(()),
+            _ => Ok(true),
         }
+    }
+
+    /// Removes ingests nobody wrote to for `age` and no writer holds (a live download
+    /// keeps its lock); returns (count, bytes) removed.
+    pub fn remove_stale_ingests(&self, age: std::time::Duration) -> Result<(usize, u64)> {
+        let mut removed = (0, 0);
+        for (r, size, modified) in self.ingests()? {
+            if !modified.elapsed().is_ok_and(|e| e > age) {
+                continue;
+            }
+            if self.remove_ingest(&r)? {
+                removed.0 += 1;
+                removed.1 += size;
+            }
+        }
+        Ok(removed)
     }
 
     /// Bytes used by committed blobs.
@@ -365,6 +400,14 @@ impl Writer {
     }
 }
 
+/// Whatever ends a writer without a commit leaves nothing in the ingest area (a crash
+/// leaves the partial file, for a resume).
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.discard();
+    }
+}
+
 impl Write for Writer {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.file.write(buf)?;
@@ -421,6 +464,13 @@ impl<R: Read> Read for VerifiedReader<R> {
 mod tests {
     use super::*;
 
+    /// What a writer killed mid-write leaves.
+    fn leave_partial(s: &ContentStore, r: &str, bytes: &[u8]) {
+        let dir = s.ingest_root().join(r);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("data"), bytes).unwrap();
+    }
+
     #[test]
     fn commit_only_when_digest_matches() {
         let dir = tempfile::tempdir().unwrap();
@@ -448,8 +498,8 @@ mod tests {
                 s.writer("r", Some(&d), Some(11)),
                 Err(Error::Busy(_))
             ));
-            // dropped without commit: like a crash
         }
+        leave_partial(&s, "r", b"hello");
         let mut w = s.resume_writer("r", Some(&d), Some(11)).unwrap();
         assert_eq!(w.offset(), 5);
         w.write_all(b" world").unwrap();
@@ -461,14 +511,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = ContentStore::open(dir.path()).unwrap();
         let d = Digest::of(b"hello");
-        {
-            let mut w = s.writer("r", Some(&d), Some(5)).unwrap();
-            w.write_all(b"hel").unwrap();
-        }
+        leave_partial(&s, "r", b"hel");
         let mut w = s.writer("r", Some(&d), Some(5)).unwrap();
         assert_eq!(w.offset(), 0);
         w.write_all(b"hello").unwrap();
         assert_eq!(w.commit().unwrap(), d);
+    }
+
+    #[test]
+    fn a_dropped_writer_leaves_no_ingest_and_stale_ones_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ContentStore::open(dir.path()).unwrap();
+        let d = Digest::of(b"hello");
+        {
+            let mut w = s.writer("gone", Some(&d), Some(5)).unwrap();
+            w.write_all(b"he").unwrap();
+        }
+        assert!(s.ingests().unwrap().is_empty());
+        // A crash leaves one; it goes once stale, unless a writer holds it.
+        leave_partial(&s, "crash", b"he");
+        let held = s.writer("held", Some(&d), Some(5)).unwrap();
+        let zero = std::time::Duration::ZERO;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(s.remove_stale_ingests(std::time::Duration::from_secs(3600)).unwrap().0, 0);
+        assert_eq!(s.remove_stale_ingests(zero).unwrap(), (1, 2));
+        let left: Vec<String> = s.ingests().unwrap().into_iter().map(|i| i.0).collect();
+        assert_eq!(left, vec!["held".to_string()]);
+        drop(held);
+        assert!(s.ingests().unwrap().is_empty());
     }
 
     #[test]

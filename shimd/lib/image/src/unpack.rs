@@ -5,17 +5,22 @@
 //!   layer planted, even symlinked parent directories) resolve inside the root.
 //! - The last component is never followed: an existing symlink there is replaced, not
 //!   written through.
-//! - Device nodes are refused unless allowed; overlay xattrs in the tar are refused.
+//! - Sparse files (every GNU format, see `tarstream`) are written with their holes left
+//!   as holes: a file costs what it holds, whatever its apparent size.
+//! - FIFOs are made with mknod (never opened); device nodes too where shimd may make them,
+//!   skipped with a warning where it may not. Overlay xattrs in the tar are refused.
+//! - The uncompressed stream is bounded (see `limits`): a decompression bomb stops early.
 //! - Whiteouts (`.wh.<name>`) and opaque markers (`.wh..wh..opq`) are applied in one of two
 //!   ways: as overlayfs expects them in an upper directory (0/0 character devices and the
 //!   `trusted.overlay.opaque` xattr), or by deleting from a full copy ("native").
 
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::{Mode, SFlag, UtimensatFlags};
@@ -25,6 +30,8 @@ use crate::compression::{decompress, Compression};
 use crate::digest::{Digest, HashingReader};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
+use crate::limits::{self, Budget};
+use crate::tarstream::{self, SparseMap, TarReader};
 
 pub const WHITEOUT_PREFIX: &str = ".wh.";
 pub const OPAQUE_MARKER: &str = ".wh..wh..opq";
@@ -38,11 +45,31 @@ pub enum WhiteoutMode {
     Delete,
 }
 
+/// What to do with the character and block devices of a layer (dockerd makes them; the
+/// device policy of a container decides whether it may use them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceNodes {
+    /// Make them with mknod (needs CAP_MKNOD: shimd running as root).
+    Create,
+    /// Leave them out, with a warning (without the privilege to make them).
+    Skip,
+}
+
+impl DeviceNodes {
+    /// `Create` for root, `Skip` otherwise.
+    pub fn for_this_process() -> DeviceNodes {
+        if nix::unistd::geteuid().is_root() {
+            DeviceNodes::Create
+        } else {
+            DeviceNodes::Skip
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct ApplyOptions {
     pub whiteouts: WhiteoutMode,
-    /// Create character and block devices found in the layer.
-    pub allow_devices: bool,
+    pub devices: DeviceNodes,
 }
 
 /// What was applied.
@@ -54,26 +81,42 @@ pub struct Applied {
     pub compression: Compression,
 }
 
-/// Applies the layer read from `r` to `root`. On error `root` may hold part of the layer;
-/// callers apply into a fresh snapshot and discard it on failure.
-pub fn apply_layer(r: impl Read, root: &Path, opts: ApplyOptions) -> Result<Applied> {
+/// Applies the layer read from `r` (`compressed_size` bytes, as its descriptor says) to
+/// `root`, its uncompressed bytes counted against `budget`. On error `root` may hold part
+/// of the layer; callers apply into a fresh snapshot and discard it on failure.
+pub fn apply_layer(
+    r: impl Read,
+    root: &Path,
+    opts: ApplyOptions,
+    budget: &Arc<Budget>,
+    compressed_size: u64,
+) -> Result<Applied> {
+    apply(r, root, opts, budget, compressed_size).map_err(limit_error)
+}
+
+fn apply(
+    r: impl Read,
+    root: &Path,
+    opts: ApplyOptions,
+    budget: &Arc<Budget>,
+    compressed_size: u64,
+) -> Result<Applied> {
     let (compression, dec) = decompress(r)?;
-    let hashing = HashingReader::new(dec);
-    let mut ar = tar::Archive::new(hashing);
-    ar.set_ignore_zeros(false);
+    let hashing = HashingReader::new(budget.limit(dec, compressed_size));
+    let mut tar = TarReader::new(hashing);
     let root_fd = fsutil::open_dir(root).ctx(|| format!("opening {}", root.display()))?;
     let mut a = Applier {
         root: root_fd,
         opts,
         written: HashSet::new(),
         dirs: Vec::new(),
+        buf: vec![0u8; 1 << 16],
     };
-    for entry in ar.entries().ctx(|| "reading layer tar")? {
-        let mut entry = entry.ctx(|| "reading layer tar")?;
-        a.entry(&mut entry)?;
+    while let Some(e) = tar.next_entry()? {
+        a.entry(&e, &mut tar.data())?;
     }
     a.finish_dirs()?;
-    let (diff_id, n) = ar
+    let (diff_id, n) = tar
         .into_inner()
         .finish()
         .ctx(|| "reading the end of the layer")?;
@@ -84,13 +127,46 @@ pub fn apply_layer(r: impl Read, root: &Path, opts: ApplyOptions) -> Result<Appl
     })
 }
 
+/// An io error that is a bound going over becomes `Error::TooLarge`.
+fn limit_error(e: Error) -> Error {
+    match &e {
+        Error::Io { source, .. } => match limits::exceeded(source) {
+            Some(x) => Error::TooLarge(x.clone()),
+            None => e,
+        },
+        _ => e,
+    }
+}
+
 struct Applier {
     root: OwnedFd,
     opts: ApplyOptions,
     /// Paths this layer wrote (an opaque marker keeps them).
     written: HashSet<PathBuf>,
     /// Directories whose owner, mode and times are set last (children change mtimes).
-    dirs: Vec<(Vec<OsString>, tar::Header)>,
+    dirs: Vec<(Vec<OsString>, Attrs)>,
+    /// Copy buffer for file data.
+    buf: Vec<u8>,
+}
+
+/// Owner, permissions and mtime of an entry.
+#[derive(Clone, Copy, Debug)]
+struct Attrs {
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    mtime: i64,
+}
+
+impl Attrs {
+    fn of(e: &tarstream::Entry) -> Attrs {
+        Attrs {
+            uid: e.uid as u32,
+            gid: e.gid as u32,
+            mode: e.mode & 0o7777,
+            mtime: e.mtime.min(i64::MAX as u64) as i64,
+        }
+    }
 }
 
 fn unsafe_entry(path: &Path, why: impl std::fmt::Display) -> Error {
@@ -102,8 +178,8 @@ impl Applier {
         self.root.as_fd()
     }
 
-    fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<()> {
-        let raw_path = e.path().ctx(|| "reading an entry path")?.into_owned();
+    fn entry(&mut self, e: &tarstream::Entry, data: &mut impl Read) -> Result<()> {
+        let raw_path = PathBuf::from(OsStr::from_bytes(&e.path));
         let comps = fsutil::clean_components(&raw_path).map_err(|w| unsafe_entry(&raw_path, w))?;
         let Some((name, parent)) = comps.split_last() else {
             return Ok(()); // "./": the root itself keeps its attributes
@@ -115,18 +191,19 @@ impl Applier {
         if let Some(target) = name_s.strip_prefix(WHITEOUT_PREFIX) {
             return self.whiteout(parent, OsStr::new(target), &raw_path);
         }
-        let kind = e.header().entry_type();
-        if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
+        let kind = e.kind;
+        use tar::EntryType as T;
+        if matches!(kind, T::Char | T::Block) && self.opts.devices == DeviceNodes::Skip {
+            tracing::warn!(entry = %raw_path.display(),
+                "leaving out a device node of the layer: making one needs root");
             return Ok(());
         }
         let pdir = fsutil::mkdir_all_in_root(self.root(), parent, 0o755)
             .ctx(|| format!("creating the parent of {}", raw_path.display()))?;
         let p = pdir.as_fd();
-        let hdr = e.header().clone();
-        let mode = hdr.mode().ctx(|| "reading mode")? & 0o7777;
-        let xattrs = self.xattrs(e, &raw_path)?;
+        let attrs = Attrs::of(e);
+        let xattrs = xattrs(e, &raw_path)?;
         let ctx = || format!("extracting {}", raw_path.display());
-        use tar::EntryType as T;
         match kind {
             T::Directory => {
                 match fsutil::lstat_at(p, name).ctx(ctx)? {
@@ -149,47 +226,52 @@ impl Applier {
                 }
                 let d = open_at(p, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY).ctx(ctx)?;
                 set_fd_xattrs(d.as_fd(), &xattrs).ctx(ctx)?;
-                self.dirs.push((comps.clone(), hdr));
+                self.dirs.push((comps.clone(), attrs));
             }
             T::Regular | T::Continuous | T::GNUSparse => {
                 fsutil::remove_all_at(p, name).ctx(ctx)?;
                 let f =
                     open_at(p, name, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL).ctx(ctx)?;
                 let mut file = std::fs::File::from(f);
-                std::io::copy(e, &mut file).ctx(ctx)?;
+                match &e.sparse {
+                    Some(map) => write_sparse(&mut file, data, map, &mut self.buf).ctx(ctx)?,
+                    None => copy_exact(data, &mut file, e.size, &mut self.buf).ctx(ctx)?,
+                }
                 let fd = file.as_fd();
-                nix::unistd::fchown(fd.as_fd_raw(), Some(uid(&hdr)?), Some(gid(&hdr)?)).ctx(ctx)?;
-                nix::sys::stat::fchmod(fd.as_fd_raw(), Mode::from_bits_truncate(mode)).ctx(ctx)?;
+                nix::unistd::fchown(fd.as_fd_raw(), Some(uid(&attrs)), Some(gid(&attrs)))
+                    .ctx(ctx)?;
+                nix::sys::stat::fchmod(fd.as_fd_raw(), Mode::from_bits_truncate(attrs.mode))
+                    .ctx(ctx)?;
                 set_fd_xattrs(fd, &xattrs).ctx(ctx)?;
-                set_times(p, name, &hdr).ctx(ctx)?;
+                set_times(p, name, attrs.mtime).ctx(ctx)?;
             }
             T::Symlink => {
                 let target = e
-                    .link_name()
-                    .ctx(ctx)?
+                    .link
+                    .as_deref()
+                    .filter(|t| !t.is_empty())
                     .ok_or_else(|| unsafe_entry(&raw_path, "symlink without a target"))?;
                 fsutil::remove_all_at(p, name).ctx(ctx)?;
-                nix::unistd::symlinkat(target.as_ref(), Some(p.as_fd_raw()), name.as_os_str())
-                    .ctx(ctx)?;
-                nix::unistd::fchownat(
+                nix::unistd::symlinkat(
+                    OsStr::from_bytes(target),
                     Some(p.as_fd_raw()),
                     name.as_os_str(),
-                    Some(uid(&hdr)?),
-                    Some(gid(&hdr)?),
-                    nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
                 )
                 .ctx(ctx)?;
+                chown_nofollow(p, name, &attrs).ctx(ctx)?;
                 for (k, v) in &xattrs {
                     fsutil::lsetxattr_at(p, name, k, v).ctx(ctx)?;
                 }
-                set_times(p, name, &hdr).ctx(ctx)?;
+                set_times(p, name, attrs.mtime).ctx(ctx)?;
             }
             T::Link => {
-                let target = e
-                    .link_name()
-                    .ctx(ctx)?
-                    .ok_or_else(|| unsafe_entry(&raw_path, "hard link without a target"))?;
-                let tcomps = fsutil::clean_components(&target)
+                let target = Path::new(OsStr::from_bytes(
+                    e.link
+                        .as_deref()
+                        .filter(|t| !t.is_empty())
+                        .ok_or_else(|| unsafe_entry(&raw_path, "hard link without a target"))?,
+                ));
+                let tcomps = fsutil::clean_components(target)
                     .map_err(|w| unsafe_entry(&raw_path, format!("hard link target {w}")))?;
                 let Some((tname, tparent)) = tcomps.split_last() else {
                     return Err(unsafe_entry(&raw_path, "hard link to the root"));
@@ -238,39 +320,58 @@ impl Applier {
                 .ctx(ctx)?;
             }
             T::Char | T::Block | T::Fifo => {
-                let kind_flag = match kind {
-                    T::Char => SFlag::S_IFCHR,
-                    T::Block => SFlag::S_IFBLK,
-                    _ => SFlag::S_IFIFO,
+                let (kind_flag, dev) = match kind {
+                    T::Fifo => (SFlag::S_IFIFO, 0),
+                    _ => {
+                        // Blank device numbers are 0 (as docker's reader takes them).
+                        let (raw_major, raw_minor) = match e.header.as_ustar() {
+                            Some(u) => (&u.dev_major[..], &u.dev_minor[..]),
+                            None => match e.header.as_gnu() {
+                                Some(g) => (&g.dev_major[..], &g.dev_minor[..]),
+                                None => (&[][..], &[][..]),
+                            },
+                        };
+                        let num = |raw: &[u8], v: fn(&tar::Header) -> std::io::Result<Option<u32>>| {
+                            tarstream::lenient(raw, || v(&e.header).map(|n| n.unwrap_or(0)))
+                                .map_err(|err| {
+                                    Error::InvalidArgument(format!(
+                                        "entry {}: invalid device number: {err}",
+                                        raw_path.display()
+                                    ))
+                                })
+                        };
+                        let flag = if kind == T::Char {
+                            SFlag::S_IFCHR
+                        } else {
+                            SFlag::S_IFBLK
+                        };
+                        let dev = nix::sys::stat::makedev(
+                            num(raw_major, tar::Header::device_major)?,
+                            num(raw_minor, tar::Header::device_minor)?,
+                        );
+                        (flag, dev)
+                    }
                 };
-                if kind_flag != SFlag::S_IFIFO && !self.opts.allow_devices {
-                    return Err(unsafe_entry(
-                        &raw_path,
-                        "device nodes are not allowed in layers",
-                    ));
-                }
-                let dev = nix::sys::stat::makedev(
-                    hdr.device_major().ctx(ctx)?.unwrap_or(0) as u64,
-                    hdr.device_minor().ctx(ctx)?.unwrap_or(0) as u64,
-                );
                 fsutil::remove_all_at(p, name).ctx(ctx)?;
+                // Made by name in the directory resolved inside the root; never opened.
                 nix::sys::stat::mknodat(
                     Some(p.as_fd_raw()),
                     name.as_os_str(),
                     kind_flag,
-                    Mode::from_bits_truncate(mode),
+                    Mode::from_bits_truncate(attrs.mode),
                     dev,
                 )
                 .ctx(ctx)?;
-                nix::unistd::fchownat(
+                chown_nofollow(p, name, &attrs).ctx(ctx)?;
+                // chown clears set-id bits; the mode is set by name (no open).
+                nix::sys::stat::fchmodat(
                     Some(p.as_fd_raw()),
                     name.as_os_str(),
-                    Some(uid(&hdr)?),
-                    Some(gid(&hdr)?),
-                    nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                    Mode::from_bits_truncate(attrs.mode),
+                    nix::sys::stat::FchmodatFlags::FollowSymlink,
                 )
                 .ctx(ctx)?;
-                set_times(p, name, &hdr).ctx(ctx)?;
+                set_times(p, name, attrs.mtime).ctx(ctx)?;
             }
             other => {
                 return Err(Error::Unsupported(format!(
@@ -344,32 +445,8 @@ impl Applier {
         Ok(())
     }
 
-    /// xattrs from PAX records (`SCHILY.xattr.*`). Overlay's own are refused: a layer must
-    /// not forge whiteouts or redirects.
-    fn xattrs<R: Read>(
-        &self,
-        e: &mut tar::Entry<'_, R>,
-        raw: &Path,
-    ) -> Result<Vec<(String, Vec<u8>)>> {
-        let mut out = Vec::new();
-        let Some(exts) = e.pax_extensions().ctx(|| "reading PAX records")? else {
-            return Ok(out);
-        };
-        for ext in exts {
-            let ext = ext.ctx(|| "reading PAX records")?;
-            let Ok(key) = ext.key() else { continue };
-            if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
-                if name.starts_with("trusted.overlay.") {
-                    return Err(unsafe_entry(raw, format!("forbidden xattr {name}")));
-                }
-                out.push((name.to_string(), ext.value_bytes().to_vec()));
-            }
-        }
-        Ok(out)
-    }
-
     fn finish_dirs(&mut self) -> Result<()> {
-        for (comps, hdr) in self.dirs.iter().rev() {
+        for (comps, attrs) in self.dirs.iter().rev() {
             let path = fsutil::join(comps);
             let ctx = || format!("setting attributes of {}", path.display());
             let Some((name, parent)) = comps.split_last() else {
@@ -390,23 +467,15 @@ impl Applier {
                 Some(st) if fsutil::is_dir(&st) => {}
                 _ => continue, // replaced or removed by a later entry
             }
-            nix::unistd::fchownat(
-                Some(p.as_fd_raw()),
-                name.as_os_str(),
-                Some(uid(hdr)?),
-                Some(gid(hdr)?),
-                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-            )
-            .ctx(ctx)?;
-            let mode = hdr.mode().ctx(ctx)? & 0o7777;
+            chown_nofollow(p, name, attrs).ctx(ctx)?;
             nix::sys::stat::fchmodat(
                 Some(p.as_fd_raw()),
                 name.as_os_str(),
-                Mode::from_bits_truncate(mode),
+                Mode::from_bits_truncate(attrs.mode),
                 nix::sys::stat::FchmodatFlags::FollowSymlink,
             )
             .ctx(ctx)?;
-            set_times(p, name, hdr).ctx(ctx)?;
+            set_times(p, name, attrs.mtime).ctx(ctx)?;
         }
         Ok(())
     }
@@ -468,8 +537,7 @@ fn set_fd_xattrs(fd: BorrowedFd<'_>, xattrs: &[(String, Vec<u8>)]) -> std::io::R
     Ok(())
 }
 
-fn set_times(dir: BorrowedFd<'_>, name: &OsStr, hdr: &tar::Header) -> std::io::Result<()> {
-    let mtime = hdr.mtime().unwrap_or(0) as i64;
+fn set_times(dir: BorrowedFd<'_>, name: &OsStr, mtime: i64) -> std::io::Result<()> {
     let t = TimeSpec::new(mtime, 0);
     nix::sys::stat::utimensat(
         Some(dir.as_fd_raw()),
@@ -481,14 +549,69 @@ fn set_times(dir: BorrowedFd<'_>, name: &OsStr, hdr: &tar::Header) -> std::io::R
     Ok(())
 }
 
-fn uid(h: &tar::Header) -> Result<nix::unistd::Uid> {
-    Ok(nix::unistd::Uid::from_raw(
-        h.uid().ctx(|| "reading uid")? as u32
-    ))
+fn uid(a: &Attrs) -> nix::unistd::Uid {
+    nix::unistd::Uid::from_raw(a.uid)
 }
 
-fn gid(h: &tar::Header) -> Result<nix::unistd::Gid> {
-    Ok(nix::unistd::Gid::from_raw(
-        h.gid().ctx(|| "reading gid")? as u32
-    ))
+fn gid(a: &Attrs) -> nix::unistd::Gid {
+    nix::unistd::Gid::from_raw(a.gid)
+}
+
+fn chown_nofollow(dir: BorrowedFd<'_>, name: &OsStr, a: &Attrs) -> std::io::Result<()> {
+    nix::unistd::fchownat(
+        Some(dir.as_fd_raw()),
+        name,
+        Some(uid(a)),
+        Some(gid(a)),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )?;
+    Ok(())
+}
+
+/// xattrs from PAX records (`SCHILY.xattr.*`). Overlay's own are refused: a layer must
+/// not forge whiteouts or redirects.
+fn xattrs(e: &tarstream::Entry, raw: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    for (name, _) in &e.xattrs {
+        if name.starts_with("trusted.overlay.") {
+            return Err(unsafe_entry(raw, format!("forbidden xattr {name}")));
+        }
+    }
+    Ok(e.xattrs.clone())
+}
+
+/// Copies exactly `len` bytes of `r` to `w`.
+fn copy_exact(
+    r: &mut impl Read,
+    w: &mut impl Write,
+    mut len: u64,
+    buf: &mut [u8],
+) -> std::io::Result<()> {
+    while len > 0 {
+        let want = buf.len().min(len.min(usize::MAX as u64) as usize);
+        let n = r.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the layer ends in the middle of a file",
+            ));
+        }
+        w.write_all(&buf[..n])?;
+        len -= n as u64;
+    }
+    Ok(())
+}
+
+/// Writes the chunks of a sparse file where they belong and leaves the rest a hole (a
+/// seek, never written zeros), then gives the file its apparent size.
+fn write_sparse(
+    f: &mut std::fs::File,
+    r: &mut impl Read,
+    map: &SparseMap,
+    buf: &mut [u8],
+) -> std::io::Result<()> {
+    for c in map.chunks.iter().filter(|c| c.len > 0) {
+        f.seek(SeekFrom::Start(c.offset))?;
+        copy_exact(r, f, c.len, buf)?;
+    }
+    f.set_len(map.size)
 }

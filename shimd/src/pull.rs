@@ -121,8 +121,10 @@ pub async fn pull(
     tx: Progress,
 ) -> Result<Image, Status> {
     let lease = OpLease::new(&core.db, &ns, "pull")?;
+    let reference = req.reference.clone();
     let r = pull_with(core.clone(), ns.clone(), req, tx, &lease).await;
-    if r.is_err() {
+    if let Err(e) = &r {
+        tracing::info!(%reference, error = %e.message(), "pull failed: removing what it left");
         crate::gc::discard(&core, &ns, lease).await;
     }
     r
@@ -221,6 +223,7 @@ async fn pull_with(
         lease.add(CONTENT, &l.digest)?;
     }
 
+    check_client(&tx)?;
     // Overlay: one extraction per missing layer, fed while downloading.
     let chains = resolved.chain_ids();
     let stream_unpack = req.unpack && core.snapshots.driver() == Driver::Overlay;
@@ -242,7 +245,6 @@ async fn pull_with(
             exts.push(e);
         }
     }
-    check_client(&tx)?;
     let opts = unpack::apply_options(&core);
     let remote = Arc::new(remote);
     let mut jobs = Vec::new();
@@ -255,9 +257,12 @@ async fn pull_with(
             .and_then(|e| e.as_ref())
             .map(|e| (e.fs.clone(), resolved.diff_ids[i].clone()));
         let layer = layer.clone();
-        let budget = budget.clone();
+        let how = Apply {
+            opts,
+            budget: budget.clone(),
+        };
         jobs.push(async move {
-            let r = fetch_layer(&core, &remote, &layer, &tx, into, opts, &budget).await;
+            let r = fetch_layer(&core, &remote, &layer, &tx, into, &how).await;
             (i, r)
         });
     }
@@ -420,18 +425,24 @@ async fn fetch_layer(
     layer: &Descriptor,
     tx: &Progress,
     into: Option<(std::path::PathBuf, Digest)>,
-    opts: berth_image::unpack::ApplyOptions,
-    budget: &Arc<Budget>,
+    how: &Apply,
 ) -> Result<bool, Status> {
     let mut resumed = false;
-    match fetch_layer_once(core, remote, layer, tx, into, opts, budget, &mut resumed).await {
+    match fetch_layer_once(core, remote, layer, tx, into, how, &mut resumed).await {
         Err(e) if resumed && e.code() == tonic::Code::DataLoss => {
             tracing::warn!(digest = %layer.digest, error = %e.message(),
                 "a resumed download did not verify: downloading it again");
-            fetch_layer_once(core, remote, layer, tx, None, opts, budget, &mut resumed).await
+            fetch_layer_once(core, remote, layer, tx, None, how, &mut resumed).await
         }
         r => r,
     }
+}
+
+/// How layers are applied: the options and the pull's unpack budget.
+#[derive(Clone)]
+struct Apply {
+    opts: berth_image::unpack::ApplyOptions,
+    budget: Arc<Budget>,
 }
 
 async fn fetch_layer_once(
@@ -440,8 +451,7 @@ async fn fetch_layer_once(
     layer: &Descriptor,
     tx: &Progress,
     into: Option<(std::path::PathBuf, Digest)>,
-    opts: berth_image::unpack::ApplyOptions,
-    budget: &Arc<Budget>,
+    how: &Apply,
     resumed: &mut bool,
 ) -> Result<bool, Status> {
     let d = layer.digest().map_err(status)?;
@@ -470,13 +480,13 @@ async fn fetch_layer_once(
         Some((fs, diff)) if w.offset() == 0 => {
             let (ctx, crx) = mpsc::channel::<bytes::Bytes>(16);
             let layer = layer.clone();
-            let budget = budget.clone();
+            let how = how.clone();
             let h = tokio::task::spawn_blocking(move || {
                 let r = ChannelReader {
                     rx: crx,
                     cur: bytes::Bytes::new(),
                 };
-                unpack::apply_blocking(opts, &fs, &layer, r, &diff, &budget)
+                unpack::apply_blocking(how.opts, &fs, &layer, r, &diff, &how.budget)
             });
             (Some(ctx), Some(h))
         }

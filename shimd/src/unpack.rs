@@ -8,8 +8,8 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use berth_image::manifest::{Descriptor, Resolved};
 use berth_image::limits::Budget;
+use berth_image::manifest::{Descriptor, Resolved};
 use berth_image::unpack::{apply_layer, ApplyOptions, DeviceNodes, WhiteoutMode};
 use berth_image::Digest;
 use tonic::Status;

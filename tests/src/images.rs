@@ -161,7 +161,9 @@ pub fn docker_archive(layers: &[Vec<u8>], tag: &str) -> Vec<u8> {
     }))
     .unwrap();
     let config_name = format!("{}.json", &sha256(&config)[7..]);
-    let layer_names: Vec<String> = (0..layers.len()).map(|i| format!("l{i}/layer.tar")).collect();
+    let layer_names: Vec<String> = (0..layers.len())
+        .map(|i| format!("l{i}/layer.tar"))
+        .collect();
     let manifest = serde_json::to_vec(&serde_json::json!([{
         "Config": config_name, "RepoTags": [tag], "Layers": layer_names
     }]))

@@ -339,7 +339,8 @@ impl Images for ImagesService {
         .map_err(|e| crate::image_error::context(status(e), &img.name))?;
         let lease = OpLease::new(&self.core.db, &ns, "unpack")?;
         let budget = crate::unpack::budget(&self.core);
-        let chain = crate::unpack::unpack_image(&self.core, &ns, &resolved, &lease, &budget).await?;
+        let chain =
+            crate::unpack::unpack_image(&self.core, &ns, &resolved, &lease, &budget).await?;
         Ok(Response::new(UnpackResponse {
             chain_id: chain.to_string(),
         }))

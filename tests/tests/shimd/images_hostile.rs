@@ -99,12 +99,12 @@ fn sparse_files_are_stored_with_their_holes() {
     let s = Shimd::start();
     let work = s.dir.path().join("sparse");
     std::fs::create_dir_all(work.join("src")).unwrap();
+    use std::os::unix::fs::FileExt;
     // GNU tar -S, in its default (old GNU, type 'S') and POSIX (PAX 1.0) formats: 10 GiB
     // apparent, three bytes of data at the end.
     let big = work.join("src/big");
     let f = std::fs::File::create(&big).unwrap();
     f.set_len(10 << 30).unwrap();
-    use std::os::unix::fs::FileExt;
     f.write_all_at(b"END", 10 << 30).unwrap();
     drop(f);
     let mut layers = Vec::new();
@@ -146,7 +146,6 @@ fn sparse_files_are_stored_with_their_holes() {
         assert_eq!(apparent, (10 << 30) + 3);
         assert!(allocated < 1 << 20, "{} allocates {allocated}", f.display());
         let mut tail = [0u8; 3];
-        use std::os::unix::fs::FileExt;
         std::fs::File::open(f)
             .unwrap()
             .read_exact_at(&mut tail, 10 << 30)
@@ -158,7 +157,6 @@ fn sparse_files_are_stored_with_their_holes() {
     assert_eq!(apparent, 40 << 30);
     assert!(allocated < 4 << 20, "{allocated}");
     let mut got = [0u8; 512];
-    use std::os::unix::fs::FileExt;
     let cf = std::fs::File::open(crafted).unwrap();
     cf.read_exact_at(&mut got, 29 << 30).unwrap();
     assert_eq!(got, [7u8; 512]);
@@ -189,11 +187,7 @@ fn a_gzip_bomb_stops_early_and_leaves_nothing() {
     // 2 GiB of zeros in a tar, about 2 MB gzip-compressed.
     let (bomb, diff_id) = gzip_bomb(2 << 30);
     assert!(bomb.len() < 4 << 20, "{}", bomb.len());
-    let img = image_of_blobs(&[(
-        bomb,
-        "application/vnd.oci.image.layer.v1.tar+gzip",
-        diff_id,
-    )]);
+    let img = image_of_blobs(&[(bomb, "application/vnd.oci.image.layer.v1.tar+gzip", diff_id)]);
     let layer = img.blobs[0].0.clone();
     let reg = Registry::start();
     reg.push_image(&img, "bomb:latest");
@@ -215,7 +209,10 @@ fn a_gzip_bomb_stops_early_and_leaves_nothing() {
     assert!(out.contains("max_layer_ratio"), "{out}");
     assert_no_debris(&s, &[&layer]);
     let bytes = allocated(&s.root());
-    assert!(bytes < 64 << 20, "the store holds {bytes} bytes after the refusals");
+    assert!(
+        bytes < 64 << 20,
+        "the store holds {bytes} bytes after the refusals"
+    );
 }
 
 #[test]
@@ -304,12 +301,15 @@ fn a_tampered_blob_is_refused_and_leaves_nothing() {
     let s = Shimd::start();
     let (code, _, err) = s.ctl_run(&["images", "pull", &format!("{}/rand:latest", reg.host())]);
     assert_ne!(code, 0);
-    assert!(err.contains("digest") && err.contains(&layer[..20]), "{err}");
+    assert!(
+        err.contains("digest") && err.contains(&layer[..20]),
+        "{err}"
+    );
     assert_no_debris(&s, &[layer]);
 }
 
 /// Waits until `cond` holds (panics with `what` after a minute).
-fn wait_for(what: &str, cond: impl Fn() -> bool) {
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting: {what}");
@@ -357,7 +357,10 @@ fn a_pull_whose_client_is_killed_leaves_nothing_and_gc_removes_stale_ingests() {
         killed = true;
         break;
     }
-    assert!(killed, "the pull always finished before its client could be killed");
+    assert!(
+        killed,
+        "the pull always finished before its client could be killed"
+    );
     wait_for("the cancelled pull to clean up", || {
         ingests(&s).is_empty() && !s.ctl_ok(&["snapshots", "ls"]).contains("extract-")
     });

@@ -31,11 +31,7 @@ impl UnpackLimits {
 
     /// What a layer of `compressed` bytes may expand to (None: no bound).
     pub fn layer_max(&self, compressed: u64) -> Option<u64> {
-        (self.max_ratio > 0).then(|| {
-            self.max_ratio
-                .saturating_mul(compressed)
-                .max(RATIO_FLOOR)
-        })
+        (self.max_ratio > 0).then(|| self.max_ratio.saturating_mul(compressed).max(RATIO_FLOOR))
     }
 }
 
@@ -151,7 +147,9 @@ impl<R: std::io::Read> std::io::Read for LimitedReader<R> {
         let total = self.budget.used.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
         let max_total = self.budget.limits.max_total;
         if max_total > 0 && total > max_total {
-            return Err(std::io::Error::other(LimitExceeded::Total { allowed: max_total }));
+            return Err(std::io::Error::other(LimitExceeded::Total {
+                allowed: max_total,
+            }));
         }
         Ok(n)
     }
@@ -174,7 +172,10 @@ mod tests {
             max_total: 0,
         });
         let mut ok = b.limit(std::io::repeat(0).take(RATIO_FLOOR), 1);
-        assert_eq!(std::io::copy(&mut ok, &mut std::io::sink()).unwrap(), RATIO_FLOOR);
+        assert_eq!(
+            std::io::copy(&mut ok, &mut std::io::sink()).unwrap(),
+            RATIO_FLOOR
+        );
         let mut big = b.limit(std::io::repeat(0).take(RATIO_FLOOR + 1), 1);
         let e = std::io::copy(&mut big, &mut std::io::sink()).unwrap_err();
         assert!(matches!(
@@ -183,7 +184,10 @@ mod tests {
         ));
         let allowed = 10 * (RATIO_FLOOR / 5);
         let mut fine = b.limit(std::io::repeat(0).take(allowed), RATIO_FLOOR / 5);
-        assert_eq!(std::io::copy(&mut fine, &mut std::io::sink()).unwrap(), allowed);
+        assert_eq!(
+            std::io::copy(&mut fine, &mut std::io::sink()).unwrap(),
+            allowed
+        );
     }
 
     #[test]
@@ -196,10 +200,7 @@ mod tests {
         std::io::copy(&mut one, &mut std::io::sink()).unwrap();
         let mut two = b.limit(std::io::repeat(1).take(600), 1);
         let e = std::io::copy(&mut two, &mut std::io::sink()).unwrap_err();
-        assert_eq!(
-            exceeded(&e),
-            Some(&LimitExceeded::Total { allowed: 1000 })
-        );
+        assert_eq!(exceeded(&e), Some(&LimitExceeded::Total { allowed: 1000 }));
         assert!(e.to_string().contains("1000 bytes"), "{e}");
     }
 

@@ -533,7 +533,12 @@ mod tests {
         let held = s.writer("held", Some(&d), Some(5)).unwrap();
         let zero = std::time::Duration::ZERO;
         std::thread::sleep(std::time::Duration::from_millis(20));
-        assert_eq!(s.remove_stale_ingests(std::time::Duration::from_secs(3600)).unwrap().0, 0);
+        assert_eq!(
+            s.remove_stale_ingests(std::time::Duration::from_secs(3600))
+                .unwrap()
+                .0,
+            0
+        );
         assert_eq!(s.remove_stale_ingests(zero).unwrap(), (1, 2));
         let left: Vec<String> = s.ingests().unwrap().into_iter().map(|i| i.0).collect();
         assert_eq!(left, vec!["held".to_string()]);

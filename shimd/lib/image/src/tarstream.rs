@@ -214,7 +214,11 @@ impl<R: Read> TarReader<R> {
             }
         }
         // The name a PAX sparse file really has.
-        if let Some((_, n)) = gnu_sparse.iter().rev().find(|(k, _)| k == b"GNU.sparse.name") {
+        if let Some((_, n)) = gnu_sparse
+            .iter()
+            .rev()
+            .find(|(k, _)| k == b"GNU.sparse.name")
+        {
             e.path = n.clone();
         }
         self.left = size;
@@ -287,7 +291,11 @@ impl<R: Read> TarReader<R> {
         let version = match (get("GNU.sparse.major"), get("GNU.sparse.minor")) {
             (Some((_, ma)), Some((_, mi))) => Some((lossy(ma), lossy(mi))),
             (None, None) => None,
-            _ => return Err(invalid(format!("entry {path}: half a sparse format version"))),
+            _ => {
+                return Err(invalid(format!(
+                    "entry {path}: half a sparse format version"
+                )))
+            }
         };
         let size_key = get("GNU.sparse.realsize").or_else(|| get("GNU.sparse.size"));
         let size = match size_key {
@@ -312,7 +320,7 @@ impl<R: Read> TarReader<R> {
                     let mut out = Vec::new();
                     for (k, v) in recs {
                         if k == b"GNU.sparse.offset" || k == b"GNU.sparse.numbytes" {
-                            let want = if out.len() % 2 == 0 {
+                            let want = if out.len().is_multiple_of(2) {
                                 &b"GNU.sparse.offset"[..]
                             } else {
                                 b"GNU.sparse.numbytes"
@@ -566,7 +574,7 @@ fn pax_number(key: &[u8], v: &[u8]) -> Result<u64> {
 }
 
 fn pairs(numbers: &[u64], path: &str) -> Result<Vec<Chunk>> {
-    if numbers.len() % 2 != 0 {
+    if !numbers.len().is_multiple_of(2) {
         return Err(invalid(format!(
             "entry {path}: a sparse map with an offset but no size"
         )));
@@ -625,8 +633,10 @@ fn check_map(map: &SparseMap, data: u64, path: &str) -> Result<()> {
         if end > map.size {
             return Err(bad("a chunk past the end of the file"));
         }
-        if c.len % BLOCK != 0 && Some(i) != last_data && c.len > 0 {
-            return Err(bad("a chunk other than the last is not a whole number of blocks"));
+        if !c.len.is_multiple_of(BLOCK) && Some(i) != last_data && c.len > 0 {
+            return Err(bad(
+                "a chunk other than the last is not a whole number of blocks",
+            ));
         }
         total += c.len;
     }

@@ -331,15 +331,16 @@ impl Applier {
                                 None => (&[][..], &[][..]),
                             },
                         };
-                        let num = |raw: &[u8], v: fn(&tar::Header) -> std::io::Result<Option<u32>>| {
-                            tarstream::lenient(raw, || v(&e.header).map(|n| n.unwrap_or(0)))
-                                .map_err(|err| {
-                                    Error::InvalidArgument(format!(
-                                        "entry {}: invalid device number: {err}",
-                                        raw_path.display()
-                                    ))
-                                })
-                        };
+                        let num =
+                            |raw: &[u8], v: fn(&tar::Header) -> std::io::Result<Option<u32>>| {
+                                tarstream::lenient(raw, || v(&e.header).map(|n| n.unwrap_or(0)))
+                                    .map_err(|err| {
+                                        Error::InvalidArgument(format!(
+                                            "entry {}: invalid device number: {err}",
+                                            raw_path.display()
+                                        ))
+                                    })
+                            };
                         let flag = if kind == T::Char {
                             SFlag::S_IFCHR
                         } else {

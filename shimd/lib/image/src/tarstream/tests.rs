@@ -182,8 +182,7 @@ fn pax_sparse_0_0_and_0_1() {
         ("GNU.sparse.offset", "1048000"),
         ("GNU.sparse.numbytes", "576"),
     ]);
-    raw.header(&mut file_header("v00", 1088))
-        .data(&[7u8; 1088]);
+    raw.header(&mut file_header("v00", 1088)).data(&[7u8; 1088]);
     raw.pax(&[
         ("GNU.sparse.size", "4096"),
         ("GNU.sparse.numblocks", "1"),

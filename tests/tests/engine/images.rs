@@ -245,6 +245,12 @@ fn fifo_and_device_layers_load_and_run_as_on_dockerd() {
         .unwrap()
         .file_type()
         .is_fifo());
+    // docker cp into it replaces the FIFO without opening it.
+    let src = b.dir.path().join("cp-in");
+    std::fs::write(&src, "in").unwrap();
+    b.docker_ok(&["cp", src.to_str().unwrap(), &format!("{name}:/data/pipe")]);
+    b.docker_ok(&["cp", &format!("{name}:/data/pipe"), dest.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(dest.join("pipe")).unwrap(), "in");
     b.docker_ok(&["rm", &name]);
 
     let Some(d) = berth_tests::dockerd::Dockerd::start() else {

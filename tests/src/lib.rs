@@ -19,6 +19,7 @@ pub mod registry;
 pub mod rootfs;
 pub mod shimd;
 pub mod skip;
+pub mod stalling_proxy;
 pub mod tasks;
 pub mod volumes;
 

@@ -176,29 +176,11 @@ fn login_checks_credentials_against_the_registry() {
     b.docker_ok(&["logout", &reg.host()]);
 }
 
-/// Runs the docker CLI against dockerd; (exit code, stdout + stderr).
-fn on_dockerd(d: &berth_tests::dockerd::Dockerd, args: &[&str]) -> (i32, String) {
-    let o = std::process::Command::new(docker_cli().expect("the docker CLI"))
-        .arg("-H")
-        .arg(d.host())
-        .env("DOCKER_CONFIG", d.dir.path().join("cli"))
-        .args(args)
-        .output()
-        .unwrap();
-    let out = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    (o.status.code().unwrap_or(-1), out)
-}
-
 #[test]
 fn fifo_and_device_layers_load_and_run_as_on_dockerd() {
     use berth_tests::images::{busybox_layer, docker_archive, layer_tar, Entry};
-    let Some(b) = engine() else {
-        skip!("needs root, the docker CLI and docker-registry")
-    };
+    require!(root, docker_cli, dockerd);
+    let b = Berthd::start();
     let hostile = layer_tar(&[
         Entry::Dir("data"),
         Entry::Fifo("data/pipe"),
@@ -253,12 +235,10 @@ fn fifo_and_device_layers_load_and_run_as_on_dockerd() {
     assert_eq!(std::fs::read_to_string(dest.join("pipe")).unwrap(), "in");
     b.docker_ok(&["rm", &name]);
 
-    let Some(d) = berth_tests::dockerd::Dockerd::start() else {
-        return; // dockerd is not installed: no side-by-side check
-    };
-    let (code, out) = on_dockerd(&d, &["load", "-i", archive]);
-    assert_eq!(code, 0, "{out}");
-    let (_, theirs) = on_dockerd(&d, &["run", "--rm", "hostile/fifo", "sh", "-c", script]);
+    let d = berth_tests::dockerd::Dockerd::start().expect("dockerd is installed but did not start");
+    let dockerd = d.cli();
+    dockerd.ok(&["load", "-i", archive]);
+    let theirs = dockerd.ok(&["run", "--rm", "hostile/fifo", "sh", "-c", script]);
     eprintln!("dockerd answers as berthd does: {theirs:?}");
     assert_eq!(ours, theirs, "berthd and dockerd differ");
 }

@@ -4,16 +4,17 @@
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use berth_tests::images::{
     build_image, build_image_with, busybox_layer, gnu_sparse_layer, gzip_bomb, image_of_blobs,
     layer_tar, pax_sparse_layer, random_bytes, Compression, Entry, Image,
 };
-use berth_tests::registry::{self, Registry};
+use berth_tests::registry::Registry;
 use berth_tests::shimd::Shimd;
-use berth_tests::{is_root, skip, unique};
+use berth_tests::stalling_proxy::StallingProxy;
+use berth_tests::{require, unique};
 
 /// Every file named `rel` in a snapshot of `s`.
 fn in_snapshots(s: &Shimd, rel: &str) -> Vec<PathBuf> {
@@ -93,9 +94,7 @@ fn gnu_tar(args: &[&str], dir: &Path) {
 
 #[test]
 fn sparse_files_are_stored_with_their_holes() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let s = Shimd::start();
     let work = s.dir.path().join("sparse");
     std::fs::create_dir_all(work.join("src")).unwrap();
@@ -181,9 +180,7 @@ fn sparse_files_are_stored_with_their_holes() {
 
 #[test]
 fn a_gzip_bomb_stops_early_and_leaves_nothing() {
-    if !is_root() || !registry::available() {
-        skip!("needs root and docker-registry");
-    }
+    require!(root, docker_registry, skopeo);
     // 2 GiB of zeros in a tar, about 2 MB gzip-compressed.
     let (bomb, diff_id) = gzip_bomb(2 << 30);
     assert!(bomb.len() < 4 << 20, "{}", bomb.len());
@@ -217,9 +214,7 @@ fn a_gzip_bomb_stops_early_and_leaves_nothing() {
 
 #[test]
 fn the_total_an_operation_may_unpack_is_bounded() {
-    if !is_root() {
-        skip!("needs root");
-    }
+    require!(root);
     let s = Shimd::start_with_config(Some("max_unpack_bytes = \"2MiB\"\n"));
     let data = random_bytes(3 << 20, 5);
     let img = build_image(&[layer_tar(&[Entry::File("data", &data)])], None);
@@ -236,9 +231,7 @@ fn the_total_an_operation_may_unpack_is_bounded() {
 
 #[test]
 fn fifos_and_device_nodes_unpack_from_imports_and_pulls() {
-    if !is_root() || !registry::available() {
-        skip!("needs root and docker-registry");
-    }
+    require!(root, docker_registry, skopeo);
     let s = Shimd::start();
     // GNU tar writes a FIFO with blank device fields.
     let work = s.dir.path().join("fifo");
@@ -280,9 +273,7 @@ fn fifos_and_device_nodes_unpack_from_imports_and_pulls() {
 
 #[test]
 fn a_tampered_blob_is_refused_and_leaves_nothing() {
-    if !is_root() || !registry::available() {
-        skip!("needs root and docker-registry");
-    }
+    require!(root, docker_registry, skopeo);
     let reg = Registry::start();
     let data = random_bytes(300_000, 9);
     let img = build_image(&[layer_tar(&[Entry::File("rand.bin", &data)])], None);
@@ -317,69 +308,96 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Where the proxy of a held pull stops the layer's download.
+const HELD_AT: u64 = 1 << 20;
+
+/// An image of one uncompressed 8 MiB layer in a registry, and a proxy in front of it
+/// that holds every download of that layer after [`HELD_AT`] bytes.
+struct HeldPull {
+    _reg: Registry,
+    proxy: StallingProxy,
+    /// The image's name through the proxy.
+    name: String,
+    layer: String,
+    data: Vec<u8>,
+}
+
+impl HeldPull {
+    fn start() -> HeldPull {
+        let reg = Registry::start();
+        let data = random_bytes(8 << 20, 77);
+        let img = build_image_with(
+            &[layer_tar(&[Entry::File("big", &data)])],
+            None,
+            Compression::None,
+        );
+        reg.push_image(&img, "big:latest");
+        let layer = img.blobs[0].0.clone();
+        let proxy = StallingProxy::start(&reg.host(), &layer, HELD_AT);
+        HeldPull {
+            name: format!("{}/big:latest", proxy.host()),
+            _reg: reg,
+            proxy,
+            layer,
+            data,
+        }
+    }
+
+    /// The partial download of the layer in `s`'s ingest area.
+    fn partial(&self, s: &Shimd) -> PathBuf {
+        s.root()
+            .join(format!("content/ingest/sha256-{}/data", &self.layer[7..]))
+    }
+
+    /// Starts `berthctl images pull` and returns once its download is held for the
+    /// `n`th time and shimd has stored every byte that came (HELD_AT).
+    fn pull_until_held(&self, s: &Shimd, n: usize) -> std::process::Child {
+        let client = s
+            .ctl()
+            .args(["images", "pull", &self.name])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.proxy.wait_held(n);
+        let partial = self.partial(s);
+        wait_for("shimd to store what came of the layer", || {
+            std::fs::metadata(&partial).is_ok_and(|m| m.len() == HELD_AT)
+        });
+        client
+    }
+}
+
 #[test]
 fn a_pull_whose_client_is_killed_leaves_nothing_and_gc_removes_stale_ingests() {
-    if !is_root() || !registry::available() {
-        skip!("needs root and docker-registry");
-    }
-    let reg = Registry::start();
-    let big = random_bytes(96 << 20, 77);
-    let img = build_image_with(
-        &[layer_tar(&[Entry::File("big", &big)])],
-        None,
-        Compression::None,
-    );
-    reg.push_image(&img, "big:latest");
-    let layer = img.blobs[0].0.clone();
-    let name = format!("{}/big:latest", reg.host());
+    require!(root, docker_registry, skopeo);
+    let p = HeldPull::start();
     let mut s = Shimd::start();
-    let partial = s
-        .root()
-        .join(format!("content/ingest/sha256-{}/data", &layer[7..]));
-    let size = || std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
+    let partial = p.partial(&s);
     // The client is killed mid-download: shimd cancels the pull and cleans up.
-    let mut killed = false;
-    for _ in 0..5 {
-        let mut child = s.ctl().args(["images", "pull", &name]).spawn().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while size() < 4 << 20 && child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "the download did not start");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        if child.try_wait().unwrap().is_some() {
-            // A busy machine let the pull finish first: try again.
-            s.ctl_ok(&["images", "rm", &name]);
-            s.ctl_ok(&["system", "gc"]);
-            continue;
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
-        killed = true;
-        break;
-    }
-    assert!(
-        killed,
-        "the pull always finished before its client could be killed"
-    );
+    let mut client = p.pull_until_held(&s, 1);
+    client.kill().unwrap();
+    client.wait().unwrap();
+    // shimd drops the download (closing its connection), its partial file and extraction.
+    p.proxy.wait_none_held();
     wait_for("the cancelled pull to clean up", || {
         ingests(&s).is_empty() && !s.ctl_ok(&["snapshots", "ls"]).contains("extract-")
     });
-    assert!(s.log().contains("the client went away"), "{}", s.log());
-    assert!(!blob_present(&s, &layer));
+    wait_for("shimd to log the cancelled pull", || {
+        s.log().contains("the client went away")
+    });
+    assert!(!blob_present(&s, &p.layer));
     assert_eq!(s.ctl_ok(&["images", "ls", "-q"]).trim(), "");
 
     // A crash leaves the partial download for a resume; gc keeps it while it is fresh and
     // removes it once stale (older than ingest_expiry, 1h by default).
-    let mut child = s.ctl().args(["images", "pull", &name]).spawn().unwrap();
-    wait_for("the download to start", || {
-        size() >= 4 << 20 || child.try_wait().unwrap().is_some()
-    });
+    let mut client = p.pull_until_held(&s, 2);
     s.kill9();
-    let _ = child.wait();
+    assert!(
+        !client.wait().unwrap().success(),
+        "the pull succeeded without shimd"
+    );
     s.restart();
-    if size() == 0 {
-        skip!("the pull finished before shimd could be killed");
-    }
+    assert_eq!(std::fs::metadata(&partial).unwrap().len(), HELD_AT);
     s.ctl_ok(&["system", "gc"]);
     assert!(partial.exists(), "a fresh partial download was removed");
     let old = nix::sys::time::TimeSpec::new(
@@ -400,4 +418,51 @@ fn a_pull_whose_client_is_killed_leaves_nothing_and_gc_removes_stale_ingests() {
     s.ctl_ok(&["system", "gc"]);
     assert!(!partial.exists(), "a stale partial download survived gc");
     assert_eq!(ingests(&s), Vec::<String>::new());
+}
+
+#[test]
+fn a_download_cut_by_a_crash_resumes_where_it_stopped() {
+    require!(root, docker_registry, skopeo);
+    let p = HeldPull::start();
+    let mut s = Shimd::start();
+    let mut client = p.pull_until_held(&s, 1);
+    s.kill9();
+    let _ = client.wait();
+    s.restart();
+    p.proxy.release();
+    s.ctl_ok(&["images", "pull", &p.name]);
+    // The second request for the layer asked for the bytes it lacked, and only those.
+    let gets: Vec<String> = p
+        .proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("GET ") && r.contains(&p.layer))
+        .collect();
+    assert_eq!(gets.len(), 2, "{gets:#?}");
+    let range = gets[1]
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("range:")
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    assert!(
+        range.starts_with(&format!("bytes={HELD_AT}-")),
+        "range {range:?} in {}",
+        gets[1]
+    );
+    assert!(
+        s.log().contains("resuming a partial download"),
+        "{}",
+        s.log()
+    );
+    assert_eq!(ingests(&s), Vec::<String>::new());
+    assert!(blob_present(&s, &p.layer));
+    let files = in_snapshots(&s, "big");
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        std::fs::read(&files[0]).unwrap() == p.data,
+        "the unpacked file differs"
+    );
 }

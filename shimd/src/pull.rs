@@ -517,10 +517,14 @@ async fn fetch_layer_once(
         }
         if let Some(t) = &chunk_tx {
             if t.send(chunk).await.is_err() {
-                // The unpacker stopped early: its error says why.
+                // The unpacker stopped early. The rest still comes (up to the size the
+                // manifest gives) so that a blob that is not what the manifest names is
+                // reported as such, not as the damaged layer it looks like.
                 chunk_tx = None;
-                break;
             }
+        }
+        if chunk_tx.is_none() && apply.is_some() && w.offset() > layer.size as u64 {
+            break;
         }
         if last.elapsed() > Duration::from_millis(100) {
             last = Instant::now();
@@ -535,7 +539,8 @@ async fn fetch_layer_once(
                 .map_err(|e| Status::internal(format!("unpack task: {e}")))?;
             if let Err(e) = r {
                 if io_err.is_none() {
-                    return Err(e);
+                    // A blob that does not verify explains a failed unpack.
+                    return Err(w.verify().err().map(status).unwrap_or(e));
                 }
             }
             true

@@ -351,20 +351,26 @@ impl Writer {
         Ok(())
     }
 
-    /// Checks digest and size, then makes the blob visible. A mismatch discards the bytes.
-    pub fn commit(mut self) -> Result<Digest> {
-        let n = self.hasher.len();
-        let actual = std::mem::take(&mut self.hasher).finish();
-        let what = self
-            .expected
+    /// Checks the bytes written so far against the expected size and digest, without
+    /// committing: whether what came is the blob that was asked for.
+    pub fn verify(&self) -> Result<Digest> {
+        self.check(self.hasher.clone())
+    }
+
+    fn what(&self) -> String {
+        self.expected
             .as_ref()
             .map(|d| format!("blob {d}"))
-            .unwrap_or_else(|| "blob".into());
+            .unwrap_or_else(|| "blob".into())
+    }
+
+    fn check(&self, hasher: Hasher) -> Result<Digest> {
+        let n = hasher.len();
+        let actual = hasher.finish();
         if let Some(s) = self.size {
             if s != n {
-                self.discard();
                 return Err(Error::DigestMismatch {
-                    what: format!("{what} size"),
+                    what: format!("{} size", self.what()),
                     expected: format!("{s} bytes"),
                     actual: format!("{n} bytes"),
                 });
@@ -372,14 +378,27 @@ impl Writer {
         }
         if let Some(e) = &self.expected {
             if *e != actual {
-                self.discard();
                 return Err(Error::DigestMismatch {
-                    what,
+                    what: self.what(),
                     expected: e.to_string(),
                     actual: actual.to_string(),
                 });
             }
         }
+        Ok(actual)
+    }
+
+    /// Checks digest and size, then makes the blob visible. A mismatch discards the bytes.
+    pub fn commit(mut self) -> Result<Digest> {
+        let hasher = std::mem::take(&mut self.hasher);
+        let actual = match self.check(hasher) {
+            Ok(d) => d,
+            Err(e) => {
+                self.discard();
+                return Err(e);
+            }
+        };
+        let what = self.what();
         let target = self.store.blob_path(&actual);
         if !target.exists() {
             self.file.sync_all().ctx(|| format!("syncing {what}"))?;
@@ -484,6 +503,21 @@ mod tests {
         assert!(s.ingests().unwrap().is_empty());
         assert_eq!(s.put(b"hello", Some(&good)).unwrap(), good);
         assert_eq!(s.read_all(&good).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn verify_checks_what_came_without_committing() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ContentStore::open(dir.path()).unwrap();
+        let good = Digest::of(b"hello");
+        let mut w = s.writer("v", Some(&good), Some(5)).unwrap();
+        w.write_all(b"hel").unwrap();
+        assert!(matches!(w.verify(), Err(Error::DigestMismatch { .. })));
+        w.write_all(b"lo").unwrap();
+        assert_eq!(w.verify().unwrap(), good);
+        assert!(!s.exists(&good), "verify committed the blob");
+        assert_eq!(w.commit().unwrap(), good);
+        assert!(s.exists(&good));
     }
 
     #[test]

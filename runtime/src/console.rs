@@ -3,7 +3,7 @@
 //! process's controlling terminal, its stdio and /dev/console.
 
 use crate::error::{bail, Context, Result};
-use crate::mounts::mount;
+use crate::sys::Sys;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 const DEVPTS_SUPER_MAGIC: libc::c_long = 0x1cd1;
@@ -124,7 +124,12 @@ pub fn set_size(fd: RawFd, rows: u16, cols: u16) {
 
 /// In the container, after pivot_root: pty, /dev/console, master to the socket, slave as
 /// controlling terminal and stdio. `bind_console` is false for exec (init did it).
-pub fn setup(sock: RawFd, size: Option<(u16, u16)>, bind_console: bool) -> Result<()> {
+pub fn setup(
+    sys: &dyn Sys,
+    sock: RawFd,
+    size: Option<(u16, u16)>,
+    bind_console: bool,
+) -> Result<()> {
     let (master, slave) = open_pty()?;
     if let Some((rows, cols)) = size {
         set_size(slave.as_raw_fd(), rows, cols);
@@ -134,7 +139,7 @@ pub fn setup(sock: RawFd, size: Option<(u16, u16)>, bind_console: bool) -> Resul
         if !console.exists() {
             std::fs::File::create(console).ctx("creating /dev/console")?;
         }
-        mount(
+        sys.mount(
             Some(&format!("/proc/self/fd/{}", slave.as_raw_fd())),
             "/dev/console",
             None,

@@ -13,6 +13,7 @@ use crate::init::{self, InitArgs};
 use crate::log;
 use crate::ns;
 use crate::state::{self, State};
+use crate::sys::Linux;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -268,6 +269,7 @@ pub fn create(
     let resources = device_rules::with_effective_devices(resources);
     let (chan, child_chan) = channel::pair()?;
     let args = InitArgs {
+        sys: &Linux,
         id: &o.id,
         spec,
         bundle: &b.dir,
@@ -332,7 +334,7 @@ pub fn create(
     let result: Result<()> = (|| loop {
         match chan.recv()? {
             Some(Msg::MapIds) => {
-                ns::write_id_maps(c1, spec)?;
+                ns::write_id_maps(&Linux, c1, spec)?;
                 chan.send(&Msg::MapsDone)?;
             }
             Some(Msg::Pid(pid)) => {

@@ -14,8 +14,9 @@ use crate::init::prepare_process;
 use crate::ns;
 use crate::run;
 use crate::state::{self, Status};
+use crate::sys::{Linux, Prctl, Sys};
 use oci_spec::runtime::{Capabilities, Capability, LinuxNamespaceType, Process, Spec};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 const EXEC_FLAGS: &[cli::FlagSpec] = &[
@@ -298,6 +299,7 @@ fn child(
     console: Option<RawFd>,
     preserve: u32,
 ) -> ! {
+    let sys = &Linux;
     let fail = |e: Error| -> ! {
         let _ = chan.send(&Msg::Failed(e.0));
         unsafe { libc::_exit(1) }
@@ -309,12 +311,8 @@ fn child(
         fail(Error(format!("joining the container's cgroup: {e}")));
     }
     for (t, fd) in nss {
-        if unsafe { libc::setns(fd.as_raw_fd(), ns::flag(*t)) } != 0 {
-            fail(Error(format!(
-                "joining the {} namespace: {}",
-                ns_name(*t),
-                std::io::Error::last_os_error()
-            )));
+        if let Err(e) = sys.setns(fd.as_fd(), ns::flag(*t)) {
+            fail(Error(format!("joining the {} namespace: {e}", ns_name(*t))));
         }
     }
     let pid = match unsafe { ns::fork_sibling() } {
@@ -325,19 +323,17 @@ fn child(
         let _ = chan.send(&Msg::Pid(pid));
         unsafe { libc::_exit(0) };
     }
-    unsafe {
-        libc::setsid();
-        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
-    }
+    let _ = sys.setsid();
+    let _ = sys.prctl(Prctl::Dumpable(false));
     let program = (|| -> Result<execve::Program> {
         if let Some(sock) = console {
             let size = proc
                 .console_size()
                 .map(|b| (b.height() as u16, b.width() as u16));
-            console::setup(sock, size, false)?;
+            console::setup(sys, sock, size, false)?;
             unsafe { libc::close(sock) };
         }
-        prepare_process(proc, seccomp, preserve)
+        prepare_process(sys, proc, seccomp, preserve)
     })();
     let program = match program {
         Ok(p) => p,
@@ -351,8 +347,8 @@ fn child(
     }
     if proc.no_new_privileges().unwrap_or(false) {
         if let Some(f) = seccomp {
-            if let Err(e) = f.install() {
-                fail(Error(e.to_string()));
+            if let Err(e) = sys.seccomp_load(f) {
+                fail(Error(e));
             }
         }
     }

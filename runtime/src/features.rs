@@ -45,7 +45,7 @@ pub const MOUNT_OPTIONS: &[&str] = &[
 ];
 
 pub fn json() -> String {
-    let caps: Vec<String> = (0..=crate::identity::last_cap())
+    let caps: Vec<String> = (0..=crate::identity::last_cap(&crate::sys::Linux))
         .filter_map(|i| caps::all().into_iter().find(|c| c.index() as u32 == i))
         .map(|c| c.to_string())
         .collect();

@@ -1,6 +1,7 @@
 //! berth-runtime: a runc-compatible OCI runtime. It sets up a container (namespaces,
 //! cgroups, rootfs, process identity, seccomp) and exits; nothing stays resident. The
-//! binary only hands its command line to [`run`]; everything else lives here.
+//! binary only hands its command line to [`run`]; everything else lives here, with the
+//! kernel reached through `sys::Sys` where the container's config becomes system calls.
 
 mod channel;
 mod cli;
@@ -29,6 +30,9 @@ mod selfexe;
 mod signals;
 mod spec_template;
 mod state;
+mod sys;
+#[cfg(test)]
+mod testing;
 
 pub use dispatch::run;
 pub use error::Error;

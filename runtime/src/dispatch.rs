@@ -201,3 +201,90 @@ fn parse_u32(v: Option<&str>, what: &str) -> Result<u32> {
             .map_err(|_| format!("{what}: not a number: {s:?}").into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_command_starts_after_the_global_flags_and_their_values() {
+        assert_eq!(command_index(&args(&["state", "x"])), 0);
+        assert_eq!(
+            command_index(&args(&["--root", "/r", "--debug", "state", "x"])),
+            3
+        );
+        // a value given with = is one word; -flag works like --flag
+        assert_eq!(
+            command_index(&args(&["--log=/l", "-root", "/r", "list"])),
+            3
+        );
+        // boolean flags take no value: "list" is the command
+        assert_eq!(command_index(&args(&["--systemd-cgroup", "list"])), 1);
+        assert_eq!(command_index(&args(&["--root"])), 1);
+        assert_eq!(command_index(&args(&[])), 0);
+    }
+
+    #[test]
+    fn bad_command_lines_are_errors_naming_the_problem() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().to_str().unwrap();
+        let err = |v: &[&str]| run(args(v)).unwrap_err().0;
+        assert_eq!(
+            err(&["--root", root, "frobnicate"]),
+            "unknown command \"frobnicate\" (see berth-runtime --help)"
+        );
+        assert_eq!(
+            err(&["--root", root, "state"]),
+            "state: container id is required"
+        );
+        assert_eq!(
+            err(&["--root", root, "delete", "a", "b"]),
+            "delete: expected one container id, got [\"a\", \"b\"]"
+        );
+        assert_eq!(
+            err(&["--root", root, "state", "nope"]),
+            "container nope does not exist"
+        );
+        assert_eq!(
+            err(&["--root", root, "kill", "x", "NOPE"]),
+            "unknown signal \"NOPE\" (use a name like TERM or KILL, or a number)"
+        );
+        assert_eq!(
+            err(&["--root", root, "start", "--bogus", "x"]),
+            "start: unknown flag --bogus (see --help)"
+        );
+        assert_eq!(
+            err(&["--log-format", "yaml", "list"]),
+            "--log-format: unknown format \"yaml\" (text or json)"
+        );
+    }
+
+    #[test]
+    fn version_help_and_an_empty_state_root_succeed() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("state");
+        let root = root.to_str().unwrap();
+        assert_eq!(run(args(&["--version"])).unwrap(), 0);
+        assert_eq!(run(args(&["--help"])).unwrap(), 0);
+        assert_eq!(run(args(&[])).unwrap(), 1);
+        assert_eq!(run(args(&["--root", root, "list", "-q"])).unwrap(), 0);
+        assert_eq!(
+            run(args(&["--root", root, "list", "--format", "json"])).unwrap(),
+            0
+        );
+    }
+
+    #[test]
+    fn preserve_fds_must_be_a_number() {
+        assert_eq!(parse_u32(None, "--preserve-fds").unwrap(), 0);
+        assert_eq!(parse_u32(Some("3"), "--preserve-fds").unwrap(), 3);
+        assert_eq!(
+            parse_u32(Some("x"), "--preserve-fds").unwrap_err().0,
+            "--preserve-fds: not a number: \"x\""
+        );
+    }
+}

@@ -39,6 +39,7 @@ pub struct InitArgs<'a> {
 }
 
 fn exit(code: i32) -> ! {
+    // SAFETY: _exit ends the process at once; nothing of ours is left half-done that matters.
     unsafe { libc::_exit(code) }
 }
 
@@ -85,6 +86,7 @@ fn bootstrap_inner(a: &InitArgs, chan: &Channel) -> Result<bool> {
     if new.contains(&LinuxNamespaceType::Time) {
         ns::write_time_offsets(a.sys, a.spec)?;
     }
+    // SAFETY: the bootstrap child is single-threaded.
     let pid = unsafe { ns::fork_sibling()? };
     if pid == 0 {
         return Ok(false);
@@ -240,6 +242,7 @@ fn init_setup(a: &InitArgs, chan: &Channel) -> Result<(String, execve::Program)>
             .console_size()
             .map(|b| (b.height() as u16, b.width() as u16));
         console::setup(a.sys, sock, size, true)?;
+        // SAFETY: `sock` is the console socket given to init; nothing uses it after setup.
         unsafe { libc::close(sock) };
     }
     rootfs::finalize(a.sys, spec)?;
@@ -315,6 +318,7 @@ fn apply_process(
 fn join_session_keyring(id: &str) {
     let name = std::ffi::CString::new(format!("_ses.{id}")).unwrap_or_default();
     // KEYCTL_JOIN_SESSION_KEYRING = 1. Hosts without keyrings (ENOSYS) simply go without.
+    // SAFETY: KEYCTL_JOIN_SESSION_KEYRING reads the NUL-terminated name, alive for the call.
     unsafe { libc::syscall(libc::SYS_keyctl, 1, name.as_ptr()) };
 }
 

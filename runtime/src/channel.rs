@@ -31,6 +31,7 @@ pub struct Channel {
 /// A connected pair: (runtime end, child end). Both close on exec.
 pub fn pair() -> Result<(Channel, Channel)> {
     let mut fds = [0; 2];
+    // SAFETY: socketpair writes two descriptors into `fds`, an array of two ints alive for the call.
     let r = unsafe {
         libc::socketpair(
             libc::AF_UNIX,
@@ -42,6 +43,7 @@ pub fn pair() -> Result<(Channel, Channel)> {
     if r != 0 {
         bail!("socketpair: {}", std::io::Error::last_os_error());
     }
+    // SAFETY: socketpair succeeded: both descriptors are new and owned by nobody else.
     unsafe {
         Ok((
             Channel {
@@ -83,6 +85,7 @@ impl Channel {
             }
         }
         loop {
+            // SAFETY: the pointer and length describe `buf`, alive for the call.
             let n = unsafe {
                 libc::send(
                     self.fd.as_raw_fd(),
@@ -105,6 +108,7 @@ impl Channel {
     pub fn recv(&self) -> Result<Option<Msg>> {
         let mut buf = vec![0u8; 64 * 1024];
         let n = loop {
+            // SAFETY: recv writes at most `buf.len()` bytes into `buf`, alive for the call.
             let n =
                 unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
             if n >= 0 {

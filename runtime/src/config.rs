@@ -200,3 +200,164 @@ fn validate_sysctl(spec: &Spec, key: &str) -> Result<()> {
     }
     bail!("{key} is not namespaced: it would change the host")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{spec_json, TempBundle};
+    use serde_json::json;
+
+    /// Loads and validates a bundle whose config is the minimal one with `over`.
+    fn check(over: serde_json::Value) -> Result<()> {
+        let b = TempBundle::new();
+        b.write_config(&spec_json(over));
+        let bundle = load(b.path())?;
+        validate(&bundle, true).map_err(|e| {
+            // errors name the config file; tests compare the rest
+            let cfg = format!("{}: ", b.path().join("config.json").display());
+            Error(e.0.replacen(&cfg, "", 1))
+        })
+    }
+
+    use crate::error::Error;
+
+    #[test]
+    fn the_minimal_config_is_valid_and_the_rootfs_is_absolute() {
+        check(json!({})).unwrap();
+        let b = TempBundle::new();
+        b.write_config(&spec_json(json!({})));
+        let bundle = load(b.path()).unwrap();
+        assert_eq!(bundle.rootfs, b.path().join("rootfs"));
+        assert!(bundle.spec.process().is_some());
+    }
+
+    #[test]
+    fn a_bundle_without_config_or_with_bad_json_says_what_to_do() {
+        let b = TempBundle::new();
+        let e = load(b.path()).err().unwrap();
+        assert_eq!(
+            e.0,
+            format!(
+                "bundle {}: no config.json (create one with `berth-runtime spec`)",
+                b.path().display()
+            )
+        );
+        std::fs::write(b.path().join("config.json"), "{not json").unwrap();
+        let e = load(b.path()).err().unwrap();
+        assert!(e.0.contains("not a valid OCI runtime config"), "{e}");
+    }
+
+    #[test]
+    fn each_invalid_field_is_named() {
+        for (over, msg) in [
+            (
+                json!({"ociVersion": "2.0.0"}),
+                "ociVersion \"2.0.0\" is not supported (1.x expected)",
+            ),
+            (
+                json!({"process": {"args": []}}),
+                "process.args is empty: nothing to run",
+            ),
+            (
+                json!({"process": {"cwd": "work"}}),
+                "process.cwd \"work\" must be an absolute path",
+            ),
+            (
+                json!({"linux": {"namespaces": []}}),
+                "a new mount namespace is required (add {\"type\":\"mount\"} to linux.namespaces)",
+            ),
+            (
+                json!({"linux": {"namespaces": [{"type": "mount"}, {"type": "mount"}]}}),
+                "namespace mount listed twice",
+            ),
+            (
+                json!({"linux": {"namespaces": [{"type": "mount"}, {"type": "user"}]}}),
+                "a new user namespace needs linux.uidMappings and linux.gidMappings",
+            ),
+            (
+                json!({"linux": {"uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}}),
+                "uid/gid mappings need a new user namespace in linux.namespaces",
+            ),
+            (
+                json!({"hostname": "web"}),
+                "hostname/domainname need a UTS namespace in linux.namespaces",
+            ),
+            (
+                json!({"linux": {"timeOffsets": {"monotonic": {"secs": 1}}}}),
+                "linux.timeOffsets needs a new time namespace",
+            ),
+            (
+                json!({"linux": {"namespaces": [{"type": "mount"},
+                    {"type": "network", "path": "/nonexistent/berth-ns"}]}}),
+                "namespace network path /nonexistent/berth-ns does not exist",
+            ),
+            (
+                json!({"mounts": [{"destination": "/x", "type": "bind", "source": "/y",
+                    "uidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]}]}),
+                "mount /x: id-mapped mounts are not supported",
+            ),
+        ] {
+            assert_eq!(check(over.clone()).unwrap_err().0, msg, "{over}");
+        }
+    }
+
+    #[test]
+    fn a_missing_rootfs_or_process_is_named() {
+        let e = check(json!({"root": {"path": "nope"}})).unwrap_err();
+        assert!(e.0.starts_with("rootfs "), "{e}");
+        assert!(e.0.contains("No such file or directory"), "{e}");
+        let e = check(json!({"process": null})).unwrap_err();
+        assert_eq!(e.0, "no process to run (process is missing)");
+        let e = check(json!({"linux": null})).unwrap_err();
+        assert_eq!(
+            e.0,
+            "no linux section: berth-runtime runs Linux containers only"
+        );
+    }
+
+    #[test]
+    fn only_namespaced_sysctls_with_their_namespace_are_accepted() {
+        let ns = |extra: &[&str]| {
+            let mut v = vec![json!({"type": "mount"})];
+            v.extend(extra.iter().map(|t| json!({"type": t})));
+            v
+        };
+        check(json!({"linux": {"namespaces": ns(&["ipc", "network"]),
+                               "sysctl": {"kernel.shmmax": "1", "fs.mqueue.msg_max": "10",
+                                          "net.ipv4.ip_forward": "1"}}}))
+        .unwrap();
+        for (ctl, msg) in [
+            (
+                "kernel.panic",
+                "kernel.panic is not namespaced: it would change the host",
+            ),
+            ("kernel.msgmax", "kernel.msgmax needs an IPC namespace"),
+            (
+                "net.core.somaxconn",
+                "net.core.somaxconn needs a network namespace",
+            ),
+            (
+                "kernel.hostname",
+                "kernel.hostname: set hostname/domainname in config.json instead",
+            ),
+            ("net/../../x", "bad sysctl name \"net/../../x\""),
+        ] {
+            let e =
+                check(json!({"linux": {"namespaces": ns(&[]), "sysctl": {ctl: "1"}}})).unwrap_err();
+            assert_eq!(e.0, format!("linux.sysctl: {msg}"));
+        }
+    }
+
+    #[test]
+    fn namespace_helpers_tell_new_from_joined() {
+        let s: Spec = serde_json::from_value(spec_json(json!({"linux": {"namespaces": [
+            {"type": "mount"}, {"type": "network", "path": "/proc/1/ns/net"}
+        ]}})))
+        .unwrap();
+        assert!(has_new_ns(&s, LinuxNamespaceType::Mount));
+        assert!(!has_new_ns(&s, LinuxNamespaceType::Network));
+        assert!(has_ns(&s, LinuxNamespaceType::Network));
+        assert!(!has_ns(&s, LinuxNamespaceType::Pid));
+        assert_eq!(ns_name(LinuxNamespaceType::Network), "network");
+    }
+}

@@ -3,7 +3,7 @@
 //! process's controlling terminal, its stdio and /dev/console.
 
 use crate::error::{bail, Context, Result};
-use crate::mounts::mount;
+use crate::sys::Sys;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 const DEVPTS_SUPER_MAGIC: libc::c_long = 0x1cd1;
@@ -11,6 +11,7 @@ const DEVPTS_SUPER_MAGIC: libc::c_long = 0x1cd1;
 /// Opens a pty pair in the current root's /dev/ptmx, checking it really is a devpts master.
 pub fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
     let ptmx = c"/dev/ptmx";
+    // SAFETY: a NUL-terminated constant path; the descriptor is owned right after.
     let fd = unsafe {
         libc::open(
             ptmx.as_ptr(),
@@ -23,18 +24,23 @@ pub fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
             std::io::Error::last_os_error()
         );
     }
+    // SAFETY: `fd` was just opened and is owned by nobody else.
     let master = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: statfs is plain old data; all zeroes is a valid value for fstatfs to overwrite.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a descriptor we own and a statfs buffer alive for the call.
     if unsafe { libc::fstatfs(master.as_raw_fd(), &mut st) } != 0
         || st.f_type as libc::c_long != DEVPTS_SUPER_MAGIC
     {
         bail!("/dev/ptmx is not a devpts pty multiplexer: refusing it as the console");
     }
     let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one int through the pointer, alive for the call.
     if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) } != 0 {
         bail!("unlocking the pty: {}", std::io::Error::last_os_error());
     }
     // TIOCGPTPEER opens the slave without a path lookup a container could redirect.
+    // SAFETY: TIOCGPTPEER takes open flags (no pointer) and returns a new descriptor.
     let s = unsafe {
         libc::ioctl(
             master.as_raw_fd(),
@@ -45,6 +51,7 @@ pub fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
     if s < 0 {
         bail!("opening the pty slave: {}", std::io::Error::last_os_error());
     }
+    // SAFETY: `s` is the new slave descriptor, owned by nobody else.
     Ok((master, unsafe { OwnedFd::from_raw_fd(s) }))
 }
 
@@ -58,13 +65,17 @@ pub fn send_fd(sock: RawFd, fd: RawFd, name: &str) -> Result<()> {
         iov_base: payload.as_mut_ptr().cast(),
         iov_len: payload.len(),
     };
+    // SAFETY: CMSG_SPACE only computes a size.
     let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
     let mut cbuf = vec![0u8; space];
+    // SAFETY: msghdr is plain old data; all zeroes (no buffers yet) is a valid value.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = cbuf.as_mut_ptr().cast();
     msg.msg_controllen = space as _;
+    // SAFETY: `msg` points at `iov` (over `payload`) and `cbuf` (CMSG_SPACE bytes, room for one
+    // header and one fd), all alive for the call, so CMSG_FIRSTHDR is non-null and in bounds.
     unsafe {
         let c = libc::CMSG_FIRSTHDR(&msg);
         (*c).cmsg_level = libc::SOL_SOCKET;
@@ -88,13 +99,17 @@ pub fn recv_fd(sock: RawFd) -> Result<OwnedFd> {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
     };
+    // SAFETY: CMSG_SPACE only computes a size.
     let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
     let mut cbuf = vec![0u8; space];
+    // SAFETY: msghdr is plain old data; all zeroes (no buffers yet) is a valid value.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = cbuf.as_mut_ptr().cast();
     msg.msg_controllen = space as _;
+    // SAFETY: `msg` describes `buf` and `cbuf`, alive for the call; the header is read only when
+    // the kernel filled one in (non-null), and its data is one descriptor that is now ours.
     unsafe {
         if libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) < 0 {
             bail!(
@@ -119,12 +134,18 @@ pub fn set_size(fd: RawFd, rows: u16, cols: u16) {
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
+    // SAFETY: TIOCSWINSZ reads a winsize through the pointer, alive for the call.
     unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
 }
 
 /// In the container, after pivot_root: pty, /dev/console, master to the socket, slave as
 /// controlling terminal and stdio. `bind_console` is false for exec (init did it).
-pub fn setup(sock: RawFd, size: Option<(u16, u16)>, bind_console: bool) -> Result<()> {
+pub fn setup(
+    sys: &dyn Sys,
+    sock: RawFd,
+    size: Option<(u16, u16)>,
+    bind_console: bool,
+) -> Result<()> {
     let (master, slave) = open_pty()?;
     if let Some((rows, cols)) = size {
         set_size(slave.as_raw_fd(), rows, cols);
@@ -134,7 +155,7 @@ pub fn setup(sock: RawFd, size: Option<(u16, u16)>, bind_console: bool) -> Resul
         if !console.exists() {
             std::fs::File::create(console).ctx("creating /dev/console")?;
         }
-        mount(
+        sys.mount(
             Some(&format!("/proc/self/fd/{}", slave.as_raw_fd())),
             "/dev/console",
             None,
@@ -145,6 +166,7 @@ pub fn setup(sock: RawFd, size: Option<(u16, u16)>, bind_console: bool) -> Resul
     }
     send_fd(sock, master.as_raw_fd(), "/dev/ptmx")?;
     drop(master);
+    // SAFETY: ioctl and dup2 on descriptors we own; TIOCSCTTY takes no pointer.
     unsafe {
         if libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) != 0 {
             bail!(

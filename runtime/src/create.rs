@@ -13,6 +13,7 @@ use crate::init::{self, InitArgs};
 use crate::log;
 use crate::ns;
 use crate::state::{self, State};
+use crate::sys::Linux;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -52,6 +53,8 @@ impl Undo {
 impl Drop for Undo {
     fn drop(&mut self) {
         for &pid in &self.pids {
+            // SAFETY: kill and waitpid take numbers (a null status pointer is allowed); the pids are our
+            // own children, not yet reaped.
             unsafe {
                 libc::kill(pid, libc::SIGKILL);
                 libc::waitpid(pid, std::ptr::null_mut(), 0);
@@ -231,6 +234,7 @@ pub fn create(
         nix::sys::stat::Mode::empty(),
     )
     .ctx("opening the exec fifo")?;
+    // SAFETY: `fifo` was just opened and is owned by nobody else.
     let fifo = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fifo) };
     let terminal = process.terminal().unwrap_or(false);
     let mut caller_end = None;
@@ -268,6 +272,7 @@ pub fn create(
     let resources = device_rules::with_effective_devices(resources);
     let (chan, child_chan) = channel::pair()?;
     let args = InitArgs {
+        sys: &Linux,
         id: &o.id,
         spec,
         bundle: &b.dir,
@@ -281,6 +286,8 @@ pub fn create(
         hook_exchange,
         cgroup: &cg,
     };
+    // SAFETY: the runtime is single-threaded (no threads, no async runtime), so the child may run
+    // any code after fork.
     let c1 = unsafe { libc::fork() };
     if c1 < 0 {
         bail!("fork: {}", std::io::Error::last_os_error());
@@ -332,12 +339,13 @@ pub fn create(
     let result: Result<()> = (|| loop {
         match chan.recv()? {
             Some(Msg::MapIds) => {
-                ns::write_id_maps(c1, spec)?;
+                ns::write_id_maps(&Linux, c1, spec)?;
                 chan.send(&Msg::MapsDone)?;
             }
             Some(Msg::Pid(pid)) => {
                 st.pid = pid;
                 undo.pids.insert(0, pid);
+                // SAFETY: waitpid of our own child with a null status pointer (allowed).
                 unsafe { libc::waitpid(c1, std::ptr::null_mut(), 0) };
                 undo.pids.retain(|p| *p != c1);
                 if hooks_pending {
@@ -433,6 +441,7 @@ fn make_fifo(path: &Path, spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
     let uid = host_id(user.uid(), linux.and_then(|l| l.uid_mappings().as_deref()));
     let gid = host_id(user.gid(), linux.and_then(|l| l.gid_mappings().as_deref()));
+    // SAFETY: a NUL-terminated path alive for both calls.
     unsafe {
         if libc::mkfifo(c.as_ptr(), 0o200) != 0 {
             bail!(
@@ -456,4 +465,121 @@ fn host_id(id: u32, maps: Option<&[oci_spec::runtime::LinuxIdMapping]>) -> u32 {
         .find(|m| id >= m.container_id() && id - m.container_id() < m.size())
         .map(|m| m.host_id() + (id - m.container_id()))
         .unwrap_or(65534)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::spec;
+    use serde_json::json;
+
+    fn global(systemd: bool) -> Global {
+        Global {
+            root: PathBuf::from("/nonexistent"),
+            systemd_cgroup: systemd,
+        }
+    }
+
+    #[test]
+    fn systemd_cgroup_paths_are_mapped_onto_cgroupfs() {
+        let s = spec(json!({"linux": {"cgroupsPath": "system.slice:docker:abc"}}));
+        assert_eq!(
+            cgroup_path(&global(true), &s, "abc"),
+            Some(PathBuf::from("/system.slice/docker-abc.scope"))
+        );
+        let s = spec(json!({"linux": {"cgroupsPath": ":berth:x1"}}));
+        assert_eq!(
+            cgroup_path(&global(true), &s, "x1"),
+            Some(PathBuf::from("/system.slice/berth-x1.scope"))
+        );
+        // not slice:prefix:name: a scope named after the container
+        let s = spec(json!({}));
+        assert_eq!(
+            cgroup_path(&global(true), &s, "c9"),
+            Some(PathBuf::from("/system.slice/berth-c9.scope"))
+        );
+        // without --systemd-cgroup the path is used as it is
+        let s = spec(json!({"linux": {"cgroupsPath": "/berth/c1"}}));
+        assert_eq!(
+            cgroup_path(&global(false), &s, "c1"),
+            Some(PathBuf::from("/berth/c1"))
+        );
+        assert_eq!(cgroup_path(&global(false), &spec(json!({})), "c1"), None);
+    }
+
+    #[test]
+    fn unsupported_fields_are_refused_by_name() {
+        for (over, msg) in [
+            (
+                json!({"process": {"execCPUAffinity": {"initial": "0"}}}),
+                "process.execCPUAffinity is not supported",
+            ),
+            (
+                json!({"linux": {"intelRdt": {"closID": "x"}}}),
+                "linux.intelRdt is not supported",
+            ),
+            (
+                json!({"linux": {"personality": {"domain": "LINUX", "flags": ["x"]}}}),
+                "linux.personality.flags are not supported (only the LINUX and LINUX32 domains)",
+            ),
+        ] {
+            assert_eq!(refuse_unsupported(&spec(over)).unwrap_err().0, msg);
+        }
+        refuse_unsupported(&spec(
+            json!({"linux": {"personality": {"domain": "LINUX32"}}}),
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn host_ids_follow_the_mappings_and_unmapped_is_nobody() {
+        let maps: Vec<oci_spec::runtime::LinuxIdMapping> = serde_json::from_value(json!([
+            {"containerID": 0, "hostID": 100000, "size": 1000},
+            {"containerID": 1000, "hostID": 5000, "size": 1}
+        ]))
+        .unwrap();
+        assert_eq!(host_id(0, Some(&maps)), 100000);
+        assert_eq!(host_id(999, Some(&maps)), 100999);
+        assert_eq!(host_id(1000, Some(&maps)), 5000);
+        assert_eq!(host_id(1001, Some(&maps)), 65534);
+        assert_eq!(host_id(42, None), 42);
+        assert_eq!(host_id(42, Some(&[])), 42);
+    }
+
+    #[test]
+    fn zero_cpu_shares_and_blkio_weights_mean_unset() {
+        let mut r: oci_spec::runtime::LinuxResources = serde_json::from_value(json!({
+            "cpu": {"shares": 0, "quota": 5000},
+            "blockIO": {"weight": 0, "leafWeight": 0}
+        }))
+        .unwrap();
+        zero_means_unset(&mut r);
+        let cpu = r.cpu().as_ref().unwrap();
+        assert_eq!((cpu.shares(), cpu.quota()), (None, Some(5000)));
+        let io = r.block_io().as_ref().unwrap();
+        assert_eq!((io.weight(), io.leaf_weight()), (None, None));
+    }
+
+    #[test]
+    fn the_state_for_hooks_has_the_status_asked_for() {
+        let st = State {
+            id: "c1".into(),
+            pid: 42,
+            start_time: 1,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "t".into(),
+            owner: "root".into(),
+            annotations: Default::default(),
+            cgroup_path: "/c1".into(),
+            own_pid_ns: true,
+            own_user_ns: false,
+            systemd_cgroup: false,
+            cgroup: None,
+        };
+        let v: serde_json::Value = serde_json::from_str(&state_json(&st, "creating")).unwrap();
+        assert_eq!(v["status"], "creating");
+        assert_eq!(v["pid"], 42);
+        assert_eq!(v["id"], "c1");
+    }
 }

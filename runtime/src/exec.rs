@@ -14,8 +14,9 @@ use crate::init::prepare_process;
 use crate::ns;
 use crate::run;
 use crate::state::{self, Status};
+use crate::sys::{Linux, Prctl, Sys};
 use oci_spec::runtime::{Capabilities, Capability, LinuxNamespaceType, Process, Spec};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 const EXEC_FLAGS: &[cli::FlagSpec] = &[
@@ -200,6 +201,8 @@ pub fn command(g: &Global, args: &[String]) -> Result<i32> {
         .unwrap_or(0);
     let cg = st.cgroup()?;
     let (chan, child_chan) = channel::pair()?;
+    // SAFETY: the runtime is single-threaded (no threads, no async runtime), so the child may run
+    // any code after fork.
     let c1 = unsafe { libc::fork() };
     if c1 < 0 {
         bail!("fork: {}", std::io::Error::last_os_error());
@@ -220,6 +223,7 @@ pub fn command(g: &Global, args: &[String]) -> Result<i32> {
     drop(child_chan);
     drop(console);
     let kill_c1 = |e: Error| -> Error {
+        // SAFETY: kill and waitpid of our own, unreaped child; a null status pointer is allowed.
         unsafe {
             libc::kill(c1, libc::SIGKILL);
             libc::waitpid(c1, std::ptr::null_mut(), 0);
@@ -230,6 +234,7 @@ pub fn command(g: &Global, args: &[String]) -> Result<i32> {
         .map_err(|e| kill_c1(Error(format!("container {id}: {e}"))))?;
     chan.send(&Msg::Go).map_err(kill_c1)?;
     let reap = |pid: i32, e: Error| -> Error {
+        // SAFETY: kill and waitpid of our own, unreaped child; a null status pointer is allowed.
         unsafe {
             libc::kill(pid, libc::SIGKILL);
             libc::waitpid(pid, std::ptr::null_mut(), 0);
@@ -243,6 +248,7 @@ pub fn command(g: &Global, args: &[String]) -> Result<i32> {
         match chan.recv() {
             Ok(Some(Msg::Pid(p))) => {
                 pid = p;
+                // SAFETY: waitpid of our own child with a null status pointer (allowed).
                 unsafe { libc::waitpid(c1, std::ptr::null_mut(), 0) };
             }
             Ok(Some(Msg::Ready)) => ready = true,
@@ -298,8 +304,10 @@ fn child(
     console: Option<RawFd>,
     preserve: u32,
 ) -> ! {
+    let sys = &Linux;
     let fail = |e: Error| -> ! {
         let _ = chan.send(&Msg::Failed(e.0));
+        // SAFETY: _exit ends the process at once; nothing of ours is left half-done that matters.
         unsafe { libc::_exit(1) }
     };
     if let Err(e) = chan.expect(Msg::Go) {
@@ -309,35 +317,32 @@ fn child(
         fail(Error(format!("joining the container's cgroup: {e}")));
     }
     for (t, fd) in nss {
-        if unsafe { libc::setns(fd.as_raw_fd(), ns::flag(*t)) } != 0 {
-            fail(Error(format!(
-                "joining the {} namespace: {}",
-                ns_name(*t),
-                std::io::Error::last_os_error()
-            )));
+        if let Err(e) = sys.setns(fd.as_fd(), ns::flag(*t)) {
+            fail(Error(format!("joining the {} namespace: {e}", ns_name(*t))));
         }
     }
+    // SAFETY: this child of the runtime is single-threaded.
     let pid = match unsafe { ns::fork_sibling() } {
         Ok(p) => p,
         Err(e) => fail(e),
     };
     if pid != 0 {
         let _ = chan.send(&Msg::Pid(pid));
+        // SAFETY: _exit ends the process at once; nothing of ours is left half-done that matters.
         unsafe { libc::_exit(0) };
     }
-    unsafe {
-        libc::setsid();
-        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
-    }
+    let _ = sys.setsid();
+    let _ = sys.prctl(Prctl::Dumpable(false));
     let program = (|| -> Result<execve::Program> {
         if let Some(sock) = console {
             let size = proc
                 .console_size()
                 .map(|b| (b.height() as u16, b.width() as u16));
-            console::setup(sock, size, false)?;
+            console::setup(sys, sock, size, false)?;
+            // SAFETY: `sock` is the console socket given to this child; nothing uses it after setup.
             unsafe { libc::close(sock) };
         }
-        prepare_process(proc, seccomp, preserve)
+        prepare_process(sys, proc, seccomp, preserve)
     })();
     let program = match program {
         Ok(p) => p,
@@ -347,15 +352,142 @@ fn child(
     crate::log::forget_file();
     execve::close_from(3 + preserve, &[chan.as_raw_fd()]);
     if chan.send(&Msg::Ready).is_err() {
+        // SAFETY: _exit ends the process at once; nothing of ours is left half-done that matters.
         unsafe { libc::_exit(1) };
     }
     if proc.no_new_privileges().unwrap_or(false) {
         if let Some(f) = seccomp {
-            if let Err(e) = f.install() {
-                fail(Error(e.to_string()));
+            if let Err(e) = sys.seccomp_load(f) {
+                fail(Error(e));
             }
         }
     }
     let e = execve::exec(&program);
     fail(Error(format!("exec {:?}: {e}", program.path)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::spec;
+    use serde_json::json;
+    use std::path::Path;
+
+    fn parsed(v: &[&str]) -> cli::Parsed {
+        let a: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+        cli::parse(&a, EXEC_FLAGS, Trailing::VerbatimAfter(1), "exec").unwrap()
+    }
+
+    fn container() -> Spec {
+        spec(
+            json!({"process": {"env": ["PATH=/bin"], "cwd": "/srv", "terminal": true,
+                                "consoleSize": {"height": 10, "width": 20},
+                                "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"]}}}),
+        )
+    }
+
+    #[test]
+    fn the_command_line_overrides_the_containers_process() {
+        let p = build_process(
+            &parsed(&[
+                "--env",
+                "A=1",
+                "--cwd",
+                "/tmp",
+                "-u",
+                "1000:100",
+                "-g",
+                "5",
+                "--cap",
+                "CAP_NET_ADMIN",
+                "--no-new-privs",
+                "id",
+                "sh",
+                "-c",
+                "echo --cwd",
+            ]),
+            &container(),
+        )
+        .unwrap();
+        assert_eq!(
+            p.args().as_deref().unwrap(),
+            ["sh", "-c", "echo --cwd"].map(String::from)
+        );
+        assert_eq!(
+            p.env().as_deref().unwrap(),
+            ["PATH=/bin", "A=1"].map(String::from)
+        );
+        assert_eq!(p.cwd(), Path::new("/tmp"));
+        assert_eq!((p.user().uid(), p.user().gid()), (1000, 100));
+        assert_eq!(p.user().additional_gids().as_deref(), Some(&[5][..]));
+        assert_eq!(p.no_new_privileges(), Some(true));
+        // no --tty: no terminal, whatever the container had
+        assert_eq!(p.terminal(), Some(false));
+        assert!(p.console_size().is_none());
+        let caps = p.capabilities().as_ref().unwrap();
+        for set in [caps.bounding(), caps.effective(), caps.ambient()] {
+            assert!(set.as_ref().unwrap().contains(&Capability::NetAdmin));
+        }
+        assert!(caps
+            .bounding()
+            .as_ref()
+            .unwrap()
+            .contains(&Capability::Kill));
+    }
+
+    #[test]
+    fn bad_exec_arguments_are_named() {
+        let c = container();
+        let err = |v: &[&str]| build_process(&parsed(v), &c).unwrap_err().0;
+        assert_eq!(
+            err(&["id"]),
+            "exec: no command given (exec ID COMMAND [ARGS...] or --process FILE)"
+        );
+        assert_eq!(
+            err(&["-u", "root", "id", "sh"]),
+            "exec --user \"root\": use UID[:GID] (numbers)"
+        );
+        assert_eq!(
+            err(&["-g", "wheel", "id", "sh"]),
+            "exec --additional-gids \"wheel\": not a number"
+        );
+        assert_eq!(
+            err(&["--cap", "CAP_NOPE", "id", "sh"]),
+            "exec --cap \"CAP_NOPE\": unknown capability"
+        );
+        assert_eq!(
+            err(&["--cwd", "rel", "id", "sh"]),
+            "exec: cwd \"rel\" must be absolute"
+        );
+    }
+
+    #[test]
+    fn a_process_file_is_used_as_given_plus_env() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("p.json");
+        std::fs::write(&f, r#"{"args":["top"],"cwd":"/","user":{"uid":7,"gid":7}}"#).unwrap();
+        let fs = f.to_str().unwrap();
+        let p = build_process(
+            &parsed(&["--process", fs, "-e", "X=y", "-t", "id"]),
+            &container(),
+        )
+        .unwrap();
+        assert_eq!(p.args().as_deref().unwrap(), ["top".to_string()]);
+        assert_eq!(p.user().uid(), 7);
+        assert_eq!(p.env().as_deref().unwrap(), ["X=y".to_string()]);
+        assert_eq!(p.terminal(), Some(true));
+        std::fs::write(&f, "{").unwrap();
+        let e = build_process(&parsed(&["--process", fs, "id"]), &container()).unwrap_err();
+        assert!(e
+            .0
+            .starts_with(&format!("exec --process {fs}: invalid process JSON")));
+    }
+
+    #[test]
+    fn namespace_files_use_procs_names() {
+        assert_eq!(ns_file(LinuxNamespaceType::Mount), "mnt");
+        assert_eq!(ns_file(LinuxNamespaceType::Network), "net");
+        assert_eq!(ns_file(LinuxNamespaceType::Pid), "pid");
+        assert_eq!(ns_file(LinuxNamespaceType::User), "user");
+    }
 }

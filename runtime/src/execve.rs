@@ -9,6 +9,7 @@ use std::path::Path;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+#[derive(Debug)]
 pub struct Program {
     pub path: CString,
     pub argv: Vec<CString>,
@@ -150,6 +151,8 @@ pub fn exec(p: &Program) -> std::io::Error {
     argv.push(std::ptr::null());
     let mut envp: Vec<*const libc::c_char> = p.envp.iter().map(|a| a.as_ptr()).collect();
     envp.push(std::ptr::null());
+    // SAFETY: path, argv and envp are NUL-terminated strings and null-terminated arrays of them,
+    // alive for the call.
     unsafe { libc::execve(p.path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
     std::io::Error::last_os_error()
 }
@@ -159,6 +162,8 @@ pub fn exec(p: &Program) -> std::io::Error {
 /// Rust runtime set up for this binary (it ignores SIGPIPE). Both survive execve: a shell
 /// with SIGCHLD blocked waits forever for its children.
 fn reset_signals() {
+    // SAFETY: sigemptyset fills a sigset we own; sigprocmask reads it; signal restores the
+    // default action (no handler of ours is installed).
     unsafe {
         let mut none: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut none);
@@ -169,7 +174,7 @@ fn reset_signals() {
 
 #[cfg(test)]
 mod tests {
-    use super::ranges_between;
+    use super::{ranges_between, resolve};
 
     #[test]
     fn ranges_leave_out_the_kept_fds() {
@@ -180,5 +185,53 @@ mod tests {
             vec![(5, 5), (7, 8), (10, u32::MAX)]
         );
         assert_eq!(ranges_between(3, &[3, 4]), vec![(5, u32::MAX)]);
+    }
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn programs_are_found_on_the_containers_path() {
+        let d = tempfile::tempdir().unwrap();
+        let bin = d.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let tool = bin.join("tool");
+        std::fs::write(&tool, "#!/bin/sh\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!("PATH=/nonexistent:{}", bin.display());
+        let p = resolve(&v(&["tool", "-x"]), &v(&["PATH=/ignored", &path])).unwrap();
+        assert_eq!(p.path.to_str().unwrap(), tool.to_str().unwrap());
+        assert_eq!(p.argv.len(), 2);
+        assert_eq!(p.envp.len(), 2);
+        let e = resolve(&v(&["tool"]), &v(&["PATH=/nonexistent"])).unwrap_err();
+        assert_eq!(e.0, "exec \"tool\": executable file not found in $PATH");
+    }
+
+    #[test]
+    fn paths_with_a_slash_are_checked_as_they_are() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("data");
+        std::fs::write(&f, "").unwrap();
+        let fs = f.to_str().unwrap();
+        let ds = d.path().to_str().unwrap();
+        assert_eq!(
+            resolve(&v(&[fs]), &[]).unwrap_err().0,
+            format!("exec {fs:?}: permission denied (not executable)")
+        );
+        assert_eq!(
+            resolve(&v(&[ds]), &[]).unwrap_err().0,
+            format!("exec {ds:?}: is a directory")
+        );
+        assert!(resolve(&v(&["/nonexistent/x"]), &[]).is_err());
+        assert_eq!(
+            resolve(&[], &[]).unwrap_err().0,
+            "no program to run (args is empty)"
+        );
+        assert_eq!(
+            resolve(&v(&["/bin/sh", "a\0b"]), &[]).unwrap_err().0,
+            "argument contains a NUL byte: \"a\\0b\""
+        );
     }
 }

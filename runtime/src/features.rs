@@ -45,7 +45,7 @@ pub const MOUNT_OPTIONS: &[&str] = &[
 ];
 
 pub fn json() -> String {
-    let caps: Vec<String> = (0..=crate::identity::last_cap())
+    let caps: Vec<String> = (0..=crate::identity::last_cap(&crate::sys::Linux))
         .filter_map(|i| caps::all().into_iter().find(|c| c.index() as u32 == i))
         .map(|c| c.to_string())
         .collect();
@@ -79,4 +79,26 @@ pub fn json() -> String {
         }
     });
     serde_json::to_string_pretty(&v).expect("json")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_advertised_mount_option_is_accepted() {
+        let opts: Vec<String> = super::MOUNT_OPTIONS.iter().map(|s| s.to_string()).collect();
+        let o = crate::mounts::parse_options(&opts).unwrap();
+        // none of them falls through to the filesystem as data
+        assert!(o.data.is_empty(), "{:?}", o.data);
+    }
+
+    #[test]
+    fn the_document_has_the_oci_shape() {
+        let v: serde_json::Value = serde_json::from_str(&super::json()).unwrap();
+        assert_eq!(v["ociVersionMax"], "1.2.0");
+        assert_eq!(v["hooks"].as_array().unwrap().len(), 6);
+        let caps = v["linux"]["capabilities"].as_array().unwrap();
+        assert_eq!(caps[0], "CAP_CHOWN");
+        assert!(caps.contains(&serde_json::json!("CAP_SYS_ADMIN")));
+        assert_eq!(v["linux"]["mountExtensions"]["idmap"]["enabled"], false);
+    }
 }

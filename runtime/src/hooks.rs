@@ -71,3 +71,72 @@ fn run_one(h: &Hook, state: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn hook(v: serde_json::Value) -> Hook {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn hooks_run_in_order_with_state_on_stdin_args_and_env() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("out");
+        let o = out.to_str().unwrap();
+        let script = format!("echo \"$0 $1 $WHO $(cat)\" >> {o}");
+        let hooks = [
+            hook(
+                json!({"path": "/bin/sh", "args": ["first", "-c", script, "x", "1"], "env": ["WHO=a"]}),
+            ),
+            hook(
+                json!({"path": "/bin/sh", "args": ["second", "-c", script, "y", "2"], "env": ["WHO=b"]}),
+            ),
+        ];
+        run_all("prestart", &hooks, "{\"id\":\"c\"}").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "x 1 a {\"id\":\"c\"}\ny 2 b {\"id\":\"c\"}\n"
+        );
+    }
+
+    #[test]
+    fn a_failing_hook_stops_the_rest_and_says_which_and_why() {
+        let d = tempfile::tempdir().unwrap();
+        let never = d.path().join("never");
+        let hooks = [
+            hook(json!({"path": "/bin/sh", "args": ["sh", "-c", "echo broken >&2; exit 3"]})),
+            hook(
+                json!({"path": "/bin/sh", "args": ["sh", "-c", format!("touch {}", never.display())]}),
+            ),
+        ];
+        let e = run_all("createRuntime", &hooks, "{}").unwrap_err();
+        assert_eq!(
+            e.0,
+            "createRuntime hook #0 (/bin/sh): exited with status 3: broken"
+        );
+        assert!(!never.exists());
+        let e = run_all(
+            "poststop",
+            &[hook(json!({"path": "/nonexistent/hook"}))],
+            "{}",
+        )
+        .unwrap_err();
+        assert!(
+            e.0.starts_with("poststop hook #0 (/nonexistent/hook): cannot start: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_hook_past_its_timeout_is_killed() {
+        let h =
+            hook(json!({"path": "/bin/sh", "args": ["sh", "-c", "exec sleep 30"], "timeout": 1}));
+        let t = Instant::now();
+        let e = run_all("poststart", &[h], "{}").unwrap_err();
+        assert_eq!(e.0, "poststart hook #0 (/bin/sh): timed out after 1s");
+        assert!(t.elapsed() < Duration::from_secs(20));
+    }
+}

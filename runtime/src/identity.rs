@@ -4,7 +4,8 @@
 //! sets in one capset, and the ambient set.
 
 use crate::error::{bail, Context, Result};
-use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities, PosixRlimitType, Process};
+use crate::sys::{CapSets, Prctl, SchedAttr, Sys};
+use oci_spec::runtime::{Capabilities, Capability, PosixRlimitType, Process};
 use std::str::FromStr;
 
 fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
@@ -28,34 +29,32 @@ fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
     }
 }
 
-pub fn set_rlimits(p: &Process) -> Result<()> {
+pub fn set_rlimits(sys: &dyn Sys, p: &Process) -> Result<()> {
     for r in p.rlimits().as_deref().unwrap_or(&[]) {
-        let lim = libc::rlimit {
-            rlim_cur: r.soft(),
-            rlim_max: r.hard(),
-        };
-        if unsafe { libc::setrlimit(rlimit_resource(r.typ()), &lim) } != 0 {
+        if let Err(e) = sys.setrlimit(rlimit_resource(r.typ()), r.soft(), r.hard()) {
             bail!(
-                "rlimit {:?} (soft {}, hard {}): {}",
+                "rlimit {:?} (soft {}, hard {}): {e}",
                 r.typ(),
                 r.soft(),
-                r.hard(),
-                std::io::Error::last_os_error()
+                r.hard()
             );
         }
     }
     Ok(())
 }
 
-pub fn set_oom_score_adj(p: &Process) -> Result<()> {
+pub fn set_oom_score_adj(sys: &dyn Sys, p: &Process) -> Result<()> {
     if let Some(adj) = p.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .with_ctx(|| format!("oomScoreAdj {adj} (lowering it needs CAP_SYS_RESOURCE)"))?;
+        sys.write_file(
+            std::path::Path::new("/proc/self/oom_score_adj"),
+            adj.to_string().as_bytes(),
+        )
+        .with_ctx(|| format!("oomScoreAdj {adj} (lowering it needs CAP_SYS_RESOURCE)"))?;
     }
     Ok(())
 }
 
-pub fn set_io_priority(p: &Process) -> Result<()> {
+pub fn set_io_priority(sys: &dyn Sys, p: &Process) -> Result<()> {
     if let Some(io) = p.io_priority() {
         let class = match io.class() {
             oci_spec::runtime::IOPriorityClass::IoprioClassRt => 1,
@@ -67,28 +66,13 @@ pub fn set_io_priority(p: &Process) -> Result<()> {
             bail!("ioPriority.priority {prio} must be 0..7");
         }
         // IOPRIO_WHO_PROCESS = 1, value = class << 13 | priority.
-        if unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, (class << 13) | prio) } != 0 {
-            bail!("ioPriority: {}", std::io::Error::last_os_error());
-        }
+        sys.ioprio_set((class << 13) | prio).ctx("ioPriority")?;
     }
     Ok(())
 }
 
-#[repr(C)]
-#[derive(Default)]
-struct SchedAttr {
-    size: u32,
-    policy: u32,
-    flags: u64,
-    nice: i32,
-    priority: u32,
-    runtime: u64,
-    deadline: u64,
-    period: u64,
-}
-
 /// `process.scheduler` with sched_setattr(2); inherited by the program across execve.
-pub fn set_scheduler(p: &Process) -> Result<()> {
+pub fn set_scheduler(sys: &dyn Sys, p: &Process) -> Result<()> {
     use oci_spec::runtime::{LinuxSchedulerFlag as F, LinuxSchedulerPolicy as P};
     let Some(s) = p.scheduler() else {
         return Ok(());
@@ -123,28 +107,22 @@ pub fn set_scheduler(p: &Process) -> Result<()> {
         deadline: s.deadline().unwrap_or(0),
         period: s.period().unwrap_or(0),
     };
-    if unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) } != 0 {
-        bail!(
-            "process.scheduler {:?}: {}",
-            s.policy(),
-            std::io::Error::last_os_error()
-        );
+    if let Err(e) = sys.sched_setattr(&attr) {
+        bail!("process.scheduler {:?}: {e}", s.policy());
     }
     Ok(())
 }
 
-pub fn set_no_new_privileges(p: &Process) -> Result<()> {
-    if p.no_new_privileges().unwrap_or(false)
-        && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0
-    {
-        bail!("noNewPrivileges: {}", std::io::Error::last_os_error());
+pub fn set_no_new_privileges(sys: &dyn Sys, p: &Process) -> Result<()> {
+    if p.no_new_privileges().unwrap_or(false) {
+        sys.prctl(Prctl::NoNewPrivs).ctx("noNewPrivileges")?;
     }
     Ok(())
 }
 
 /// The highest capability this kernel knows.
-pub fn last_cap() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+pub fn last_cap(sys: &dyn Sys) -> u32 {
+    sys.read_file(std::path::Path::new("/proc/sys/kernel/cap_last_cap"))
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(40)
@@ -165,137 +143,69 @@ fn mask(set: &Option<Capabilities>, last: u32) -> u64 {
         .fold(0u64, |m, i| m | (1u64 << i))
 }
 
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: i32,
+fn setgroups_allowed(sys: &dyn Sys) -> bool {
+    sys.read_file(std::path::Path::new("/proc/self/setgroups"))
+        .map_or(true, |s| s.trim() != "deny")
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
-fn capset(effective: u64, permitted: u64, inheritable: u64) -> std::io::Result<()> {
-    let mut h = CapHeader {
-        version: 0x2008_0522,
-        pid: 0,
-    };
-    let d = [
-        CapData {
-            effective: effective as u32,
-            permitted: permitted as u32,
-            inheritable: inheritable as u32,
-        },
-        CapData {
-            effective: (effective >> 32) as u32,
-            permitted: (permitted >> 32) as u32,
-            inheritable: (inheritable >> 32) as u32,
-        },
-    ];
-    if unsafe { libc::syscall(libc::SYS_capset, &mut h as *mut CapHeader, d.as_ptr()) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-fn setgroups_allowed() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny")
-}
-
-/// Switches to the process's user and capability sets. Returns the ambient capabilities
-/// the kernel refused (a warning, as with runc), if any.
-pub fn switch_user(p: &Process) -> Result<()> {
-    let empty = LinuxCapabilities::default();
-    let none = Capabilities::new();
-    let c = p.capabilities().as_ref().unwrap_or(&empty);
-    let last = last_cap();
-    let (bounding, effective, permitted, inheritable, ambient) = if p.capabilities().is_some() {
+/// Switches to the process's user and capability sets: bounding set, groups, gid, uid (with
+/// the permitted set kept across the uid change), then effective/permitted/inheritable in
+/// one capset and the ambient set. Ambient capabilities the kernel refuses are left out, as
+/// runc leaves them.
+pub fn switch_user(sys: &dyn Sys, p: &Process) -> Result<()> {
+    let c = p.capabilities().clone().unwrap_or_default();
+    let last = last_cap(sys);
+    let (bounding, sets, ambient) = if p.capabilities().is_some() {
         (
             mask(c.bounding(), last),
-            mask(c.effective(), last),
-            mask(c.permitted(), last),
-            mask(c.inheritable(), last),
+            CapSets {
+                effective: mask(c.effective(), last),
+                permitted: mask(c.permitted(), last),
+                inheritable: mask(c.inheritable(), last),
+            },
             mask(c.ambient(), last),
         )
     } else {
-        let _ = none;
-        (0, 0, 0, 0, 0)
+        (0, CapSets::default(), 0)
     };
-    unsafe {
-        if libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0 {
-            bail!("keeping capabilities: {}", std::io::Error::last_os_error());
-        }
-        for i in 0..=last {
-            if bounding & (1 << i) == 0
-                && libc::prctl(libc::PR_CAPBSET_READ, i as libc::c_ulong, 0, 0, 0) == 1
-                && libc::prctl(libc::PR_CAPBSET_DROP, i as libc::c_ulong, 0, 0, 0) != 0
-            {
-                bail!(
-                    "dropping capability {i} from the bounding set: {}",
-                    std::io::Error::last_os_error()
-                );
-            }
+    sys.prctl(Prctl::KeepCaps(true))
+        .ctx("keeping capabilities")?;
+    for i in 0..=last {
+        if bounding & (1 << i) == 0 && sys.capbset_read(i) {
+            sys.prctl(Prctl::CapBsetDrop(i))
+                .with_ctx(|| format!("dropping capability {i} from the bounding set"))?;
         }
     }
     let u = p.user();
-    if setgroups_allowed() {
+    if setgroups_allowed(sys) {
         let gids: Vec<libc::gid_t> = u.additional_gids().clone().unwrap_or_default();
-        if unsafe { libc::setgroups(gids.len(), gids.as_ptr()) } != 0 {
-            bail!("setgroups {gids:?}: {}", std::io::Error::last_os_error());
-        }
+        sys.setgroups(&gids)
+            .with_ctx(|| format!("setgroups {gids:?}"))?;
     } else if u.additional_gids().as_ref().is_some_and(|g| !g.is_empty()) {
         bail!("additionalGids cannot be set: setgroups is denied in this user namespace");
     }
-    unsafe {
-        if libc::setresgid(u.gid(), u.gid(), u.gid()) != 0 {
-            bail!(
-                "setgid {}: {} (is the gid mapped?)",
-                u.gid(),
-                std::io::Error::last_os_error()
-            );
-        }
-        if libc::setresuid(u.uid(), u.uid(), u.uid()) != 0 {
-            bail!(
-                "setuid {}: {} (is the uid mapped?)",
-                u.uid(),
-                std::io::Error::last_os_error()
-            );
-        }
+    if let Err(e) = sys.setresgid(u.gid()) {
+        bail!("setgid {}: {e} (is the gid mapped?)", u.gid());
     }
-    capset(effective, permitted, inheritable)
+    if let Err(e) = sys.setresuid(u.uid()) {
+        bail!("setuid {}: {e} (is the uid mapped?)", u.uid());
+    }
+    sys.capset(sets)
         .ctx("setting capabilities (effective must be within permitted)")?;
-    unsafe {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL,
-            0,
-            0,
-            0,
-        );
-        for i in 0..=last {
-            if ambient & (1 << i) != 0 {
-                // Raising needs the capability in permitted and inheritable; runc ignores refusals.
-                libc::prctl(
-                    libc::PR_CAP_AMBIENT,
-                    libc::PR_CAP_AMBIENT_RAISE,
-                    i as libc::c_ulong,
-                    0,
-                    0,
-                );
-            }
+    let _ = sys.prctl(Prctl::AmbientClearAll);
+    for i in 0..=last {
+        if ambient & (1 << i) != 0 {
+            // Raising needs the capability in permitted and inheritable; runc ignores refusals.
+            let _ = sys.prctl(Prctl::AmbientRaise(i));
         }
-        libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0);
     }
+    let _ = sys.prctl(Prctl::KeepCaps(false));
     Ok(())
 }
 
 /// Applies the AppArmor profile / SELinux label where the host has them (the runtime
 /// warned before creating the container when it does not).
-pub fn apply_lsm_labels(p: &Process) -> Result<()> {
+pub fn apply_lsm_labels(sys: &dyn Sys, p: &Process) -> Result<()> {
     if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
         if apparmor_enabled() {
             let attr = if std::path::Path::new("/proc/self/attr/apparmor/exec").exists() {
@@ -303,13 +213,13 @@ pub fn apply_lsm_labels(p: &Process) -> Result<()> {
             } else {
                 "/proc/self/attr/exec"
             };
-            std::fs::write(attr, format!("exec {profile}"))
+            sys.write_file(attr.as_ref(), format!("exec {profile}").as_bytes())
                 .with_ctx(|| format!("apparmor profile {profile}"))?;
         }
     }
     if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
         if selinux_enabled() {
-            std::fs::write("/proc/self/attr/exec", label)
+            sys.write_file("/proc/self/attr/exec".as_ref(), label.as_bytes())
                 .with_ctx(|| format!("selinux label {label}"))?;
         }
     }
@@ -361,5 +271,281 @@ mod tests {
         let m = mask(&Some(set), 40);
         assert_eq!(m, (1 << 0) | (1 << 5) | (1 << 10));
         assert_eq!(mask(&None, 40), 0);
+    }
+
+    use crate::sys::fake::{Call, Fake};
+    use crate::testing::spec;
+    use serde_json::json;
+
+    fn process(p: serde_json::Value) -> Process {
+        spec(json!({ "process": p })).process().clone().unwrap()
+    }
+
+    /// A fake kernel with 41 capabilities (0..=40) whose bounding set holds them all.
+    fn fake() -> Fake {
+        let mut f = Fake::new();
+        f.files
+            .insert("/proc/sys/kernel/cap_last_cap".into(), "40\n".into());
+        f
+    }
+
+    fn bit(caps: &[u32]) -> u64 {
+        caps.iter().fold(0, |m, c| m | 1 << c)
+    }
+
+    #[test]
+    fn user_switch_order_groups_gid_uid_then_capabilities() {
+        let f = fake();
+        let p = process(json!({
+            "user": {"uid": 1000, "gid": 100, "additionalGids": [10, 20]},
+            "capabilities": {
+                "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "effective": ["CAP_KILL"],
+                "permitted": ["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "inheritable": ["CAP_NET_BIND_SERVICE"],
+                "ambient": ["CAP_NET_BIND_SERVICE"]
+            }
+        }));
+        switch_user(&f, &p).unwrap();
+        let mut want = vec![Call::Prctl(Prctl::KeepCaps(true))];
+        for i in 0..=40 {
+            if ![0, 5, 10].contains(&i) {
+                want.push(Call::Prctl(Prctl::CapBsetDrop(i)));
+            }
+        }
+        want.extend([
+            Call::Setgroups(vec![10, 20]),
+            Call::Setresgid(100),
+            Call::Setresuid(1000),
+            Call::Capset(CapSets {
+                effective: bit(&[5]),
+                permitted: bit(&[5, 10]),
+                inheritable: bit(&[10]),
+            }),
+            Call::Prctl(Prctl::AmbientClearAll),
+            Call::Prctl(Prctl::AmbientRaise(10)),
+            Call::Prctl(Prctl::KeepCaps(false)),
+        ]);
+        assert_eq!(f.calls(), want);
+    }
+
+    #[test]
+    fn only_capabilities_still_in_the_bounding_set_are_dropped() {
+        let mut f = fake();
+        f.bset_lacks = (2..=40).collect();
+        switch_user(&f, &process(json!({}))).unwrap();
+        let drops: Vec<_> = f
+            .calls()
+            .into_iter()
+            .filter(|c| matches!(c, Call::Prctl(Prctl::CapBsetDrop(_))))
+            .collect();
+        assert_eq!(
+            drops,
+            [
+                Call::Prctl(Prctl::CapBsetDrop(0)),
+                Call::Prctl(Prctl::CapBsetDrop(1))
+            ]
+        );
+    }
+
+    #[test]
+    fn no_capabilities_means_every_set_empty() {
+        let f = fake();
+        switch_user(&f, &process(json!({"user": {"uid": 0, "gid": 0}}))).unwrap();
+        let calls = f.calls();
+        assert!(calls.contains(&Call::Capset(CapSets::default())));
+        assert!(calls.contains(&Call::Prctl(Prctl::CapBsetDrop(40))));
+        assert!(!calls
+            .iter()
+            .any(|c| matches!(c, Call::Prctl(Prctl::AmbientRaise(_)))));
+        // no additionalGids: the supplementary groups are cleared
+        assert!(calls.contains(&Call::Setgroups(vec![])));
+    }
+
+    #[test]
+    fn capabilities_this_kernel_lacks_are_left_out() {
+        let mut f = fake();
+        f.files
+            .insert("/proc/sys/kernel/cap_last_cap".into(), "37".into());
+        let all = json!([
+            "CAP_CHOWN",
+            "CAP_PERFMON",
+            "CAP_BPF",
+            "CAP_CHECKPOINT_RESTORE"
+        ]);
+        let p =
+            process(json!({"capabilities": {"bounding": all, "permitted": all, "effective": all}}));
+        switch_user(&f, &p).unwrap();
+        let calls = f.calls();
+        assert!(calls.contains(&Call::Capset(CapSets {
+            effective: 1,
+            permitted: 1,
+            inheritable: 0
+        })));
+        // 1..=37 dropped, nothing above the kernel's last capability touched
+        assert!(calls.contains(&Call::Prctl(Prctl::CapBsetDrop(37))));
+        assert!(!calls.contains(&Call::Prctl(Prctl::CapBsetDrop(38))));
+    }
+
+    #[test]
+    fn setgroups_denied_skips_it_or_refuses_additional_gids() {
+        let mut f = fake();
+        f.files
+            .insert("/proc/self/setgroups".into(), "deny\n".into());
+        switch_user(&f, &process(json!({"user": {"uid": 1, "gid": 1}}))).unwrap();
+        assert!(!f.calls().iter().any(|c| matches!(c, Call::Setgroups(_))));
+        let mut f = fake();
+        f.files
+            .insert("/proc/self/setgroups".into(), "deny\n".into());
+        let p = process(json!({"user": {"uid": 1, "gid": 1, "additionalGids": [5]}}));
+        let e = switch_user(&f, &p).unwrap_err();
+        assert_eq!(
+            e.0,
+            "additionalGids cannot be set: setgroups is denied in this user namespace"
+        );
+        assert!(!f.calls().iter().any(|c| matches!(c, Call::Setresuid(_))));
+    }
+
+    #[test]
+    fn an_unmapped_uid_or_gid_is_a_clear_error_and_nothing_after_runs() {
+        let f = fake();
+        f.fail(libc::EINVAL, |c| matches!(c, Call::Setresuid(_)));
+        let e = switch_user(&f, &process(json!({"user": {"uid": 1000, "gid": 0}}))).unwrap_err();
+        assert_eq!(
+            e.0,
+            "setuid 1000: Invalid argument (os error 22) (is the uid mapped?)"
+        );
+        assert!(!f.calls().iter().any(|c| matches!(c, Call::Capset(_))));
+        let f = fake();
+        f.fail(libc::EINVAL, |c| matches!(c, Call::Setresgid(_)));
+        let e = switch_user(&f, &process(json!({"user": {"uid": 0, "gid": 7}}))).unwrap_err();
+        assert_eq!(
+            e.0,
+            "setgid 7: Invalid argument (os error 22) (is the gid mapped?)"
+        );
+    }
+
+    #[test]
+    fn failures_of_bounding_drop_setgroups_and_capset_name_the_step() {
+        for (fail, msg) in [
+            (
+                Call::Prctl(Prctl::CapBsetDrop(3)),
+                "dropping capability 3 from the bounding set: Operation not permitted (os error 1)",
+            ),
+            (
+                Call::Setgroups(vec![]),
+                "setgroups []: Operation not permitted (os error 1)",
+            ),
+            (
+                Call::Capset(CapSets::default()),
+                "setting capabilities (effective must be within permitted): Operation not permitted (os error 1)",
+            ),
+        ] {
+            let f = fake();
+            f.fail(libc::EPERM, move |c| c == &fail);
+            let e = switch_user(&f, &process(json!({}))).unwrap_err();
+            assert_eq!(e.0, msg);
+        }
+    }
+
+    #[test]
+    fn refused_ambient_capabilities_are_ignored_as_runc_does() {
+        let f = fake();
+        f.fail(libc::EPERM, |c| {
+            matches!(c, Call::Prctl(Prctl::AmbientRaise(_)))
+        });
+        let p = process(json!({"capabilities": {"ambient": ["CAP_KILL"]}}));
+        switch_user(&f, &p).unwrap();
+        assert_eq!(f.calls().last(), Some(&Call::Prctl(Prctl::KeepCaps(false))));
+    }
+
+    #[test]
+    fn no_new_privileges_is_one_prctl_only_when_asked() {
+        let f = Fake::new();
+        set_no_new_privileges(&f, &process(json!({"noNewPrivileges": false}))).unwrap();
+        set_no_new_privileges(&f, &process(json!({}))).unwrap();
+        assert!(f.calls().is_empty());
+        set_no_new_privileges(&f, &process(json!({"noNewPrivileges": true}))).unwrap();
+        assert_eq!(f.calls(), [Call::Prctl(Prctl::NoNewPrivs)]);
+        let f = Fake::new();
+        f.fail(libc::EINVAL, |_| true);
+        let e = set_no_new_privileges(&f, &process(json!({"noNewPrivileges": true}))).unwrap_err();
+        assert_eq!(e.0, "noNewPrivileges: Invalid argument (os error 22)");
+    }
+
+    #[test]
+    fn rlimits_in_listed_order_and_a_refusal_names_the_limit() {
+        let f = Fake::new();
+        let p = process(json!({"rlimits": [
+            {"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 4096},
+            {"type": "RLIMIT_CORE", "soft": 0, "hard": 0}
+        ]}));
+        set_rlimits(&f, &p).unwrap();
+        assert_eq!(
+            f.calls(),
+            [
+                Call::Setrlimit(libc::RLIMIT_NOFILE, 1024, 4096),
+                Call::Setrlimit(libc::RLIMIT_CORE, 0, 0)
+            ]
+        );
+        let f = Fake::new();
+        f.fail(libc::EPERM, |_| true);
+        let e = set_rlimits(&f, &p).unwrap_err();
+        assert_eq!(
+            e.0,
+            "rlimit RlimitNofile (soft 1024, hard 4096): Operation not permitted (os error 1)"
+        );
+    }
+
+    #[test]
+    fn oom_score_adj_is_written_to_proc() {
+        let f = Fake::new();
+        set_oom_score_adj(&f, &process(json!({"oomScoreAdj": -500}))).unwrap();
+        assert_eq!(
+            f.calls(),
+            [Call::WriteFile(
+                "/proc/self/oom_score_adj".into(),
+                "-500".into()
+            )]
+        );
+        f.fail(libc::EACCES, |_| true);
+        let e = set_oom_score_adj(&f, &process(json!({"oomScoreAdj": -999}))).unwrap_err();
+        assert!(e
+            .0
+            .starts_with("oomScoreAdj -999 (lowering it needs CAP_SYS_RESOURCE): "));
+    }
+
+    #[test]
+    fn io_priority_is_class_and_level_in_one_value() {
+        let f = Fake::new();
+        let p = process(json!({"ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 4}}));
+        set_io_priority(&f, &p).unwrap();
+        assert_eq!(f.calls(), [Call::IoprioSet((2 << 13) | 4)]);
+        let p = process(json!({"ioPriority": {"class": "IOPRIO_CLASS_IDLE", "priority": 9}}));
+        let e = set_io_priority(&f, &p).unwrap_err();
+        assert_eq!(e.0, "ioPriority.priority 9 must be 0..7");
+    }
+
+    #[test]
+    fn scheduler_fields_become_sched_attr() {
+        let f = Fake::new();
+        let p = process(json!({"scheduler": {"policy": "SCHED_FIFO", "priority": 10,
+                                             "flags": ["SCHED_RESET_ON_FORK"]}}));
+        set_scheduler(&f, &p).unwrap();
+        assert_eq!(
+            f.calls(),
+            [Call::SchedSetattr(SchedAttr {
+                size: 48,
+                policy: 1,
+                flags: 1,
+                priority: 10,
+                ..Default::default()
+            })]
+        );
+        let p = process(json!({"scheduler": {"policy": "SCHED_ISO"}}));
+        assert_eq!(
+            set_scheduler(&f, &p).unwrap_err().0,
+            "process.scheduler: SCHED_ISO does not exist in Linux"
+        );
     }
 }

@@ -12,6 +12,7 @@ use crate::hooks;
 use crate::identity;
 use crate::ns;
 use crate::rootfs::{self, Rootfs};
+use crate::sys::{Prctl, Sys};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};
@@ -19,6 +20,7 @@ use std::path::Path;
 
 /// Everything init needs, prepared by the runtime before forking.
 pub struct InitArgs<'a> {
+    pub sys: &'a dyn Sys,
     pub id: &'a str,
     pub spec: &'a Spec,
     pub bundle: &'a Path,
@@ -37,6 +39,7 @@ pub struct InitArgs<'a> {
 }
 
 fn exit(code: i32) -> ! {
+    // SAFETY: _exit ends the process at once; nothing of ours is left half-done that matters.
     unsafe { libc::_exit(code) }
 }
 
@@ -54,18 +57,19 @@ pub fn bootstrap(a: &InitArgs, chan: &Channel) -> ! {
 
 /// Returns false in the forked init, true in the bootstrap child once init is forked.
 fn bootstrap_inner(a: &InitArgs, chan: &Channel) -> Result<bool> {
-    let nss = namespaces(a.spec);
-    let new: Vec<_> = nss
+    let new = new_namespaces(a.spec);
+    let userns = namespaces(a.spec)
         .iter()
-        .filter(|n| n.path().is_none())
-        .map(|n| n.typ())
-        .collect();
-    let userns = nss.iter().any(|n| n.typ() == LinuxNamespaceType::User);
+        .any(|n| n.typ() == LinuxNamespaceType::User);
+    let mut map_ids = || {
+        chan.send(&Msg::MapIds)?;
+        chan.expect(Msg::MapsDone)
+    };
     // Creating namespaces runs no code of the container's: without a user namespace it
     // overlaps with the runtime making the cgroup. (In a user namespace the host's cgroup
     // files would no longer be writable, so the cgroup comes first there.)
     if !userns {
-        join_and_unshare(a, &new, chan)?;
+        join_and_unshare(a.sys, a.spec, &new, &mut map_ids)?;
     }
     // In the cgroup before init exists, so it and everything it forks are counted and limited.
     chan.expect(Msg::Go)?;
@@ -73,15 +77,16 @@ fn bootstrap_inner(a: &InitArgs, chan: &Channel) -> Result<bool> {
         .join_self()
         .map_err(|e| format!("joining the container's cgroup: {e}"))?;
     if userns {
-        join_and_unshare(a, &new, chan)?;
+        join_and_unshare(a.sys, a.spec, &new, &mut map_ids)?;
     }
     // The cgroup namespace is rooted at the cgroup the process is in when it is made.
     if new.contains(&LinuxNamespaceType::Cgroup) {
-        ns::unshare(libc::CLONE_NEWCGROUP)?;
+        ns::unshare(a.sys, libc::CLONE_NEWCGROUP)?;
     }
     if new.contains(&LinuxNamespaceType::Time) {
-        ns::write_time_offsets(a.spec)?;
+        ns::write_time_offsets(a.sys, a.spec)?;
     }
+    // SAFETY: the bootstrap child is single-threaded.
     let pid = unsafe { ns::fork_sibling()? };
     if pid == 0 {
         return Ok(false);
@@ -90,36 +95,44 @@ fn bootstrap_inner(a: &InitArgs, chan: &Channel) -> Result<bool> {
     Ok(true)
 }
 
+/// The namespaces the container gets new (those without a `path`), in config order.
+fn new_namespaces(spec: &Spec) -> Vec<LinuxNamespaceType> {
+    namespaces(spec)
+        .iter()
+        .filter(|n| n.path().is_none())
+        .map(|n| n.typ())
+        .collect()
+}
+
 /// Joins the namespaces given by path (the user namespace first: it grants the rights),
-/// creates the user namespace (the runtime writes its id maps), then the other new ones
-/// except the cgroup namespace.
-fn join_and_unshare(a: &InitArgs, new: &[LinuxNamespaceType], chan: &Channel) -> Result<()> {
-    let mut joins: Vec<_> = namespaces(a.spec)
+/// creates the user namespace (`map_ids` has the runtime write its id maps), then the
+/// other new ones except the cgroup namespace.
+fn join_and_unshare(
+    sys: &dyn Sys,
+    spec: &Spec,
+    new: &[LinuxNamespaceType],
+    map_ids: &mut dyn FnMut() -> Result<()>,
+) -> Result<()> {
+    let mut joins: Vec<_> = namespaces(spec)
         .iter()
         .filter(|n| n.path().is_some())
         .collect();
     joins.sort_by_key(|n| n.typ() != LinuxNamespaceType::User);
     for n in joins {
-        ns::join(n.typ(), n.path().as_ref().unwrap())?;
+        ns::join(sys, n.typ(), n.path().as_ref().unwrap())?;
     }
     if new.contains(&LinuxNamespaceType::User) {
-        ns::unshare(libc::CLONE_NEWUSER)?;
-        chan.send(&Msg::MapIds)?;
-        chan.expect(Msg::MapsDone)?;
-        unsafe {
-            if libc::setresgid(0, 0, 0) != 0 || libc::setresuid(0, 0, 0) != 0 {
-                bail!(
-                    "becoming root in the user namespace: {} (map container id 0)",
-                    std::io::Error::last_os_error()
-                );
-            }
+        ns::unshare(sys, libc::CLONE_NEWUSER)?;
+        map_ids()?;
+        if let Err(e) = sys.setresgid(0).and_then(|()| sys.setresuid(0)) {
+            bail!("becoming root in the user namespace: {e} (map container id 0)");
         }
     }
     let flags = new
         .iter()
         .filter(|t| !matches!(t, LinuxNamespaceType::User | LinuxNamespaceType::Cgroup))
         .fold(0, |f, t| f | ns::flag(*t));
-    ns::unshare(flags)
+    ns::unshare(sys, flags)
 }
 
 /// The container's init: never returns.
@@ -169,7 +182,7 @@ fn init(a: &InitArgs, chan: &Channel) -> ! {
     let p = a.spec.process().as_ref().expect("validated");
     if p.no_new_privileges().unwrap_or(false) {
         if let Some(f) = a.seccomp {
-            if let Err(e) = f.install() {
+            if let Err(e) = a.sys.seccomp_load(f) {
                 eprintln!("berth-runtime: {e}");
                 exit(1);
             }
@@ -185,11 +198,9 @@ fn init_setup(a: &InitArgs, chan: &Channel) -> Result<(String, execve::Program)>
     let p = spec.process().as_ref().expect("validated");
     // Hooks run from here must not inherit what our caller left open either.
     execve::cloexec_from(3 + a.preserve_fds);
-    unsafe {
-        libc::setsid();
-        // Until exec, nothing in the container may open /proc/1/* of this process.
-        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
-    }
+    let _ = a.sys.setsid();
+    // Until exec, nothing in the container may open /proc/1/* of this process.
+    let _ = a.sys.prctl(Prctl::Dumpable(false));
     if !a.no_new_keyring {
         join_session_keyring(a.id);
     }
@@ -197,6 +208,7 @@ fn init_setup(a: &InitArgs, chan: &Channel) -> Result<(String, execve::Program)>
         .iter()
         .any(|n| n.typ() == LinuxNamespaceType::User);
     let rfs = Rootfs {
+        sys: a.sys,
         spec,
         path: a.rootfs,
         bundle: a.bundle,
@@ -220,7 +232,7 @@ fn init_setup(a: &InitArgs, chan: &Channel) -> Result<(String, execve::Program)>
             hooks::run_all("createContainer", h, &state)?;
         }
     }
-    rootfs::enter(&root, a.rootfs, a.no_pivot)?;
+    rootfs::enter(a.sys, &root, a.rootfs, a.no_pivot)?;
     drop(root);
     if p.terminal().unwrap_or(false) {
         let sock = a
@@ -229,20 +241,24 @@ fn init_setup(a: &InitArgs, chan: &Channel) -> Result<(String, execve::Program)>
         let size = p
             .console_size()
             .map(|b| (b.height() as u16, b.width() as u16));
-        console::setup(sock, size, true)?;
+        console::setup(a.sys, sock, size, true)?;
+        // SAFETY: `sock` is the console socket given to init; nothing uses it after setup.
         unsafe { libc::close(sock) };
     }
-    rootfs::finalize(spec)?;
+    rootfs::finalize(a.sys, spec)?;
+    set_names_and_personality(a.sys, spec)?;
+    prepare_process(a.sys, p, a.seccomp, a.preserve_fds).map(|prog| (state, prog))
+}
+
+/// hostname, domainname and the personality domain.
+fn set_names_and_personality(sys: &dyn Sys, spec: &Spec) -> Result<()> {
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
-        nix::unistd::sethostname(h).with_ctx(|| format!("setting hostname {h:?}"))?;
+        sys.sethostname(h)
+            .with_ctx(|| format!("setting hostname {h:?}"))?;
     }
     if let Some(d) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
-        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
-            bail!(
-                "setting domainname {d:?}: {}",
-                std::io::Error::last_os_error()
-            );
-        }
+        sys.setdomainname(d)
+            .with_ctx(|| format!("setting domainname {d:?}"))?;
     }
     if let Some(pers) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         // PER_LINUX = 0, PER_LINUX32 = 8; inherited by the program across execve.
@@ -250,45 +266,305 @@ fn init_setup(a: &InitArgs, chan: &Channel) -> Result<(String, execve::Program)>
             oci_spec::runtime::LinuxPersonalityDomain::PerLinux => 0,
             oci_spec::runtime::LinuxPersonalityDomain::PerLinux32 => 8,
         };
-        if unsafe { libc::personality(domain) } < 0 {
-            bail!("linux.personality: {}", std::io::Error::last_os_error());
-        }
+        sys.personality(domain).ctx("linux.personality")?;
     }
-    prepare_process(p, a.seccomp, a.preserve_fds).map(|prog| (state, prog))
+    Ok(())
 }
 
 /// Shared by init and exec: limits, labels, no_new_privs, seccomp (when installed before
 /// dropping privileges), user and capabilities, cwd, umask, and the program to run.
 pub fn prepare_process(
+    sys: &dyn Sys,
     p: &oci_spec::runtime::Process,
     seccomp: Option<&berth_seccomp::Filter>,
     preserve_fds: u32,
 ) -> Result<execve::Program> {
-    identity::set_rlimits(p)?;
-    identity::set_oom_score_adj(p)?;
-    identity::set_io_priority(p)?;
-    identity::set_scheduler(p)?;
-    identity::apply_lsm_labels(p)?;
-    identity::set_no_new_privileges(p)?;
-    let nnp = p.no_new_privileges().unwrap_or(false);
-    if !nnp {
-        if let Some(f) = seccomp {
-            // Without no_new_privs the filter needs CAP_SYS_ADMIN: install while we have it.
-            f.install().map_err(|e| e.to_string())?;
-        }
-    }
-    identity::switch_user(p)?;
-    std::env::set_current_dir(p.cwd()).with_ctx(|| format!("process.cwd {}", p.cwd().display()))?;
-    unsafe { libc::umask(p.user().umask().unwrap_or(0o022) as libc::mode_t) };
+    apply_process(sys, p, seccomp)?;
     let env = p.env().clone().unwrap_or_default();
     let program = execve::resolve(p.args().as_deref().unwrap_or(&[]), &env)?;
     execve::cloexec_from(3 + preserve_fds);
     Ok(program)
 }
 
+/// Everything of `prepare_process` that changes the process: limits, labels,
+/// no_new_privs, seccomp (when installed before dropping privileges), user and
+/// capabilities, cwd and umask.
+fn apply_process(
+    sys: &dyn Sys,
+    p: &oci_spec::runtime::Process,
+    seccomp: Option<&berth_seccomp::Filter>,
+) -> Result<()> {
+    identity::set_rlimits(sys, p)?;
+    identity::set_oom_score_adj(sys, p)?;
+    identity::set_io_priority(sys, p)?;
+    identity::set_scheduler(sys, p)?;
+    identity::apply_lsm_labels(sys, p)?;
+    identity::set_no_new_privileges(sys, p)?;
+    let nnp = p.no_new_privileges().unwrap_or(false);
+    if !nnp {
+        if let Some(f) = seccomp {
+            // Without no_new_privs the filter needs CAP_SYS_ADMIN: install while we have it.
+            sys.seccomp_load(f)?;
+        }
+    }
+    identity::switch_user(sys, p)?;
+    sys.chdir(p.cwd())
+        .with_ctx(|| format!("process.cwd {}", p.cwd().display()))?;
+    sys.umask(p.user().umask().unwrap_or(0o022) as libc::mode_t);
+    Ok(())
+}
+
 /// A fresh session keyring per container, so containers do not share the host's keys.
 fn join_session_keyring(id: &str) {
     let name = std::ffi::CString::new(format!("_ses.{id}")).unwrap_or_default();
     // KEYCTL_JOIN_SESSION_KEYRING = 1. Hosts without keyrings (ENOSYS) simply go without.
+    // SAFETY: KEYCTL_JOIN_SESSION_KEYRING reads the NUL-terminated name, alive for the call.
     unsafe { libc::syscall(libc::SYS_keyctl, 1, name.as_ptr()) };
+}
+
+#[cfg(test)]
+mod tests {
+    //! Namespaces (joined by path or new), names, personality and the order in which a
+    //! process takes on its identity, shown with the recording fake.
+    use super::*;
+    use crate::sys::fake::{Call, Fake};
+    use crate::sys::CapSets;
+    use crate::testing::spec;
+    use serde_json::json;
+
+    fn ns_path(dir: &tempfile::TempDir, name: &str) -> String {
+        let p = dir.path().join(name);
+        std::fs::write(&p, "").unwrap();
+        p.to_string_lossy().into_owned()
+    }
+
+    /// join_and_unshare for `spec` with the fake; returns the calls and how often the
+    /// runtime was asked to write id maps.
+    fn namespaces_of(s: &Spec, f: &Fake) -> (Result<()>, usize) {
+        let mut asked = 0;
+        let mut map_ids = || {
+            asked += 1;
+            Ok(())
+        };
+        let new = new_namespaces(s);
+        let r = join_and_unshare(f, s, &new, &mut map_ids);
+        (r, asked)
+    }
+
+    #[test]
+    fn new_namespaces_are_one_unshare_without_user_and_cgroup() {
+        let f = Fake::new();
+        let s = spec(json!({"linux": {"namespaces": [
+            {"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"},
+            {"type": "mount"}, {"type": "cgroup"}
+        ]}}));
+        let (r, asked) = namespaces_of(&s, &f);
+        r.unwrap();
+        assert_eq!(asked, 0);
+        assert_eq!(
+            f.calls(),
+            [Call::Unshare(
+                libc::CLONE_NEWPID
+                    | libc::CLONE_NEWNET
+                    | libc::CLONE_NEWIPC
+                    | libc::CLONE_NEWUTS
+                    | libc::CLONE_NEWNS
+            )]
+        );
+    }
+
+    #[test]
+    fn namespaces_with_a_path_are_joined_user_first_before_new_ones() {
+        let d = tempfile::tempdir().unwrap();
+        let (net, user, ipc) = (ns_path(&d, "net"), ns_path(&d, "user"), ns_path(&d, "ipc"));
+        let f = Fake::new();
+        let s = spec(json!({"linux": {"namespaces": [
+            {"type": "network", "path": net}, {"type": "mount"},
+            {"type": "user", "path": user}, {"type": "ipc", "path": ipc}, {"type": "pid"}
+        ]}}));
+        let (r, asked) = namespaces_of(&s, &f);
+        r.unwrap();
+        assert_eq!(asked, 0);
+        assert_eq!(
+            f.calls(),
+            [
+                Call::Setns(user, libc::CLONE_NEWUSER),
+                Call::Setns(net, libc::CLONE_NEWNET),
+                Call::Setns(ipc, libc::CLONE_NEWIPC),
+                Call::Unshare(libc::CLONE_NEWNS | libc::CLONE_NEWPID),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_new_user_namespace_is_mapped_then_entered_as_root_before_the_others() {
+        let f = Fake::new();
+        let s = spec(json!({"linux": {"namespaces": [{"type": "mount"}, {"type": "user"}]}}));
+        let (r, asked) = namespaces_of(&s, &f);
+        r.unwrap();
+        assert_eq!(asked, 1);
+        assert_eq!(
+            f.calls(),
+            [
+                Call::Unshare(libc::CLONE_NEWUSER),
+                Call::Setresgid(0),
+                Call::Setresuid(0),
+                Call::Unshare(libc::CLONE_NEWNS),
+            ]
+        );
+    }
+
+    #[test]
+    fn failing_to_join_names_the_namespace_and_creates_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let net = ns_path(&d, "net");
+        let f = Fake::new();
+        f.fail(libc::EPERM, |c| matches!(c, Call::Setns(..)));
+        let s = spec(json!({"linux": {"namespaces": [
+            {"type": "mount"}, {"type": "network", "path": net}
+        ]}}));
+        let e = namespaces_of(&s, &f).0.unwrap_err();
+        assert_eq!(
+            e.0,
+            format!("joining network namespace {net}: Operation not permitted (os error 1)")
+        );
+        assert!(!f.calls().iter().any(|c| matches!(c, Call::Unshare(_))));
+    }
+
+    #[test]
+    fn unmapped_root_in_a_new_user_namespace_is_a_clear_error() {
+        let f = Fake::new();
+        f.fail(libc::EINVAL, |c| matches!(c, Call::Setresgid(0)));
+        let s = spec(json!({"linux": {"namespaces": [{"type": "mount"}, {"type": "user"}]}}));
+        let e = namespaces_of(&s, &f).0.unwrap_err();
+        assert_eq!(
+            e.0,
+            "becoming root in the user namespace: Invalid argument (os error 22) (map container id 0)"
+        );
+    }
+
+    #[test]
+    fn hostname_domainname_and_personality() {
+        let f = Fake::new();
+        let s = spec(json!({"hostname": "web", "domainname": "example.test",
+                            "linux": {"personality": {"domain": "LINUX32"}}}));
+        set_names_and_personality(&f, &s).unwrap();
+        assert_eq!(
+            f.calls(),
+            [
+                Call::Sethostname("web".into()),
+                Call::Setdomainname("example.test".into()),
+                Call::Personality(8),
+            ]
+        );
+        // empty names are not set
+        let f = Fake::new();
+        set_names_and_personality(&f, &spec(json!({"hostname": ""}))).unwrap();
+        assert!(f.calls().is_empty());
+    }
+
+    #[test]
+    fn a_refused_hostname_is_named() {
+        let f = Fake::new();
+        f.fail(libc::EPERM, |_| true);
+        let e = set_names_and_personality(&f, &spec(json!({"hostname": "web"}))).unwrap_err();
+        assert_eq!(
+            e.0,
+            "setting hostname \"web\": Operation not permitted (os error 1)"
+        );
+    }
+
+    fn filter() -> berth_seccomp::Filter {
+        let profile = serde_json::from_value(json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["kexec_load"], "action": "SCMP_ACT_ERRNO"}]
+        }))
+        .unwrap();
+        berth_seccomp::compile(&profile).unwrap()
+    }
+
+    /// The calls of apply_process reduced to their kinds, bounding drops left out.
+    fn steps(f: &Fake) -> Vec<String> {
+        f.calls()
+            .iter()
+            .filter(|c| !matches!(c, Call::Prctl(Prctl::CapBsetDrop(_))))
+            .map(|c| {
+                let s = format!("{c:?}");
+                s.split(['(', ' ']).next().unwrap().to_string()
+                    + match c {
+                        Call::Prctl(p) => format!(":{p:?}"),
+                        _ => String::new(),
+                    }
+                    .as_str()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn without_no_new_privs_seccomp_is_loaded_while_still_privileged() {
+        let f = Fake::new();
+        let s = spec(
+            json!({"process": {"cwd": "/work", "user": {"uid": 1, "gid": 1, "umask": 63},
+                                        "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1}]}}),
+        );
+        let p = s.process().clone().unwrap();
+        apply_process(&f, &p, Some(&filter())).unwrap();
+        assert_eq!(
+            steps(&f),
+            [
+                "Setrlimit",
+                "SeccompLoad",
+                "Prctl:KeepCaps(true)",
+                "Setgroups",
+                "Setresgid",
+                "Setresuid",
+                "Capset",
+                "Prctl:AmbientClearAll",
+                "Prctl:KeepCaps(false)",
+                "Chdir",
+                "Umask",
+            ]
+        );
+        let calls = f.calls();
+        assert!(calls.contains(&Call::Chdir("/work".into())));
+        assert_eq!(calls.last(), Some(&Call::Umask(0o077)));
+        assert!(calls.contains(&Call::Capset(CapSets::default())));
+    }
+
+    #[test]
+    fn with_no_new_privs_the_bit_is_set_first_and_seccomp_left_for_last() {
+        let f = Fake::new();
+        let s = spec(json!({"process": {"noNewPrivileges": true}}));
+        let p = s.process().clone().unwrap();
+        apply_process(&f, &p, Some(&filter())).unwrap();
+        let st = steps(&f);
+        assert_eq!(st[0], "Prctl:NoNewPrivs");
+        assert!(!st.contains(&"SeccompLoad".to_string()));
+        // the default umask
+        assert_eq!(f.calls().last(), Some(&Call::Umask(0o022)));
+    }
+
+    #[test]
+    fn a_refused_seccomp_filter_stops_before_the_user_switch() {
+        let f = Fake::new();
+        f.fail(libc::EACCES, |c| c == &Call::SeccompLoad);
+        let p = spec(json!({})).process().clone().unwrap();
+        let e = apply_process(&f, &p, Some(&filter())).unwrap_err();
+        assert_eq!(e.0, "Permission denied (os error 13)");
+        assert!(!f.calls().iter().any(|c| matches!(c, Call::Setresuid(_))));
+    }
+
+    #[test]
+    fn a_missing_cwd_is_named() {
+        let f = Fake::new();
+        f.fail(libc::ENOENT, |c| matches!(c, Call::Chdir(_)));
+        let s = spec(json!({"process": {"cwd": "/nowhere"}}));
+        let p = s.process().clone().unwrap();
+        let e = apply_process(&f, &p, None).unwrap_err();
+        assert_eq!(
+            e.0,
+            "process.cwd /nowhere: No such file or directory (os error 2)"
+        );
+    }
 }

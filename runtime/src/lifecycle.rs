@@ -33,6 +33,7 @@ pub fn start(g: &Global, id: &str) -> Result<State> {
             events: libc::POLLIN,
             revents: 0,
         };
+        // SAFETY: poll of one pollfd we own, alive for the call.
         let n = unsafe { libc::poll(&mut pfd, 1, 100) };
         if n > 0 {
             let mut buf = [0u8; 4096];
@@ -87,6 +88,7 @@ pub fn kill(g: &Global, id: &str, sig: i32, all: bool) -> Result<()> {
             .signal_all(sig)
             .map_err(|e| format!("container {id}: {e}").into());
     }
+    // SAFETY: kill takes numbers; the pid is init's, found alive with its start time just before.
     if unsafe { libc::kill(st.pid, sig) } != 0 {
         bail!(
             "container {id}: kill pid {}: {}",
@@ -143,6 +145,7 @@ pub fn delete(g: &Global, id: &str, force: bool) -> Result<()> {
 fn kill_and_wait(st: &State) -> Result<()> {
     let cg = st.cgroup()?;
     if st.own_pid_ns {
+        // SAFETY: kill takes numbers; the pid is init's, found alive with its start time just before.
         unsafe { libc::kill(st.pid, libc::SIGKILL) };
         // A frozen init cannot die until thawed.
         if cg.is_frozen().unwrap_or(false) {

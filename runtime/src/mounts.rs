@@ -1,9 +1,6 @@
-//! Mount options of the OCI spec turned into mount(2) flags, and a thin mount(2) wrapper.
+//! Mount options of the OCI spec turned into mount(2) flags.
 
-use std::ffi::CString;
-use std::io;
-
-pub type Flags = libc::c_ulong;
+pub use crate::sys::Flags;
 
 /// A spec mount's options, split the way mount(2) wants them.
 #[derive(Default, Debug)]
@@ -99,63 +96,6 @@ pub fn propagation(name: &str) -> Option<Flags> {
         "runbindable" => libc::MS_UNBINDABLE | libc::MS_REC,
         _ => return None,
     })
-}
-
-fn c(s: &str) -> io::Result<CString> {
-    CString::new(s).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
-}
-
-pub fn mount(
-    src: Option<&str>,
-    target: &str,
-    fstype: Option<&str>,
-    flags: Flags,
-    data: Option<&str>,
-) -> io::Result<()> {
-    let src = src.map(c).transpose()?;
-    let target = c(target)?;
-    let fstype = fstype.map(c).transpose()?;
-    let data = data.filter(|d| !d.is_empty()).map(c).transpose()?;
-    let r = unsafe {
-        libc::mount(
-            src.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
-            target.as_ptr(),
-            fstype.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
-            flags,
-            data.as_ref()
-                .map_or(std::ptr::null(), |s| s.as_ptr().cast()),
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// The flags of the mount holding `path` that a remount must keep (the kernel refuses to
-/// clear locked ones in a user namespace).
-pub fn locked_flags(path: &str) -> Flags {
-    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    let Ok(p) = c(path) else { return 0 };
-    if unsafe { libc::statvfs(p.as_ptr(), &mut s) } != 0 {
-        return 0;
-    }
-    let mut f = 0;
-    for (st, ms) in [
-        (libc::ST_NOSUID, libc::MS_NOSUID),
-        (libc::ST_NODEV, libc::MS_NODEV),
-        (libc::ST_NOEXEC, libc::MS_NOEXEC),
-        (libc::ST_NOATIME, libc::MS_NOATIME),
-        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
-        (libc::ST_RELATIME, libc::MS_RELATIME),
-        (libc::ST_RDONLY, libc::MS_RDONLY),
-    ] {
-        if s.f_flag & st != 0 {
-            f |= ms;
-        }
-    }
-    f
 }
 
 #[cfg(test)]

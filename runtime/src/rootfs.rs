@@ -5,14 +5,15 @@
 
 use crate::error::{bail, Context, Result};
 use crate::mountinfo;
-use crate::mounts::{locked_flags, mount, parse_options, propagation, Flags};
+use crate::mounts::{parse_options, propagation};
 use crate::safepath::{ensure, entry_in_root, open_in_root, proc_fd_path, Entry, Kind};
+use crate::sys::{Flags, Node, Sys};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
-use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 pub struct Rootfs<'a> {
+    pub sys: &'a dyn Sys,
     pub spec: &'a Spec,
     pub path: &'a Path,
     pub bundle: &'a Path,
@@ -50,26 +51,28 @@ impl Rootfs<'_> {
     /// Everything up to (not including) pivot_root. Returns the rootfs directory fd.
     pub fn prepare(&self) -> Result<OwnedFd> {
         let prop = root_propagation(self.spec)?;
-        mount(
-            None,
-            "/",
-            None,
-            prop.unwrap_or(libc::MS_SLAVE | libc::MS_REC),
-            None,
-        )
-        .ctx("making / a slave mount")?;
+        self.sys
+            .mount(
+                None,
+                "/",
+                None,
+                prop.unwrap_or(libc::MS_SLAVE | libc::MS_REC),
+                None,
+            )
+            .ctx("making / a slave mount")?;
         let rootfs = self.path.to_str().ok_or("rootfs path is not UTF-8")?;
         if prop.is_some_and(|f| f & libc::MS_SHARED != 0) {
             self.make_parent_private()?;
         }
-        mount(
-            Some(rootfs),
-            rootfs,
-            None,
-            libc::MS_BIND | libc::MS_REC,
-            None,
-        )
-        .with_ctx(|| format!("bind-mounting rootfs {rootfs}"))?;
+        self.sys
+            .mount(
+                Some(rootfs),
+                rootfs,
+                None,
+                libc::MS_BIND | libc::MS_REC,
+                None,
+            )
+            .with_ctx(|| format!("bind-mounting rootfs {rootfs}"))?;
         let root =
             std::fs::File::open(self.path).with_ctx(|| format!("opening rootfs {rootfs}"))?;
         let root: OwnedFd = root.into();
@@ -90,13 +93,13 @@ impl Rootfs<'_> {
                         .as_ref()
                         .is_some_and(|o| o.iter().any(|x| x == "bind" || x == "rbind")))
         });
-        let old_umask = unsafe { libc::umask(0) };
+        let old_umask = self.sys.umask(0);
         let r = if dev_is_bind {
             Ok(())
         } else {
             self.setup_dev(&root)
         };
-        unsafe { libc::umask(old_umask) };
+        self.sys.umask(old_umask);
         r?;
         Ok(root)
     }
@@ -111,7 +114,8 @@ impl Rootfs<'_> {
         if let Some(p) = parent {
             if p.optional.iter().any(|o| o.starts_with("shared:")) {
                 let mp = p.mount_point.to_string_lossy();
-                mount(None, &mp, None, libc::MS_PRIVATE, None)
+                self.sys
+                    .mount(None, &mp, None, libc::MS_PRIVATE, None)
                     .with_ctx(|| format!("making {mp} private"))?;
             }
         }
@@ -138,32 +142,34 @@ impl Rootfs<'_> {
             let target =
                 ensure(root.as_fd(), dest, kind).ctx("creating the mount point in the rootfs")?;
             let flags = libc::MS_BIND | if opts.recursive { libc::MS_REC } else { 0 };
-            mount(
-                Some(&src.to_string_lossy()),
-                &proc_fd_path(&target),
-                None,
-                flags,
-                None,
-            )
-            .with_ctx(|| format!("binding {}", src.display()))?;
+            self.sys
+                .mount(
+                    Some(&src.to_string_lossy()),
+                    &proc_fd_path(&target),
+                    None,
+                    flags,
+                    None,
+                )
+                .with_ctx(|| format!("binding {}", src.display()))?;
             let extra = opts.flags & !libc::MS_REMOUNT;
             if extra != 0 {
                 let now = open_in_root(root.as_fd(), dest, libc::O_PATH)
                     .ctx("reopening the mount point")?;
                 let p = proc_fd_path(&now);
                 let keep = if self.userns {
-                    locked_flags(&p) & !libc::MS_RDONLY
+                    self.sys.mount_flags(&p) & !libc::MS_RDONLY
                 } else {
                     0
                 };
-                mount(
-                    None,
-                    &p,
-                    None,
-                    libc::MS_REMOUNT | libc::MS_BIND | extra | keep,
-                    None,
-                )
-                .ctx("remounting with its options")?;
+                self.sys
+                    .mount(
+                        None,
+                        &p,
+                        None,
+                        libc::MS_REMOUNT | libc::MS_BIND | extra | keep,
+                        None,
+                    )
+                    .ctx("remounting with its options")?;
             }
             return self.apply_propagation(root, dest, &opts.propagation);
         }
@@ -178,7 +184,9 @@ impl Rootfs<'_> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| typ.to_string());
         let p = proc_fd_path(&target);
-        let r = mount(Some(&src), &p, Some(typ), opts.flags, Some(&data));
+        let r = self
+            .sys
+            .mount(Some(&src), &p, Some(typ), opts.flags, Some(&data));
         match r {
             Ok(()) => {}
             // In a user namespace without their own namespaces, sysfs and mqueue cannot be
@@ -191,21 +199,23 @@ impl Rootfs<'_> {
                 } else {
                     "/dev/mqueue"
                 };
-                mount(Some(host), &p, None, libc::MS_BIND | libc::MS_REC, None)
+                self.sys
+                    .mount(Some(host), &p, None, libc::MS_BIND | libc::MS_REC, None)
                     .with_ctx(|| format!("binding {host} (fresh {typ} refused: {e})"))?;
                 if opts.flags != 0 {
                     let now = open_in_root(root.as_fd(), dest, libc::O_PATH)
                         .ctx("reopening the mount point")?;
                     let p = proc_fd_path(&now);
-                    let keep = locked_flags(&p) & !libc::MS_RDONLY;
-                    mount(
-                        None,
-                        &p,
-                        None,
-                        libc::MS_REMOUNT | libc::MS_BIND | opts.flags | keep,
-                        None,
-                    )
-                    .ctx("remounting with its options")?;
+                    let keep = self.sys.mount_flags(&p) & !libc::MS_RDONLY;
+                    self.sys
+                        .mount(
+                            None,
+                            &p,
+                            None,
+                            libc::MS_REMOUNT | libc::MS_BIND | opts.flags | keep,
+                            None,
+                        )
+                        .ctx("remounting with its options")?;
                 }
             }
             Err(e) => return Err(e).ctx(format!("mounting {typ} from {src}")),
@@ -217,7 +227,9 @@ impl Rootfs<'_> {
         for &f in props {
             let now =
                 open_in_root(root.as_fd(), dest, libc::O_PATH).ctx("reopening the mount point")?;
-            mount(None, &proc_fd_path(&now), None, f, None).ctx("setting propagation")?;
+            self.sys
+                .mount(None, &proc_fd_path(&now), None, f, None)
+                .ctx("setting propagation")?;
         }
         Ok(())
     }
@@ -238,14 +250,15 @@ impl Rootfs<'_> {
             return self.mount_one_cgroup(root, dest, v2, base_flags | (flags & libc::MS_RDONLY));
         }
         let target = ensure(root.as_fd(), dest, Kind::Dir).ctx("creating the mount point")?;
-        mount(
-            Some("tmpfs"),
-            &proc_fd_path(&target),
-            Some("tmpfs"),
-            base_flags,
-            Some("mode=755"),
-        )
-        .ctx("mounting the tmpfs for cgroup hierarchies")?;
+        self.sys
+            .mount(
+                Some("tmpfs"),
+                &proc_fd_path(&target),
+                Some("tmpfs"),
+                base_flags,
+                Some("mode=755"),
+            )
+            .ctx("mounting the tmpfs for cgroup hierarchies")?;
         for m in &v1 {
             let name = m
                 .mount_point
@@ -262,7 +275,7 @@ impl Rootfs<'_> {
                 for c in name.split(',') {
                     let parent = open_in_root(root.as_fd(), dest, libc::O_PATH | libc::O_DIRECTORY)
                         .ctx("reopening the cgroup tmpfs")?;
-                    symlinkat(&name, &parent, c);
+                    symlinkat(self.sys, &name, &parent, c);
                 }
             }
         }
@@ -288,14 +301,15 @@ impl Rootfs<'_> {
         if readonly {
             let now =
                 open_in_root(root.as_fd(), dest, libc::O_PATH).ctx("reopening the mount point")?;
-            mount(
-                None,
-                &proc_fd_path(&now),
-                None,
-                libc::MS_REMOUNT | libc::MS_RDONLY | base_flags,
-                Some("mode=755"),
-            )
-            .ctx("making the cgroup tmpfs read-only")?;
+            self.sys
+                .mount(
+                    None,
+                    &proc_fd_path(&now),
+                    None,
+                    libc::MS_REMOUNT | libc::MS_RDONLY | base_flags,
+                    Some("mode=755"),
+                )
+                .ctx("making the cgroup tmpfs read-only")?;
         }
         Ok(())
     }
@@ -318,30 +332,32 @@ impl Rootfs<'_> {
         };
         let target = ensure(root.as_fd(), dest, Kind::Dir).ctx("creating the mount point")?;
         let p = proc_fd_path(&target);
-        mount(
-            Some(&src.to_string_lossy()),
-            &p,
-            None,
-            libc::MS_BIND | libc::MS_REC,
-            None,
-        )
-        .with_ctx(|| format!("binding {}", src.display()))?;
+        self.sys
+            .mount(
+                Some(&src.to_string_lossy()),
+                &p,
+                None,
+                libc::MS_BIND | libc::MS_REC,
+                None,
+            )
+            .with_ctx(|| format!("binding {}", src.display()))?;
         let now =
             open_in_root(root.as_fd(), dest, libc::O_PATH).ctx("reopening the mount point")?;
         let p = proc_fd_path(&now);
         let keep = if self.userns {
-            locked_flags(&p) & !libc::MS_RDONLY
+            self.sys.mount_flags(&p) & !libc::MS_RDONLY
         } else {
             0
         };
-        mount(
-            None,
-            &p,
-            None,
-            libc::MS_REMOUNT | libc::MS_BIND | flags | keep,
-            None,
-        )
-        .with_ctx(|| format!("remounting {}", dest.display()))
+        self.sys
+            .mount(
+                None,
+                &p,
+                None,
+                libc::MS_REMOUNT | libc::MS_BIND | flags | keep,
+                None,
+            )
+            .with_ctx(|| format!("remounting {}", dest.display()))
     }
 
     fn setup_dev(&self, root: &OwnedFd) -> Result<()> {
@@ -378,15 +394,14 @@ impl Rootfs<'_> {
             ("stdout", "/proc/self/fd/1"),
             ("stderr", "/proc/self/fd/2"),
         ] {
-            symlinkat(target, &dev, link);
+            symlinkat(self.sys, target, &dev, link);
         }
         if Path::new("/proc/kcore").exists() {
-            symlinkat("/proc/kcore", &dev, "core");
+            symlinkat(self.sys, "/proc/kcore", &dev, "core");
         }
         // /dev/ptmx must be the container's own devpts instance.
-        let name = CString::new("ptmx").unwrap();
-        unsafe { libc::unlinkat(dev.as_raw_fd(), name.as_ptr(), 0) };
-        symlinkat("pts/ptmx", &dev, "ptmx");
+        let _ = self.sys.unlinkat(dev.as_fd(), "ptmx");
+        symlinkat(self.sys, "pts/ptmx", &dev, "ptmx");
         Ok(())
     }
 
@@ -427,53 +442,36 @@ impl Rootfs<'_> {
     ) -> Result<()> {
         if self.userns {
             // Device nodes cannot be created in a user namespace: bind the host's.
-            return bind_host_device(root, path);
+            return bind_host_device(self.sys, root, path);
         }
         let parent = path.parent().unwrap_or(Path::new("/dev"));
         let name = path.file_name().ok_or("device path has no name")?;
         let pfd = ensure(root.as_fd(), parent, Kind::Dir).ctx("creating the parent directory")?;
-        let cname =
-            CString::new(name.to_string_lossy().as_bytes()).map_err(|_| "bad device name")?;
-        // SAFETY: plain syscalls on a directory fd we own and a NUL-terminated name.
-        unsafe {
-            // A file of the same name in the image is replaced (never followed).
-            libc::unlinkat(pfd.as_raw_fd(), cname.as_ptr(), 0);
-            if libc::mknodat(
-                pfd.as_raw_fd(),
-                cname.as_ptr(),
-                kind | mode,
-                libc::makedev(major as u32, minor as u32),
-            ) != 0
-            {
-                let e = std::io::Error::last_os_error();
-                // The device rules can forbid creating a node they also forbid using
-                // (cgroup v1 keeps "deny c 1:11" even after a later "allow c *:* m"). runc
-                // creates nodes before its rules apply; the container gets the node and
-                // cannot open it. Binding the host's identical node gives the same.
-                if e.raw_os_error() == Some(libc::EPERM) && host_node_is(path, kind, major, minor) {
-                    return bind_host_device(root, path);
-                }
-                bail!("mknod: {e}");
+        let name = name.to_str().ok_or("device name is not UTF-8")?;
+        // A file of the same name in the image is replaced (never followed).
+        let _ = self.sys.unlinkat(pfd.as_fd(), name);
+        let dev = libc::makedev(major as u32, minor as u32);
+        if let Err(e) = self.sys.mknodat(pfd.as_fd(), name, kind | mode, dev) {
+            // The device rules can forbid creating a node they also forbid using
+            // (cgroup v1 keeps "deny c 1:11" even after a later "allow c *:* m"). runc
+            // creates nodes before its rules apply; the container gets the node and
+            // cannot open it. Binding the host's identical node gives the same.
+            if e.raw_os_error() == Some(libc::EPERM) && host_node_is(path, kind, major, minor) {
+                return bind_host_device(self.sys, root, path);
             }
-            if libc::fchownat(
-                pfd.as_raw_fd(),
-                cname.as_ptr(),
-                uid,
-                gid,
-                libc::AT_SYMLINK_NOFOLLOW,
-            ) != 0
-            {
-                bail!("chown: {}", std::io::Error::last_os_error());
-            }
+            bail!("mknod: {e}");
         }
+        self.sys
+            .fchownat(pfd.as_fd(), name, uid, gid)
+            .map_err(|e| format!("chown: {e}"))?;
         Ok(())
     }
 }
 
 /// Bind-mounts the host's device node at `path` onto the same path in the rootfs.
-fn bind_host_device(root: &OwnedFd, path: &Path) -> Result<()> {
+fn bind_host_device(sys: &dyn Sys, root: &OwnedFd, path: &Path) -> Result<()> {
     let target = ensure(root.as_fd(), path, Kind::File).ctx("creating the mount point")?;
-    mount(
+    sys.mount(
         Some(&path.to_string_lossy()),
         &proc_fd_path(&target),
         None,
@@ -511,25 +509,22 @@ fn refuse_unless_directory(root: &OwnedFd, dest: &Path, typ: &str) -> Result<()>
     )
 }
 
-fn symlinkat(target: &str, dir: &OwnedFd, name: &str) {
-    let t = CString::new(target).unwrap();
-    let n = CString::new(name).unwrap();
-    unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) };
+/// A symlink the container gets if nothing is in the way (an existing entry is kept).
+fn symlinkat(sys: &dyn Sys, target: &str, dir: &OwnedFd, name: &str) {
+    let _ = sys.symlinkat(target, dir.as_fd(), name);
 }
 
 /// Makes the rootfs the root: pivot_root, the old root detached; or, with `no_pivot`,
 /// moved over `/` and chrooted (the mount namespace's root is then the rootfs, so exec's
 /// setns lands in it too).
-pub fn enter(root: &OwnedFd, rootfs: &Path, no_pivot: bool) -> Result<()> {
+pub fn enter(sys: &dyn Sys, root: &OwnedFd, rootfs: &Path, no_pivot: bool) -> Result<()> {
     if no_pivot {
         let p = rootfs.to_string_lossy();
-        std::env::set_current_dir(rootfs).ctx("chdir to the rootfs")?;
-        mount(Some(&p), "/", None, libc::MS_MOVE, None).ctx("moving the rootfs to /")?;
-        let dot = CString::new(".").unwrap();
-        if unsafe { libc::chroot(dot.as_ptr()) } != 0 {
-            bail!("chroot: {}", std::io::Error::last_os_error());
-        }
-        return std::env::set_current_dir("/").ctx("chdir /");
+        sys.chdir(rootfs).ctx("chdir to the rootfs")?;
+        sys.mount(Some(&p), "/", None, libc::MS_MOVE, None)
+            .ctx("moving the rootfs to /")?;
+        sys.chroot(".").ctx("chroot")?;
+        return sys.chdir(Path::new("/")).ctx("chdir /");
     }
     let old = std::fs::File::open("/").ctx("opening the old root")?;
     let new = open_in_root(
@@ -538,35 +533,22 @@ pub fn enter(root: &OwnedFd, rootfs: &Path, no_pivot: bool) -> Result<()> {
         libc::O_RDONLY | libc::O_DIRECTORY,
     )
     .ctx("opening the rootfs")?;
-    unsafe {
-        if libc::fchdir(new.as_raw_fd()) != 0 {
-            bail!("chdir to the rootfs: {}", std::io::Error::last_os_error());
-        }
-        let dot = CString::new(".").unwrap();
-        if libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) != 0 {
-            bail!("pivot_root: {}", std::io::Error::last_os_error());
-        }
-        // The old root is now stacked on "."; detach it without touching the host's mounts.
-        if libc::fchdir(old.as_raw_fd()) != 0 {
-            bail!("chdir to the old root: {}", std::io::Error::last_os_error());
-        }
-    }
-    mount(None, ".", None, libc::MS_SLAVE | libc::MS_REC, None)
+    sys.fchdir(new.as_fd()).ctx("chdir to the rootfs")?;
+    sys.pivot_root(".", ".").ctx("pivot_root")?;
+    // The old root is now stacked on "."; detach it without touching the host's mounts.
+    sys.fchdir(old.as_fd()).ctx("chdir to the old root")?;
+    sys.mount(None, ".", None, libc::MS_SLAVE | libc::MS_REC, None)
         .ctx("making the old root a slave")?;
-    let dot = CString::new(".").unwrap();
-    if unsafe { libc::umount2(dot.as_ptr(), libc::MNT_DETACH) } != 0 {
-        bail!(
-            "detaching the old root: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-    std::env::set_current_dir("/").ctx("chdir /")
+    sys.umount2(".", libc::MNT_DETACH)
+        .ctx("detaching the old root")?;
+    sys.chdir(Path::new("/")).ctx("chdir /")
 }
 
 /// After pivot_root: root propagation, sysctls, masked and read-only paths, read-only root.
-pub fn finalize(spec: &Spec) -> Result<()> {
+pub fn finalize(sys: &dyn Sys, spec: &Spec) -> Result<()> {
     if let Some(p) = root_propagation(spec)? {
-        mount(None, "/", None, p, None).ctx("setting root propagation")?;
+        sys.mount(None, "/", None, p, None)
+            .ctx("setting root propagation")?;
     }
     let Some(linux) = spec.linux() else {
         return Ok(());
@@ -574,14 +556,15 @@ pub fn finalize(spec: &Spec) -> Result<()> {
     if let Some(sysctl) = linux.sysctl() {
         for (k, v) in sysctl {
             let path = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
-            std::fs::write(&path, v).with_ctx(|| format!("sysctl {k}={v}"))?;
+            sys.write_file(&path, v.as_bytes())
+                .with_ctx(|| format!("sysctl {k}={v}"))?;
         }
     }
     for p in linux.readonly_paths().as_deref().unwrap_or(&[]) {
-        readonly_path(p).with_ctx(|| format!("read-only path {p}"))?;
+        readonly_path(sys, p).with_ctx(|| format!("read-only path {p}"))?;
     }
     for p in linux.masked_paths().as_deref().unwrap_or(&[]) {
-        mask_path(p).with_ctx(|| format!("masked path {p}"))?;
+        mask_path(sys, p).with_ctx(|| format!("masked path {p}"))?;
     }
     if spec
         .root()
@@ -589,8 +572,8 @@ pub fn finalize(spec: &Spec) -> Result<()> {
         .and_then(|r| r.readonly())
         .unwrap_or(false)
     {
-        let keep = locked_flags("/");
-        mount(
+        let keep = sys.mount_flags("/");
+        sys.mount(
             None,
             "/",
             None,
@@ -602,13 +585,14 @@ pub fn finalize(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-fn readonly_path(p: &str) -> Result<()> {
-    if std::fs::symlink_metadata(p).is_err() {
+fn readonly_path(sys: &dyn Sys, p: &str) -> Result<()> {
+    if sys.node(p).is_none() {
         return Ok(());
     }
-    mount(Some(p), p, None, libc::MS_BIND | libc::MS_REC, None).ctx("bind")?;
-    let keep = locked_flags(p);
-    mount(
+    sys.mount(Some(p), p, None, libc::MS_BIND | libc::MS_REC, None)
+        .ctx("bind")?;
+    let keep = sys.mount_flags(p);
+    sys.mount(
         None,
         p,
         None,
@@ -618,12 +602,689 @@ fn readonly_path(p: &str) -> Result<()> {
     .ctx("remount read-only")
 }
 
-fn mask_path(p: &str) -> Result<()> {
-    match std::fs::symlink_metadata(p) {
-        Err(_) => Ok(()),
-        Ok(m) if m.is_dir() => {
-            mount(Some("tmpfs"), p, Some("tmpfs"), libc::MS_RDONLY, None).ctx("mounting tmpfs")
+fn mask_path(sys: &dyn Sys, p: &str) -> Result<()> {
+    match sys.node(p) {
+        None => Ok(()),
+        Some(Node::Dir) => sys
+            .mount(Some("tmpfs"), p, Some("tmpfs"), libc::MS_RDONLY, None)
+            .ctx("mounting tmpfs"),
+        Some(Node::Other) => sys
+            .mount(Some("/dev/null"), p, None, libc::MS_BIND, None)
+            .ctx("binding /dev/null"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! How config.json's root, mounts, devices, masked and read-only paths become
+    //! system calls, shown with the recording fake (the rootfs is a temporary directory:
+    //! mount points are really created in it, nothing is mounted).
+    use super::*;
+    use crate::sys::fake::{mount as m, Call, Fake};
+    use crate::testing::{spec, TempBundle};
+    use serde_json::json;
+
+    const BIND: Flags = libc::MS_BIND;
+    const REC: Flags = libc::MS_REC;
+    const RO: Flags = libc::MS_RDONLY;
+    const REMOUNT: Flags = libc::MS_REMOUNT;
+
+    fn prepare(b: &TempBundle, spec: &Spec, userns: bool, fake: &Fake) -> Result<()> {
+        let rootfs = b.rootfs();
+        let r = Rootfs {
+            sys: fake,
+            spec,
+            path: &rootfs,
+            bundle: b.path(),
+            userns,
+            cgroup_dirs: Vec::new(),
+        };
+        r.prepare().map(drop)
+    }
+
+    /// The mounts of a prepared rootfs, paths relative to it.
+    fn mounts(b: &TempBundle, s: &Spec, userns: bool) -> Vec<Call> {
+        let fake = Fake::new();
+        prepare(b, s, userns, &fake).unwrap();
+        fake.mounts_in(&b.rootfs())
+    }
+
+    #[test]
+    fn root_becomes_a_recursive_slave_then_the_rootfs_is_bound_onto_itself() {
+        let b = TempBundle::new();
+        let got = mounts(&b, &spec(json!({})), false);
+        assert_eq!(
+            got,
+            [
+                m(None, "/", None, libc::MS_SLAVE | REC, None),
+                m(Some("/"), "/", None, BIND | REC, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn rootfs_propagation_replaces_the_default_slave_and_is_set_again_after_pivot() {
+        let b = TempBundle::new();
+        let s = spec(json!({"linux": {"rootfsPropagation": "rprivate"}}));
+        let got = mounts(&b, &s, false);
+        assert_eq!(got[0], m(None, "/", None, libc::MS_PRIVATE | REC, None));
+        let fake = Fake::new();
+        finalize(&fake, &s).unwrap();
+        assert_eq!(
+            fake.calls(),
+            [m(None, "/", None, libc::MS_PRIVATE | REC, None)]
+        );
+    }
+
+    #[test]
+    fn unknown_rootfs_propagation_is_refused_before_any_mount() {
+        let b = TempBundle::new();
+        let fake = Fake::new();
+        let s = spec(json!({"linux": {"rootfsPropagation": "sideways"}}));
+        let e = prepare(&b, &s, false, &fake).unwrap_err();
+        assert_eq!(
+            e.0,
+            "linux.rootfsPropagation \"sideways\" is not a propagation mode"
+        );
+        assert!(fake.calls().is_empty());
+    }
+
+    #[test]
+    fn spec_mounts_in_listed_order_with_flags_and_data() {
+        let b = TempBundle::new();
+        let s = spec(json!({"mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/run", "type": "tmpfs"}
+        ]}));
+        let got = mounts(&b, &s, false);
+        let (nosuid, noexec, nodev) = (libc::MS_NOSUID, libc::MS_NOEXEC, libc::MS_NODEV);
+        assert_eq!(
+            got[2..],
+            [
+                m(Some("proc"), "/proc", Some("proc"), 0, None),
+                m(
+                    Some("tmpfs"),
+                    "/dev",
+                    Some("tmpfs"),
+                    nosuid | libc::MS_STRICTATIME,
+                    Some("mode=755,size=65536k")
+                ),
+                m(
+                    Some("devpts"),
+                    "/dev/pts",
+                    Some("devpts"),
+                    nosuid | noexec,
+                    Some("newinstance,ptmxmode=0666,mode=0620,gid=5")
+                ),
+                m(
+                    Some("shm"),
+                    "/dev/shm",
+                    Some("tmpfs"),
+                    nosuid | noexec | nodev,
+                    Some("mode=1777,size=65536k")
+                ),
+                m(
+                    Some("mqueue"),
+                    "/dev/mqueue",
+                    Some("mqueue"),
+                    nosuid | noexec | nodev,
+                    None
+                ),
+                m(
+                    Some("sysfs"),
+                    "/sys",
+                    Some("sysfs"),
+                    nosuid | noexec | nodev | RO,
+                    None
+                ),
+                // no source: the type is the source
+                m(Some("tmpfs"), "/run", Some("tmpfs"), 0, None),
+            ]
+        );
+        // mount points were made inside the rootfs
+        for d in ["proc", "dev/pts", "dev/shm", "dev/mqueue", "sys", "run"] {
+            assert!(b.rootfs().join(d).is_dir(), "{d}");
         }
-        Ok(_) => mount(Some("/dev/null"), p, None, libc::MS_BIND, None).ctx("binding /dev/null"),
+    }
+
+    #[test]
+    fn read_only_bind_is_a_bind_then_a_remount_with_the_flags() {
+        let b = TempBundle::new();
+        let src = b.path().join("data");
+        std::fs::create_dir(&src).unwrap();
+        let src = src.to_str().unwrap();
+        let s = spec(
+            json!({"mounts": [{"destination": "/data", "type": "bind", "source": src,
+                                        "options": ["rbind", "ro", "nosuid", "nodev"]}]}),
+        );
+        let got = mounts(&b, &s, false);
+        assert_eq!(
+            got[2..],
+            [
+                m(Some(src), "/data", None, BIND | REC, None),
+                m(
+                    None,
+                    "/data",
+                    None,
+                    REMOUNT | BIND | RO | libc::MS_NOSUID | libc::MS_NODEV,
+                    None
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn plain_bind_is_one_non_recursive_mount_and_a_relative_source_is_in_the_bundle() {
+        let b = TempBundle::new();
+        std::fs::create_dir(b.path().join("conf")).unwrap();
+        let s = spec(
+            json!({"mounts": [{"destination": "/etc/conf", "source": "conf",
+                                        "options": ["bind"]}]}),
+        );
+        let got = mounts(&b, &s, false);
+        let src = b.path().join("conf");
+        assert_eq!(
+            got[2..],
+            [m(
+                Some(src.to_str().unwrap()),
+                "/etc/conf",
+                None,
+                BIND,
+                None
+            )]
+        );
+    }
+
+    #[test]
+    fn bind_of_a_file_gets_a_file_as_mount_point() {
+        let b = TempBundle::new();
+        let src = b.path().join("hosts");
+        std::fs::write(&src, "127.0.0.1 localhost\n").unwrap();
+        let s = spec(
+            json!({"mounts": [{"destination": "/etc/hosts", "type": "bind",
+                                        "source": src, "options": ["rbind", "rprivate"]}]}),
+        );
+        let got = mounts(&b, &s, false);
+        assert!(b.rootfs().join("etc/hosts").is_file());
+        assert_eq!(got.len(), 4, "{got:?}");
+    }
+
+    #[test]
+    fn propagation_options_are_separate_mounts_after_the_mount() {
+        let b = TempBundle::new();
+        std::fs::create_dir(b.path().join("vol")).unwrap();
+        let s = spec(
+            json!({"mounts": [{"destination": "/vol", "type": "bind", "source": "vol",
+                                        "options": ["rbind", "rshared", "unbindable"]}]}),
+        );
+        let got = mounts(&b, &s, false);
+        assert_eq!(
+            got[3..],
+            [
+                m(None, "/vol", None, libc::MS_SHARED | REC, None),
+                m(None, "/vol", None, libc::MS_UNBINDABLE, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn in_a_user_namespace_a_remount_keeps_the_locked_flags() {
+        let b = TempBundle::new();
+        std::fs::create_dir(b.path().join("vol")).unwrap();
+        std::fs::create_dir(b.rootfs().join("vol")).unwrap();
+        let s = spec(
+            json!({"mounts": [{"destination": "/vol", "type": "bind", "source": "vol",
+                                        "options": ["rbind", "noexec"]}]}),
+        );
+        let mut fake = Fake::new();
+        let target = b.rootfs().join("vol").to_string_lossy().into_owned();
+        fake.mount_flags
+            .insert(target, libc::MS_NOSUID | libc::MS_NODEV | RO);
+        prepare(&b, &s, true, &fake).unwrap();
+        let got = fake.mounts_in(&b.rootfs());
+        // nosuid and nodev are kept (the kernel refuses to clear them); ro is not asked for
+        assert_eq!(
+            got[3],
+            m(
+                None,
+                "/vol",
+                None,
+                REMOUNT | BIND | libc::MS_NOEXEC | libc::MS_NOSUID | libc::MS_NODEV,
+                None
+            )
+        );
+    }
+
+    #[test]
+    fn bind_from_a_missing_source_names_the_mount_and_the_source() {
+        let b = TempBundle::new();
+        let fake = Fake::new();
+        let s = spec(json!({"mounts": [{"destination": "/data", "type": "bind",
+                                        "source": "/nonexistent/berth-src"}]}));
+        let e = prepare(&b, &s, false, &fake).unwrap_err();
+        assert!(
+            e.0.starts_with("mount /data (bind): source /nonexistent/berth-src: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn proc_on_a_symlink_in_the_image_is_refused() {
+        let b = TempBundle::new();
+        std::os::unix::fs::symlink("/etc", b.rootfs().join("proc")).unwrap();
+        let fake = Fake::new();
+        let s = spec(json!({"mounts": [{"destination": "/proc", "type": "proc"}]}));
+        let e = prepare(&b, &s, false, &fake).unwrap_err();
+        assert_eq!(
+            e.0,
+            "mount /proc (proc): filesystem proc must be mounted on an ordinary directory, \
+             but /proc in the rootfs is a symlink (to /etc): make it a directory in the image"
+        );
+        assert_eq!(fake.mounts_in(&b.rootfs()).len(), 2);
+    }
+
+    #[test]
+    fn sysfs_refused_with_eperm_becomes_a_bind_of_the_hosts_sys() {
+        let b = TempBundle::new();
+        let fake = Fake::new();
+        fake.fail(
+            libc::EPERM,
+            |c| matches!(c, Call::Mount { fstype: Some(t), .. } if t == "sysfs"),
+        );
+        let s = spec(
+            json!({"mounts": [{"destination": "/sys", "type": "sysfs", "source": "sysfs",
+                                        "options": ["nosuid", "ro"]}]}),
+        );
+        prepare(&b, &s, true, &fake).unwrap();
+        let got = fake.mounts_in(&b.rootfs());
+        assert_eq!(
+            got[2..5],
+            [
+                m(
+                    Some("sysfs"),
+                    "/sys",
+                    Some("sysfs"),
+                    libc::MS_NOSUID | RO,
+                    None
+                ),
+                m(Some("/sys"), "/sys", None, BIND | REC, None),
+                m(
+                    None,
+                    "/sys",
+                    None,
+                    REMOUNT | BIND | libc::MS_NOSUID | RO,
+                    None
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_mount_says_which_mount_and_why() {
+        let b = TempBundle::new();
+        let fake = Fake::new();
+        fake.fail(
+            libc::EACCES,
+            |c| matches!(c, Call::Mount { fstype: Some(t), .. } if t == "tmpfs"),
+        );
+        let s = spec(json!({"mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm"},
+            {"destination": "/never", "type": "tmpfs", "source": "tmpfs"}
+        ]}));
+        let e = prepare(&b, &s, false, &fake).unwrap_err();
+        assert_eq!(
+            e.0,
+            "mount /dev/shm (tmpfs): mounting tmpfs from shm: Permission denied (os error 13)"
+        );
+        // nothing after the failed mount was attempted
+        assert_eq!(fake.mounts_in(&b.rootfs()).len(), 4);
+    }
+
+    #[test]
+    fn recursive_and_idmap_options_are_refused_naming_the_option() {
+        let b = TempBundle::new();
+        for (opt, msg) in [
+            ("rro", "recursive mount option rro is not supported"),
+            (
+                "idmap",
+                "mount option idmap (id-mapped mounts) is not supported",
+            ),
+            ("tmpcopyup", "mount option tmpcopyup is not supported"),
+        ] {
+            let fake = Fake::new();
+            let s = spec(json!({"mounts": [{"destination": "/x", "type": "tmpfs",
+                                            "options": [opt]}]}));
+            let e = prepare(&b, &s, false, &fake).unwrap_err();
+            assert_eq!(e.0, format!("mount /x (tmpfs): {msg}"));
+        }
+    }
+
+    #[test]
+    fn default_devices_are_made_with_mknod_and_chowned_to_root() {
+        let b = TempBundle::new();
+        let fake = Fake::new();
+        prepare(&b, &spec(json!({})), false, &fake).unwrap();
+        let calls = fake.calls_in(&b.rootfs());
+        let mut want = vec![Call::Umask(0)];
+        for &(path, major, minor) in DEFAULT_DEVICES {
+            want.push(Call::Unlink(path.into()));
+            want.push(Call::Mknod(
+                path.into(),
+                libc::S_IFCHR | 0o666,
+                libc::makedev(major as u32, minor as u32),
+            ));
+            want.push(Call::Chown(path.into(), 0, 0));
+        }
+        let start = calls.iter().position(|c| c == &Call::Umask(0)).unwrap();
+        assert_eq!(calls[start..start + want.len()], want);
+        let rest = &calls[start + want.len()..];
+        let links: Vec<_> = rest
+            .iter()
+            .filter(|c| !matches!(c, Call::Symlink(t, _) if t == "/proc/kcore"))
+            .cloned()
+            .collect();
+        let sl = |t: &str, p: &str| Call::Symlink(t.into(), p.into());
+        assert_eq!(
+            links,
+            [
+                sl("/proc/self/fd", "/dev/fd"),
+                sl("/proc/self/fd/0", "/dev/stdin"),
+                sl("/proc/self/fd/1", "/dev/stdout"),
+                sl("/proc/self/fd/2", "/dev/stderr"),
+                Call::Unlink("/dev/ptmx".into()),
+                sl("pts/ptmx", "/dev/ptmx"),
+                // the umask is given back
+                Call::Umask(0o022),
+            ]
+        );
+    }
+
+    #[test]
+    fn configured_devices_replace_defaults_with_their_mode_and_owner() {
+        let b = TempBundle::new();
+        let fake = Fake::new();
+        let s = spec(json!({"linux": {"devices": [
+            {"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "fileMode": 0o600},
+            {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "uid": 1000, "gid": 100},
+            {"path": "/dev/loop9", "type": "b", "major": 7, "minor": 9},
+            {"path": "/dev/pipe", "type": "p", "major": 0, "minor": 0}
+        ]}}));
+        prepare(&b, &s, false, &fake).unwrap();
+        let made: Vec<_> = fake
+            .calls_in(&b.rootfs())
+            .into_iter()
+            .filter(|c| matches!(c, Call::Mknod(..) | Call::Chown(..)))
+            .collect();
+        let dev = |a, b| libc::makedev(a, b);
+        // the defaults other than /dev/null come first
+        assert_eq!(made.len(), 2 * (DEFAULT_DEVICES.len() - 1 + 4));
+        assert_eq!(
+            made[made.len() - 8..],
+            [
+                Call::Mknod("/dev/null".into(), libc::S_IFCHR | 0o600, dev(1, 3)),
+                Call::Chown("/dev/null".into(), 0, 0),
+                Call::Mknod("/dev/fuse".into(), libc::S_IFCHR | 0o666, dev(10, 229)),
+                Call::Chown("/dev/fuse".into(), 1000, 100),
+                Call::Mknod("/dev/loop9".into(), libc::S_IFBLK | 0o666, dev(7, 9)),
+                Call::Chown("/dev/loop9".into(), 0, 0),
+                Call::Mknod("/dev/pipe".into(), libc::S_IFIFO | 0o666, dev(0, 0)),
+                Call::Chown("/dev/pipe".into(), 0, 0),
+            ]
+        );
+    }
+
+    #[test]
+    fn devices_outside_dev_or_of_type_a_are_refused() {
+        let b = TempBundle::new();
+        for (dev, msg) in [
+            (
+                json!({"path": "/etc/evil", "type": "c", "major": 1, "minor": 3}),
+                "device /etc/evil: devices must be under /dev",
+            ),
+            (
+                json!({"path": "/dev/all", "type": "a", "major": 1, "minor": 3}),
+                "device /dev/all: device type \"a\" is only valid in cgroup rules",
+            ),
+        ] {
+            let fake = Fake::new();
+            let s = spec(json!({"linux": {"devices": [dev]}}));
+            assert_eq!(prepare(&b, &s, false, &fake).unwrap_err().0, msg);
+        }
+    }
+
+    #[test]
+    fn in_a_user_namespace_devices_are_bind_mounts_of_the_hosts() {
+        let b = TempBundle::new();
+        let fake = Fake::new();
+        prepare(&b, &spec(json!({})), true, &fake).unwrap();
+        let calls = fake.calls_in(&b.rootfs());
+        assert!(!calls.iter().any(|c| matches!(c, Call::Mknod(..))));
+        let binds: Vec<_> = fake.mounts_in(&b.rootfs())[2..].to_vec();
+        let want: Vec<_> = DEFAULT_DEVICES
+            .iter()
+            .map(|&(p, _, _)| m(Some(p), p, None, BIND, None))
+            .collect();
+        assert_eq!(binds, want);
+        assert!(b.rootfs().join("dev/null").is_file());
+    }
+
+    #[test]
+    fn mknod_refused_by_the_device_rules_binds_the_identical_host_node() {
+        let b = TempBundle::new();
+        let fake = Fake::new();
+        fake.fail(
+            libc::EPERM,
+            |c| matches!(c, Call::Mknod(p, ..) if p.ends_with("/dev/null")),
+        );
+        prepare(&b, &spec(json!({})), false, &fake).unwrap();
+        assert_eq!(
+            fake.mounts_in(&b.rootfs())[2..],
+            [m(Some("/dev/null"), "/dev/null", None, BIND, None)]
+        );
+    }
+
+    #[test]
+    fn mknod_failing_otherwise_names_the_device() {
+        let b = TempBundle::new();
+        let fake = Fake::new();
+        fake.fail(libc::ENOSPC, |c| matches!(c, Call::Mknod(..)));
+        let e = prepare(&b, &spec(json!({})), false, &fake).unwrap_err();
+        assert_eq!(
+            e.0,
+            "device /dev/null: mknod: No space left on device (os error 28)"
+        );
+        // the umask is given back on failure too
+        assert_eq!(fake.calls().last(), Some(&Call::Umask(0o022)));
+    }
+
+    #[test]
+    fn a_bind_mounted_dev_gets_no_device_nodes() {
+        let b = TempBundle::new();
+        std::fs::create_dir(b.path().join("hostdev")).unwrap();
+        let fake = Fake::new();
+        let s = spec(json!({"mounts": [{"destination": "/dev", "type": "bind",
+                                        "source": "hostdev", "options": ["rbind"]}]}));
+        prepare(&b, &s, false, &fake).unwrap();
+        assert!(!fake
+            .calls()
+            .iter()
+            .any(|c| matches!(c, Call::Mknod(..) | Call::Symlink(..))));
+    }
+
+    #[test]
+    fn pivot_root_sequence_detaches_the_old_root() {
+        let b = TempBundle::new();
+        let root: OwnedFd = std::fs::File::open(b.rootfs()).unwrap().into();
+        let fake = Fake::new();
+        enter(&fake, &root, &b.rootfs(), false).unwrap();
+        let r = b.rootfs().to_string_lossy().into_owned();
+        assert_eq!(
+            fake.calls(),
+            [
+                Call::Fchdir(r),
+                Call::PivotRoot(".".into(), ".".into()),
+                Call::Fchdir("/".into()),
+                m(None, ".", None, libc::MS_SLAVE | REC, None),
+                Call::Umount2(".".into(), libc::MNT_DETACH),
+                Call::Chdir("/".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_pivot_moves_the_rootfs_over_root_and_chroots() {
+        let b = TempBundle::new();
+        let root: OwnedFd = std::fs::File::open(b.rootfs()).unwrap().into();
+        let fake = Fake::new();
+        enter(&fake, &root, &b.rootfs(), true).unwrap();
+        let r = b.rootfs().to_string_lossy().into_owned();
+        assert_eq!(
+            fake.calls(),
+            [
+                Call::Chdir(r.clone()),
+                m(Some(&r), "/", None, libc::MS_MOVE, None),
+                Call::Chroot(".".into()),
+                Call::Chdir("/".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn pivot_root_failure_is_named_and_stops_there() {
+        let b = TempBundle::new();
+        let root: OwnedFd = std::fs::File::open(b.rootfs()).unwrap().into();
+        let fake = Fake::new();
+        fake.fail(libc::EINVAL, |c| matches!(c, Call::PivotRoot(..)));
+        let e = enter(&fake, &root, &b.rootfs(), false).unwrap_err();
+        assert_eq!(e.0, "pivot_root: Invalid argument (os error 22)");
+        assert_eq!(fake.calls().len(), 2);
+    }
+
+    fn finalized(s: &Spec, nodes: &[(&str, Node)]) -> (Fake, Result<()>) {
+        let mut fake = Fake::new();
+        for (p, n) in nodes {
+            fake.nodes.insert(p.to_string(), *n);
+        }
+        let r = finalize(&fake, s);
+        (fake, r)
+    }
+
+    #[test]
+    fn readonly_paths_are_bound_then_remounted_read_only_missing_ones_skipped() {
+        let s = spec(
+            json!({"linux": {"readonlyPaths": ["/proc/bus", "/proc/none", "/proc/sysrq-trigger"]}}),
+        );
+        let (fake, r) = finalized(
+            &s,
+            &[
+                ("/proc/bus", Node::Dir),
+                ("/proc/sysrq-trigger", Node::Other),
+            ],
+        );
+        r.unwrap();
+        let mut want = Vec::new();
+        for p in ["/proc/bus", "/proc/sysrq-trigger"] {
+            want.push(m(Some(p), p, None, BIND | REC, None));
+            want.push(m(None, p, None, REMOUNT | BIND | RO | REC, None));
+        }
+        assert_eq!(fake.calls(), want);
+    }
+
+    #[test]
+    fn readonly_remount_keeps_the_mounts_locked_flags() {
+        let s = spec(json!({"linux": {"readonlyPaths": ["/proc/bus"]}}));
+        let mut fake = Fake::new();
+        fake.nodes.insert("/proc/bus".into(), Node::Dir);
+        fake.mount_flags
+            .insert("/proc/bus".into(), libc::MS_NOSUID | libc::MS_NOEXEC);
+        finalize(&fake, &s).unwrap();
+        assert_eq!(
+            fake.calls()[1],
+            m(
+                None,
+                "/proc/bus",
+                None,
+                REMOUNT | BIND | RO | REC | libc::MS_NOSUID | libc::MS_NOEXEC,
+                None
+            )
+        );
+    }
+
+    #[test]
+    fn masked_files_get_dev_null_and_masked_directories_a_read_only_tmpfs() {
+        let s =
+            spec(json!({"linux": {"maskedPaths": ["/proc/kcore", "/proc/acpi", "/proc/missing"]}}));
+        let (fake, r) = finalized(
+            &s,
+            &[("/proc/kcore", Node::Other), ("/proc/acpi", Node::Dir)],
+        );
+        r.unwrap();
+        assert_eq!(
+            fake.calls(),
+            [
+                m(Some("/dev/null"), "/proc/kcore", None, BIND, None),
+                m(Some("tmpfs"), "/proc/acpi", Some("tmpfs"), RO, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn sysctls_then_readonly_then_masked_then_read_only_root() {
+        let s = spec(json!({
+            "root": {"path": "rootfs", "readonly": true},
+            "linux": {"sysctl": {"net.ipv4.ip_forward": "1"},
+                      "maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"]}
+        }));
+        let mut fake = Fake::new();
+        fake.nodes.insert("/proc/kcore".into(), Node::Other);
+        fake.nodes.insert("/proc/sys".into(), Node::Dir);
+        fake.mount_flags.insert("/".into(), libc::MS_NODEV);
+        finalize(&fake, &s).unwrap();
+        assert_eq!(
+            fake.calls(),
+            [
+                Call::WriteFile("/proc/sys/net/ipv4/ip_forward".into(), "1".into()),
+                m(Some("/proc/sys"), "/proc/sys", None, BIND | REC, None),
+                m(None, "/proc/sys", None, REMOUNT | BIND | RO | REC, None),
+                m(Some("/dev/null"), "/proc/kcore", None, BIND, None),
+                m(None, "/", None, REMOUNT | BIND | RO | libc::MS_NODEV, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_mask_names_the_path_and_the_step() {
+        let s = spec(json!({"linux": {"maskedPaths": ["/proc/kcore"]}}));
+        let mut fake = Fake::new();
+        fake.nodes.insert("/proc/kcore".into(), Node::Other);
+        fake.fail(libc::EPERM, |_| true);
+        let e = finalize(&fake, &s).unwrap_err();
+        assert_eq!(
+            e.0,
+            "masked path /proc/kcore: binding /dev/null: Operation not permitted (os error 1)"
+        );
+    }
+
+    #[test]
+    fn a_failed_sysctl_write_names_key_and_value() {
+        let s = spec(json!({"linux": {"sysctl": {"kernel.shmmax": "1024"}}}));
+        let fake = Fake::new();
+        fake.fail(libc::EACCES, |c| matches!(c, Call::WriteFile(..)));
+        let e = finalize(&fake, &s).unwrap_err();
+        assert_eq!(
+            e.0,
+            "sysctl kernel.shmmax=1024: Permission denied (os error 13)"
+        );
     }
 }

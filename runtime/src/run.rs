@@ -14,6 +14,7 @@ static TARGET: AtomicI32 = AtomicI32::new(0);
 extern "C" fn forward(sig: libc::c_int) {
     let pid = TARGET.load(Ordering::Relaxed);
     if pid > 0 {
+        // SAFETY: kill is async-signal-safe and takes numbers.
         unsafe { libc::kill(pid, sig) };
     }
 }
@@ -32,6 +33,8 @@ pub fn forward_signals_to(pid: i32) {
         ) {
             continue;
         }
+        // SAFETY: a zeroed sigaction (valid: no flags, empty mask) with a handler that only calls
+        // async-signal-safe code (an atomic load and kill); no old action is asked for.
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = forward as *const () as usize;
@@ -76,6 +79,7 @@ pub fn run(g: &Global, o: &CreateOpts, detach: bool, keep: bool) -> Result<i32> 
 pub fn wait(pid: i32) -> i32 {
     let mut status = 0;
     loop {
+        // SAFETY: waitpid writes the status into a local int.
         let r = unsafe { libc::waitpid(pid, &mut status, 0) };
         if r == pid {
             break;
@@ -101,10 +105,14 @@ pub fn exit_code(status: i32) -> i32 {
 /// until the container exits; returns its exit code.
 pub fn relay_tty(master: &OwnedFd, pid: i32) -> i32 {
     let m = master.as_raw_fd();
+    // SAFETY: termios is plain old data; all zeroes is a valid value for tcgetattr to overwrite.
     let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: isatty takes a number; tcgetattr writes into `saved`, alive for the call.
     let is_tty = unsafe { libc::isatty(0) } == 1 && unsafe { libc::tcgetattr(0, &mut saved) } == 0;
     if is_tty {
         let mut raw = saved;
+        // SAFETY: cfmakeraw and tcsetattr use `raw`, a termios we own; TIOCGWINSZ writes into and
+        // TIOCSWINSZ reads `ws`, a winsize we own.
         unsafe {
             libc::cfmakeraw(&mut raw);
             libc::tcsetattr(0, libc::TCSANOW, &raw);
@@ -130,9 +138,11 @@ pub fn relay_tty(master: &OwnedFd, pid: i32) -> i32 {
                 revents: 0,
             },
         ];
+        // SAFETY: poll of the two pollfds of `fds`, alive for the call.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, 50) };
         if n > 0 {
             if fds[0].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+                // SAFETY: read writes at most `buf.len()` bytes into `buf`.
                 let k = unsafe { libc::read(m, buf.as_mut_ptr().cast(), buf.len()) };
                 if k > 0 {
                     write_all(1, &buf[..k as usize]);
@@ -141,6 +151,7 @@ pub fn relay_tty(master: &OwnedFd, pid: i32) -> i32 {
                 }
             }
             if fds[1].revents & (libc::POLLIN | libc::POLLHUP) != 0 {
+                // SAFETY: read writes at most `buf.len()` bytes into `buf`.
                 let k = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
                 if k > 0 {
                     write_all(m, &buf[..k as usize]);
@@ -151,6 +162,7 @@ pub fn relay_tty(master: &OwnedFd, pid: i32) -> i32 {
         }
         if status.is_none() {
             let mut st = 0;
+            // SAFETY: waitpid writes the status into a local int.
             if unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) } == pid {
                 status = Some(exit_code(st));
             }
@@ -159,6 +171,7 @@ pub fn relay_tty(master: &OwnedFd, pid: i32) -> i32 {
         }
     }
     if is_tty {
+        // SAFETY: tcsetattr reads `saved`, alive for the call.
         unsafe { libc::tcsetattr(0, libc::TCSANOW, &saved) };
     }
     status.unwrap_or_else(|| wait(pid))
@@ -166,10 +179,22 @@ pub fn relay_tty(master: &OwnedFd, pid: i32) -> i32 {
 
 fn write_all(fd: i32, mut data: &[u8]) {
     while !data.is_empty() {
+        // SAFETY: the pointer and length describe `data`.
         let k = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
         if k <= 0 {
             return;
         }
         data = &data[k as usize..];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn exit_codes_are_the_shells() {
+        // wait(2) status words: exit 3, killed by SIGKILL
+        assert_eq!(super::exit_code(3 << 8), 3);
+        assert_eq!(super::exit_code(libc::SIGKILL), 128 + 9);
+        assert_eq!(super::exit_code(0), 0);
     }
 }

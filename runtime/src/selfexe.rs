@@ -12,6 +12,7 @@ const SEALS: libc::c_int =
 const MFD_EXEC: libc::c_uint = 0x10;
 
 fn is_sealed(fd: &OwnedFd) -> bool {
+    // SAFETY: F_GET_SEALS on a descriptor we own takes no pointer.
     let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
     seals >= 0 && seals & SEALS == SEALS
 }
@@ -28,6 +29,7 @@ pub fn reexec_sealed() -> Result<()> {
         .map_err(|e| format!("opening /proc/self/exe: {e}"))?;
     let exe: OwnedFd = exe.into();
     let name = c"berth-runtime";
+    // SAFETY: a NUL-terminated constant name; the descriptor is owned right after.
     let mut fd = unsafe {
         libc::memfd_create(
             name.as_ptr(),
@@ -36,6 +38,7 @@ pub fn reexec_sealed() -> Result<()> {
     };
     if fd < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
         // Kernels before 6.3 do not know MFD_EXEC.
+        // SAFETY: a NUL-terminated constant name; the descriptor is owned right after.
         fd = unsafe {
             libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
         };
@@ -43,12 +46,14 @@ pub fn reexec_sealed() -> Result<()> {
     if fd < 0 {
         bail!("memfd_create: {}", std::io::Error::last_os_error());
     }
+    // SAFETY: `fd` was just created and is owned by nobody else.
     let mem = unsafe { OwnedFd::from_raw_fd(fd) };
     let size = std::fs::metadata("/proc/self/exe")
         .map(|m| m.len())
         .unwrap_or(0) as usize;
     let mut left = size;
     while left > 0 {
+        // SAFETY: sendfile between two descriptors we own; a null offset means the file position.
         let n =
             unsafe { libc::sendfile(mem.as_raw_fd(), exe.as_raw_fd(), std::ptr::null_mut(), left) };
         if n <= 0 {
@@ -59,6 +64,7 @@ pub fn reexec_sealed() -> Result<()> {
         }
         left -= n as usize;
     }
+    // SAFETY: F_ADD_SEALS takes a number.
     if unsafe { libc::fcntl(mem.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } != 0 {
         bail!(
             "sealing the runtime copy: {}",
@@ -74,6 +80,8 @@ pub fn reexec_sealed() -> Result<()> {
         static environ: *const *const libc::c_char;
     }
     let empty = c"";
+    // SAFETY: argv is a null-terminated array of NUL-terminated strings alive for the call,
+    // `environ` is the process's environment and the empty path goes with AT_EMPTY_PATH.
     unsafe {
         libc::syscall(
             libc::SYS_execveat,

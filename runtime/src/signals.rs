@@ -13,5 +13,7 @@ mod tests {
         assert_eq!(super::parse("KILL"), Ok(9));
         assert_eq!(super::parse("9"), Ok(9));
         assert!(super::parse("NOPE").unwrap_err().contains("NOPE"));
+        assert_eq!(super::parse("SIGTERM"), Ok(15));
+        assert_eq!(super::parse("RTMIN+1"), Ok(libc::SIGRTMIN() + 1));
     }
 }

@@ -244,4 +244,85 @@ mod tests {
         assert!(start > 0);
         assert!(proc_stat(0).is_none());
     }
+
+    fn sample(id: &str) -> State {
+        State {
+            id: id.into(),
+            pid: 0,
+            start_time: 0,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "2026-01-01T00:00:00Z".into(),
+            owner: "root".into(),
+            annotations: [("k".to_string(), "v".to_string())].into(),
+            cgroup_path: "/berth/x".into(),
+            own_pid_ns: true,
+            own_user_ns: false,
+            systemd_cgroup: false,
+            cgroup: None,
+        }
+    }
+
+    #[test]
+    fn saved_state_loads_back_and_ids_are_listed_sorted() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        ensure_root(&root).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&root).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        for id in ["b", "a"] {
+            std::fs::create_dir(dir(&root, id)).unwrap();
+            sample(id).save(&root).unwrap();
+        }
+        // a directory without state (half created) is not listed
+        std::fs::create_dir(dir(&root, "c")).unwrap();
+        assert_eq!(list_ids(&root).unwrap(), ["a", "b"]);
+        let st = load(&root, "a").unwrap();
+        assert_eq!(st.cgroup_path, PathBuf::from("/berth/x"));
+        assert_eq!(st.annotations["k"], "v");
+        assert_eq!(
+            load(&root, "zz").unwrap_err().0,
+            "container zz does not exist"
+        );
+        assert!(load(&root, "../x").is_err());
+        std::fs::write(dir(&root, "b").join(STATE_FILE), "{").unwrap();
+        assert!(load(&root, "b")
+            .unwrap_err()
+            .0
+            .starts_with("container b: corrupt state file"));
+        assert!(list_ids(&d.path().join("none")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_dead_init_is_stopped_and_shows_pid_zero() {
+        let st = sample("x");
+        assert!(!st.init_alive());
+        assert_eq!(st.status(Path::new("/nonexistent")), Status::Stopped);
+        let v = st.oci_json(Status::Stopped);
+        assert_eq!(v["pid"], 0);
+        assert_eq!(v["status"], "stopped");
+        assert_eq!(v["annotations"]["k"], "v");
+        assert_eq!(v["ociVersion"], "1.0.2");
+        // a live pid with another start time is a stranger: stopped too
+        let mut st = sample("y");
+        st.pid = std::process::id() as i32;
+        st.start_time = 1;
+        assert!(!st.init_alive());
+        st.start_time = proc_stat(st.pid).unwrap().1;
+        assert!(st.init_alive());
+        assert_eq!(st.oci_json(Status::Running)["pid"], st.pid);
+    }
+
+    #[test]
+    fn atomic_writes_replace_and_set_the_mode() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("pid");
+        write_atomic(&p, b"1", 0o644).unwrap();
+        write_atomic(&p, b"22", 0o644).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "22");
+        assert!(!p.with_extension("tmp").exists());
+        let e = write_atomic(&d.path().join("no/such/dir"), b"", 0o600).unwrap_err();
+        assert!(e.0.starts_with("writing "), "{e}");
+    }
 }

@@ -1,0 +1,43 @@
+//! berth-runtime: a runc-compatible OCI runtime. It sets up a container (namespaces,
+//! cgroups, rootfs, process identity, seccomp) and exits; nothing stays resident. The
+//! binary only hands its command line to [`run`]; everything else lives here, with the
+//! kernel reached through `sys::Sys` where the container's config becomes system calls.
+
+mod channel;
+mod cli;
+mod commands;
+mod config;
+mod console;
+mod create;
+mod device_rules;
+mod dispatch;
+mod error;
+mod exec;
+mod execve;
+mod features;
+mod hooks;
+mod identity;
+mod init;
+mod lifecycle;
+mod log;
+mod mountinfo;
+mod mounts;
+mod ns;
+mod rootfs;
+mod run;
+mod safepath;
+mod selfexe;
+mod signals;
+mod spec_template;
+mod state;
+mod sys;
+#[cfg(test)]
+mod testing;
+
+pub use dispatch::run;
+pub use error::Error;
+
+/// Records an error in the log (`--log`), where containerd and dockerd read it back.
+pub fn log_error(e: &Error) {
+    log::error(&e.0);
+}

@@ -54,8 +54,8 @@ pub fn template(rootless: bool) -> Value {
         }
     });
     if rootless {
-        let uid = unsafe { libc::geteuid() };
-        let gid = unsafe { libc::getegid() };
+        let uid = nix::unistd::geteuid().as_raw();
+        let gid = nix::unistd::getegid().as_raw();
         let linux = &mut v["linux"];
         linux["resources"] = json!({});
         linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);

@@ -7,6 +7,7 @@ mod exec;
 mod hijack;
 mod images;
 mod networks;
+mod not_running;
 mod system;
 mod upload;
 mod volumes;
@@ -80,6 +81,8 @@ pub fn router(engine: AppState) -> Router {
                 .delete(images::remove),
         )
         .route("/networks", get(networks::list))
+        // dockerd serves the list with a trailing slash too (old clients ask for it).
+        .route("/networks/", get(networks::list))
         .route("/networks/create", post(networks::create))
         .route("/networks/prune", post(networks::prune))
         .route(
@@ -95,9 +98,16 @@ pub fn router(engine: AppState) -> Router {
             "/volumes/{name}",
             get(volumes::inspect).delete(volumes::remove),
         )
+        .route("/volumes/", get(no_volume_named))
+        .merge(not_running::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .with_state(engine)
+}
+
+/// `/volumes/` names the volume "" (dockerd's answer).
+async fn no_volume_named() -> Response {
+    Error::not_found("get: no such volume").into_response()
 }
 
 async fn not_found() -> Response {
@@ -185,7 +195,25 @@ pub fn decode<T: DeserializeOwned + Default>(
             "invalid JSON: got EOF while reading request body",
         ));
     }
-    serde_json::from_slice(body).map_err(|e| Error::invalid(format!("invalid JSON: {e}")))
+    let mut v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| Error::invalid(format!("invalid JSON: {e}")))?;
+    drop_nulls(&mut v);
+    T::deserialize(v).map_err(|e| Error::invalid(format!("invalid JSON: {e}")))
+}
+
+/// Removes every object member whose value is `null`, at any depth. Go's encoding/json
+/// leaves a field at its zero value for `null`, exactly as for a missing field, and Go and
+/// Python clients send `null` for any optional field they leave unset: after this, every
+/// request type takes `null` wherever it takes an absent field.
+fn drop_nulls(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(drop_nulls);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
 }
 
 /// Query parameters, repeated keys kept.
@@ -354,5 +382,16 @@ mod tests {
             HeaderValue::from_static("application/xml"),
         );
         assert!(decode::<berth_api::exec::StartRequest>(&h, b"{}", true).is_err());
+    }
+
+    #[test]
+    fn null_means_unset_in_every_object() {
+        let h = axum::http::HeaderMap::new();
+        let body = br#"{"Image":"x","Labels":null,"Env":null,"Healthcheck":{"Test":["CMD","true"],"Timeout":null,"Retries":null},
+            "HostConfig":{"LogConfig":{"Type":"","Config":null},"Binds":null,"RestartPolicy":{"Name":null}}}"#;
+        let v: berth_api::container::CreateRequest = decode(&h, body, false).unwrap();
+        assert_eq!(v.config.image, "x");
+        let hc = v.config.healthcheck.expect("the healthcheck is kept");
+        assert_eq!(hc.timeout, 0);
     }
 }

@@ -437,3 +437,138 @@ fn inspect_has_the_fields_clients_read() {
     assert_eq!(l[0]["State"], "exited");
     assert!(l[0]["Status"].as_str().unwrap().starts_with("Exited (7)"));
 }
+
+/// What a daemon that runs neither swarm mode nor plugins answers, and which paths it serves
+/// with a trailing slash: berthd and dockerd side by side, status and message alike.
+#[test]
+fn swarm_plugins_and_trailing_slashes_answer_as_dockerd() {
+    require!(root, dockerd);
+    let b = Berthd::start();
+    let d = berth_tests::dockerd::Dockerd::start().expect("dockerd is installed but did not start");
+    let ask = |sock: &std::path::Path, method: &str, path: &str, body: &str| {
+        let r = berth_tests::berthd::raw_request(
+            sock,
+            method,
+            &format!("/v1.41{path}"),
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        );
+        let message = serde_json::from_slice::<serde_json::Value>(&r.body)
+            .ok()
+            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from));
+        (r.status, message)
+    };
+    let cases = [
+        ("GET", "/plugins", ""),
+        ("GET", "/plugins/nothing/json", ""),
+        ("DELETE", "/plugins/nothing", ""),
+        ("POST", "/plugins/nothing/disable", ""),
+        ("GET", "/plugins/", ""),
+        ("GET", "/swarm", ""),
+        ("POST", "/swarm/leave", ""),
+        ("POST", "/swarm/leave?force=1", ""),
+        ("GET", "/swarm/unlockkey", ""),
+        ("POST", "/swarm/unlock", "{}"),
+        ("GET", "/swarm/other", ""),
+        ("GET", "/services", ""),
+        ("GET", "/services/x", ""),
+        ("DELETE", "/services/x", ""),
+        ("POST", "/services/create", "{}"),
+        ("GET", "/services/", ""),
+        ("GET", "/nodes", ""),
+        ("GET", "/nodes/x", ""),
+        ("DELETE", "/nodes/x", ""),
+        ("GET", "/tasks", ""),
+        ("GET", "/tasks/x", ""),
+        ("GET", "/secrets", ""),
+        ("GET", "/secrets/x", ""),
+        ("DELETE", "/secrets/x", ""),
+        ("POST", "/secrets/create", "{}"),
+        ("GET", "/configs", ""),
+        ("GET", "/configs/x", ""),
+        ("DELETE", "/configs/x", ""),
+        ("POST", "/configs/create", "{}"),
+        ("GET", "/volumes/", ""),
+        ("GET", "/containers/json/", ""),
+        ("GET", "/images/json/", ""),
+        ("GET", "/info/", ""),
+        ("GET", "/_ping/", ""),
+        ("POST", "/nonexistent", "{\"a\":1}"),
+    ];
+    for (method, path, body) in cases {
+        let ours = ask(&b.socket(), method, path, body);
+        let theirs = ask(&d.socket(), method, path, body);
+        assert_eq!(ours, theirs, "{method} {path}: berthd vs dockerd");
+    }
+    // The network list with a trailing slash is the list.
+    for sock in [b.socket(), d.socket()] {
+        let r = berth_tests::berthd::raw_request(&sock, "GET", "/v1.41/networks/", &[], b"");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(r.json().as_array().is_some(), "{}", r.text());
+    }
+}
+
+/// `null` for an optional field is "unset" in every request body (Go clients send it for
+/// every field they leave out), on berthd as on dockerd.
+#[test]
+fn null_is_unset_in_request_bodies() {
+    require!(root, dockerd);
+    let b = Berthd::with_busybox();
+    let d = berth_tests::dockerd::Dockerd::start().expect("dockerd is installed but did not start");
+    let net = berth_tests::unique("nulls");
+    let vol = berth_tests::unique("nulls");
+    let bodies = [
+        (
+            "/networks/create",
+            format!(
+                r#"{{"Name":"{net}","Driver":"bridge","Labels":null,"Options":null,"IPAM":{{"Driver":"default","Config":null,"Options":null}}}}"#
+            ),
+        ),
+        (
+            "/volumes/create",
+            format!(r#"{{"Name":"{vol}","Driver":"local","DriverOpts":null,"Labels":null}}"#),
+        ),
+    ];
+    for (path, body) in &bodies {
+        for (who, sock) in [("berthd", b.socket()), ("dockerd", d.socket())] {
+            let r = berth_tests::berthd::raw_request(
+                &sock,
+                "POST",
+                &format!("/v1.41{path}"),
+                &[("Content-Type", "application/json")],
+                body.as_bytes(),
+            );
+            assert_eq!(r.status, 201, "{who} {path}: {}", r.text());
+        }
+    }
+    for sock in [b.socket(), d.socket()] {
+        for path in [format!("/networks/{net}"), format!("/volumes/{vol}")] {
+            let r = berth_tests::berthd::raw_request(&sock, "DELETE", &path, &[], b"");
+            assert_eq!(r.status, 204, "DELETE {path}: {}", r.text());
+        }
+    }
+    let name = berth_tests::unique("nulls");
+    let create = r#"{"Image":"busybox","Cmd":["true"],"Labels":null,"Env":null,"Entrypoint":null,"Volumes":null,"ExposedPorts":null,
+        "Healthcheck":{"Test":["CMD","true"],"Interval":1000000000,"Timeout":null,"Retries":null,"StartPeriod":null},
+        "HostConfig":{"LogConfig":{"Type":"","Config":null},"Binds":null,"PortBindings":null,"RestartPolicy":{"Name":"","MaximumRetryCount":0},
+          "Mounts":null,"Devices":null,"Ulimits":null,"CapAdd":null,"Dns":null,"ExtraHosts":null,"Memory":0,"NanoCpus":0,"Tmpfs":null,"Sysctls":null},
+        "NetworkingConfig":{"EndpointsConfig":null}}"#;
+    let r = post_json(&b, &format!("/containers/create?name={name}"), create);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let inspect = b
+        .request("GET", &format!("/containers/{name}/json"), &[], b"")
+        .json();
+    assert_eq!(
+        inspect["Config"]["Healthcheck"]["Test"][1], "true",
+        "{inspect}"
+    );
+    assert_eq!(
+        inspect["HostConfig"]["LogConfig"]["Type"], "json-file",
+        "{inspect}"
+    );
+    assert_eq!(
+        b.request("DELETE", &format!("/containers/{name}"), &[], b"")
+            .status,
+        204
+    );
+}

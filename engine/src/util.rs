@@ -161,7 +161,7 @@ mod tests {
             parse_time_param("1h30m", now),
             Some(now - chrono::Duration::minutes(90))
         );
-        assert_eq!(parse_time_param("10", now), None);
+        assert_eq!(parse_time_param("1h30", now), None);
     }
 
     #[test]

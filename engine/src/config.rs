@@ -330,9 +330,8 @@ impl Settings {
             anyhow::bail!("default-runtime {default_runtime:?} is not one of the runtimes");
         }
         let default_shm_size = match &file.default_shm_size {
-            Some(s) => {
-                crate::util::parse_size(s).with_context(|| format!("default-shm-size {s:?}"))?
-            }
+            Some(s) => berth_gocompat::units::ram_in_bytes(s)
+                .with_context(|| format!("default-shm-size {s:?}"))?,
             None => 64 << 20,
         };
         let mut insecure = file.insecure_registries.clone();

@@ -1,4 +1,4 @@
-//! Small helpers: ids, sizes, docker's time and duration formats, atomic file writes.
+//! Small helpers: ids, docker's time and duration formats, atomic file writes.
 
 use std::io::Write;
 use std::path::Path;
@@ -34,33 +34,6 @@ pub fn random_below(n: usize) -> usize {
 pub fn short_id(id: &str) -> &str {
     let id = id.strip_prefix("sha256:").unwrap_or(id);
     &id[..id.len().min(12)]
-}
-
-/// Parses sizes the way docker's `RAMInBytes` does: "64m", "1.5g", "512k", "100", "10MB"
-/// (binary multiples).
-pub fn parse_size(s: &str) -> anyhow::Result<i64> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| {
-        anyhow::anyhow!(
-            "invalid size {s:?}: expected a number with an optional unit (b, k, m, g, t)"
-        )
-    })?;
-    let unit = unit.trim().to_ascii_lowercase();
-    let unit = unit.trim_end_matches('b').trim_end_matches('i');
-    let mult: f64 = match unit {
-        "" => 1.0,
-        "k" => 1024.0,
-        "m" => 1024.0 * 1024.0,
-        "g" => 1024.0 * 1024.0 * 1024.0,
-        "t" => 1024f64.powi(4),
-        "p" => 1024f64.powi(5),
-        _ => anyhow::bail!("invalid size {s:?}: unknown unit"),
-    };
-    Ok((n * mult) as i64)
 }
 
 /// Go's RFC 3339 with nanoseconds, trailing zeros trimmed: "2026-11-22T12:00:00.5Z".
@@ -108,38 +81,9 @@ pub fn parse_time_param(s: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
             return DateTime::from_timestamp(sec, nanos);
         }
     }
-    parse_go_duration(s).map(|d| now - d)
-}
-
-/// Parses Go durations like "10s", "1h30m", "500ms".
-pub fn parse_go_duration(s: &str) -> Option<chrono::Duration> {
-    let mut total = 0f64;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let n_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let n: f64 = rest[..n_end].parse().ok()?;
-        rest = &rest[n_end..];
-        let u_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..u_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        rest = &rest[u_end..];
-        total += n * mult;
-    }
-    Some(chrono::Duration::nanoseconds((total * 1e9) as i64))
+    berth_gocompat::duration::parse(s)
+        .ok()
+        .map(|nanos| now - chrono::Duration::nanoseconds(nanos))
 }
 
 /// docker's human durations: "Less than a second", "5 seconds", "About a minute", ...
@@ -200,18 +144,6 @@ mod tests {
     }
 
     #[test]
-    fn sizes_parse_like_docker() {
-        assert_eq!(parse_size("64m").unwrap(), 64 << 20);
-        assert_eq!(parse_size("1g").unwrap(), 1 << 30);
-        assert_eq!(parse_size("512k").unwrap(), 512 << 10);
-        assert_eq!(parse_size("10MB").unwrap(), 10 << 20);
-        assert_eq!(parse_size("100").unwrap(), 100);
-        assert_eq!(parse_size("1.5k").unwrap(), 1536);
-        assert!(parse_size("ten").is_err());
-        assert!(parse_size("5x").is_err());
-    }
-
-    #[test]
     fn times_format_and_parse() {
         let t = DateTime::from_timestamp(1_700_000_000, 500_000_000).unwrap();
         assert_eq!(rfc3339_nano(&t), "2023-11-14T22:13:20.5Z");
@@ -226,9 +158,10 @@ mod tests {
         );
         assert_eq!(parse_time_param("nonsense", now), None);
         assert_eq!(
-            parse_go_duration("1h30m").unwrap(),
-            chrono::Duration::minutes(90)
+            parse_time_param("1h30m", now),
+            Some(now - chrono::Duration::minutes(90))
         );
+        assert_eq!(parse_time_param("1h30", now), None);
     }
 
     #[test]

@@ -290,28 +290,14 @@ fn update(g: &Global, args: &[String]) -> Result<i32> {
     Ok(0)
 }
 
-/// Durations as Go prints them: `5s`, `500ms`, `1m`.
+/// A positive Go duration (`5s`, `500ms`, `1m30s`), as runc's `time.ParseDuration` reads it.
 fn parse_duration(s: &str) -> Result<Duration> {
-    let bad = || {
-        Error(format!(
+    match berth_gocompat::duration::parse(s) {
+        Ok(nanos) if nanos > 0 => Ok(Duration::from_nanos(nanos as u64)),
+        _ => Err(Error(format!(
             "events --interval: not a duration: {s:?} (e.g. 5s, 500ms)"
-        ))
-    };
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .ok_or_else(bad)?;
-    let n: f64 = s[..split].parse().map_err(|_| bad())?;
-    let secs = match &s[split..] {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(bad()),
-    };
-    if secs <= 0.0 {
-        return Err(bad());
+        ))),
     }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 fn events(g: &Global, args: &[String]) -> Result<i32> {

@@ -1,26 +1,15 @@
-//! Sizes ("64GiB", "512M", "1000") and durations ("1h", "30m", "90s", "2d", "3600") in
-//! flags and the config file.
+//! Sizes ("64GiB", "512M", "1000", docker's units) and durations ("1h", "30m", "90s",
+//! "2d", "3600") in flags and the config file.
 
 use std::time::Duration;
 
-/// Bytes: a number with an optional unit (K/KB/KiB, M, G, T: powers of 1024).
+/// Bytes as docker's `RAMInBytes` reads them: a number with an optional unit (K/KB/KiB,
+/// M, G, T, P: powers of 1024).
 pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("invalid size {s:?}: want a number of bytes like 64GiB"))?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        "t" | "tb" | "tib" => 40,
-        _ => return Err(format!("invalid size {s:?}: unknown unit {unit:?}")),
-    };
-    n.checked_mul(1u64 << shift)
-        .ok_or_else(|| format!("invalid size {s:?}: too large"))
+    berth_gocompat::units::ram_in_bytes(s.trim())
+        // A size has no sign, so it is never negative.
+        .map(|n| n as u64)
+        .map_err(|e| format!("{e} (want a number of bytes like 64GiB)"))
 }
 
 /// A duration: a number with an optional unit (s, m, h, d; seconds without one).
@@ -73,7 +62,10 @@ mod tests {
         assert_eq!(parse_size("512M"), Ok(512 << 20));
         assert_eq!(parse_size("1000"), Ok(1000));
         assert_eq!(parse_size("0"), Ok(0));
-        assert!(parse_size("12 parsecs").is_err());
+        assert_eq!(parse_size("1.5k"), Ok(1536));
+        assert!(parse_size("12 parsecs")
+            .unwrap_err()
+            .contains("invalid size: '12 parsecs'"));
         assert!(parse_size("99999999999T").is_err());
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));

@@ -238,10 +238,11 @@ impl Sandbox {
     /// Kills the sandbox's processes (by their process groups).
     pub fn kill_all(&mut self) {
         for c in &mut self.children {
-            // SAFETY: a plain kill(2) of the process group this sandbox started.
-            unsafe {
-                libc::kill(-(c.id() as i32), libc::SIGKILL);
-            }
+            // The process group this sandbox started (gone already when it ended).
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(-(c.id() as i32)),
+                nix::sys::signal::Signal::SIGKILL,
+            );
             let _ = c.wait();
         }
         self.children.clear();

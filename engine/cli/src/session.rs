@@ -4,7 +4,7 @@
 //! one poll loop, so no thread is needed and TLS streams work the same as sockets.
 
 use std::io::{self, Write};
-use std::os::fd::BorrowedFd;
+use std::os::fd::AsFd;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
@@ -172,9 +172,9 @@ pub fn run(mut stream: Stream, early: Vec<u8>, mut opts: SessionOpts<'_>) -> io:
         // Decrypted TLS data may already wait in memory, where poll cannot see it.
         let buffered = stream.has_buffered();
         let sending = !outbox.is_empty() || outbox.close_after || !stream.flush_ready()?;
-        // SAFETY: the descriptors stay open for the duration of the poll call.
-        let sock = unsafe { BorrowedFd::borrow_raw(stream.fd()) };
-        let stdin = unsafe { BorrowedFd::borrow_raw(libc::STDIN_FILENO) };
+        let sock = stream.as_fd();
+        let stdin_handle = io::stdin();
+        let stdin = stdin_handle.as_fd();
         let mut sock_events = PollFlags::POLLIN;
         if sending {
             sock_events |= PollFlags::POLLOUT;
@@ -185,11 +185,7 @@ pub fn run(mut stream: Stream, early: Vec<u8>, mut opts: SessionOpts<'_>) -> io:
             fds.len() - 1
         });
         let sig_slot = opts.signals.as_ref().map(|(pipe, _)| {
-            // SAFETY: the pipe outlives the session.
-            fds.push(PollFd::new(
-                unsafe { BorrowedFd::borrow_raw(pipe.fd()) },
-                PollFlags::POLLIN,
-            ));
+            fds.push(PollFd::new(pipe.as_fd(), PollFlags::POLLIN));
             fds.len() - 1
         });
         let timeout = if buffered {
@@ -238,21 +234,21 @@ pub fn run(mut stream: Stream, early: Vec<u8>, mut opts: SessionOpts<'_>) -> io:
             outbox.pump(&mut stream)?;
         }
         if stdin_ready {
-            // SAFETY: reading into our buffer from stdin.
-            let n = unsafe { libc::read(libc::STDIN_FILENO, buf.as_mut_ptr().cast(), buf.len()) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted && e.kind() != io::ErrorKind::WouldBlock {
-                    return Err(e);
-                }
-            } else if n == 0 {
+            // Unbuffered: poll said stdin is ready; std's buffered reader would hide what
+            // it read ahead from the next poll.
+            let n = match nix::unistd::read(libc::STDIN_FILENO, &mut buf) {
+                Ok(n) => n,
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if n == 0 {
                 outbox.push(&matcher.held());
                 outbox.close_after = true;
                 stdin_open = false;
                 outbox.pump(&mut stream)?;
             } else {
                 typed.clear();
-                let detached = matcher.feed(&buf[..n as usize], &mut typed);
+                let detached = matcher.feed(&buf[..n], &mut typed);
                 outbox.push(&typed);
                 if detached {
                     // What came before the detach keys still goes to the container, and so
@@ -295,9 +291,7 @@ fn drain_until_closed(
             if left.is_zero() {
                 return Ok(());
             }
-            // SAFETY: the descriptor stays open for the duration of the poll call.
-            let sock = unsafe { BorrowedFd::borrow_raw(stream.fd()) };
-            let mut fds = [PollFd::new(sock, PollFlags::POLLIN)];
+            let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
             let ms = PollTimeout::try_from(left.as_millis().min(60_000) as i32)
                 .unwrap_or(PollTimeout::ZERO);
             match poll(&mut fds, ms) {

@@ -1,21 +1,28 @@
 //! The local terminal: TTY checks, raw mode that is always undone, window size, and
 //! signals delivered through a pipe so a poll loop can react to them.
 
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
+use nix::fcntl::OFlag;
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::termios::{self, SetArg, Termios};
 
 pub fn is_tty(fd: RawFd) -> bool {
-    // SAFETY: isatty only inspects the descriptor.
-    unsafe { libc::isatty(fd) == 1 }
+    nix::unistd::isatty(fd).unwrap_or(false)
 }
 
 /// The size of the terminal on `fd` as (rows, columns), if it is one.
 pub fn window_size(fd: RawFd) -> Option<(u16, u16)> {
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    // SAFETY: TIOCGWINSZ writes a winsize into the struct we own.
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize through the pointer, which points to a live,
+    // writable winsize of ours; on a descriptor that is no terminal (or not open) the
+    // call only fails.
     let r = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) };
     (r == 0 && ws.ws_row > 0 && ws.ws_col > 0).then_some((ws.ws_row, ws.ws_col))
 }
@@ -33,8 +40,8 @@ pub struct RawMode {
 
 impl RawMode {
     pub fn enable() -> std::io::Result<RawMode> {
-        // SAFETY: stdin stays open for the life of the process.
-        let fd = unsafe { BorrowedFd::borrow_raw(libc::STDIN_FILENO) };
+        let stdin = std::io::stdin();
+        let fd = stdin.as_fd();
         let saved = termios::tcgetattr(fd)?;
         let mut raw = saved.clone();
         termios::cfmakeraw(&mut raw);
@@ -45,8 +52,8 @@ impl RawMode {
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        // SAFETY: as above.
-        let fd = unsafe { BorrowedFd::borrow_raw(libc::STDIN_FILENO) };
+        let stdin = std::io::stdin();
+        let fd = stdin.as_fd();
         let _ = termios::tcsetattr(fd, SetArg::TCSANOW, &self.saved);
     }
 }
@@ -58,7 +65,10 @@ extern "C" fn on_signal(sig: libc::c_int) {
     let fd = SIGNAL_PIPE.load(Ordering::Relaxed);
     if fd >= 0 {
         let b = sig as u8;
-        // SAFETY: write(2) is async-signal-safe; a full pipe just drops the byte.
+        // SAFETY: write(2) is async-signal-safe and reads one byte from a live local;
+        // `fd` is the pipe's write end, open while the handler is installed (dropping the
+        // pipe restores the default handling before it closes the descriptors). A full
+        // pipe just drops the byte.
         unsafe {
             libc::write(fd, (&b as *const u8).cast(), 1);
         }
@@ -75,13 +85,7 @@ pub struct SignalPipe {
 impl SignalPipe {
     /// Starts catching `signals`; dropping the pipe restores their default handling.
     pub fn catch(signals: &[Signal]) -> std::io::Result<SignalPipe> {
-        let mut fds = [0; 2];
-        // SAFETY: pipe2 fills two descriptors we then own.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: both descriptors were just created and are owned here only.
-        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
         SIGNAL_PIPE.store(write.as_raw_fd(), Ordering::Relaxed);
         let action = SigAction::new(
             SigHandler::Handler(on_signal),
@@ -89,7 +93,8 @@ impl SignalPipe {
             SigSet::empty(),
         );
         for s in signals {
-            // SAFETY: the handler only calls write(2).
+            // SAFETY: the handler is async-signal-safe: it loads an atomic and calls
+            // write(2), nothing else (no allocation, no lock).
             unsafe { sigaction(*s, &action) }.map_err(std::io::Error::from)?;
         }
         Ok(SignalPipe {
@@ -99,23 +104,14 @@ impl SignalPipe {
         })
     }
 
-    pub fn fd(&self) -> RawFd {
-        self.read.as_raw_fd()
-    }
-
     /// The signals caught since the last call.
     pub fn drain(&self) -> Vec<Signal> {
         let mut buf = [0u8; 64];
         let mut out = Vec::new();
-        loop {
-            // SAFETY: reading into our buffer from our non-blocking pipe.
-            let n =
-                unsafe { libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if n <= 0 {
-                break;
-            }
+        // The pipe is non-blocking: an empty one ends the loop with EAGAIN.
+        while let Ok(n @ 1..) = nix::unistd::read(self.read.as_raw_fd(), &mut buf) {
             out.extend(
-                buf[..n as usize]
+                buf[..n]
                     .iter()
                     .filter_map(|b| Signal::try_from(i32::from(*b)).ok()),
             );
@@ -124,11 +120,18 @@ impl SignalPipe {
     }
 }
 
+/// The read end, to poll it.
+impl AsFd for SignalPipe {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.read.as_fd()
+    }
+}
+
 impl Drop for SignalPipe {
     fn drop(&mut self) {
         let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
         for s in &self.signals {
-            // SAFETY: restoring the default disposition.
+            // SAFETY: SIG_DFL installs no handler of ours, so nothing runs in signal context.
             let _ = unsafe { sigaction(*s, &default) };
         }
         SIGNAL_PIPE.store(-1, Ordering::Relaxed);

@@ -251,7 +251,8 @@ impl Engine {
                 .cloned()
         };
         let size = match opt("max-size") {
-            Some(s) => crate::util::parse_size(&s)
+            // As docker's json-file driver reads it: decimal multiples ("10m" is 10 MB).
+            Some(s) => berth_gocompat::units::from_human_size(&s)
                 .map_err(|e| Error::invalid(format!("invalid log opt max-size: {e}")))?,
             None => 0,
         };

@@ -33,8 +33,11 @@ fn system_cpu_ns() -> Option<u64> {
         .take(7)
         .filter_map(|x| x.parse::<u64>().ok())
         .sum();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100)
+        .max(1) as u64;
     Some(ticks * (1_000_000_000 / hz))
 }
 

@@ -852,26 +852,12 @@ pub fn inspect_of(info: &ImageInfo, group: &[Named]) -> api::InspectResponse {
     }
 }
 
-/// Shell-style matching of `*` and `?` (docker's `reference` filter).
-/// docker's reference filter: the pattern matches the familiar name with its tag, or the
+/// docker's reference filter (`filepath.Match` patterns; a malformed one matches nothing): the pattern matches the familiar name with its tag, or the
 /// familiar repository alone.
 fn reference_matches(pattern: &str, name: &str) -> bool {
-    glob_match(pattern, &familiar(name)) || glob_match(pattern, &familiar_repo(name))
-}
-
-pub fn glob_match(pattern: &str, s: &str) -> bool {
-    fn rec(p: &[u8], s: &[u8]) -> bool {
-        match (p.first(), s.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => {
-                rec(&p[1..], s) || (!s.is_empty() && s[0] != b'/' && rec(p, &s[1..]))
-            }
-            (Some(b'?'), Some(_)) => rec(&p[1..], &s[1..]),
-            (Some(a), Some(b)) if a == b => rec(&p[1..], &s[1..]),
-            _ => false,
-        }
-    }
-    rec(pattern.as_bytes(), s.as_bytes())
+    let pattern = berth_gocompat::glob::Pattern::new(pattern);
+    let matches = |s: &str| pattern.matches(s).unwrap_or(false);
+    matches(&familiar(name)) || matches(&familiar_repo(name))
 }
 
 #[cfg(test)]
@@ -891,14 +877,9 @@ mod tests {
             "localhost:5000/app:v1"
         ));
         assert!(!reference_matches("app", "localhost:5000/app:v1"));
-    }
-
-    #[test]
-    fn globs() {
-        assert!(glob_match("busybox", "busybox"));
-        assert!(glob_match("busy*", "busybox"));
-        assert!(glob_match("busybox:*", "busybox:latest"));
-        assert!(!glob_match("busy*", "library/busybox"));
-        assert!(!glob_match("b?x", "box2"));
+        // filepath.Match: classes work, `*` stops at `/`, a malformed pattern matches nothing.
+        assert!(reference_matches("busybox:[kl]atest", n));
+        assert!(!reference_matches("*box", "localhost:5000/busybox:v1"));
+        assert!(!reference_matches("busybox[", n));
     }
 }

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::fcntl::{AtFlags, OFlag};
@@ -28,7 +28,8 @@ fn open_at(dir: RawFd, name: &std::ffi::OsStr, flags: OFlag, mode: u32) -> nix::
         flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::from_bits_truncate(mode),
     )?;
-    // SAFETY: a descriptor the kernel just returned, owned from here on.
+    // SAFETY: `openat` succeeded, so `fd` is a new open descriptor that nothing else owns
+    // or closes; the OwnedFd becomes its only owner.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
@@ -58,9 +59,9 @@ struct Copier {
 }
 
 impl Copier {
-    fn copy_dir(&mut self, src: RawFd, dst: RawFd) -> nix::Result<()> {
+    fn copy_dir(&mut self, src: BorrowedFd<'_>, dst: RawFd) -> nix::Result<()> {
         let mut dir = nix::dir::Dir::openat(
-            Some(src),
+            Some(src.as_raw_fd()),
             ".",
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
@@ -80,15 +81,26 @@ impl Copier {
         Ok(())
     }
 
-    fn copy_entry(&mut self, src: RawFd, dst: RawFd, name: &std::ffi::OsStr) -> nix::Result<()> {
-        let st = nix::sys::stat::fstatat(Some(src), name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+    fn copy_entry(
+        &mut self,
+        src: BorrowedFd<'_>,
+        dst: RawFd,
+        name: &std::ffi::OsStr,
+    ) -> nix::Result<()> {
+        let st =
+            nix::sys::stat::fstatat(Some(src.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
         let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
         match kind {
             SFlag::S_IFDIR => {
                 nix::sys::stat::mkdirat(Some(dst), name, Mode::from_bits_truncate(0o700))?;
-                let s = open_at(src, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY, 0)?;
+                let s = open_at(
+                    src.as_raw_fd(),
+                    name,
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+                    0,
+                )?;
                 let d = open_at(dst, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY, 0)?;
-                self.copy_dir(s.as_raw_fd(), d.as_raw_fd())?;
+                self.copy_dir(s.as_fd(), d.as_raw_fd())?;
                 set_attrs(d.as_raw_fd(), &st)?;
             }
             SFlag::S_IFREG => {
@@ -104,9 +116,7 @@ impl Copier {
                         );
                     }
                 }
-                // SAFETY: `src` is open for the whole call.
-                let sdir = unsafe { std::os::fd::BorrowedFd::borrow_raw(src) };
-                let mut sf = berth_image::fsutil::open_regular_at(sdir, name).map_err(|e| {
+                let mut sf = berth_image::fsutil::open_regular_at(src, name).map_err(|e| {
                     nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EINVAL))
                 })?;
                 let d = open_at(
@@ -125,7 +135,7 @@ impl Copier {
                 }
             }
             SFlag::S_IFLNK => {
-                let target = nix::fcntl::readlinkat(Some(src), name)?;
+                let target = nix::fcntl::readlinkat(Some(src.as_raw_fd()), name)?;
                 nix::unistd::symlinkat(target.as_os_str(), Some(dst), name)?;
                 nix::unistd::fchownat(
                     Some(dst),
@@ -206,7 +216,7 @@ pub fn copy_into_empty(root: &Path, path: &str, dst: &Path) -> std::io::Result<b
     let mut c = Copier {
         links: HashMap::new(),
     };
-    c.copy_dir(src.as_raw_fd(), dst.as_raw_fd())?;
+    c.copy_dir(src.as_fd(), dst.as_raw_fd())?;
     set_attrs(dst.as_raw_fd(), &st)?;
     Ok(true)
 }

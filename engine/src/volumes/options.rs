@@ -80,7 +80,8 @@ pub fn validate(opts: &BTreeMap<String, String>) -> Result<()> {
         )));
     }
     if let Some(size) = opts.get("size") {
-        let n = crate::util::parse_size(size).map_err(|e| Error::invalid(e.to_string()))?;
+        let n =
+            berth_gocompat::units::ram_in_bytes(size).map_err(|e| Error::invalid(e.to_string()))?;
         if n > 0 {
             return Err(Error::invalid(
                 "quota size requested but no quota support (use type=tmpfs with o=size=... for a size-limited volume)",

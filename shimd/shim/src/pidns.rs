@@ -10,8 +10,9 @@
 
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 
-use nix::fcntl::{open, openat, OFlag};
+use nix::fcntl::{openat, OFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::stat::Mode;
@@ -24,14 +25,13 @@ pub struct HostProc {
 /// Before the fork: opens the host's /proc and makes the next child the PID 1 of a new
 /// PID namespace.
 pub fn prepare() -> Result<HostProc, String> {
-    let fd = open(
-        "/proc",
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| format!("opening /proc: {e}"))?;
-    // SAFETY: `open` returned a new descriptor we own.
-    let dir = unsafe { OwnedFd::from_raw_fd(fd) };
+    // std opens with O_CLOEXEC; with O_PATH the access mode is ignored.
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open("/proc")
+        .map_err(|e| format!("opening /proc: {e}"))?
+        .into();
     unshare(CloneFlags::CLONE_NEWPID).map_err(|e| format!("creating a PID namespace: {e}"))?;
     Ok(HostProc { dir })
 }
@@ -71,7 +71,8 @@ impl HostProc {
             Mode::empty(),
         )
         .ok()?;
-        // SAFETY: `openat` returned a new descriptor we own.
+        // SAFETY: `openat` succeeded, so `fd` is a new open descriptor that nothing else
+        // owns or closes; the OwnedFd becomes its only owner.
         let mut f = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
         let mut s = String::new();
         f.read_to_string(&mut s).ok()?;
@@ -91,12 +92,14 @@ impl HostProc {
         if pid == 0 {
             return 0;
         }
-        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+        // SAFETY: pidfd_open(2) takes two integers (no pointers) and returns a new
+        // descriptor or -1; nix has no wrapper for it.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
         if fd < 0 {
             return 0;
         }
-        // SAFETY: the syscall returned a new descriptor we own.
+        // SAFETY: `fd` is not negative, so it is the new pidfd that the call just opened
+        // and nothing else owns or closes.
         let pidfd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
         self.read(&format!("self/fdinfo/{}", pidfd.as_raw_fd()))
             .and_then(|info| {

@@ -7,6 +7,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Instant;
 
 use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -16,6 +17,11 @@ pub struct Reaper {
     sigfd: SignalFd,
     /// (pid, exit status) reaped but not yet handled.
     pending: Vec<(i32, u32)>,
+}
+
+/// A poll timeout of `left`, at most a second (the caller looks at the clock again).
+fn wait_at_most(left: std::time::Duration) -> PollTimeout {
+    PollTimeout::from(left.as_millis().min(1000) as u16)
 }
 
 /// Output of a command, read while it runs so a full pipe never blocks it.
@@ -107,14 +113,8 @@ impl Reaper {
             if left.is_zero() {
                 return false;
             }
-            let mut fds = [libc::pollfd {
-                fd: self.sigfd.as_fd().as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            }];
-            let ms = left.as_millis().min(1000) as libc::c_int;
-            // SAFETY: `fds` is a valid pollfd array for the duration of the call.
-            unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
+            let mut fds = [PollFd::new(self.sigfd.as_fd(), PollFlags::POLLIN)];
+            let _ = poll(&mut fds, wait_at_most(left));
         }
         true
     }
@@ -153,21 +153,11 @@ impl Reaper {
             if left.is_zero() {
                 return None;
             }
-            let mut fds = vec![libc::pollfd {
-                fd: self.sigfd.as_fd().as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            }];
+            let mut fds = vec![PollFd::new(self.sigfd.as_fd(), PollFlags::POLLIN)];
             for c in captures.iter().filter(|c| c.open) {
-                fds.push(libc::pollfd {
-                    fd: c.fd.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                });
+                fds.push(PollFd::new(c.fd.as_fd(), PollFlags::POLLIN));
             }
-            let ms = left.as_millis().min(1000) as libc::c_int;
-            // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
-            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+            let _ = poll(&mut fds, wait_at_most(left));
         }
     }
 }

@@ -95,7 +95,9 @@ impl Runtime {
             }
         };
         // The runtime (and through it the container) must not inherit our blocked SIGCHLD.
-        // SAFETY: sigprocmask is async-signal-safe; the closure touches nothing else.
+        // SAFETY: between fork and exec the closure only fills a sigset_t on its own stack
+        // (all zeros is a valid sigset_t) and calls sigemptyset and sigprocmask, which are
+        // async-signal-safe; it allocates nothing and takes no lock.
         unsafe {
             cmd.pre_exec(|| {
                 let mut none: libc::sigset_t = std::mem::zeroed();

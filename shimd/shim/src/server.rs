@@ -13,6 +13,9 @@ use berth_proto::shim::{
     ResizeRequest, ShimFrame, ShimRequest, ShimResponse, ShutdownRequest, Status, UpdateRequest,
 };
 use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 use prost::Message;
 
 use crate::console::{self, ConsoleSocket};
@@ -187,28 +190,36 @@ impl Server {
                 self.finish();
             }
             let (mut fds, targets) = self.poll_set();
-            let timeout = if self.runtime.is_none() { 1000 } else { -1 };
-            // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
-            if n <= 0 {
+            let timeout = if self.runtime.is_none() {
+                PollTimeout::from(1000u16)
+            } else {
+                PollTimeout::NONE
+            };
+            let polled = poll(&mut fds, timeout);
+            // What each descriptor reported, so `self` is free again to act on it.
+            let ready: Vec<(PollFlags, Target)> = fds
+                .iter()
+                .map(|p| p.revents().unwrap_or(PollFlags::empty()))
+                .zip(targets)
+                .filter(|(revents, _)| !revents.is_empty())
+                .collect();
+            drop(fds);
+            if !matches!(polled, Ok(n) if n > 0) {
                 continue;
             }
-            for (pfd, target) in fds.iter().zip(targets) {
-                if pfd.revents == 0 {
-                    continue;
-                }
+            for (revents, target) in ready {
                 match target {
                     Target::Signal => {
                         let _ = self.reaper.reap();
                     }
                     Target::Listener => self.accept(),
                     Target::Conn(serial) => {
-                        if pfd.revents & libc::POLLOUT != 0 {
+                        if revents.contains(PollFlags::POLLOUT) {
                             if let Some(c) = self.conn(serial) {
                                 c.flush();
                             }
                         }
-                        if pfd.revents & !libc::POLLOUT != 0 {
+                        if !revents.difference(PollFlags::POLLOUT).is_empty() {
                             self.conn_readable(serial);
                         }
                     }
@@ -225,21 +236,17 @@ impl Server {
         }
     }
 
-    fn poll_set(&self) -> (Vec<libc::pollfd>, Vec<Target>) {
+    fn poll_set(&self) -> (Vec<PollFd<'_>>, Vec<Target>) {
         let mut fds = Vec::with_capacity(4 + self.conns.len() + 2 * self.procs.len());
         let mut targets = Vec::with_capacity(fds.capacity());
-        let mut add = |fd: i32, events: libc::c_short, t: Target| {
-            fds.push(libc::pollfd {
-                fd,
-                events,
-                revents: 0,
-            });
+        let mut add = |fd, events, t: Target| {
+            fds.push(PollFd::new(fd, events));
             targets.push(t);
         };
-        add(self.reaper.fd().as_raw_fd(), libc::POLLIN, Target::Signal);
-        add(self.listener.as_raw_fd(), libc::POLLIN, Target::Listener);
+        add(self.reaper.fd(), PollFlags::POLLIN, Target::Signal);
+        add(self.listener.as_fd(), PollFlags::POLLIN, Target::Listener);
         for c in &self.conns {
-            let mut events = 0;
+            let mut events = PollFlags::empty();
             let stdin_full = match &c.mode {
                 Mode::Attached {
                     exec_id,
@@ -252,12 +259,12 @@ impl Server {
                 _ => false,
             };
             if !stdin_full {
-                events |= libc::POLLIN;
+                events |= PollFlags::POLLIN;
             }
             if !c.outbuf.is_empty() {
-                events |= libc::POLLOUT;
+                events |= PollFlags::POLLOUT;
             }
-            add(c.stream.as_raw_fd(), events, Target::Conn(c.serial));
+            add(c.stream.as_fd(), events, Target::Conn(c.serial));
         }
         for p in &self.procs {
             let backlogged = self
@@ -267,15 +274,15 @@ impl Server {
             if !backlogged {
                 if let Some(fd) = &p.io.stdout {
                     add(
-                        fd.as_raw_fd(),
-                        libc::POLLIN,
+                        fd.as_fd(),
+                        PollFlags::POLLIN,
                         Target::Output(p.exec_id.clone(), Stream::Stdout),
                     );
                 }
                 if let Some(fd) = &p.io.stderr {
                     add(
-                        fd.as_raw_fd(),
-                        libc::POLLIN,
+                        fd.as_fd(),
+                        PollFlags::POLLIN,
                         Target::Output(p.exec_id.clone(), Stream::Stderr),
                     );
                 }
@@ -283,8 +290,8 @@ impl Server {
             if let Some(fd) = &p.io.stdin {
                 if !p.io.stdin_buf.is_empty() {
                     add(
-                        fd.as_raw_fd(),
-                        libc::POLLOUT,
+                        fd.as_fd(),
+                        PollFlags::POLLOUT,
                         Target::Stdin(p.exec_id.clone()),
                     );
                 }
@@ -717,8 +724,9 @@ impl Server {
                     format!("{} has not been started", p.describe()),
                 );
             }
-            // SAFETY: kill(2) with a pid this shim reaps itself: it cannot be recycled
-            // before we have seen its exit.
+            // SAFETY: kill(2) takes no pointers, so any pid and signal number is memory-safe;
+            // libc's, because nix's `Signal` cannot name real-time signals. The pid is a
+            // process this shim reaps itself, so it is not recycled before we see its exit.
             if unsafe { libc::kill(p.pid as i32, k.signal as i32) } != 0 {
                 return fail(
                     INTERNAL,
@@ -1089,8 +1097,7 @@ impl Server {
     fn kill_leftovers(&mut self) {
         if self.host_proc.is_some() {
             // PID 1 of the namespace: everything in it but us.
-            // SAFETY: kill(2) with pid -1 and a valid signal.
-            unsafe { libc::kill(-1, libc::SIGKILL) };
+            let _ = nix::sys::signal::kill(Pid::from_raw(-1), Signal::SIGKILL);
         } else if self.runtime.is_some() {
             let id = self.id.clone();
             // Fails harmlessly when the runtime has already deleted the container.

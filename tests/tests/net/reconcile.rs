@@ -124,10 +124,7 @@ fn kill9_then_reconcile_neither_leaks_nor_doubles() {
         panic!("the helper did not get ready: {:?}", child.wait());
     }
     assert_eq!(a_record(&b, "a"), Some(vec![Ipv4Addr::new(10, 197, 30, 2)]));
-    // SAFETY: kill(2) of the child this test started.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGKILL);
-    }
+    child.kill().unwrap();
     child.wait().unwrap();
     // The DNS servers died with it; bridges, veths and rules did not.
     assert_eq!(a_record(&b, "a"), None);

@@ -743,7 +743,10 @@ fn a_process_that_joins_itself_is_counted_and_killed() {
     let joiner = Arc::clone(&cg);
     let mut cmd = Command::new("/bin/sh");
     cmd.args(["-c", "sleep 100 & wait"]);
-    // SAFETY: join_self only writes to cgroup files; the child is single-threaded here.
+    // SAFETY: join_self allocates and writes cgroup files, which POSIX does not call
+    // async-signal-safe after a fork in this threaded test process; it is sound with
+    // glibc, whose fork holds malloc's locks across the fork so the child's allocator is
+    // consistent, and the closure takes no other lock (std's file calls take none).
     unsafe {
         cmd.pre_exec(move || joiner.join_self().map_err(std::io::Error::other));
     }
@@ -842,7 +845,10 @@ fn an_update_with_a_cgroup2_limit_moves_the_processes_there() {
     let joiner = Arc::clone(&cg);
     let mut cmd = Command::new("sleep");
     cmd.arg("60");
-    // SAFETY: join_self only writes to cgroup files; the child is single-threaded here.
+    // SAFETY: join_self allocates and writes cgroup files, which POSIX does not call
+    // async-signal-safe after a fork in this threaded test process; it is sound with
+    // glibc, whose fork holds malloc's locks across the fork so the child's allocator is
+    // consistent, and the closure takes no other lock (std's file calls take none).
     unsafe {
         cmd.pre_exec(move || joiner.join_self().map_err(std::io::Error::other));
     }

@@ -426,6 +426,8 @@ fn preserve_fds_passes_extra_files() {
         b.path().to_str().unwrap(),
         &id,
     ]);
+    // SAFETY: between fork and exec the closure makes only async-signal-safe system calls
+    // (dup2, fcntl) on `fd`, which `file` keeps open until the command has run.
     unsafe {
         cmd.pre_exec(move || {
             // dup2 onto itself would keep close-on-exec: clear it explicitly.

@@ -274,6 +274,8 @@ fn only_stdio_reaches_the_container() {
         b.path().to_str().unwrap(),
         &unique("fds"),
     ]);
+    // SAFETY: between fork and exec the closure makes only async-signal-safe system calls
+    // (dup2, fcntl) on `fd`, which `leak` keeps open until the command has run.
     unsafe {
         cmd.pre_exec(move || {
             libc::dup2(fd, 7);

@@ -383,6 +383,8 @@ fn recv_fd(sock: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
     for c in msg.cmsgs().unwrap() {
         if let ControlMessageOwned::ScmRights(fds) = c {
             use std::os::fd::FromRawFd;
+            // SAFETY: the kernel installed this descriptor in our table for this message;
+            // nothing else owns it, so the OwnedFd becomes its only owner.
             return unsafe { std::os::fd::OwnedFd::from_raw_fd(fds[0]) };
         }
     }
@@ -418,6 +420,8 @@ fn console_socket_receives_the_pty_master() {
     // It is a pty master: the kernel knows its slave number.
     let mut n: libc::c_int = -1;
     assert_eq!(
+        // SAFETY: TIOCGPTN writes one int through the pointer, which points to `n`;
+        // `master` is open.
         unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) },
         0
     );
@@ -481,7 +485,11 @@ fn run_forwards_signals_to_the_container() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(42));
     assert!(std::fs::read_to_string(out_file.path())

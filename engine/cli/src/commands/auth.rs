@@ -2,7 +2,7 @@
 //! client's config file. Passwords are never printed.
 
 use std::io::{self, BufRead, Read, Write};
-use std::os::fd::BorrowedFd;
+use std::os::fd::AsFd;
 
 use berth_api::auth::{AuthConfig, AuthResponse};
 use nix::sys::termios::{self, LocalFlags, SetArg};
@@ -25,8 +25,8 @@ fn prompt(label: &str) -> Result<String, CliError> {
 
 /// Reads a password from the terminal with echo turned off (and back on, whatever happens).
 fn prompt_password() -> Result<String, CliError> {
-    // SAFETY: stdin stays open for the life of the process.
-    let fd = unsafe { BorrowedFd::borrow_raw(libc::STDIN_FILENO) };
+    let stdin = io::stdin();
+    let fd = stdin.as_fd();
     let saved = termios::tcgetattr(fd)
         .map_err(|e| CliError::new(format!("reading the terminal settings: {e}")))?;
     let mut quiet = saved.clone();

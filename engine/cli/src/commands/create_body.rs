@@ -12,7 +12,8 @@ use berth_api::strslice::StrSlice;
 
 use crate::cli::ContainerOpts;
 use crate::error::{CliError, EXIT_DAEMON};
-use crate::output::units::{parse_nano_cpus, parse_ram};
+use crate::output::units::parse_nano_cpus;
+use berth_gocompat::units::ram_in_bytes;
 
 /// Which streams the container is created attached to.
 pub struct Attach {
@@ -296,7 +297,7 @@ pub fn build(
         match v.as_deref() {
             None => Ok(0),
             Some("-1") => Ok(-1),
-            Some(s) => parse_ram(s).map_err(|e| bad_flag(s, flag, e)),
+            Some(s) => ram_in_bytes(s).map_err(|e| bad_flag(s, flag, e)),
         }
     };
     let nano_cpus = match o.cpus.as_deref() {

@@ -9,7 +9,7 @@ use crate::error::CmdResult;
 use crate::output::listing::ListFormat;
 use crate::output::print;
 use crate::output::table::align;
-use crate::output::units::human_size;
+use berth_gocompat::units::human_size_with_precision;
 
 fn list<'a>(v: &'a Value, key: &str) -> Vec<&'a Value> {
     v.get(key)
@@ -25,7 +25,7 @@ fn num(v: &Value, p: &str) -> i64 {
 
 /// "1.2MB (50%)" like docker's RECLAIMABLE column.
 fn reclaimable(amount: i64, total: i64) -> String {
-    let text = human_size(amount.max(0) as f64, 4);
+    let text = human_size_with_precision(amount.max(0) as f64, 4);
     if total > 0 {
         format!("{text} ({}%)", amount.max(0) * 100 / total)
     } else {
@@ -76,7 +76,7 @@ fn summary(df: &Value) -> Vec<Value> {
         .sum();
     let row = |t: &str, total: usize, active: usize, size: i64, rec: String| {
         json!({"Type": t, "TotalCount": total.to_string(), "Active": active.to_string(),
-               "Size": human_size(size as f64, 4), "Reclaimable": rec})
+               "Size": human_size_with_precision(size as f64, 4), "Reclaimable": rec})
     };
     vec![
         row(
@@ -111,7 +111,7 @@ fn summary(df: &Value) -> Vec<Value> {
                 .filter(|b| b.get("InUse").and_then(Value::as_bool).unwrap_or(false))
                 .count(),
             b_size,
-            human_size(b_idle as f64, 4),
+            human_size_with_precision(b_idle as f64, 4),
         ),
     ]
 }
@@ -150,7 +150,7 @@ fn verbose(df: &Value) -> String {
             f("Image"),
             f("Command"),
             f("LocalVolumes"),
-            human_size(num(c, "/SizeRw") as f64, 3),
+            human_size_with_precision(num(c, "/SizeRw") as f64, 3),
             f("RunningFor"),
             f("Status"),
             f("Names")
@@ -164,7 +164,7 @@ fn verbose(df: &Value) -> String {
             "{}\t{}\t{}\n",
             v.get("Name").and_then(Value::as_str).unwrap_or(""),
             num(v, "/UsageData/RefCount"),
-            human_size(num(v, "/UsageData/Size").max(0) as f64, 3)
+            human_size_with_precision(num(v, "/UsageData/Size").max(0) as f64, 3)
         ));
     }
     out.push_str(&align(&t));
@@ -172,7 +172,7 @@ fn verbose(df: &Value) -> String {
     let total: i64 = cache.iter().map(|b| num(b, "/Size")).sum();
     out.push_str(&format!(
         "\nBuild cache usage: {}\n\n",
-        human_size(total as f64, 3)
+        human_size_with_precision(total as f64, 3)
     ));
     out.push_str(&align(
         "CACHE ID\tCACHE TYPE\tSIZE\tCREATED\tLAST USED\tUSAGE\tSHARED\n",

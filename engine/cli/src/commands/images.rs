@@ -9,9 +9,10 @@ use crate::client::http::{image_seg, Query};
 use crate::context::Ctx;
 use crate::error::{report, CliError, CmdResult};
 use crate::output::listing::ListFormat;
-use crate::output::units::{ago, human_size};
+use crate::output::units::ago;
 use crate::output::{print, short_id};
 use crate::refs::ImageRef;
+use berth_gocompat::units::human_size_with_precision;
 
 fn image_headers() -> Value {
     json!({
@@ -51,7 +52,7 @@ pub(super) fn image_rows(img: &Value, no_trunc: bool) -> Vec<Value> {
         if n < 0.0 {
             "N/A".to_string()
         } else {
-            human_size(n, 3)
+            human_size_with_precision(n, 3)
         }
     };
     let containers = match img.get("Containers").and_then(Value::as_i64) {
@@ -98,10 +99,10 @@ pub(super) fn image_rows(img: &Value, no_trunc: bool) -> Vec<Value> {
                 "ID": if no_trunc { id.to_string() } else { short_id(id) },
                 "Repository": repo,
                 "SharedSize": sized(num("SharedSize")),
-                "Size": human_size(size, 3),
+                "Size": human_size_with_precision(size, 3),
                 "Tag": tag,
                 "UniqueSize": sized(if num("SharedSize") < 0.0 { -1.0 } else { size - num("SharedSize") }),
-                "VirtualSize": human_size(img.get("VirtualSize").and_then(Value::as_f64).unwrap_or(size), 3),
+                "VirtualSize": human_size_with_precision(img.get("VirtualSize").and_then(Value::as_f64).unwrap_or(size), 3),
             })
         })
         .collect()
@@ -182,7 +183,7 @@ pub fn history(ctx: &Ctx, a: &HistoryArgs) -> CmdResult {
                 "CreatedSince": if a.human { ago(created) } else { created_at.clone() },
                 "CreatedAt": created_at,
                 "CreatedBy": if a.no_trunc { by } else { ellipsis(&by, 45) },
-                "Size": if a.human { human_size(size, 3) } else { format!("{size}") },
+                "Size": if a.human { human_size_with_precision(size, 3) } else { format!("{size}") },
                 "Comment": l.get("Comment").and_then(Value::as_str).unwrap_or(""),
             })
         })

@@ -7,7 +7,7 @@ use std::path::{Component, Path, PathBuf};
 
 use berth_api::mount::{BindOptions, Mount, TmpfsOptions, VolumeDriver, VolumeOptions};
 
-use crate::output::units::parse_ram;
+use berth_gocompat::units::ram_in_bytes;
 
 /// A boolean field: bare (`readonly`) is true, else true/false/1/0.
 fn boolean(key: &str, value: Option<&str>) -> Result<bool, String> {
@@ -95,7 +95,8 @@ pub fn parse_mount(flag: &str) -> Result<Mount, String> {
             "tmpfs-size" => {
                 used_tmpfs = true;
                 let v = need(value)?;
-                tmpfs.size_bytes = parse_ram(&v).map_err(|e| format!("invalid tmpfs-size: {e}"))?;
+                tmpfs.size_bytes =
+                    ram_in_bytes(&v).map_err(|e| format!("invalid tmpfs-size: {e}"))?;
             }
             "tmpfs-mode" => {
                 used_tmpfs = true;

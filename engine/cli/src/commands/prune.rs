@@ -12,7 +12,7 @@ use crate::client::Client;
 use crate::context::Ctx;
 use crate::error::{CliError, CmdResult};
 use crate::output::print;
-use crate::output::units::human_size;
+use berth_gocompat::units::human_size_with_precision;
 
 /// Asks on the terminal; anything but y/yes (including end of input) is a no.
 pub(super) fn confirm(warning: &str) -> bool {
@@ -97,7 +97,7 @@ fn prune_images(
 pub(super) fn finish(out: String, space: u64) -> CmdResult {
     print(&format!(
         "{out}Total reclaimed space: {}\n",
-        human_size(space as f64, 3)
+        human_size_with_precision(space as f64, 3)
     ));
     Ok(0)
 }

@@ -8,8 +8,9 @@ use crate::client::http::Query;
 use crate::context::Ctx;
 use crate::error::CmdResult;
 use crate::output::listing::ListFormat;
-use crate::output::units::{ago, human_size};
+use crate::output::units::ago;
 use crate::output::{print, short_id};
+use berth_gocompat::units::human_size_with_precision;
 
 const DEFAULT: &str =
     "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
@@ -152,9 +153,13 @@ pub(super) fn row(c: &Value, no_trunc: bool) -> Value {
     let rw = c.get("SizeRw").and_then(Value::as_f64).unwrap_or(0.0);
     let root = c.get("SizeRootFs").and_then(Value::as_f64).unwrap_or(0.0);
     let size = if root > 0.0 {
-        format!("{} (virtual {})", human_size(rw, 3), human_size(root, 3))
+        format!(
+            "{} (virtual {})",
+            human_size_with_precision(rw, 3),
+            human_size_with_precision(root, 3)
+        )
     } else {
-        human_size(rw, 3)
+        human_size_with_precision(rw, 3)
     };
     json!({
         "Command": serde_json::to_string(&command).unwrap_or_default(),

@@ -15,9 +15,9 @@ use crate::client::{jsonlines, Client};
 use crate::context::Ctx;
 use crate::error::{CliError, CmdResult};
 use crate::output::listing::ListFormat;
-use crate::output::units::{bytes_size, human_size};
 use crate::output::{print, short_id};
 use crate::term::is_tty;
+use berth_gocompat::units::{bytes_size, human_size_with_precision};
 
 const DEFAULT: &str = "{{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
 
@@ -90,8 +90,8 @@ pub fn row(label: &str, s: &StatsResponse, no_trunc: bool) -> Value {
         "CPUPerc": format!("{cpu_pct:.2}%"),
         "MemUsage": format!("{} / {}", bytes_size(mem), bytes_size(limit)),
         "MemPerc": format!("{mem_pct:.2}%"),
-        "NetIO": format!("{} / {}", human_size(rx, 3), human_size(tx, 3)),
-        "BlockIO": format!("{} / {}", human_size(read, 3), human_size(write, 3)),
+        "NetIO": format!("{} / {}", human_size_with_precision(rx, 3), human_size_with_precision(tx, 3)),
+        "BlockIO": format!("{} / {}", human_size_with_precision(read, 3), human_size_with_precision(write, 3)),
         "PIDs": s.pids_stats.current.unwrap_or(0).to_string(),
     })
 }

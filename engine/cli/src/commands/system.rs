@@ -7,8 +7,8 @@ use crate::client::Client;
 use crate::context::Ctx;
 use crate::error::{CliError, CmdResult};
 use crate::output::print;
-use crate::output::units::bytes_size;
 use crate::template::Template;
+use berth_gocompat::units::bytes_size;
 
 fn arch() -> &'static str {
     match std::env::consts::ARCH {

@@ -2,7 +2,7 @@
 //! terminal, plain status lines otherwise, like docker.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use berth_api::progress::Message;
@@ -35,12 +35,10 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(target: Target, quiet: bool) -> Progress {
-        let fd = match target {
-            Target::Stdout => libc::STDOUT_FILENO,
-            Target::Stderr => libc::STDERR_FILENO,
+        let tty = match target {
+            Target::Stdout => std::io::stdout().is_terminal(),
+            Target::Stderr => std::io::stderr().is_terminal(),
         };
-        // SAFETY: isatty only inspects the descriptor.
-        let tty = unsafe { libc::isatty(fd) } == 1;
         let mode = if quiet {
             Mode::Quiet
         } else if tty {

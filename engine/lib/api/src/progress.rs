@@ -1,5 +1,6 @@
 //! JSON-lines progress of pull, push, load and the like: one `Message` per line.
 
+use berth_gocompat::units::human_size;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,7 +98,7 @@ impl Message {
 /// docker's progress text: "[=====>     ]  1.2MB/3.4MB".
 pub fn progress_bar(current: i64, total: i64) -> String {
     if total <= 0 {
-        return human_size(current);
+        return human_size(current as f64);
     }
     const WIDTH: i64 = 50;
     let filled = (current.clamp(0, total) * WIDTH / total) as usize;
@@ -106,34 +107,11 @@ pub fn progress_bar(current: i64, total: i64) -> String {
         bar.push('>');
         bar.push_str(&" ".repeat(WIDTH as usize - filled - 1));
     }
-    format!("[{bar}] {:>8}/{}", human_size(current), human_size(total))
-}
-
-/// Sizes the way docker prints them: decimal units, 3 significant digits ("1.23MB").
-pub fn human_size(n: i64) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < UNITS.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    // 3 significant digits with trailing zeros trimmed, like Go's %.4g for these ranges.
-    let places = if v >= 100.0 {
-        0
-    } else if v >= 10.0 {
-        1
-    } else {
-        2
-    };
-    let mut digits = format!("{v:.places$}");
-    if digits.contains('.') {
-        digits = digits
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string();
-    }
-    format!("{digits}{}", UNITS[i])
+    format!(
+        "[{bar}] {:>8}/{}",
+        human_size(current as f64),
+        human_size(total as f64)
+    )
 }
 
 #[cfg(test)]
@@ -142,10 +120,7 @@ mod tests {
 
     #[test]
     fn sizes_and_bars_look_like_dockers() {
-        assert_eq!(human_size(0), "0B");
-        assert_eq!(human_size(999), "999B");
-        assert_eq!(human_size(1234), "1.23kB");
-        assert_eq!(human_size(4_200_000), "4.2MB");
+        assert_eq!(progress_bar(1234, 0), "1.234kB");
         let bar = progress_bar(50, 100);
         assert!(bar.starts_with("[=========================>"), "{bar}");
         assert!(bar.ends_with("50B/100B"), "{bar}");

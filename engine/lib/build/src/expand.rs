@@ -16,7 +16,7 @@
 //! are left alone (the shell does its own expansion).
 
 use crate::dockerfile::{ArgDef, Command, KeyValue};
-use crate::goquote;
+use berth_gocompat::quote;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -51,7 +51,7 @@ impl fmt::Display for ExpandError {
         write!(
             f,
             "failed to process {}: {}",
-            goquote::quote(&self.word),
+            quote::quote(&self.word),
             self.reason
         )
     }

@@ -11,8 +11,8 @@
 //! - Like docker, a pattern is turned into a regular expression, so regex operators that
 //!   Go's `filepath.Match` does not know (`+`, `|`, `(…)`, `{n}`) keep their regex meaning.
 
-use crate::glob;
-use crate::gopath;
+use berth_gocompat::glob;
+use berth_gocompat::path as gopath;
 use regex::Regex;
 use std::fmt;
 

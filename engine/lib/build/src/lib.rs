@@ -7,15 +7,11 @@
 //! - [`expand`]: variable substitution as the builder applies it to instruction arguments.
 //! - [`buildargs`]: which build arguments are in effect at each step.
 //! - [`ignore`]: `.dockerignore` files and their matching.
-//! - [`glob`]: Go's `filepath.Match`, for COPY/ADD sources.
-//! - [`gopath`]: Go's `filepath.Clean` and friends on slash paths.
-//! - [`duration`]: Go durations.
+//!
+//! Go's own functions it builds on (durations, `filepath.Match`, `filepath.Clean`,
+//! `strconv.Quote`) come from `berth-gocompat`.
 
 pub mod buildargs;
 pub mod dockerfile;
-pub mod duration;
 pub mod expand;
-pub mod glob;
-pub mod gopath;
-mod goquote;
 pub mod ignore;

@@ -13,6 +13,8 @@ use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::mount::MsFlags;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
 
 /// The longest mount data the kernel accepts (one page, with its NUL).
 pub const MOUNT_DATA_MAX: usize = 4095;
@@ -129,6 +131,9 @@ fn mount_from(
         return Err(Errno::last());
     }
     if pid == 0 {
+        // SAFETY: in the forked child: chdir, mount and _exit are async-signal-safe system
+        // calls, every pointer is to a C string built before the fork (the child's copy
+        // of the parent's memory), and nothing allocates, locks or returns.
         unsafe {
             let code = if libc::chdir(dir.as_ptr()) != 0
                 || libc::mount(
@@ -146,21 +151,14 @@ fn mount_from(
             libc::_exit(code);
         }
     }
-    let mut status = 0;
     loop {
-        // SAFETY: waits for the child forked above.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if r == pid {
-            break;
+        match waitpid(Pid::from_raw(pid), None) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(WaitStatus::Exited(_, 0)) => return Ok(()),
+            Ok(WaitStatus::Exited(_, errno)) => return Err(Errno::from_raw(errno)),
+            Ok(_) => return Err(Errno::EINTR),
         }
-        if Errno::last() != Errno::EINTR {
-            return Err(Errno::last());
-        }
-    }
-    match libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)) {
-        Some(0) => Ok(()),
-        Some(e) => Err(Errno::from_raw(e)),
-        None => Err(Errno::EINTR),
     }
 }
 

@@ -501,14 +501,17 @@ fn open_at(dir: BorrowedFd<'_>, name: &OsStr, flags: OFlag) -> std::io::Result<O
         flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::from_bits_truncate(0o600),
     )?;
-    // SAFETY: fresh fd from openat.
+    // SAFETY: `openat` succeeded, so `fd` is a new open descriptor that nothing else owns
+    // or closes; the OwnedFd becomes its only owner.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 fn nix_fsetxattr(fd: BorrowedFd<'_>, key: &str, value: &[u8]) -> std::io::Result<()> {
     let k =
         std::ffi::CString::new(key).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: valid fd, C string and buffer.
+    // SAFETY: `fd` is borrowed, so open for the call; `k` is a NUL-terminated C string
+    // and `value` a live slice whose pointer and length are passed together; the kernel
+    // only reads them.
     let r = unsafe {
         libc::fsetxattr(
             fd.as_fd_raw(),

@@ -21,7 +21,7 @@ use crate::client::http::{Body, Query};
 use crate::client::{error_from, Client};
 use crate::context::Ctx;
 use crate::error::{CliError, CmdResult};
-use crate::output::units::human_size;
+use berth_gocompat::units::human_size_with_precision;
 
 /// One side of a copy.
 enum Side {
@@ -191,7 +191,7 @@ fn from_container(ctx: &Ctx, a: &CpArgs, name: &str, src: &str, dest: &str) -> C
     if !a.quiet {
         eprintln!(
             "Successfully copied {} to {dest}",
-            human_size(counted.n as f64, 3)
+            human_size_with_precision(counted.n as f64, 3)
         );
     }
     Ok(0)
@@ -289,7 +289,7 @@ fn to_container(ctx: &Ctx, a: &CpArgs, src: &str, name: &str, dest: &str) -> Cmd
     if !a.quiet {
         eprintln!(
             "Successfully copied {} to {name}:{dest}",
-            human_size(size as f64, 3)
+            human_size_with_precision(size as f64, 3)
         );
     }
     Ok(0)

@@ -11,8 +11,8 @@
 //! commits them (e.g. CMD with the shell already in front).
 
 use super::{ArgDef, HealthConfig, KeyValue};
-use crate::duration;
-use crate::goquote;
+use berth_gocompat::duration;
+use berth_gocompat::quote;
 
 /// `Step 2/5 : RUN echo hi`.
 pub fn step_line(n: usize, total: usize, text: &str) -> String {
@@ -74,25 +74,25 @@ pub fn arg(args: &[ArgDef]) -> String {
 
 /// `CMD ["/bin/sh" "-c" "echo hi"]`, of the resolved command.
 pub fn cmd(resolved: &[String]) -> String {
-    format!("CMD {}", goquote::quote_list(resolved))
+    format!("CMD {}", quote::quote_list(resolved))
 }
 
 /// `ENTRYPOINT ["/bin/sh" "-c" "echo"]`, or `ENTRYPOINT []` once reset.
 pub fn entrypoint(resolved: Option<&[String]>) -> String {
     format!(
         "ENTRYPOINT {}",
-        goquote::quote_list(resolved.unwrap_or_default())
+        quote::quote_list(resolved.unwrap_or_default())
     )
 }
 
 /// `SHELL [/bin/sh -xc]`.
 pub fn shell(shell: &[String]) -> String {
-    format!("SHELL {}", goquote::plain_list(shell))
+    format!("SHELL {}", quote::plain_list(shell))
 }
 
 /// `VOLUME [/a /b]`.
 pub fn volume(volumes: &[String]) -> String {
-    format!("VOLUME {}", goquote::plain_list(volumes))
+    format!("VOLUME {}", quote::plain_list(volumes))
 }
 
 /// `EXPOSE 1/udp 443 80`, of the expanded ports in the order dockerd sorted them.
@@ -138,14 +138,14 @@ pub fn copy(instruction: &str, chown: Option<&str>, source_hash: &str, dest: &st
 /// the start period only when set).
 pub fn healthcheck(hc: &HealthConfig) -> String {
     let mut fields = vec![
-        goquote::quote_list(&hc.test),
-        goquote::quote(&duration::format(hc.interval)),
-        goquote::quote(&duration::format(hc.timeout)),
-        goquote::quote(&duration::format(hc.start_period)),
+        quote::quote_list(&hc.test),
+        quote::quote(&duration::format(hc.interval)),
+        quote::quote(&duration::format(hc.timeout)),
+        quote::quote(&duration::format(hc.start_period)),
     ];
     if hc.start_interval != 0 {
-        fields.push(goquote::quote(&duration::format(hc.start_interval)));
+        fields.push(quote::quote(&duration::format(hc.start_interval)));
     }
-    fields.push(goquote::quote_int_as_rune(hc.retries));
+    fields.push(quote::quote_int_as_rune(hc.retries));
     format!("HEALTHCHECK &{{{}}}", fields.join(" "))
 }

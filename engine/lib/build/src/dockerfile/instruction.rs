@@ -10,8 +10,8 @@ use super::lines;
 use super::mount;
 use super::node::{self, Node};
 use super::*;
-use crate::duration;
-use crate::goquote;
+use berth_gocompat::duration;
+use berth_gocompat::quote;
 use regex::Regex;
 use std::sync::OnceLock;
 
@@ -235,7 +235,7 @@ fn command(node: &Node) -> Result<Command, String> {
                     if !stage_name_regex().is_match(&name) {
                         return Err(format!(
                             "invalid name for build stage: {}, name can't start with a number or contain symbols",
-                            goquote::quote(&args[2])
+                            quote::quote(&args[2])
                         ));
                     }
                     Some(name)
@@ -405,7 +405,7 @@ fn healthcheck(node: &Node) -> Result<HealthConfig, String> {
     if typ != "CMD" {
         return Err(format!(
             "Unknown type {} in HEALTHCHECK (try CMD)",
-            goquote::quote(&typ)
+            quote::quote(&typ)
         ));
     }
     let cmd = cmd_line(&Node {
@@ -425,7 +425,7 @@ fn healthcheck(node: &Node) -> Result<HealthConfig, String> {
         if d < 1_000_000 {
             return Err(format!(
                 "Interval {} cannot be less than 1ms",
-                goquote::quote(name)
+                quote::quote(name)
             ));
         }
         Ok(d)
@@ -446,7 +446,7 @@ fn healthcheck(node: &Node) -> Result<HealthConfig, String> {
 
 /// Go's `strconv.ParseInt(s, 10, 32)` with its error texts.
 fn parse_int32(s: &str) -> Result<i64, String> {
-    let err = |why: &str| format!("strconv.ParseInt: parsing {}: {why}", goquote::quote(s));
+    let err = |why: &str| format!("strconv.ParseInt: parsing {}: {why}", quote::quote(s));
     let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(err("invalid syntax"));

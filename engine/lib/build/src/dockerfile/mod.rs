@@ -336,5 +336,16 @@ impl FromSpec {
     }
 }
 
+/// The WORKDIR that `WORKDIR requested` sets after `current`, as dockerd normalizes it on
+/// Linux: an absolute request stays as written, a relative one is joined to `current`
+/// (from `/`) and cleaned.
+pub fn normalize_workdir(current: &str, requested: &str) -> String {
+    if requested.starts_with('/') {
+        requested.to_string()
+    } else {
+        berth_gocompat::path::join(&["/", current, requested])
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -68,7 +68,7 @@ pub(crate) fn parse(value: &str) -> Result<Mount, String> {
                 if !["bind", "cache", "tmpfs", "secret", "ssh"].contains(&t.as_str()) {
                     return Err(format!(
                         "unsupported mount type {}",
-                        crate::goquote::quote(value)
+                        berth_gocompat::quote::quote(value)
                     ));
                 }
                 m.kind = t;
@@ -97,7 +97,7 @@ pub(crate) fn parse(value: &str) -> Result<Mount, String> {
                 if !["shared", "private", "locked"].contains(&s.as_str()) {
                     return Err(format!(
                         "unsupported sharing value {}",
-                        crate::goquote::quote(value)
+                        berth_gocompat::quote::quote(value)
                     ));
                 }
                 m.cache_sharing = s;
@@ -129,7 +129,7 @@ pub(crate) fn parse(value: &str) -> Result<Mount, String> {
         if set && !file_info_allowed {
             return Err(format!(
                 "{what} not allowed for {} type mounts",
-                crate::goquote::quote(&m.kind)
+                berth_gocompat::quote::quote(&m.kind)
             ));
         }
     }

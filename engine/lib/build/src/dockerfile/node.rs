@@ -5,7 +5,7 @@
 
 use super::json::{self, JsonArgs};
 use super::lines::is_space;
-use crate::goquote;
+use berth_gocompat::quote;
 
 /// A parsed line before it becomes a typed instruction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -278,7 +278,7 @@ fn name_values(rest: &str, what: &str, escape: char) -> Result<Vec<String>, Stri
         let Some((k, v)) = w.split_once('=') else {
             return Err(format!(
                 "Syntax error - can't find = in {}. Must be of the form: name=value",
-                goquote::quote(w)
+                quote::quote(w)
             ));
         };
         out.push(k.to_string());

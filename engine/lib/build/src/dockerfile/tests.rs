@@ -313,16 +313,13 @@ fn history_texts_match_dockerd() {
         "/bin/sh -xc #(nop)  ONBUILD RUN echo hi"
     );
     assert_eq!(
-        history::nop_single(
-            &xc,
-            &history::workdir(&crate::gopath::normalize_workdir("", "x"))
-        ),
+        history::nop_single(&xc, &history::workdir(&super::normalize_workdir("", "x"))),
         "/bin/sh -xc #(nop) WORKDIR /x"
     );
     assert_eq!(
         history::nop_single(
             &sh,
-            &history::workdir(&crate::gopath::normalize_workdir("", "/b/../c/"))
+            &history::workdir(&super::normalize_workdir("", "/b/../c/"))
         ),
         "/bin/sh -c #(nop) WORKDIR /b/../c/"
     );
@@ -515,4 +512,13 @@ proptest::proptest! {
             proptest::prop_assert_eq!(file.instructions().count(), file.step_count());
         }
     }
+}
+
+// As dockerd 20.10 records WorkingDir for `WORKDIR x` after `WORKDIR /a`, etc.
+#[test]
+fn normalizes_workdir_like_dockerd() {
+    assert_eq!(super::normalize_workdir("", "x"), "/x");
+    assert_eq!(super::normalize_workdir("/a", "b/../c"), "/a/c");
+    assert_eq!(super::normalize_workdir("/a", "/b/../c/"), "/b/../c/");
+    assert_eq!(super::normalize_workdir("/a", ".."), "/");
 }

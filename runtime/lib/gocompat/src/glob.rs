@@ -9,6 +9,10 @@
 //! reaches the malformed part, as Go 1.19 (the Go of Debian's dockerd 20.10) reports it.
 //! The pattern is matched as Go does: a star-free chunk after a
 //! star is taken at its first match, and the last chunk must end the name.
+//!
+//! [`matches_star_only`] is the simpler wildcard of filter languages (shimd's
+//! `field~=glob`): `*` matches any run of characters, `/` included, and nothing else is
+//! special.
 
 use std::fmt;
 
@@ -27,6 +31,29 @@ impl std::error::Error for BadPattern {}
 /// Does `name` match `pattern` (Go's `filepath.Match`)?
 pub fn matches(pattern: &str, name: &str) -> Result<bool, BadPattern> {
     Pattern::new(pattern).matches(name)
+}
+
+/// The plain wildcard: `*` matches any run of characters, `/` included; every other
+/// character (`?` and `[` too) matches itself. Not `filepath.Match`: slashes in the text
+/// are ordinary characters here.
+pub fn matches_star_only(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    // Checked before slicing, so both cuts fall on character boundaries.
+    if text.len() < first.len() + last.len() || !text.starts_with(first) || !text.ends_with(last) {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 /// Does a COPY/ADD source contain wildcards (`*`, `?`, `[` not escaped by `\`)? dockerd
@@ -312,6 +339,23 @@ mod tests {
         assert_eq!(m("a*[", "zzz"), Ok(false));
         assert_eq!(m("x*[*", "y"), Ok(false));
         assert_eq!(BadPattern.to_string(), "syntax error in pattern");
+    }
+
+    #[test]
+    fn star_only_crosses_slashes_and_nothing_else_is_special() {
+        assert!(matches_star_only("a*c", "abc"));
+        assert!(matches_star_only("a*", "a"));
+        assert!(!matches_star_only("a*c", "ab"));
+        assert!(matches_star_only("*b*", "abc"));
+        assert!(!matches_star_only("ab*ba", "aba"));
+        assert!(matches_star_only(
+            "*busybox*",
+            "docker.io/library/busybox:latest"
+        ));
+        assert!(!matches_star_only("a?c", "abc"));
+        assert!(matches_star_only("a?c", "a?c"));
+        assert!(matches_star_only("[x]", "[x]"));
+        assert!(!matches_star_only("a*x", "aé"));
     }
 
     #[test]

@@ -44,17 +44,6 @@ pub fn dir(path: &str) -> String {
     clean(&path[..cut])
 }
 
-/// The WORKDIR that `WORKDIR requested` sets after `current`, as dockerd normalizes it on
-/// Linux: an absolute request stays as written, a relative one is joined to `current`
-/// (from `/`) and cleaned.
-pub fn normalize_workdir(current: &str, requested: &str) -> String {
-    if requested.starts_with('/') {
-        requested.to_string()
-    } else {
-        join(&["/", current, requested])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,14 +81,5 @@ mod tests {
         assert_eq!(dir("a"), ".");
         assert_eq!(dir("/a"), "/");
         assert_eq!(dir(""), ".");
-    }
-
-    // As dockerd 20.10 records WorkingDir for `WORKDIR x` after `WORKDIR /a`, etc.
-    #[test]
-    fn normalizes_workdir_like_dockerd() {
-        assert_eq!(normalize_workdir("", "x"), "/x");
-        assert_eq!(normalize_workdir("/a", "b/../c"), "/a/c");
-        assert_eq!(normalize_workdir("/a", "/b/../c/"), "/b/../c/");
-        assert_eq!(normalize_workdir("/a", ".."), "/");
     }
 }

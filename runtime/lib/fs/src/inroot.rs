@@ -70,12 +70,7 @@ pub enum Entry {
 
 /// Opens a directory to serve as a root (an O_PATH descriptor).
 pub fn open_root(dir: &Path) -> io::Result<OwnedFd> {
-    sys::openat(
-        cwd(),
-        dir.as_os_str(),
-        libc::O_PATH | libc::O_DIRECTORY,
-        0,
-    )
+    sys::openat(cwd(), dir.as_os_str(), libc::O_PATH | libc::O_DIRECTORY, 0)
 }
 
 /// The magic-link path of a descriptor (`/proc/self/fd/N`), for calls that take a path
@@ -112,7 +107,12 @@ const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 const RESOLVE_IN_ROOT: u64 = 0x10;
 
 /// openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS); Err(None) when the kernel lacks it.
-fn openat2(root: BorrowedFd, rel: &OsStr, flags: i32, mode: u32) -> Result<OwnedFd, Option<io::Error>> {
+fn openat2(
+    root: BorrowedFd,
+    rel: &OsStr,
+    flags: i32,
+    mode: u32,
+) -> Result<OwnedFd, Option<io::Error>> {
     let c = sys::cstr(rel).map_err(Some)?;
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
@@ -373,3 +373,6 @@ impl<'a> InRoot<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

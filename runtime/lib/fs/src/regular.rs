@@ -40,11 +40,77 @@ pub fn reopen_regular(fd: BorrowedFd) -> io::Result<File> {
     let path = fd_path(fd);
     // SAFETY: see open_regular.
     let cwd = unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) };
-    let f = sys::openat(
-        cwd,
-        path.as_os_str(),
-        libc::O_RDONLY | libc::O_NOCTTY,
-        0,
-    )?;
+    let f = sys::openat(cwd, path.as_os_str(), libc::O_RDONLY | libc::O_NOCTTY, 0)?;
     Ok(File::from(f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::fd::OwnedFd;
+
+    fn dir() -> (tempfile::TempDir, OwnedFd) {
+        let d = tempfile::Builder::new()
+            .prefix("berth-fs-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        std::fs::write(d.path().join("f"), "x").unwrap();
+        let p = sys::cstr(d.path().join("p").as_os_str()).unwrap();
+        // SAFETY: mkfifo(3) of a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(p.as_ptr(), 0o644) }, 0);
+        std::os::unix::fs::symlink("f", d.path().join("l")).unwrap();
+        std::fs::create_dir(d.path().join("d")).unwrap();
+        let fd = crate::open_root(d.path()).unwrap();
+        (d, fd)
+    }
+
+    #[test]
+    fn a_regular_file_is_read() {
+        let (d, fd) = dir();
+        let mut s = String::new();
+        open_regular_at(fd.as_fd(), OsStr::new("f"))
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
+        assert_eq!(s, "x");
+        s.clear();
+        open_regular(&d.path().join("f"))
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
+        assert_eq!(s, "x");
+    }
+
+    #[test]
+    fn fifos_directories_devices_and_links_are_not_opened() {
+        let (d, fd) = dir();
+        // A FIFO nobody writes to: an open for reading would block for good.
+        for name in ["p", "l", "d"] {
+            let e = open_regular_at(fd.as_fd(), OsStr::new(name)).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{name}");
+            assert!(e.to_string().contains("not a regular file"), "{e}");
+        }
+        let e = open_regular(&d.path().join("p")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        let e = open_regular(Path::new("/dev/null")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        let e = open_regular_at(fd.as_fd(), OsStr::new("missing")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn an_o_path_descriptor_is_reopened_as_the_same_file() {
+        let (d, fd) = dir();
+        let o = sys::openat(fd.as_fd(), OsStr::new("f"), libc::O_PATH, 0).unwrap();
+        // Replaced by name: the descriptor still reads the file it was opened on.
+        std::fs::rename(d.path().join("f"), d.path().join("old")).unwrap();
+        std::fs::write(d.path().join("f"), "new").unwrap();
+        let mut s = String::new();
+        reopen_regular(o.as_fd())
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
+        assert_eq!(s, "x");
+    }
 }

@@ -104,3 +104,14 @@ pub fn mkdir_at(dir: BorrowedFd, name: &OsStr, mode: u32) -> io::Result<()> {
 pub fn file_type(st: &libc::stat) -> libc::mode_t {
     st.st_mode & libc::S_IFMT
 }
+
+/// The filesystem type (statfs f_type) of what a descriptor names.
+pub fn fs_type(fd: BorrowedFd) -> io::Result<libc::c_long> {
+    // SAFETY: all-zero is a valid value of the plain-data struct statfs.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid descriptor and a statfs buffer alive for the call.
+    if unsafe { libc::fstatfs(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.f_type as libc::c_long)
+}

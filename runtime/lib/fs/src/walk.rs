@@ -30,6 +30,9 @@ use crate::sys;
 /// Symlinks followed in one lookup before ELOOP (the kernel's MAXSYMLINKS).
 pub const MAX_SYMLINKS: u32 = 40;
 
+/// The inode number of procfs's top directory.
+const PROC_ROOT_INO: libc::ino_t = 1;
+
 /// Whole-lookup retries after a concurrent change (EAGAIN), then EAGAIN is returned.
 const RETRIES: u32 = 16;
 
@@ -98,21 +101,17 @@ impl<'a> Walk<'a> {
         let (mut todo, mut want_dir) = names(path);
         while let Some(name) = todo.pop_front() {
             let last = todo.is_empty();
+            #[cfg(test)]
+            hook::call(hook::Step::Lookup(&name));
             if name == ".." {
                 if self.stack.pop().is_some() {
                     self.cur = self.rewalk()?;
                 }
                 continue;
             }
-            #[cfg(test)]
-            hook::before_lookup(&name);
             let nofollow_last = last && !want_dir && self.flags & libc::O_NOFOLLOW != 0;
-            let fd = match sys::openat(
-                self.cur.as_fd(),
-                &name,
-                libc::O_PATH | libc::O_NOFOLLOW,
-                0,
-            ) {
+            let fd = match sys::openat(self.cur.as_fd(), &name, libc::O_PATH | libc::O_NOFOLLOW, 0)
+            {
                 Ok(fd) => fd,
                 Err(e) if last && e.raw_os_error() == Some(libc::ENOENT) && self.creates() => {
                     match self.open_last(&name) {
@@ -138,11 +137,15 @@ impl<'a> Walk<'a> {
                         Err(err(libc::ELOOP))
                     };
                 }
-                if last && self.flags & (libc::O_CREAT | libc::O_EXCL) == libc::O_CREAT | libc::O_EXCL
+                if last
+                    && self.flags & (libc::O_CREAT | libc::O_EXCL) == libc::O_CREAT | libc::O_EXCL
                 {
                     return Err(err(libc::EEXIST));
                 }
                 self.count_link()?;
+                if self.is_magic(fd.as_fd())? {
+                    return Err(err(libc::ELOOP));
+                }
                 let target = sys::readlink_at(fd.as_fd(), OsStr::new(""))?;
                 if target.is_empty() {
                     return Err(err(libc::ENOENT));
@@ -192,8 +195,22 @@ impl<'a> Walk<'a> {
         self.flags & libc::O_CREAT != 0
     }
 
+    /// Whether the symlink `link` (in the current directory) is one of procfs's magic
+    /// links (`/proc/<pid>/fd/N`, `cwd`, `root`, `exe`, `ns/*`, ...), refused as with
+    /// RESOLVE_NO_MAGICLINKS. procfs's plain symlinks (`self`, `thread-self`, `mounts`,
+    /// `net`) are all in its top directory; every symlink deeper in procfs is magic.
+    fn is_magic(&self, link: BorrowedFd) -> io::Result<bool> {
+        if sys::fs_type(link)? != libc::PROC_SUPER_MAGIC {
+            return Ok(false);
+        }
+        let parent = sys::fstat(self.cur.as_fd())?;
+        Ok(parent.st_ino != PROC_ROOT_INO)
+    }
+
     /// Opens the last name with the caller's flags, never following a symlink there.
     fn open_last(&self, name: &OsStr) -> io::Result<OwnedFd> {
+        #[cfg(test)]
+        hook::call(hook::Step::OpenLast(name));
         sys::openat(
             self.cur.as_fd(),
             name,
@@ -252,14 +269,22 @@ fn reopen_root(root: BorrowedFd) -> io::Result<OwnedFd> {
     sys::openat(root, OsStr::new("."), libc::O_PATH | libc::O_DIRECTORY, 0)
 }
 
-/// A test hook called before each name is looked up, so tests can change the tree at an
-/// exact point of a walk (a symlink swapped mid-lookup) without racing threads.
+/// A test hook called at each step of a walk, so tests can change the tree at an exact
+/// point of a lookup (a symlink swapped mid-walk) without racing threads.
 #[cfg(test)]
 pub(crate) mod hook {
     use std::cell::RefCell;
     use std::ffi::OsStr;
 
-    type Hook = Box<dyn FnMut(&OsStr)>;
+    /// Where the walk is.
+    pub enum Step<'n> {
+        /// About to look up this name (or go back for `..`).
+        Lookup(&'n OsStr),
+        /// Looked at this last name (not a symlink) and about to open it.
+        OpenLast(&'n OsStr),
+    }
+
+    type Hook = Box<dyn FnMut(&Step)>;
 
     thread_local! {
         static HOOK: RefCell<Option<Hook>> = const { RefCell::new(None) };
@@ -270,10 +295,10 @@ pub(crate) mod hook {
         HOOK.with(|c| *c.borrow_mut() = h);
     }
 
-    pub(super) fn before_lookup(name: &OsStr) {
+    pub(super) fn call(step: Step) {
         HOOK.with(|c| {
             if let Some(h) = c.borrow_mut().as_mut() {
-                h(name)
+                h(&step)
             }
         });
     }

@@ -4,9 +4,8 @@
 //! after it the read-only root, masked and read-only paths.
 
 use crate::error::{bail, Context, Result};
-use crate::mountinfo;
 use crate::mounts::{locked_flags, mount, parse_options, propagation, Flags};
-use crate::safepath::{ensure, entry_in_root, open_in_root, proc_fd_path, Entry, Kind};
+use berth_fs::{fd_path, mountinfo, Entry, InRoot, Kind};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -103,7 +102,7 @@ impl Rootfs<'_> {
 
     /// pivot_root requires the new root's parent mount not to be shared.
     fn make_parent_private(&self) -> Result<()> {
-        let infos = mountinfo::read_self();
+        let infos = mountinfo::read_self().unwrap_or_default();
         let parent = infos
             .iter()
             .filter(|m| self.path.starts_with(&m.mount_point))
@@ -135,12 +134,13 @@ impl Rootfs<'_> {
             };
             let meta = std::fs::metadata(&src).with_ctx(|| format!("source {}", src.display()))?;
             let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
-            let target =
-                ensure(root.as_fd(), dest, kind).ctx("creating the mount point in the rootfs")?;
+            let target = InRoot::new(root.as_fd())
+                .ensure(dest, kind)
+                .ctx("creating the mount point in the rootfs")?;
             let flags = libc::MS_BIND | if opts.recursive { libc::MS_REC } else { 0 };
             mount(
                 Some(&src.to_string_lossy()),
-                &proc_fd_path(&target),
+                &fd_path(target.as_fd()),
                 None,
                 flags,
                 None,
@@ -148,9 +148,10 @@ impl Rootfs<'_> {
             .with_ctx(|| format!("binding {}", src.display()))?;
             let extra = opts.flags & !libc::MS_REMOUNT;
             if extra != 0 {
-                let now = open_in_root(root.as_fd(), dest, libc::O_PATH)
+                let now = InRoot::new(root.as_fd())
+                    .open(dest, libc::O_PATH, 0)
                     .ctx("reopening the mount point")?;
-                let p = proc_fd_path(&now);
+                let p = fd_path(now.as_fd());
                 let keep = if self.userns {
                     locked_flags(&p) & !libc::MS_RDONLY
                 } else {
@@ -170,14 +171,15 @@ impl Rootfs<'_> {
         if typ == "proc" || typ == "sysfs" {
             refuse_unless_directory(root, dest, typ)?;
         }
-        let target =
-            ensure(root.as_fd(), dest, Kind::Dir).ctx("creating the mount point in the rootfs")?;
+        let target = InRoot::new(root.as_fd())
+            .ensure(dest, Kind::Dir)
+            .ctx("creating the mount point in the rootfs")?;
         let src = m
             .source()
             .as_ref()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| typ.to_string());
-        let p = proc_fd_path(&target);
+        let p = fd_path(target.as_fd());
         let r = mount(Some(&src), &p, Some(typ), opts.flags, Some(&data));
         match r {
             Ok(()) => {}
@@ -194,9 +196,10 @@ impl Rootfs<'_> {
                 mount(Some(host), &p, None, libc::MS_BIND | libc::MS_REC, None)
                     .with_ctx(|| format!("binding {host} (fresh {typ} refused: {e})"))?;
                 if opts.flags != 0 {
-                    let now = open_in_root(root.as_fd(), dest, libc::O_PATH)
+                    let now = InRoot::new(root.as_fd())
+                        .open(dest, libc::O_PATH, 0)
                         .ctx("reopening the mount point")?;
-                    let p = proc_fd_path(&now);
+                    let p = fd_path(now.as_fd());
                     let keep = locked_flags(&p) & !libc::MS_RDONLY;
                     mount(
                         None,
@@ -215,9 +218,10 @@ impl Rootfs<'_> {
 
     fn apply_propagation(&self, root: &OwnedFd, dest: &Path, props: &[Flags]) -> Result<()> {
         for &f in props {
-            let now =
-                open_in_root(root.as_fd(), dest, libc::O_PATH).ctx("reopening the mount point")?;
-            mount(None, &proc_fd_path(&now), None, f, None).ctx("setting propagation")?;
+            let now = InRoot::new(root.as_fd())
+                .open(dest, libc::O_PATH, 0)
+                .ctx("reopening the mount point")?;
+            mount(None, &fd_path(now.as_fd()), None, f, None).ctx("setting propagation")?;
         }
         Ok(())
     }
@@ -227,7 +231,7 @@ impl Rootfs<'_> {
     /// (the kernel roots them at the namespace); without, the container's own cgroup
     /// directories are bind-mounted, so the host's tree stays invisible.
     fn mount_cgroups(&self, root: &OwnedFd, dest: &Path, flags: Flags) -> Result<()> {
-        let infos = mountinfo::read_self();
+        let infos = mountinfo::read_self().unwrap_or_default();
         let base_flags =
             flags & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RELATIME);
         let readonly = flags & libc::MS_RDONLY != 0;
@@ -237,10 +241,12 @@ impl Rootfs<'_> {
             let v2 = v2.ok_or("no cgroup filesystem is mounted on the host")?;
             return self.mount_one_cgroup(root, dest, v2, base_flags | (flags & libc::MS_RDONLY));
         }
-        let target = ensure(root.as_fd(), dest, Kind::Dir).ctx("creating the mount point")?;
+        let target = InRoot::new(root.as_fd())
+            .ensure(dest, Kind::Dir)
+            .ctx("creating the mount point")?;
         mount(
             Some("tmpfs"),
-            &proc_fd_path(&target),
+            &fd_path(target.as_fd()),
             Some("tmpfs"),
             base_flags,
             Some("mode=755"),
@@ -260,7 +266,8 @@ impl Rootfs<'_> {
             // Co-mounted controllers ("cpu,cpuacct") get a symlink per controller.
             if name.contains(',') {
                 for c in name.split(',') {
-                    let parent = open_in_root(root.as_fd(), dest, libc::O_PATH | libc::O_DIRECTORY)
+                    let parent = InRoot::new(root.as_fd())
+                        .open(dest, libc::O_PATH | libc::O_DIRECTORY, 0)
                         .ctx("reopening the cgroup tmpfs")?;
                     symlinkat(&name, &parent, c);
                 }
@@ -286,11 +293,12 @@ impl Rootfs<'_> {
             }
         }
         if readonly {
-            let now =
-                open_in_root(root.as_fd(), dest, libc::O_PATH).ctx("reopening the mount point")?;
+            let now = InRoot::new(root.as_fd())
+                .open(dest, libc::O_PATH, 0)
+                .ctx("reopening the mount point")?;
             mount(
                 None,
-                &proc_fd_path(&now),
+                &fd_path(now.as_fd()),
                 None,
                 libc::MS_REMOUNT | libc::MS_RDONLY | base_flags,
                 Some("mode=755"),
@@ -316,8 +324,10 @@ impl Rootfs<'_> {
         else {
             return Ok(());
         };
-        let target = ensure(root.as_fd(), dest, Kind::Dir).ctx("creating the mount point")?;
-        let p = proc_fd_path(&target);
+        let target = InRoot::new(root.as_fd())
+            .ensure(dest, Kind::Dir)
+            .ctx("creating the mount point")?;
+        let p = fd_path(target.as_fd());
         mount(
             Some(&src.to_string_lossy()),
             &p,
@@ -326,9 +336,10 @@ impl Rootfs<'_> {
             None,
         )
         .with_ctx(|| format!("binding {}", src.display()))?;
-        let now =
-            open_in_root(root.as_fd(), dest, libc::O_PATH).ctx("reopening the mount point")?;
-        let p = proc_fd_path(&now);
+        let now = InRoot::new(root.as_fd())
+            .open(dest, libc::O_PATH, 0)
+            .ctx("reopening the mount point")?;
+        let p = fd_path(now.as_fd());
         let keep = if self.userns {
             locked_flags(&p) & !libc::MS_RDONLY
         } else {
@@ -371,7 +382,9 @@ impl Rootfs<'_> {
             self.configured_device(root, d)
                 .with_ctx(|| format!("device {}", d.path().display()))?;
         }
-        let dev = ensure(root.as_fd(), Path::new("/dev"), Kind::Dir).ctx("/dev")?;
+        let dev = InRoot::new(root.as_fd())
+            .ensure(Path::new("/dev"), Kind::Dir)
+            .ctx("/dev")?;
         for (link, target) in [
             ("fd", "/proc/self/fd"),
             ("stdin", "/proc/self/fd/0"),
@@ -431,7 +444,9 @@ impl Rootfs<'_> {
         }
         let parent = path.parent().unwrap_or(Path::new("/dev"));
         let name = path.file_name().ok_or("device path has no name")?;
-        let pfd = ensure(root.as_fd(), parent, Kind::Dir).ctx("creating the parent directory")?;
+        let pfd = InRoot::new(root.as_fd())
+            .ensure(parent, Kind::Dir)
+            .ctx("creating the parent directory")?;
         let cname =
             CString::new(name.to_string_lossy().as_bytes()).map_err(|_| "bad device name")?;
         // SAFETY: plain syscalls on a directory fd we own and a NUL-terminated name.
@@ -472,10 +487,12 @@ impl Rootfs<'_> {
 
 /// Bind-mounts the host's device node at `path` onto the same path in the rootfs.
 fn bind_host_device(root: &OwnedFd, path: &Path) -> Result<()> {
-    let target = ensure(root.as_fd(), path, Kind::File).ctx("creating the mount point")?;
+    let target = InRoot::new(root.as_fd())
+        .ensure(path, Kind::File)
+        .ctx("creating the mount point")?;
     mount(
         Some(&path.to_string_lossy()),
-        &proc_fd_path(&target),
+        &fd_path(target.as_fd()),
         None,
         libc::MS_BIND,
         None,
@@ -499,7 +516,10 @@ fn host_node_is(path: &Path, kind: libc::mode_t, major: u64, minor: u64) -> bool
 /// path the container and the runtime use (/proc/self/..., masked paths) would be one the
 /// image controls.
 fn refuse_unless_directory(root: &OwnedFd, dest: &Path, typ: &str) -> Result<()> {
-    let what = match entry_in_root(root.as_fd(), dest).ctx("looking at the mount point")? {
+    let what = match InRoot::new(root.as_fd())
+        .entry(dest)
+        .ctx("looking at the mount point")?
+    {
         Entry::Missing | Entry::Dir => return Ok(()),
         Entry::Symlink(to) => format!("a symlink (to {})", to.display()),
         Entry::Other => "not a directory".to_string(),
@@ -532,12 +552,9 @@ pub fn enter(root: &OwnedFd, rootfs: &Path, no_pivot: bool) -> Result<()> {
         return std::env::set_current_dir("/").ctx("chdir /");
     }
     let old = std::fs::File::open("/").ctx("opening the old root")?;
-    let new = open_in_root(
-        root.as_fd(),
-        Path::new("/"),
-        libc::O_RDONLY | libc::O_DIRECTORY,
-    )
-    .ctx("opening the rootfs")?;
+    let new = InRoot::new(root.as_fd())
+        .open(Path::new("/"), libc::O_RDONLY | libc::O_DIRECTORY, 0)
+        .ctx("opening the rootfs")?;
     unsafe {
         if libc::fchdir(new.as_raw_fd()) != 0 {
             bail!("chdir to the rootfs: {}", std::io::Error::last_os_error());

@@ -75,8 +75,8 @@ pub fn open_root(dir: &Path) -> io::Result<OwnedFd> {
 
 /// The magic-link path of a descriptor (`/proc/self/fd/N`), for calls that take a path
 /// (mount, chown, xattrs): it names the very inode the descriptor holds.
-pub fn fd_path(fd: BorrowedFd) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+pub fn fd_path(fd: BorrowedFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
 /// The path a descriptor's file has as this process sees it (the text of its

@@ -15,5 +15,5 @@ pub mod regular;
 mod sys;
 pub mod walk;
 
-pub use inroot::{open_root, Entry, InRoot, Kind, Resolver};
+pub use inroot::{fd_path, host_path, open_root, Entry, InRoot, Kind, Resolver};
 pub use regular::{open_regular, open_regular_at, reopen_regular};

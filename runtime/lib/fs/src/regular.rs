@@ -40,7 +40,7 @@ pub fn reopen_regular(fd: BorrowedFd) -> io::Result<File> {
     let path = fd_path(fd);
     // SAFETY: see open_regular.
     let cwd = unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) };
-    let f = sys::openat(cwd, path.as_os_str(), libc::O_RDONLY | libc::O_NOCTTY, 0)?;
+    let f = sys::openat(cwd, OsStr::new(&path), libc::O_RDONLY | libc::O_NOCTTY, 0)?;
     Ok(File::from(f))
 }
 

@@ -13,7 +13,6 @@
 //!   gids of the groups whose member list names the user, then the extra groups (names
 //!   that must have an entry, or numbers), each once, in that order.
 
-use std::ffi::CString;
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::path::Path;
@@ -391,7 +390,7 @@ mod tests {
     }
 
     fn mkfifo(p: &Path) {
-        let c = CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
         // SAFETY: mkfifo(3) of a valid C string.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
     }

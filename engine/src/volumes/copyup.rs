@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::fcntl::{AtFlags, OFlag};
@@ -106,7 +106,7 @@ impl Copier {
                 }
                 // SAFETY: `src` is open for the whole call.
                 let sdir = unsafe { std::os::fd::BorrowedFd::borrow_raw(src) };
-                let mut sf = berth_image::fsutil::open_regular_at(sdir, name).map_err(|e| {
+                let mut sf = berth_fs::open_regular_at(sdir, name).map_err(|e| {
                     nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EINVAL))
                 })?;
                 let d = open_at(
@@ -177,9 +177,8 @@ impl Copier {
 /// empty; `dst` then takes the source directory's owner and permissions. Returns whether
 /// anything was copied (not when the image has no directory there, or `dst` has content).
 pub fn copy_into_empty(root: &Path, path: &str, dst: &Path) -> std::io::Result<bool> {
-    let root = crate::rootfs::open_root(root)?;
-    let src = match crate::rootfs::open_in_root(
-        &root,
+    let root = berth_fs::open_root(root)?;
+    let src = match berth_fs::InRoot::new(root.as_fd()).open(
         Path::new(path),
         libc::O_RDONLY | libc::O_DIRECTORY,
         0,

@@ -612,7 +612,10 @@ fn fd_and_host_paths() {
     let fd = InRoot::new(t.fd.as_fd())
         .resolve(Path::new("/etc/passwd"))
         .unwrap();
-    assert_eq!(fd_path(fd.as_fd()), format!("/proc/self/fd/{}", fd.as_raw_fd()));
+    assert_eq!(
+        fd_path(fd.as_fd()),
+        format!("/proc/self/fd/{}", fd.as_raw_fd())
+    );
     assert_eq!(host_path(fd.as_fd()).unwrap(), t.root.join("etc/passwd"));
     assert_eq!(
         std::fs::read_to_string(fd_path(fd.as_fd())).unwrap(),

@@ -235,10 +235,11 @@ impl<'a> InRoot<'a> {
     }
 
     /// `mkdir -p` inside the root: the directory `path` (O_PATH), missing components created
-    /// with `mode` (less the umask). A symlink on the way is followed inside the root, a
-    /// dangling one by creating its target there. ENOTDIR if `path` is not a directory.
+    /// with `mode` (less the umask). A symlink on the way is followed inside the root; a
+    /// dangling one is ENOENT (an unpacked layer must not make what its links point at).
+    /// ENOTDIR if `path` is not a directory.
     pub fn mkdir_all(&self, path: &Path, mode: u32) -> io::Result<OwnedFd> {
-        self.create(path, Kind::Dir, mode, 0)?;
+        self.create(path, Kind::Dir, mode, None)?;
         self.resolve_dir(path)
     }
 
@@ -246,11 +247,19 @@ impl<'a> InRoot<'a> {
     /// 0755) and, for `Kind::File`, an empty last component (mode 0644). Whatever already
     /// exists at `path` is returned as it is, of any type.
     pub fn ensure(&self, path: &Path, kind: Kind) -> io::Result<OwnedFd> {
-        self.create(path, kind, 0o755, 0)
+        self.create(path, kind, 0o755, Some(0))
     }
 
-    fn create(&self, path: &Path, kind: Kind, dir_mode: u32, depth: u32) -> io::Result<OwnedFd> {
-        if depth > walk::MAX_SYMLINKS {
+    /// `depth`: None leaves dangling symlinks alone; Some(n) creates their targets (n
+    /// targets followed so far).
+    fn create(
+        &self,
+        path: &Path,
+        kind: Kind,
+        dir_mode: u32,
+        depth: Option<u32>,
+    ) -> io::Result<OwnedFd> {
+        if depth.is_some_and(|d| d > walk::MAX_SYMLINKS) {
             return Err(io::Error::from_raw_os_error(libc::ELOOP));
         }
         match self.resolve(path) {
@@ -297,7 +306,7 @@ impl<'a> InRoot<'a> {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     // A symlink to something missing: create its target, inside the root.
                     match sys::readlink_at(pfd.as_fd(), name) {
-                        Ok(target) => {
+                        Ok(target) if depth.is_some() => {
                             let base = if target.as_bytes().starts_with(b"/") {
                                 PathBuf::new()
                             } else {
@@ -307,10 +316,11 @@ impl<'a> InRoot<'a> {
                             for rest in &comps[i + 1..] {
                                 next.push(rest);
                             }
-                            return self.create(&clamp(&next), kind, dir_mode, depth + 1);
+                            let depth = depth.map(|d| d + 1);
+                            return self.create(&clamp(&next), kind, dir_mode, depth);
                         }
-                        // Made by someone else meanwhile: go on with it.
-                        Err(_) => continue,
+                        // Made by someone else meanwhile (or a dangling link left alone).
+                        _ => continue,
                     }
                 }
                 Err(e) => return Err(e),

@@ -547,11 +547,15 @@ both!(mkdir_all_makes_every_missing_directory, |res| {
         .mode();
     assert_eq!(mode & 0o700, 0o700);
     assert_eq!(mode & 0o007, 0, "mode 0750 asked, got {mode:o}");
-    // Existing: returned as is; through an absolute symlink out: made inside.
+    // Existing: returned as is; through a symlink: followed inside the root.
     r.mkdir_all(Path::new("/a/b/c"), 0o755).unwrap();
+    t.link("/a/b", "to-b");
+    r.mkdir_all(Path::new("/to-b/d"), 0o755).unwrap();
+    assert!(t.root.join("a/b/d").is_dir());
+    // A dangling one (here pointing out) is ENOENT: its target is not made, anywhere.
     t.link("/../../made", "out");
-    r.mkdir_all(Path::new("/out/x"), 0o755).unwrap();
-    assert!(t.root.join("made/x").is_dir());
+    assert_eq!(errno(r.mkdir_all(Path::new("/out/x"), 0o755)), libc::ENOENT);
+    assert!(!t.root.join("made").exists());
     assert!(!t.dir.path().join("made").exists());
 });
 

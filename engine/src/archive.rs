@@ -1,6 +1,6 @@
 //! `docker cp`: tar archives of paths inside a container's filesystem, and extraction of
-//! archives into it. Every path is resolved inside the container's root (openat2 with
-//! RESOLVE_IN_ROOT) and every entry is created relative to a directory descriptor with
+//! archives into it. Every path is resolved inside the container's root (berth-fs's
+//! in-root resolver) and every entry is created relative to a directory descriptor with
 //! no-follow semantics, so neither the requested path nor an entry of the archive can reach
 //! outside the container. Only regular files are ever opened: a FIFO (which would block the
 //! daemon for good) or a device node of the container is archived as what it is.
@@ -12,11 +12,11 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Component, Path, PathBuf};
 
 use berth_api::container::{go_file_mode, PathStat};
+use berth_fs::InRoot;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{FileStat, Mode, SFlag};
 
 use crate::error::{Error, Result};
-use crate::rootfs::open_in_root;
 
 fn io_err(what: &str, path: &Path, e: impl std::fmt::Display) -> Error {
     Error::internal(format!("{what} {}: {e}", path.display()))
@@ -67,11 +67,12 @@ pub struct Located {
 
 /// Finds `path` in the root `root`. A trailing "/" or "/." follows a final symlink, as
 /// with docker; otherwise the link itself is meant.
-pub fn locate(root: &File, path: &str) -> Result<Located> {
+pub fn locate(root: BorrowedFd<'_>, path: &str) -> Result<Located> {
     let follow = path.ends_with('/') || path.ends_with("/.");
     let (parent, name) = split(path);
     let not_found = || Error::not_found(format!("Could not find the file {path} in container"));
-    let pfd = open_in_root(root, &parent, libc::O_PATH | libc::O_DIRECTORY, 0)
+    let pfd = InRoot::new(root)
+        .open(&parent, libc::O_PATH | libc::O_DIRECTORY, 0)
         .map_err(|_| not_found())?;
     let (parent_fd, name) = match name {
         Some(n) => {
@@ -79,7 +80,8 @@ pub fn locate(root: &File, path: &str) -> Result<Located> {
             if follow && SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT) == SFlag::S_IFLNK {
                 // Through the link, still inside the root: the object itself, held by an
                 // O_PATH descriptor (a FIFO or a device behind the link is not opened).
-                let target = open_in_root(root, &parent.join(&n), libc::O_PATH, 0)
+                let target = InRoot::new(root)
+                    .open(&parent.join(&n), libc::O_PATH, 0)
                     .map_err(|_| not_found())?;
                 let st = nix::sys::stat::fstat(target.as_raw_fd()).map_err(|_| not_found())?;
                 return Ok(Located {
@@ -149,7 +151,7 @@ impl Located {
                 match special_kind(&self.stat) {
                     Some(kind) => append_special(&mut b, &self.stat, kind, Path::new(top))?,
                     None => {
-                        let f = berth_image::fsutil::reopen_regular(self.parent.as_fd())
+                        let f = berth_fs::reopen_regular(self.parent.as_fd())
                             .map_err(|e| io_err("reading", shown, e))?;
                         let mut h = header_for(&self.stat, tar::EntryType::Regular);
                         h.set_size(self.stat.st_size as u64);
@@ -215,7 +217,7 @@ fn add_entry<W: Write>(
             // SAFETY: `dir` is open for the whole call.
             let d = unsafe { BorrowedFd::borrow_raw(dir) };
             // A regular file a moment ago; opened only if it still is one.
-            let f = berth_image::fsutil::open_regular_at(d, OsStr::new(name))
+            let f = berth_fs::open_regular_at(d, OsStr::new(name))
                 .map_err(|e| io_err("opening", as_path, e))?;
             let mut h = header_for(&st, tar::EntryType::Regular);
             h.set_size(st.st_size as u64);
@@ -351,8 +353,14 @@ fn clean_entry(p: &Path) -> Result<PathBuf> {
 }
 
 /// Extracts the tar `input` into directory `dest` of the container whose root is `root`.
-pub fn extract<R: Read>(root: &File, dest: &str, input: R, opts: &ExtractOptions) -> Result<()> {
-    let dest_fd = open_in_root(root, Path::new(dest), libc::O_RDONLY | libc::O_DIRECTORY, 0)
+pub fn extract<R: Read>(
+    root: BorrowedFd<'_>,
+    dest: &str,
+    input: R,
+    opts: &ExtractOptions,
+) -> Result<()> {
+    let dest_fd = InRoot::new(root)
+        .open(Path::new(dest), libc::O_RDONLY | libc::O_DIRECTORY, 0)
         .map_err(|e| match e.raw_os_error() {
             Some(libc::ENOTDIR) => {
                 Error::invalid(format!("extraction point is not a directory: {dest}"))
@@ -540,7 +548,7 @@ pub fn top_name(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rootfs::open_root;
+    use berth_fs::open_root;
 
     fn tree() -> (tempfile::TempDir, PathBuf) {
         let d = tempfile::tempdir().unwrap();
@@ -565,14 +573,14 @@ mod tests {
     fn archives_files_dirs_and_links() {
         let (_d, root) = tree();
         let r = open_root(&root).unwrap();
-        let l = locate(&r, "/etc/hostname").unwrap();
+        let l = locate(r.as_fd(), "/etc/hostname").unwrap();
         assert_eq!(l.path_stat().name, "hostname");
         assert_eq!(l.path_stat().size, 4);
         let mut out = Vec::new();
         l.write_tar("hostname", &mut out).unwrap();
         assert_eq!(names(&out), vec!["hostname"]);
         let mut out = Vec::new();
-        locate(&r, "/etc")
+        locate(r.as_fd(), "/etc")
             .unwrap()
             .write_tar("etc", &mut out)
             .unwrap();
@@ -581,12 +589,12 @@ mod tests {
             vec!["etc", "etc/hostname", "etc/sub", "etc/sub/a"]
         );
         // The link is archived as a link, and following it stays inside the root.
-        let l = locate(&r, "/escape").unwrap();
+        let l = locate(r.as_fd(), "/escape").unwrap();
         assert_eq!(l.path_stat().link_target, "/../../outside");
-        assert!(locate(&r, "/escape/").is_err());
-        assert!(locate(&r, "/../outside").is_err());
+        assert!(locate(r.as_fd(), "/escape/").is_err());
+        assert!(locate(r.as_fd(), "/../outside").is_err());
         assert_eq!(
-            locate(&r, "/nope").unwrap_err().kind,
+            locate(r.as_fd(), "/nope").unwrap_err().kind,
             crate::error::Kind::NotFound
         );
     }
@@ -606,7 +614,7 @@ mod tests {
         b.append_link(&mut h, "lnk", "/etc/hostname").unwrap();
         let data = b.into_inner().unwrap();
         extract(
-            &r,
+            r.as_fd(),
             "/",
             &data[..],
             &ExtractOptions {
@@ -628,7 +636,7 @@ mod tests {
         b.append_data(&mut h, "escape/x", &b"x"[..]).unwrap();
         let data = b.into_inner().unwrap();
         assert!(extract(
-            &r,
+            r.as_fd(),
             "/",
             &data[..],
             &ExtractOptions {
@@ -651,7 +659,7 @@ mod tests {
             raw.extend_from_slice(&[0u8; 1024]);
         }
         assert!(extract(
-            &r,
+            r.as_fd(),
             "/",
             &raw[..],
             &ExtractOptions {
@@ -661,7 +669,7 @@ mod tests {
         )
         .is_err());
         assert!(extract(
-            &r,
+            r.as_fd(),
             "/etc/hostname",
             &data[..],
             &ExtractOptions {

@@ -4,10 +4,9 @@
 //! after it the read-only root, masked and read-only paths.
 
 use crate::error::{bail, Context, Result};
-use crate::mountinfo;
 use crate::mounts::{parse_options, propagation};
-use crate::safepath::{ensure, entry_in_root, open_in_root, proc_fd_path, Entry, Kind};
 use crate::sys::{Flags, Node, Sys};
+use berth_fs::{fd_path, mountinfo, Entry, InRoot, Kind};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -106,7 +105,7 @@ impl Rootfs<'_> {
 
     /// pivot_root requires the new root's parent mount not to be shared.
     fn make_parent_private(&self) -> Result<()> {
-        let infos = mountinfo::read_self();
+        let infos = mountinfo::read_self().unwrap_or_default();
         let parent = infos
             .iter()
             .filter(|m| self.path.starts_with(&m.mount_point))
@@ -139,13 +138,14 @@ impl Rootfs<'_> {
             };
             let meta = std::fs::metadata(&src).with_ctx(|| format!("source {}", src.display()))?;
             let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
-            let target =
-                ensure(root.as_fd(), dest, kind).ctx("creating the mount point in the rootfs")?;
+            let target = InRoot::new(root.as_fd())
+                .ensure(dest, kind)
+                .ctx("creating the mount point in the rootfs")?;
             let flags = libc::MS_BIND | if opts.recursive { libc::MS_REC } else { 0 };
             self.sys
                 .mount(
                     Some(&src.to_string_lossy()),
-                    &proc_fd_path(&target),
+                    &fd_path(target.as_fd()),
                     None,
                     flags,
                     None,
@@ -153,9 +153,10 @@ impl Rootfs<'_> {
                 .with_ctx(|| format!("binding {}", src.display()))?;
             let extra = opts.flags & !libc::MS_REMOUNT;
             if extra != 0 {
-                let now = open_in_root(root.as_fd(), dest, libc::O_PATH)
+                let now = InRoot::new(root.as_fd())
+                    .open(dest, libc::O_PATH, 0)
                     .ctx("reopening the mount point")?;
-                let p = proc_fd_path(&now);
+                let p = fd_path(now.as_fd());
                 let keep = if self.userns {
                     self.sys.mount_flags(&p) & !libc::MS_RDONLY
                 } else {
@@ -176,14 +177,15 @@ impl Rootfs<'_> {
         if typ == "proc" || typ == "sysfs" {
             refuse_unless_directory(root, dest, typ)?;
         }
-        let target =
-            ensure(root.as_fd(), dest, Kind::Dir).ctx("creating the mount point in the rootfs")?;
+        let target = InRoot::new(root.as_fd())
+            .ensure(dest, Kind::Dir)
+            .ctx("creating the mount point in the rootfs")?;
         let src = m
             .source()
             .as_ref()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| typ.to_string());
-        let p = proc_fd_path(&target);
+        let p = fd_path(target.as_fd());
         let r = self
             .sys
             .mount(Some(&src), &p, Some(typ), opts.flags, Some(&data));
@@ -203,9 +205,10 @@ impl Rootfs<'_> {
                     .mount(Some(host), &p, None, libc::MS_BIND | libc::MS_REC, None)
                     .with_ctx(|| format!("binding {host} (fresh {typ} refused: {e})"))?;
                 if opts.flags != 0 {
-                    let now = open_in_root(root.as_fd(), dest, libc::O_PATH)
+                    let now = InRoot::new(root.as_fd())
+                        .open(dest, libc::O_PATH, 0)
                         .ctx("reopening the mount point")?;
-                    let p = proc_fd_path(&now);
+                    let p = fd_path(now.as_fd());
                     let keep = self.sys.mount_flags(&p) & !libc::MS_RDONLY;
                     self.sys
                         .mount(
@@ -225,10 +228,11 @@ impl Rootfs<'_> {
 
     fn apply_propagation(&self, root: &OwnedFd, dest: &Path, props: &[Flags]) -> Result<()> {
         for &f in props {
-            let now =
-                open_in_root(root.as_fd(), dest, libc::O_PATH).ctx("reopening the mount point")?;
+            let now = InRoot::new(root.as_fd())
+                .open(dest, libc::O_PATH, 0)
+                .ctx("reopening the mount point")?;
             self.sys
-                .mount(None, &proc_fd_path(&now), None, f, None)
+                .mount(None, &fd_path(now.as_fd()), None, f, None)
                 .ctx("setting propagation")?;
         }
         Ok(())
@@ -239,7 +243,7 @@ impl Rootfs<'_> {
     /// (the kernel roots them at the namespace); without, the container's own cgroup
     /// directories are bind-mounted, so the host's tree stays invisible.
     fn mount_cgroups(&self, root: &OwnedFd, dest: &Path, flags: Flags) -> Result<()> {
-        let infos = mountinfo::read_self();
+        let infos = mountinfo::read_self().unwrap_or_default();
         let base_flags =
             flags & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RELATIME);
         let readonly = flags & libc::MS_RDONLY != 0;
@@ -249,11 +253,13 @@ impl Rootfs<'_> {
             let v2 = v2.ok_or("no cgroup filesystem is mounted on the host")?;
             return self.mount_one_cgroup(root, dest, v2, base_flags | (flags & libc::MS_RDONLY));
         }
-        let target = ensure(root.as_fd(), dest, Kind::Dir).ctx("creating the mount point")?;
+        let target = InRoot::new(root.as_fd())
+            .ensure(dest, Kind::Dir)
+            .ctx("creating the mount point")?;
         self.sys
             .mount(
                 Some("tmpfs"),
-                &proc_fd_path(&target),
+                &fd_path(target.as_fd()),
                 Some("tmpfs"),
                 base_flags,
                 Some("mode=755"),
@@ -273,7 +279,8 @@ impl Rootfs<'_> {
             // Co-mounted controllers ("cpu,cpuacct") get a symlink per controller.
             if name.contains(',') {
                 for c in name.split(',') {
-                    let parent = open_in_root(root.as_fd(), dest, libc::O_PATH | libc::O_DIRECTORY)
+                    let parent = InRoot::new(root.as_fd())
+                        .open(dest, libc::O_PATH | libc::O_DIRECTORY, 0)
                         .ctx("reopening the cgroup tmpfs")?;
                     symlinkat(self.sys, &name, &parent, c);
                 }
@@ -299,12 +306,13 @@ impl Rootfs<'_> {
             }
         }
         if readonly {
-            let now =
-                open_in_root(root.as_fd(), dest, libc::O_PATH).ctx("reopening the mount point")?;
+            let now = InRoot::new(root.as_fd())
+                .open(dest, libc::O_PATH, 0)
+                .ctx("reopening the mount point")?;
             self.sys
                 .mount(
                     None,
-                    &proc_fd_path(&now),
+                    &fd_path(now.as_fd()),
                     None,
                     libc::MS_REMOUNT | libc::MS_RDONLY | base_flags,
                     Some("mode=755"),
@@ -330,8 +338,10 @@ impl Rootfs<'_> {
         else {
             return Ok(());
         };
-        let target = ensure(root.as_fd(), dest, Kind::Dir).ctx("creating the mount point")?;
-        let p = proc_fd_path(&target);
+        let target = InRoot::new(root.as_fd())
+            .ensure(dest, Kind::Dir)
+            .ctx("creating the mount point")?;
+        let p = fd_path(target.as_fd());
         self.sys
             .mount(
                 Some(&src.to_string_lossy()),
@@ -341,9 +351,10 @@ impl Rootfs<'_> {
                 None,
             )
             .with_ctx(|| format!("binding {}", src.display()))?;
-        let now =
-            open_in_root(root.as_fd(), dest, libc::O_PATH).ctx("reopening the mount point")?;
-        let p = proc_fd_path(&now);
+        let now = InRoot::new(root.as_fd())
+            .open(dest, libc::O_PATH, 0)
+            .ctx("reopening the mount point")?;
+        let p = fd_path(now.as_fd());
         let keep = if self.userns {
             self.sys.mount_flags(&p) & !libc::MS_RDONLY
         } else {
@@ -387,7 +398,9 @@ impl Rootfs<'_> {
             self.configured_device(root, d)
                 .with_ctx(|| format!("device {}", d.path().display()))?;
         }
-        let dev = ensure(root.as_fd(), Path::new("/dev"), Kind::Dir).ctx("/dev")?;
+        let dev = InRoot::new(root.as_fd())
+            .ensure(Path::new("/dev"), Kind::Dir)
+            .ctx("/dev")?;
         for (link, target) in [
             ("fd", "/proc/self/fd"),
             ("stdin", "/proc/self/fd/0"),
@@ -446,7 +459,9 @@ impl Rootfs<'_> {
         }
         let parent = path.parent().unwrap_or(Path::new("/dev"));
         let name = path.file_name().ok_or("device path has no name")?;
-        let pfd = ensure(root.as_fd(), parent, Kind::Dir).ctx("creating the parent directory")?;
+        let pfd = InRoot::new(root.as_fd())
+            .ensure(parent, Kind::Dir)
+            .ctx("creating the parent directory")?;
         let name = name.to_str().ok_or("device name is not UTF-8")?;
         // A file of the same name in the image is replaced (never followed).
         let _ = self.sys.unlinkat(pfd.as_fd(), name);
@@ -470,10 +485,12 @@ impl Rootfs<'_> {
 
 /// Bind-mounts the host's device node at `path` onto the same path in the rootfs.
 fn bind_host_device(sys: &dyn Sys, root: &OwnedFd, path: &Path) -> Result<()> {
-    let target = ensure(root.as_fd(), path, Kind::File).ctx("creating the mount point")?;
+    let target = InRoot::new(root.as_fd())
+        .ensure(path, Kind::File)
+        .ctx("creating the mount point")?;
     sys.mount(
         Some(&path.to_string_lossy()),
-        &proc_fd_path(&target),
+        &fd_path(target.as_fd()),
         None,
         libc::MS_BIND,
         None,
@@ -497,7 +514,10 @@ fn host_node_is(path: &Path, kind: libc::mode_t, major: u64, minor: u64) -> bool
 /// path the container and the runtime use (/proc/self/..., masked paths) would be one the
 /// image controls.
 fn refuse_unless_directory(root: &OwnedFd, dest: &Path, typ: &str) -> Result<()> {
-    let what = match entry_in_root(root.as_fd(), dest).ctx("looking at the mount point")? {
+    let what = match InRoot::new(root.as_fd())
+        .entry(dest)
+        .ctx("looking at the mount point")?
+    {
         Entry::Missing | Entry::Dir => return Ok(()),
         Entry::Symlink(to) => format!("a symlink (to {})", to.display()),
         Entry::Other => "not a directory".to_string(),
@@ -527,12 +547,9 @@ pub fn enter(sys: &dyn Sys, root: &OwnedFd, rootfs: &Path, no_pivot: bool) -> Re
         return sys.chdir(Path::new("/")).ctx("chdir /");
     }
     let old = std::fs::File::open("/").ctx("opening the old root")?;
-    let new = open_in_root(
-        root.as_fd(),
-        Path::new("/"),
-        libc::O_RDONLY | libc::O_DIRECTORY,
-    )
-    .ctx("opening the rootfs")?;
+    let new = InRoot::new(root.as_fd())
+        .open(Path::new("/"), libc::O_RDONLY | libc::O_DIRECTORY, 0)
+        .ctx("opening the rootfs")?;
     sys.fchdir(new.as_fd()).ctx("chdir to the rootfs")?;
     sys.pivot_root(".", ".").ctx("pivot_root")?;
     // The old root is now stacked on "."; detach it without touching the host's mounts.

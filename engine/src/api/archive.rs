@@ -1,8 +1,8 @@
 //! `/containers/{id}/archive`: GET (a tar of a path), HEAD (its stat) and PUT (extract a
 //! tar into a directory) — what `docker cp` uses in both directions.
 
-use std::fs::File;
 use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
@@ -24,10 +24,10 @@ const STAT_HEADER: &str = "X-Docker-Container-Path-Stat";
 impl Engine {
     /// The container's root directory for file access: its live root while it runs,
     /// otherwise its snapshot mounted on a private directory (kept mounted by the guard).
-    async fn container_root(&self, c: &Container) -> Result<(File, Option<Mounted>)> {
+    async fn container_root(&self, c: &Container) -> Result<(OwnedFd, Option<Mounted>)> {
         let (running, pid) = c.with(|r| (r.state.running, r.state.pid));
         if running && pid > 0 {
-            let root = rootfs::open_root(std::path::Path::new(&format!("/proc/{pid}/root")))
+            let root = berth_fs::open_root(std::path::Path::new(&format!("/proc/{pid}/root")))
                 .map_err(|e| {
                     Error::internal(format!("opening the root of container {}: {e}", c.id))
                 })?;
@@ -42,7 +42,7 @@ impl Engine {
             .into_inner()
             .mounts;
         let m = rootfs::mount_all(&mounts, &self.settings.exec_root.join("mnt"))?;
-        let root = rootfs::open_root(m.path()).map_err(|e| Error::internal(e.to_string()))?;
+        let root = berth_fs::open_root(m.path()).map_err(|e| Error::internal(e.to_string()))?;
         Ok((root, Some(m)))
     }
 }
@@ -60,12 +60,16 @@ fn path_param(q: &Query) -> Result<String> {
     }
 }
 
-async fn locate(e: &Engine, c: &Container, path: &str) -> Result<(Located, File, Option<Mounted>)> {
+async fn locate(
+    e: &Engine,
+    c: &Container,
+    path: &str,
+) -> Result<(Located, OwnedFd, Option<Mounted>)> {
     let (root, guard) = e.container_root(c).await?;
     let p = path.to_string();
     let id = c.id.clone();
     let (l, root) = tokio::task::spawn_blocking(move || {
-        archive::locate(&root, &p)
+        archive::locate(root.as_fd(), &p)
             .map(|l| (l, root))
             .map_err(|err| {
                 if err.kind == crate::error::Kind::NotFound {
@@ -164,7 +168,7 @@ pub async fn put(State(e): State<AppState>, Path(id): Path<String>, req: Request
     let dest = path.clone();
     let extracted = tokio::task::spawn_blocking(move || {
         let _keep = guard;
-        archive::extract(&root, &dest, reader, &opts)
+        archive::extract(root.as_fd(), &dest, reader, &opts)
     })
     .await;
     drained.wait().await;

@@ -116,7 +116,7 @@ impl Copier {
                         );
                     }
                 }
-                let mut sf = berth_image::fsutil::open_regular_at(src, name).map_err(|e| {
+                let mut sf = berth_fs::open_regular_at(src, name).map_err(|e| {
                     nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EINVAL))
                 })?;
                 let d = open_at(
@@ -187,9 +187,8 @@ impl Copier {
 /// empty; `dst` then takes the source directory's owner and permissions. Returns whether
 /// anything was copied (not when the image has no directory there, or `dst` has content).
 pub fn copy_into_empty(root: &Path, path: &str, dst: &Path) -> std::io::Result<bool> {
-    let root = crate::rootfs::open_root(root)?;
-    let src = match crate::rootfs::open_in_root(
-        &root,
+    let root = berth_fs::open_root(root)?;
+    let src = match berth_fs::InRoot::new(root.as_fd()).open(
         Path::new(path),
         libc::O_RDONLY | libc::O_DIRECTORY,
         0,

@@ -131,9 +131,10 @@ pub fn mount_all(mounts: &[Mount], root: &Path) -> Result<(), String> {
 
 /// Unmounts everything stacked on `root` (and below it). Not mounted is fine.
 pub fn unmount_all(root: &Path) -> Result<(), String> {
-    let mut targets = mounted_under(root);
-    // Deepest first.
+    let mut targets = berth_fs::mountinfo::mounted_below(root);
+    // Deepest first, each once.
     targets.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+    targets.dedup();
     for t in targets {
         for _ in 0..16 {
             match umount2(&t, MntFlags::empty()) {
@@ -148,41 +149,6 @@ pub fn unmount_all(root: &Path) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Mount points at or below `root`, from /proc/self/mountinfo.
-pub fn mounted_under(root: &Path) -> Vec<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut out: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(unescape_mountinfo)
-        .map(PathBuf::from)
-        .filter(|p| p.starts_with(root))
-        .collect();
-    out.dedup();
-    out
-}
-
-/// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -211,11 +177,5 @@ mod tests {
         assert_eq!(under(r, "/a/b").unwrap(), PathBuf::from("/r/a/b"));
         assert!(under(r, "../x").is_err());
         assert!(under(r, "a/../../x").is_err());
-    }
-
-    #[test]
-    fn mountinfo_escapes() {
-        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
-        assert_eq!(unescape_mountinfo("/plain"), "/plain");
     }
 }

@@ -79,10 +79,10 @@ impl Layout {
         let mut v1: Vec<V1Mount> = Vec::new();
         let mut v2 = None;
         for line in mountinfo.lines() {
-            let Some(entry) = MountEntry::parse(line) else {
+            let Some(entry) = berth_fs::mountinfo::parse_line(line) else {
                 continue;
             };
-            match entry.fstype {
+            match entry.fstype.as_str() {
                 "cgroup" => {
                     let controllers: Vec<String> = entry
                         .super_options
@@ -96,13 +96,13 @@ impl Layout {
                     }
                     v1.push(V1Mount {
                         controllers,
-                        mountpoint: entry.mountpoint,
+                        mountpoint: entry.mount_point,
                         root: entry.root,
                     });
                 }
                 "cgroup2" if v2.is_none() => {
                     v2 = Some(V2Mount {
-                        mountpoint: entry.mountpoint,
+                        mountpoint: entry.mount_point,
                         root: entry.root,
                     });
                 }
@@ -145,60 +145,6 @@ pub fn read_controller_list(file: &Path) -> Vec<String> {
         .split_whitespace()
         .map(str::to_string)
         .collect()
-}
-
-struct MountEntry<'a> {
-    root: PathBuf,
-    mountpoint: PathBuf,
-    fstype: &'a str,
-    super_options: &'a str,
-}
-
-impl<'a> MountEntry<'a> {
-    /// `id parent maj:min root mountpoint options [optional...] - fstype source superoptions`
-    fn parse(line: &'a str) -> Option<MountEntry<'a>> {
-        let (left, right) = line.split_once(" - ")?;
-        let mut l = left.split(' ');
-        let root = l.nth(3)?;
-        let mountpoint = l.next()?;
-        let mut r = right.split(' ');
-        let fstype = r.next()?;
-        let _source = r.next()?;
-        let super_options = r.next().unwrap_or("");
-        Some(MountEntry {
-            root: PathBuf::from(unescape(root)),
-            mountpoint: PathBuf::from(unescape(mountpoint)),
-            fstype,
-            super_options,
-        })
-    }
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo` octal.
-fn unescape(s: &str) -> String {
-    if !s.contains('\\') {
-        return s.to_string();
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .and_then(|o| std::str::from_utf8(o).ok())
-            .and_then(|o| u8::from_str_radix(o, 8).ok());
-        match octal {
-            Some(v) if bytes[i] == b'\\' => {
-                out.push(v);
-                i += 4;
-            }
-            _ => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -13,9 +13,8 @@
 //!   gids of the groups whose member list names the user, then the extra groups (names
 //!   that must have an entry, or numbers), each once, in that order.
 
-use std::ffi::CString;
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use crate::{Error, Result};
@@ -172,9 +171,9 @@ impl Groups<'_> {
 const MAX_FILE: u64 = 4 << 20;
 
 /// Reads `rel` inside `root` with every path component resolved as if `root` were `/`
-/// (openat2 RESOLVE_IN_ROOT): a symlink in the image cannot lead to the host's files. Only
-/// a regular file is opened for reading (an image may hold FIFOs and device nodes, whose
-/// opening alone can block or act). A missing file is `None`.
+/// (berth-fs): a symlink in the image cannot lead to the host's files. Only a regular file
+/// is opened for reading (an image may hold FIFOs and device nodes, whose opening alone can
+/// block or act). A missing file is `None`.
 fn read_in_root(root: &Path, rel: &str) -> Result<Option<String>> {
     let fail = |e: std::io::Error| {
         Error::Identity(format!(
@@ -182,55 +181,22 @@ fn read_in_root(root: &Path, rel: &str) -> Result<Option<String>> {
             root.display()
         ))
     };
-    let root_c = CString::new(root.as_os_str().as_encoded_bytes())
-        .map_err(|_| fail(std::io::ErrorKind::InvalidInput.into()))?;
-    // SAFETY: open(2) of a valid C string; the descriptor is owned right after.
-    let dirfd = unsafe {
-        libc::open(
-            root_c.as_ptr(),
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
+    let dir = berth_fs::open_root(root).map_err(fail)?;
+    let f = match berth_fs::InRoot::new(dir.as_fd()).open_regular(Path::new(rel)) {
+        Ok(f) => f,
+        Err(e) => {
+            return match e.raw_os_error() {
+                Some(libc::ENOENT) | Some(libc::ENOTDIR) => Ok(None),
+                _ => Err(fail(e)),
+            }
+        }
     };
-    if dirfd < 0 {
-        return Err(fail(std::io::Error::last_os_error()));
-    }
-    // SAFETY: dirfd was just opened and is owned by nobody else.
-    let dir = unsafe { OwnedFd::from_raw_fd(dirfd) };
-    let rel_c = CString::new(rel).expect("a constant path has no NUL");
-    // SAFETY: open_how is plain data; all-zero is its documented default.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: openat2 with a valid dirfd, C string and open_how of the size passed.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            rel_c.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        let e = std::io::Error::last_os_error();
-        return match e.raw_os_error() {
-            Some(libc::ENOENT) | Some(libc::ENOTDIR) => Ok(None),
-            _ => Err(fail(e)),
-        };
-    }
-    // SAFETY: the kernel returned a new descriptor that we now own.
-    let path = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd as i32) });
-    let meta = path.metadata().map_err(fail)?;
-    if !meta.is_file() {
-        return Err(fail(std::io::Error::other("not a regular file")));
-    }
+    let meta = f.metadata().map_err(fail)?;
     if meta.len() > MAX_FILE {
         return Err(fail(std::io::Error::other(format!(
             "larger than {MAX_FILE} bytes"
         ))));
     }
-    // Reopens the file found (not the path again) for reading.
-    let f = std::fs::File::open(format!("/proc/self/fd/{}", path.as_raw_fd())).map_err(fail)?;
     let mut bytes = Vec::new();
     f.take(MAX_FILE).read_to_end(&mut bytes).map_err(fail)?;
     Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
@@ -424,7 +390,7 @@ mod tests {
     }
 
     fn mkfifo(p: &Path) {
-        let c = CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
         // SAFETY: mkfifo(3) of a valid C string.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
     }

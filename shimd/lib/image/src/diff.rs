@@ -168,7 +168,7 @@ fn differs(
 
 fn xattr(p: &Path, key: &str) -> Option<Vec<u8>> {
     let parent = p.parent()?;
-    let dir = crate::fsutil::open_dir(parent).ok()?;
+    let dir = berth_fs::open_root(parent).ok()?;
     use std::os::fd::AsFd;
     crate::fsutil::lgetxattr_at(dir.as_fd(), p.file_name()?, key).ok()?
 }
@@ -227,7 +227,7 @@ fn append_entry<W: Write>(
         h.set_entry_type(tar::EntryType::Regular);
         h.set_size(m.len());
         // Opened only if still a regular file: a FIFO would block the diff for good.
-        let f = crate::fsutil::open_regular(&full).ctx(ctx)?;
+        let f = berth_fs::open_regular(&full).ctx(ctx)?;
         b.append_data(&mut h, rel, f).ctx(ctx)
     } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() {
         h.set_entry_type(if ft.is_char_device() {

@@ -1,9 +1,7 @@
-//! Filesystem operations confined to a root directory.
-//!
-//! Every path inside a root is resolved with `openat2(RESOLVE_IN_ROOT)`: `..` and absolute
-//! symlinks are clamped to the root by the kernel, so no symlink (from the tree or planted
-//! by a hostile layer) can lead outside. The last component of a path is then handled
-//! by name relative to its parent's fd, never followed.
+//! Filesystem operations on entries of a tree by name relative to their directory's
+//! descriptor, never following a symlink: lstat, removal, listing, xattrs, and the disk
+//! usage of a tree. Paths inside a root are resolved by berth-fs (`berth_fs::InRoot`); the
+//! last component is then handled here, by name.
 
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -13,72 +11,6 @@ use std::path::{Component, Path, PathBuf};
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{FileStat, Mode, SFlag};
 use nix::unistd::UnlinkatFlags;
-
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-const RESOLVE_IN_ROOT: u64 = 0x10;
-
-/// Opens `rel` (relative to `root`) resolving every component inside `root`.
-pub fn openat2_in_root(
-    root: BorrowedFd<'_>,
-    rel: &Path,
-    flags: OFlag,
-    mode: u32,
-) -> std::io::Result<OwnedFd> {
-    let rel = if rel.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        rel
-    };
-    let c = CString::new(rel.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
-    // The kernel's struct open_how (libc's is non-exhaustive).
-    #[repr(C)]
-    struct OpenHow {
-        flags: u64,
-        mode: u64,
-        resolve: u64,
-    }
-    let how = OpenHow {
-        flags: (flags | OFlag::O_CLOEXEC).bits() as u64,
-        mode: if flags.contains(OFlag::O_CREAT) {
-            mode as u64
-        } else {
-            0
-        },
-        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-    };
-    loop {
-        // SAFETY: valid fd, NUL-terminated path and a properly sized open_how.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                root.as_raw_fd(),
-                c.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
-        };
-        if r >= 0 {
-            // SAFETY: the kernel just gave us this fd.
-            return Ok(unsafe { OwnedFd::from_raw_fd(r as i32) });
-        }
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EAGAIN) && e.raw_os_error() != Some(libc::EINTR) {
-            return Err(e);
-        }
-    }
-}
-
-/// An O_PATH fd of a directory, to be used as a root.
-pub fn open_dir(path: &Path) -> std::io::Result<OwnedFd> {
-    let fd = nix::fcntl::open(
-        path,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    // SAFETY: nix returned a fresh fd.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
 
 /// Splits a path from an archive into clean components. Leading `/` and `.` are dropped
 /// (archive paths are relative to the root); `..` is refused.
@@ -101,34 +33,6 @@ pub fn join(components: &[OsString]) -> PathBuf {
     components.iter().collect()
 }
 
-/// The directory `rel` inside `root` (O_PATH), creating missing components with `mode`.
-pub fn mkdir_all_in_root(
-    root: BorrowedFd<'_>,
-    rel: &[OsString],
-    mode: u32,
-) -> std::io::Result<OwnedFd> {
-    let dir_flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
-    match openat2_in_root(root, &join(rel), dir_flags, 0) {
-        Ok(fd) => return Ok(fd),
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-        Err(e) => return Err(e),
-    }
-    let mut cur = openat2_in_root(root, Path::new("."), dir_flags, 0)?;
-    for (i, name) in rel.iter().enumerate() {
-        match nix::sys::stat::mkdirat(
-            Some(cur.as_raw_fd()),
-            name.as_os_str(),
-            Mode::from_bits_truncate(mode),
-        ) {
-            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-            Err(e) => return Err(e.into()),
-        }
-        // Re-resolve from the root so a symlink at this component stays inside it.
-        cur = openat2_in_root(root, &join(&rel[..=i]), dir_flags, 0)?;
-    }
-    Ok(cur)
-}
-
 /// lstat of `name` in `dir`; None when absent.
 pub fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> std::io::Result<Option<FileStat>> {
     match nix::sys::stat::fstatat(Some(dir.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
@@ -136,54 +40,6 @@ pub fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> std::io::Result<Option<Fil
         Err(nix::errno::Errno::ENOENT) => Ok(None),
         Err(e) => Err(e.into()),
     }
-}
-
-/// Opens `name` in `dir` for reading if, and only if, it is a regular file. Nothing else is
-/// ever opened -- a FIFO would block the reader for good, a device node's open reaches its
-/// driver -- and no symlink is followed: the name is looked at through an O_PATH descriptor
-/// (which opens nothing) and only a regular file is reopened, through that descriptor.
-pub fn open_regular_at(dir: BorrowedFd<'_>, name: &OsStr) -> std::io::Result<std::fs::File> {
-    let fd = nix::fcntl::openat(
-        Some(dir.as_raw_fd()),
-        name,
-        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    // SAFETY: nix returned a fresh fd, owned from here on.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    reopen_regular(fd.as_fd())
-}
-
-/// `open_regular_at` for a path (its last component is not followed).
-pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
-    let fd = nix::fcntl::open(
-        path,
-        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    // SAFETY: nix returned a fresh fd, owned from here on.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    reopen_regular(fd.as_fd())
-}
-
-/// Reopens an O_PATH descriptor for reading if it is a regular file (the very inode it
-/// names, through /proc/self/fd); an error of kind InvalidInput otherwise.
-pub fn reopen_regular(fd: BorrowedFd<'_>) -> std::io::Result<std::fs::File> {
-    let st = nix::sys::stat::fstat(fd.as_raw_fd())?;
-    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file (FIFOs and devices are never opened)",
-        ));
-    }
-    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    let f = nix::fcntl::open(
-        path.as_str(),
-        OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
-        Mode::empty(),
-    )?;
-    // SAFETY: nix returned a fresh fd, owned from here on.
-    Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(f) }))
 }
 
 pub fn is_dir(st: &FileStat) -> bool {
@@ -246,7 +102,7 @@ pub fn empty_dir(dir: BorrowedFd<'_>, remove: impl Fn(&OsStr) -> bool) -> std::i
 /// `/proc/self/fd/N/name`: a path to `name` in an fd's directory, for calls that take no fd
 /// (e.g. xattrs on symlinks). The final component is not followed by l* calls.
 pub fn proc_path(dir: BorrowedFd<'_>, name: &OsStr) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name)
+    PathBuf::from(berth_fs::fd_path(dir)).join(name)
 }
 
 /// Sets an xattr on the entry `name` of `dir` without following a symlink there.
@@ -354,29 +210,4 @@ pub fn disk_usage(path: &Path) -> std::io::Result<(u64, u64)> {
         }
     }
     Ok((bytes, inodes))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_regular_files_are_opened() {
-        let d = tempfile::tempdir().unwrap();
-        std::fs::write(d.path().join("f"), "x").unwrap();
-        nix::unistd::mkfifo(&d.path().join("p"), Mode::from_bits_truncate(0o644)).unwrap();
-        std::os::unix::fs::symlink("f", d.path().join("l")).unwrap();
-        let dir = open_dir(d.path()).unwrap();
-        let mut s = String::new();
-        use std::io::Read;
-        open_regular_at(dir.as_fd(), OsStr::new("f"))
-            .unwrap()
-            .read_to_string(&mut s)
-            .unwrap();
-        assert_eq!(s, "x");
-        // A FIFO nobody writes to: an open for reading would block for good.
-        let e = open_regular_at(dir.as_fd(), OsStr::new("p")).unwrap_err();
-        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
-        assert!(open_regular_at(dir.as_fd(), OsStr::new("l")).is_err());
-    }
 }

@@ -104,7 +104,7 @@ fn apply(
     let (compression, dec) = decompress(r)?;
     let hashing = HashingReader::new(budget.limit(dec, compressed_size));
     let mut tar = TarReader::new(hashing);
-    let root_fd = fsutil::open_dir(root).ctx(|| format!("opening {}", root.display()))?;
+    let root_fd = berth_fs::open_root(root).ctx(|| format!("opening {}", root.display()))?;
     let mut a = Applier {
         root: root_fd,
         opts,
@@ -174,8 +174,9 @@ fn unsafe_entry(path: &Path, why: impl std::fmt::Display) -> Error {
 }
 
 impl Applier {
-    fn root(&self) -> BorrowedFd<'_> {
-        self.root.as_fd()
+    /// Lookups inside the layer's root, never leaving it.
+    fn in_root(&self) -> berth_fs::InRoot<'_> {
+        berth_fs::InRoot::new(self.root.as_fd())
     }
 
     fn entry(&mut self, e: &tarstream::Entry, data: &mut impl Read) -> Result<()> {
@@ -198,7 +199,9 @@ impl Applier {
                 "leaving out a device node of the layer: making one needs root");
             return Ok(());
         }
-        let pdir = fsutil::mkdir_all_in_root(self.root(), parent, 0o755)
+        let pdir = self
+            .in_root()
+            .mkdir_all(&fsutil::join(parent), 0o755)
             .ctx(|| format!("creating the parent of {}", raw_path.display()))?;
         let p = pdir.as_fd();
         let attrs = Attrs::of(e);
@@ -276,18 +279,15 @@ impl Applier {
                 let Some((tname, tparent)) = tcomps.split_last() else {
                     return Err(unsafe_entry(&raw_path, "hard link to the root"));
                 };
-                let tdir = fsutil::openat2_in_root(
-                    self.root(),
-                    &fsutil::join(tparent),
-                    OFlag::O_PATH | OFlag::O_DIRECTORY,
-                    0,
-                )
-                .map_err(|err| {
-                    unsafe_entry(
-                        &raw_path,
-                        format!("hard link target {} not found: {err}", target.display()),
-                    )
-                })?;
+                let tdir = self
+                    .in_root()
+                    .resolve_dir(&fsutil::join(tparent))
+                    .map_err(|err| {
+                        unsafe_entry(
+                            &raw_path,
+                            format!("hard link target {} not found: {err}", target.display()),
+                        )
+                    })?;
                 match fsutil::lstat_at(tdir.as_fd(), tname).ctx(ctx)? {
                     None => {
                         return Err(unsafe_entry(
@@ -396,7 +396,10 @@ impl Applier {
         let ctx = || format!("applying whiteout {}", raw.display());
         match self.opts.whiteouts {
             WhiteoutMode::Overlay => {
-                let pdir = fsutil::mkdir_all_in_root(self.root(), parent, 0o755).ctx(ctx)?;
+                let pdir = self
+                    .in_root()
+                    .mkdir_all(&fsutil::join(parent), 0o755)
+                    .ctx(ctx)?;
                 fsutil::remove_all_at(pdir.as_fd(), target).ctx(ctx)?;
                 nix::sys::stat::mknodat(
                     Some(pdir.as_fd().as_fd_raw()),
@@ -407,18 +410,11 @@ impl Applier {
                 )
                 .ctx(ctx)?;
             }
-            WhiteoutMode::Delete => {
-                match fsutil::openat2_in_root(
-                    self.root(),
-                    &fsutil::join(parent),
-                    OFlag::O_PATH | OFlag::O_DIRECTORY,
-                    0,
-                ) {
-                    Ok(pdir) => fsutil::remove_all_at(pdir.as_fd(), target).ctx(ctx)?,
-                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-                    Err(e) => return Err(Error::io(ctx(), e)),
-                }
-            }
+            WhiteoutMode::Delete => match self.in_root().resolve_dir(&fsutil::join(parent)) {
+                Ok(pdir) => fsutil::remove_all_at(pdir.as_fd(), target).ctx(ctx)?,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                Err(e) => return Err(Error::io(ctx(), e)),
+            },
         }
         Ok(())
     }
@@ -426,7 +422,10 @@ impl Applier {
     /// `.wh..wh..opq`: the directory hides everything the lower layers had in it.
     fn opaque(&mut self, parent: &[OsString], raw: &Path) -> Result<()> {
         let ctx = || format!("applying opaque marker {}", raw.display());
-        let pdir = fsutil::mkdir_all_in_root(self.root(), parent, 0o755).ctx(ctx)?;
+        let pdir = self
+            .in_root()
+            .mkdir_all(&fsutil::join(parent), 0o755)
+            .ctx(ctx)?;
         match self.opts.whiteouts {
             WhiteoutMode::Overlay => {
                 let d = open_at(
@@ -453,12 +452,7 @@ impl Applier {
             let Some((name, parent)) = comps.split_last() else {
                 continue;
             };
-            let pdir = match fsutil::openat2_in_root(
-                self.root(),
-                &fsutil::join(parent),
-                OFlag::O_PATH | OFlag::O_DIRECTORY,
-                0,
-            ) {
+            let pdir = match self.in_root().resolve_dir(&fsutil::join(parent)) {
                 Ok(d) => d,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
                 Err(e) => return Err(Error::io(ctx(), e)),

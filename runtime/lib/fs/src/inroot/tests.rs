@@ -416,11 +416,10 @@ both!(paths_longer_than_path_max, |res| {
         sys::cstr(OsStr::new("/etc")).unwrap(),
         sys::cstr(OsStr::new("top")).unwrap(),
     );
-    // SAFETY: symlinkat(2) with two C strings and a valid directory descriptor.
-    assert_eq!(
-        unsafe { libc::symlinkat(to.as_ptr(), bottom.as_raw_fd(), at.as_ptr()) },
-        0
-    );
+    // SAFETY: symlinkat(2) reads two NUL-terminated strings that outlive the call and
+    // takes a descriptor `bottom` keeps open.
+    let made = unsafe { libc::symlinkat(to.as_ptr(), bottom.as_raw_fd(), at.as_ptr()) };
+    assert_eq!(made, 0);
     assert_eq!(read(r, deep.join("top/passwd")).as_deref(), Ok("inside"));
     // mkdir -p of a long path.
     let made = deep.join("new/er");

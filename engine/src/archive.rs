@@ -498,7 +498,15 @@ pub fn extract<R: Read>(
                     name.as_os_str(),
                     AtFlags::empty(),
                 )
-                .map_err(|e| io_err("creating the hard link", &rel, e))?;
+                .map_err(|e| match e {
+                    // The archive names a target that is neither in it nor in the container.
+                    nix::errno::Errno::ENOENT => Error::invalid(format!(
+                        "hard link {} points to {}, which does not exist",
+                        rel.display(),
+                        target.display()
+                    )),
+                    e => io_err("creating the hard link", &rel, e),
+                })?;
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
                 remove_existing(false)?;

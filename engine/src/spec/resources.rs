@@ -45,6 +45,9 @@ pub fn parse_cpu_list(s: &str) -> std::result::Result<Vec<u32>, ()> {
 
 /// Checks the limits; returns docker's warnings (none so far) or a 400 error.
 pub fn validate(hc: &HostConfig) -> Result<()> {
+    if hc.shm_size < 0 {
+        return Err(Error::invalid("SHM size can not be less than 0"));
+    }
     if hc.memory != 0 && hc.memory < MIN_MEMORY {
         return Err(Error::invalid("Minimum memory limit allowed is 6MB"));
     }
@@ -372,6 +375,13 @@ mod tests {
                 ..Default::default()
             }),
             "Minimum memory limit allowed is 6MB"
+        );
+        assert_eq!(
+            m(HostConfig {
+                shm_size: -1,
+                ..Default::default()
+            }),
+            "SHM size can not be less than 0"
         );
         assert!(m(HostConfig {
             nano_cpus: 1_000_000_000_000,

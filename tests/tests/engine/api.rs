@@ -95,6 +95,12 @@ fn bad_create_requests_get_dockerds_status_and_leave_nothing() {
             "invalid JSON",
         ),
         (
+            "/containers/create",
+            r#"{"Image":"busybox","HostConfig":{"ShmSize":-1}}"#,
+            400,
+            "SHM size can not be less than 0",
+        ),
+        (
             "/containers/create?name=bad%20name",
             r#"{"Image":"busybox"}"#,
             400,

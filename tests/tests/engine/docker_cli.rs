@@ -287,6 +287,14 @@ fn copy_in_and_out() {
         b.docker_ok(&["exec", "cpc", "cat", "/tmp/padded.txt"]),
         "padded"
     );
+    // A hard link to a target that exists nowhere is the client's error (400), not ours.
+    let dangling = berth_tests::images::layer_tar(&[berth_tests::images::Entry::HardLink(
+        "dangling",
+        "no-such-target",
+    )]);
+    let r = b.request("PUT", "/containers/cpc/archive?path=/tmp", &[], &dangling);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("no-such-target"), "{}", r.text());
     let out = work.join("out");
     b.docker_ok(&["cp", "cpc:/etc/hostname", out.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(&out).unwrap().trim().len(), 12);

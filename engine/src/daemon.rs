@@ -49,6 +49,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ))?),
     };
     let result = rt.block_on(serve(settings.clone(), listeners, child.as_ref()));
+    // Everything the engine still runs (exit watchers, restart timers, API connections,
+    // its gRPC connections to shimd) ends here, at once: no restart policy acts after
+    // shutdown began, and shimd has no client left to wait for. Blocking work still under
+    // way (a log copy, say) is given a moment, then abandoned with the process.
+    rt.shutdown_timeout(Duration::from_secs(1));
     drop(sockets);
     if let Some(c) = &child {
         c.stop();
@@ -56,6 +61,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(p) = &settings.pidfile {
         let _ = std::fs::remove_file(p);
     }
+    drop(_lock);
+    tracing::info!("berthd stopped (containers keep running)");
     result
 }
 
@@ -74,9 +81,13 @@ async fn serve(
         .or(own_shimd.map(|c| c.socket.clone()))
         .expect("a shimd socket");
     let shimd = Shimd::connect(&socket, Duration::from_secs(30)).await?;
-    let networks = crate::networking::Networks::open(&settings.data_root, &settings.network)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let networks = crate::networks::Networks::open(
+        &settings.data_root,
+        &settings.exec_root,
+        &settings.network,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let volumes = crate::volumes::Volumes::open(&settings.data_root)?;
     let engine = Arc::new(Engine {
         containers: crate::containers::store::Store::load(&settings.data_root.join("containers"))?,
@@ -108,7 +119,7 @@ async fn serve(
     }
     tracing::info!(hosts = ?engine.settings.hosts, shimd = %socket.display(), "berthd serving (ready in {:?})", started.elapsed());
     shutdown_signal().await;
-    tracing::info!("berthd stopped (containers keep running)");
+    tracing::info!("berthd stopping");
     Ok(())
 }
 
@@ -124,19 +135,13 @@ fn init_logging(level: &str) {
 }
 
 /// One berthd per data root; the lock goes with the process, so a kill -9 frees it.
-fn lock_data_root(root: &Path) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
-    let path = root.join("berthd.lock");
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
-        anyhow::anyhow!(
-            "another berthd is using data root {} ({e}); stop it or pick another --data-root",
+fn lock_data_root(root: &Path) -> anyhow::Result<berth_fs::lock::DirLock> {
+    berth_fs::lock::lock_dir(root, "berthd.lock").map_err(|e| match e {
+        berth_fs::lock::LockError::Held(_) => anyhow::anyhow!(
+            "another berthd is using data root {}; stop it or pick another --data-root",
             root.display()
-        )
+        ),
+        e => anyhow::anyhow!(e),
     })
 }
 

@@ -14,7 +14,7 @@ pub struct Engine {
     pub execs: Execs,
     pub images: Cache,
     pub events: Bus,
-    pub networks: crate::networking::Networks,
+    pub networks: crate::networks::Networks,
     pub volumes: crate::volumes::Volumes,
     /// A stable id of this engine (kept in `<data-root>/engine-id`).
     pub id: String,

@@ -25,24 +25,13 @@ impl Drop for Mounted {
     }
 }
 
-/// Splits mount(8)-style options into flags and filesystem data.
+/// Splits mount(8)-style options into flags (with MS_BIND for binds) and filesystem data.
 fn mount_flags(options: &[String]) -> (nix::mount::MsFlags, String) {
-    use nix::mount::MsFlags as F;
-    let mut flags = F::empty();
-    let mut data = Vec::new();
-    for o in options {
-        match o.as_str() {
-            "ro" => flags |= F::MS_RDONLY,
-            "rw" => {}
-            "bind" => flags |= F::MS_BIND,
-            "rbind" => flags |= F::MS_BIND | F::MS_REC,
-            "nosuid" => flags |= F::MS_NOSUID,
-            "nodev" => flags |= F::MS_NODEV,
-            "noexec" => flags |= F::MS_NOEXEC,
-            other => data.push(other.to_string()),
-        }
-    }
-    (flags, data.join(","))
+    let s = berth_fs::mount_options::split(options.iter().map(String::as_str));
+    (
+        nix::mount::MsFlags::from_bits_truncate(s.mount_flags()),
+        s.data_string(),
+    )
 }
 
 /// Mounts `mounts` (as shimd describes a snapshot) on a new directory under `scratch`.

@@ -1,7 +1,7 @@
 //! `spec`: writes a starting config.json (runc's defaults: a shell on a read-only busybox-
-//! style rootfs, the usual mounts, masked and read-only paths, no capabilities beyond
-//! three). `--rootless` adds a user namespace mapping the caller and drops what an
-//! unprivileged user cannot do.
+//! style rootfs, no capabilities beyond three; the standard mounts, masked and read-only
+//! paths of `berth-spec`). `--rootless` adds a user namespace mapping the caller and drops
+//! what an unprivileged user cannot do.
 
 use crate::cli::{self, flag, opt, Trailing};
 use crate::error::{bail, Context, Result};
@@ -16,7 +16,7 @@ pub fn template(rootless: bool) -> Value {
             "terminal": true,
             "user": {"uid": 0, "gid": 0},
             "args": ["sh"],
-            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "env": [berth_spec::DEFAULT_PATH, "TERM=xterm"],
             "cwd": "/",
             "capabilities": {
                 "bounding": caps, "effective": caps, "permitted": caps, "ambient": caps
@@ -26,31 +26,14 @@ pub fn template(rootless: bool) -> Value {
         },
         "root": {"path": "rootfs", "readonly": true},
         "hostname": "berth",
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-             "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-             "options": ["nosuid", "noexec", "nodev", "ro"]},
-            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
-        ],
+        "mounts": berth_spec::standard_mounts(),
         "linux": {
             "resources": {"devices": [{"allow": false, "access": "rwm"}]},
             "namespaces": [
                 {"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}
             ],
-            "maskedPaths": [
-                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"
-            ],
-            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+            "maskedPaths": berth_spec::MASKED_PATHS,
+            "readonlyPaths": berth_spec::READONLY_PATHS
         }
     });
     if rootless {

@@ -28,6 +28,9 @@ pub struct Core {
     pub tasks: crate::tasks::TaskManager,
 }
 
+/// How long calls under way may finish after SIGTERM.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     for dir in [&config.root, &config.state] {
         make_private_dir(dir)?;
@@ -77,10 +80,25 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .add_service(services::leases::server(core.clone()));
 
     let address = core.config.address.clone();
-    router
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown_signal())
-        .await
-        .context("serving gRPC")?;
+    // On SIGTERM the server stops taking connections and lets calls under way finish, for
+    // a moment: a client holding a stream (events, a wait) does not keep shimd up.
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let signalled = {
+        let stopping = stopping.clone();
+        async move {
+            shutdown_signal().await;
+            stopping.notify_waiters();
+        }
+    };
+    let serving = router.serve_with_incoming_shutdown(UnixListenerStream::new(listener), signalled);
+    tokio::pin!(serving);
+    tokio::select! {
+        r = &mut serving => r.context("serving gRPC")?,
+        _ = async {
+            stopping.notified().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => tracing::info!("clients still connected after {SHUTDOWN_GRACE:?}; stopping anyway"),
+    }
     let _ = std::fs::remove_file(&address);
     tracing::info!("shimd stopped");
     Ok(())
@@ -94,19 +112,13 @@ fn make_private_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", dir.display()))
 }
 
-fn lock_root(root: &Path) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
-    let path = root.join("shimd.lock");
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
-        anyhow::anyhow!(
-            "another shimd is using root {} ({e}); stop it or pick another --root",
+fn lock_root(root: &Path) -> anyhow::Result<berth_fs::lock::DirLock> {
+    berth_fs::lock::lock_dir(root, "shimd.lock").map_err(|e| match e {
+        berth_fs::lock::LockError::Held(_) => anyhow::anyhow!(
+            "another shimd is using root {}; stop it or pick another --root",
             root.display()
-        )
+        ),
+        e => anyhow::anyhow!(e),
     })
 }
 

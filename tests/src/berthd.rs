@@ -484,6 +484,28 @@ pub fn raw_request(
     parse_response(&raw)
 }
 
+/// Sends a JSON request whose body the server may refuse before reading it all: the body is
+/// written from a thread that stops at the first write error (the server closed), while
+/// the answer is read here.
+pub fn send_body_lossy(sock: &Path, method: &str, path: &str, body: &[u8]) -> Response {
+    let mut s = UnixStream::connect(sock).expect("connect to berthd");
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+    let bytes = request_bytes(method, path, &[("Content-Type", "application/json")], body);
+    let mut w = s.try_clone().expect("clone the stream");
+    let writer = std::thread::spawn(move || {
+        for chunk in bytes.chunks(1 << 16) {
+            if w.write_all(chunk).is_err() {
+                return;
+            }
+        }
+    });
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let _ = s.shutdown(std::net::Shutdown::Both);
+    let _ = writer.join();
+    parse_response(&raw)
+}
+
 /// A request whose answer has begun: its status line and headers are in.
 pub struct Pending {
     stream: UnixStream,

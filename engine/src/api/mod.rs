@@ -102,7 +102,40 @@ pub fn router(engine: AppState) -> Router {
         .merge(not_running::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(axum::middleware::from_fn(json_errors))
         .with_state(engine)
+}
+
+/// The largest request body read whole (a JSON document; uploads are streamed). dockerd
+/// sets no limit; this one is far above any real request.
+const MAX_JSON_BODY: usize = 64 << 20;
+
+/// Errors answered before a handler runs (a body over [`MAX_JSON_BODY`], a path or query
+/// that does not parse) come from the HTTP layer as plain text; dockerd answers every error
+/// as JSON (`{"message": ...}`), and clients read it so.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let r = next.run(req).await;
+    let status = r.status();
+    let plain = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return r;
+    }
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        format!(
+            "request body too large: the engine reads at most {} MiB of JSON in one request",
+            MAX_JSON_BODY >> 20
+        )
+    } else {
+        let body = axum::body::to_bytes(r.into_body(), 64 << 10)
+            .await
+            .unwrap_or_default();
+        String::from_utf8_lossy(&body).trim().to_string()
+    };
+    json(status, &berth_api::ErrorResponse { message })
 }
 
 /// `/volumes/` names the volume "" (dockerd's answer).
@@ -110,7 +143,10 @@ async fn no_volume_named() -> Response {
     Error::not_found("get: no such volume").into_response()
 }
 
-async fn not_found() -> Response {
+async fn not_found(body: Body) -> Response {
+    // The body is read first (up to the limit): answering while the client is still sending
+    // would close the connection under it, and it would see a broken pipe, not the 404.
+    let _ = axum::body::to_bytes(body, MAX_JSON_BODY).await;
     Error::not_found("page not found").into_response()
 }
 

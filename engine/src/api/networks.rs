@@ -10,14 +10,14 @@ use berth_api::networks::{
 
 use super::{decode, json, no_content, ok_json, ApiResult, AppState, Query};
 use crate::error::Error;
-use crate::networking::{self, err};
+use crate::networks::{self, err};
 
 pub async fn list(State(e): State<AppState>, uri: Uri) -> ApiResult {
     let f = Query::of(&uri).filters()?;
     let mut out = Vec::new();
     for v in e.networks.ctl.networks().await {
-        if networking::matches_list_filters(&v, &f)? {
-            out.push(networking::to_resource(&v));
+        if networks::matches_list_filters(&v, &f)? {
+            out.push(networks::to_resource(&v));
         }
     }
     Ok(ok_json(&out))
@@ -25,7 +25,7 @@ pub async fn list(State(e): State<AppState>, uri: Uri) -> ApiResult {
 
 pub async fn inspect(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let v = e.networks.ctl.network(&id).await.map_err(err)?;
-    Ok(ok_json(&networking::to_resource(&v)))
+    Ok(ok_json(&networks::to_resource(&v)))
 }
 
 pub async fn create(State(e): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
@@ -33,7 +33,7 @@ pub async fn create(State(e): State<AppState>, headers: HeaderMap, body: Bytes) 
     let n = e
         .networks
         .ctl
-        .create_network(networking::create_request(&req)?)
+        .create_network(networks::create_request(&req)?)
         .await
         .map_err(err)?;
     e.network_event(&n.id, &n.name, "create", None);
@@ -93,7 +93,7 @@ pub async fn prune(State(e): State<AppState>, uri: Uri) -> ApiResult {
     let deleted = e
         .networks
         .ctl
-        .prune(|n| !networking::matches_prune_filters(n, &f).unwrap_or(false))
+        .prune(|n| !networks::matches_prune_filters(n, &f).unwrap_or(false))
         .await
         .map_err(err)?;
     for name in &deleted {

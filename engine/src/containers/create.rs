@@ -14,7 +14,7 @@ use super::names;
 use crate::engine::Engine;
 use crate::error::{Error, Kind, Result};
 use crate::images::reference::familiar;
-use crate::network::{self, Mode};
+use crate::networks::{self, Mode};
 use crate::spec;
 
 /// Docker's default seccomp profile for a container's capabilities.
@@ -335,7 +335,7 @@ impl Engine {
             config: &config,
             host: &hc,
             hostname: &hostname,
-            netns: network::netns_path(&self.settings.exec_root, &id, mode),
+            netns: networks::netns_path(&self.settings.exec_root, &id, mode),
             etc: spec::EtcFiles {
                 hostname: &hostname_path,
                 hosts: &hosts_path,
@@ -413,7 +413,7 @@ impl Engine {
             tokio::spawn(async move {
                 c.net_attached
                     .store(true, std::sync::atomic::Ordering::SeqCst);
-                if let Err(e) = network::prepare(&engine, &c.id, mode).await {
+                if let Err(e) = engine.networks.prepare(&c.id, mode).await {
                     tracing::debug!(container = %c.id, "making the network namespace ahead of the start: {e}");
                 }
                 drop(guard);

@@ -6,7 +6,7 @@ use std::path::Path;
 use berth_api::container::HostConfig;
 
 use crate::error::{Error, Result};
-use crate::network::Mode;
+use crate::networks::Mode;
 
 const HOSTS_BASE: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
 

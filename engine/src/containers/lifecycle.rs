@@ -12,7 +12,7 @@ use super::signals;
 use super::store::Container;
 use crate::engine::Engine;
 use crate::error::{Error, Kind, Result};
-use crate::network::{self, Mode};
+use crate::networks::Mode;
 
 /// How long to wait for a SIGKILLed container to be reported gone.
 const KILL_WAIT: Duration = Duration::from_secs(30);
@@ -52,6 +52,11 @@ impl Engine {
     /// `POST /containers/{id}/start`.
     pub async fn container_start(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
         let _op = c.op.lock().await;
+        // A start by the user begins the restart policy afresh, as on dockerd.
+        if !c.with(|r| r.state.running) {
+            c.update(|r| r.restart_count = 0)?;
+            *c.restart_backoff.lock().unwrap_or_else(|p| p.into_inner()) = Duration::ZERO;
+        }
         let r = self.start_locked(c).await;
         if let Err(e) = &r {
             // As with dockerd, a container that was to be removed when done goes when its
@@ -100,7 +105,7 @@ impl Engine {
         let fail = |e: Error| async move {
             self.volumes_after_run(&c.id, &c.with(|r| r.mounts.clone()));
             if c.net_attached.swap(false, Ordering::SeqCst) {
-                network::detach(self, &c.id).await;
+                self.networks.release(&c.id).await;
             }
             // Attach requests waiting for this start end with it.
             let pending =
@@ -125,7 +130,7 @@ impl Engine {
         }
         let t = std::time::Instant::now();
         c.net_attached.store(true, Ordering::SeqCst);
-        if let Err(e) = network::prepare(self, &c.id, mode).await {
+        if let Err(e) = self.networks.prepare(&c.id, mode).await {
             return fail(e).await;
         }
         let driver = if rec.host_config.log_config.kind.is_empty() {
@@ -153,7 +158,7 @@ impl Engine {
         let connect = {
             let engine = self.clone();
             let rec = rec.clone();
-            tokio::spawn(async move { network::connect(&engine, &rec, mode).await })
+            tokio::spawn(async move { engine.networks.connect(&rec, mode).await })
         };
         let (created, connected) = tokio::join!(create, connect);
         let connected = connected
@@ -733,7 +738,7 @@ impl Engine {
         };
         let release_network = async {
             if c.net_attached.swap(false, Ordering::SeqCst) {
-                network::detach(self, &id).await;
+                self.networks.release(&id).await;
             }
         };
         let (rec, snap, _) = tokio::join!(delete_record, remove_snapshot, release_network);

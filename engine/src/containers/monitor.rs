@@ -10,7 +10,6 @@ use berth_proto::v1;
 
 use super::store::Container;
 use crate::engine::Engine;
-use crate::network;
 
 /// The first restart delay; it doubles with each restart, up to `MAX_BACKOFF`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -119,7 +118,7 @@ impl Engine {
                 };
                 let net = async {
                     if c.net_attached.swap(false, Ordering::SeqCst) {
-                        network::detach(&engine, &c.id).await;
+                        engine.networks.release(&c.id).await;
                     }
                 };
                 tokio::join!(task, net);

@@ -1,6 +1,7 @@
 //! Start-up: the engine's records against what shimd still has. Running containers stay
 //! running (their exits are now watched), exits that happened while the engine was away are
-//! recorded and their restart policies applied, and leftovers of interrupted operations go.
+//! recorded and their restart policies applied, stopped containers whose policy says so start
+//! again, and leftovers of interrupted operations go.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -8,9 +9,28 @@ use std::time::Duration;
 
 use berth_proto::v1;
 
+use super::model::Record;
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::network;
+
+/// Whether a stopped container starts when the daemon does, as dockerd decides it: one that
+/// ran before, with policy `always` (even if the user stopped it), `unless-stopped` (unless
+/// the user stopped it) or `on-failure` (after a failure, retries left).
+fn starts_with_the_daemon(rec: &Record) -> bool {
+    let p = &rec.host_config.restart_policy;
+    if rec.state.started_at.is_none() {
+        return false;
+    }
+    match p.name.as_str() {
+        "always" => true,
+        "unless-stopped" => !rec.state.manually_stopped,
+        "on-failure" => {
+            rec.state.exit_code != 0
+                && (p.maximum_retry_count == 0 || rec.restart_count < p.maximum_retry_count)
+        }
+        _ => false,
+    }
+}
 
 impl Engine {
     pub async fn reconcile(self: &Arc<Self>) -> Result<()> {
@@ -59,9 +79,18 @@ impl Engine {
                     })
                     .await;
             }
-            network::detach(self, &c.id).await;
+            self.networks.release(&c.id).await;
             if st.restarting {
                 self.schedule_restart(c.clone(), Duration::from_millis(100));
+            } else if starts_with_the_daemon(&c.record()) {
+                // Started as `docker start` would (restart count reset), in the background.
+                let engine = self.clone();
+                let c = c.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = engine.container_start(&c).await {
+                        tracing::warn!(container = %c.id, "starting at daemon start: {e}");
+                    }
+                });
             }
         }
         // Containers shimd has for the engine that the engine never finished creating.
@@ -93,11 +122,11 @@ impl Engine {
                 .snapshots()
                 .remove(v1::SnapshotKeyRequest { key: sc.id.clone() })
                 .await;
-            network::detach(self, &sc.id).await;
+            self.networks.release(&sc.id).await;
             let _ = std::fs::remove_dir_all(self.containers.dir_of(&sc.id));
         }
         // Namespaces made for creates that got no further.
-        network::remove_orphan_netns(self, &known).await;
+        self.networks.remove_orphan_netns(&known).await;
         Ok(())
     }
 }

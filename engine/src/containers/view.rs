@@ -118,7 +118,7 @@ pub fn inspect(rec: &Record, exec_ids: Vec<String>, size: Option<(i64, i64)>) ->
         ns.ports.entry(k).or_insert(v);
     }
     if ns.networks.is_empty() {
-        let name = crate::networking::mode_network(&rec.host_config.network_mode);
+        let name = crate::networks::mode_network(&rec.host_config.network_mode);
         ns.networks.insert(name.to_string(), Default::default());
     }
     InspectResponse {
@@ -162,7 +162,7 @@ pub fn summary(rec: &Record, image_shown: String, size: Option<(i64, i64)>) -> S
     }
     let mut networks = rec.network.networks.clone();
     if networks.is_empty() {
-        let name = crate::networking::mode_network(&rec.host_config.network_mode);
+        let name = crate::networks::mode_network(&rec.host_config.network_mode);
         networks.insert(name.to_string(), Default::default());
     }
     Summary {
@@ -273,7 +273,7 @@ pub fn passes(
             .unwrap_or(true)
         && (f.get("network").is_empty()
             || f.get("network").iter().any(|n| {
-                let mode = crate::networking::mode_network(&rec.host_config.network_mode);
+                let mode = crate::networks::mode_network(&rec.host_config.network_mode);
                 n == mode
                     || (n == "default" && mode == "bridge")
                     || rec.network.networks.contains_key(n)

@@ -28,43 +28,11 @@ impl MountSpec {
     }
 }
 
-/// Splits mount(8)-style options into flags and filesystem data.
+/// Splits mount(8)-style options (`o=`, comma-separated) into flags (with MS_BIND for
+/// binds) and filesystem data.
 fn split_options(o: &str) -> (MsFlags, Vec<String>) {
-    use MsFlags as F;
-    let mut flags = F::empty();
-    let mut data = Vec::new();
-    for opt in o.split(',').filter(|x| !x.is_empty()) {
-        let (set, clear) = match opt {
-            "ro" => (F::MS_RDONLY, F::empty()),
-            "rw" => (F::empty(), F::MS_RDONLY),
-            "nosuid" => (F::MS_NOSUID, F::empty()),
-            "suid" => (F::empty(), F::MS_NOSUID),
-            "nodev" => (F::MS_NODEV, F::empty()),
-            "dev" => (F::empty(), F::MS_NODEV),
-            "noexec" => (F::MS_NOEXEC, F::empty()),
-            "exec" => (F::empty(), F::MS_NOEXEC),
-            "sync" => (F::MS_SYNCHRONOUS, F::empty()),
-            "async" => (F::empty(), F::MS_SYNCHRONOUS),
-            "dirsync" => (F::MS_DIRSYNC, F::empty()),
-            "noatime" => (F::MS_NOATIME, F::empty()),
-            "atime" => (F::empty(), F::MS_NOATIME),
-            "nodiratime" => (F::MS_NODIRATIME, F::empty()),
-            "diratime" => (F::empty(), F::MS_NODIRATIME),
-            "relatime" => (F::MS_RELATIME, F::empty()),
-            "norelatime" => (F::empty(), F::MS_RELATIME),
-            "strictatime" => (F::MS_STRICTATIME, F::empty()),
-            "nostrictatime" => (F::empty(), F::MS_STRICTATIME),
-            "bind" => (F::MS_BIND, F::empty()),
-            "rbind" => (F::MS_BIND | F::MS_REC, F::empty()),
-            other => {
-                data.push(other.to_string());
-                continue;
-            }
-        };
-        flags.insert(set);
-        flags.remove(clear);
-    }
-    (flags, data)
+    let s = berth_fs::mount_options::split(o.split(',').filter(|x| !x.is_empty()));
+    (MsFlags::from_bits_truncate(s.mount_flags()), s.data)
 }
 
 /// Checks a volume's driver options: dockerd's rules (known keys; `type`, `device` and `o`

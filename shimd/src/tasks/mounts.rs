@@ -6,40 +6,13 @@ use std::path::{Component, Path, PathBuf};
 use berth_proto::v1::Mount;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
-/// Flags mount(8) knows by name; everything else goes to the filesystem as data.
-fn flag(opt: &str) -> Option<(bool, MsFlags)> {
-    Some(match opt {
-        "ro" => (true, MsFlags::MS_RDONLY),
-        "rw" => (false, MsFlags::MS_RDONLY),
-        "nosuid" => (true, MsFlags::MS_NOSUID),
-        "suid" => (false, MsFlags::MS_NOSUID),
-        "nodev" => (true, MsFlags::MS_NODEV),
-        "dev" => (false, MsFlags::MS_NODEV),
-        "noexec" => (true, MsFlags::MS_NOEXEC),
-        "exec" => (false, MsFlags::MS_NOEXEC),
-        "noatime" => (true, MsFlags::MS_NOATIME),
-        "relatime" => (true, MsFlags::MS_RELATIME),
-        "strictatime" => (true, MsFlags::MS_STRICTATIME),
-        "bind" => (true, MsFlags::MS_BIND),
-        "rbind" => (true, MsFlags::MS_BIND | MsFlags::MS_REC),
-        "sync" => (true, MsFlags::MS_SYNCHRONOUS),
-        "remount" => (true, MsFlags::MS_REMOUNT),
-        "defaults" => (true, MsFlags::empty()),
-        _ => return None,
-    })
-}
-
+/// Splits mount(8)-style options into flags (with MS_BIND for binds) and filesystem data.
 fn parse_options(options: &[String]) -> (MsFlags, String) {
-    let mut flags = MsFlags::empty();
-    let mut data = Vec::new();
-    for o in options {
-        match flag(o) {
-            Some((true, f)) => flags |= f,
-            Some((false, f)) => flags &= !f,
-            None => data.push(o.as_str()),
-        }
-    }
-    (flags, data.join(","))
+    let s = berth_fs::mount_options::split(options.iter().map(String::as_str));
+    (
+        MsFlags::from_bits_truncate(s.mount_flags()),
+        s.data_string(),
+    )
 }
 
 /// `target` joined under `root`, refusing anything that would leave it.

@@ -140,6 +140,17 @@ fn restart_policies_fire_after_the_engine_comes_back() {
         "300",
     ]);
     b.docker_ok(&["stop", "-t", "0", "unless"]);
+    // Stopped by the user and never started: what the engine's next start does with them.
+    for (name, restart) in [("stopped", "always"), ("created", "always")] {
+        let verb = if name == "created" { "create" } else { "run" };
+        let mut args = vec![verb, "--name", name, "--restart", restart];
+        if verb == "run" {
+            args.push("-d");
+        }
+        args.extend(["busybox", "sleep", "300"]);
+        b.docker_ok(&args);
+    }
+    b.docker_ok(&["stop", "-t", "0", "stopped"]);
     let pids: Vec<i32> = ["always", "failing"]
         .iter()
         .map(|n| inspect(&b, n, "{{.State.Pid}}").parse().unwrap())
@@ -166,8 +177,14 @@ fn restart_policies_fire_after_the_engine_comes_back() {
         inspect(&b, "failing", "{{.State.ExitCode}} {{.State.Error}}"),
         "1"
     );
-    // A container the user stopped stays stopped.
+    // `unless-stopped` stays stopped once the user stopped it; `always` starts with the
+    // engine even then (as on dockerd); a container never started is not started.
     assert_eq!(inspect(&b, "unless", "{{.State.Status}}"), "exited");
+    wait_until(&b, "the stopped `always` container to start", 20, || {
+        inspect(&b, "stopped", "{{.State.Status}}") == "running"
+    });
+    assert_eq!(inspect(&b, "stopped", "{{.RestartCount}}"), "0");
+    assert_eq!(inspect(&b, "created", "{{.State.Status}}"), "created");
     b.docker_ok(&["stop", "-t", "0", "always"]);
     let count = inspect(&b, "always", "{{.RestartCount}}");
     std::thread::sleep(Duration::from_millis(1500));
@@ -175,7 +192,45 @@ fn restart_policies_fire_after_the_engine_comes_back() {
         inspect(&b, "always", "{{.State.Running}} {{.RestartCount}}"),
         format!("false {count}")
     );
-    b.docker_ok(&["rm", "-f", "always", "failing", "unless"]);
+    b.docker_ok(&[
+        "rm", "-f", "always", "failing", "unless", "stopped", "created",
+    ]);
+}
+
+#[test]
+fn a_terminated_engine_exits_at_once_leaving_containers_running_and_its_lock_free() {
+    require!(root, docker_cli);
+    let mut b = Berthd::with_busybox();
+    b.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "stays",
+        "--restart",
+        "always",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let pid: i32 = inspect(&b, "stays", "{{.State.Pid}}").parse().unwrap();
+    let shimd = b.shimd_pid().expect("berthd runs a shimd") as i32;
+    let t = Instant::now();
+    b.stop();
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "berthd took {took:?} to exit after SIGTERM\n{}",
+        b.log_tail(20)
+    );
+    assert!(!alive(shimd), "its shimd is still running");
+    assert!(alive(pid), "the container did not keep running");
+    // The data root is free at once, and the container is the same one, not restarted.
+    b.restart();
+    assert_eq!(
+        inspect(&b, "stays", "{{.State.Pid}} {{.RestartCount}}"),
+        format!("{pid} 0")
+    );
+    b.docker_ok(&["rm", "-f", "stays"]);
 }
 
 #[test]

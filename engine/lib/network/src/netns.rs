@@ -111,8 +111,9 @@ where
         .unwrap_or_else(|_| Err(Error::invalid("a namespace thread panicked")))
 }
 
-/// Creates a new, empty network namespace kept alive by a bind mount on `path` (created as
-/// an empty file), like `ip netns add`. Remove it with [`remove_named`].
+/// Creates a new network namespace with only loopback, up, kept alive by a bind mount on
+/// `path` (created as an empty file), like `ip netns add`. A namespace already mounted there
+/// (left by a run that did not see its end) is reused. Remove it with [`remove_named`].
 pub fn create_named(path: &Path) -> Result<()> {
     let err = |cause: String| Error::Netns {
         path: path.to_path_buf(),
@@ -121,17 +122,27 @@ pub fn create_named(path: &Path) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create directory: {e}")))?;
     }
-    std::fs::OpenOptions::new()
+    if is_named(path) {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)
-        .map_err(|e| err(format!("cannot create the mount point file: {e}")))?;
+    {
+        Ok(_) => {}
+        // An unmounted file left behind: mount over it.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(err(format!("cannot create the mount point file: {e}"))),
+    }
     let target = path.to_path_buf();
     let r = run_in(None, move || {
-        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| Error::Netns {
+        let fail = |what: &str, e: &dyn std::fmt::Display| Error::Netns {
             path: target.clone(),
-            cause: format!("unshare: {e}"),
-        })?;
+            cause: format!("{what}: {e}"),
+        };
+        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| fail("unshare", &e))?;
+        loopback_up().map_err(|e| fail("setting loopback up", &e))?;
         let own = format!("/proc/self/task/{}/ns/net", nix::unistd::gettid());
         mount(
             Some(own.as_str()),
@@ -140,15 +151,54 @@ pub fn create_named(path: &Path) -> Result<()> {
             MsFlags::MS_BIND,
             None::<&str>,
         )
-        .map_err(|e| Error::Netns {
-            path: target.clone(),
-            cause: format!("bind mount: {e}"),
-        })
+        .map_err(|e| fail("bind mount", &e))
     });
     if r.is_err() {
         let _ = std::fs::remove_file(path);
     }
     r
+}
+
+/// Whether a namespace is mounted on `path` (an nsfs bind mount has another device than
+/// the directory holding it).
+pub fn is_named(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (
+        std::fs::metadata(path),
+        path.parent().map(std::fs::metadata),
+    ) {
+        (Ok(a), Some(Ok(b))) => a.dev() != b.dev(),
+        _ => false,
+    }
+}
+
+/// Sets `lo` up in the calling thread's network namespace.
+fn loopback_up() -> std::io::Result<()> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: ifreq is plain C data (a name array and a union of integers and socket
+    // addresses), for which all zeros is a valid value.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (i, b) in b"lo\0".iter().enumerate() {
+        ifr.ifr_name[i] = *b as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the NUL-terminated name of the ifreq and writes its flags
+    // into it, through a pointer to our live `ifr`; `sock` is open.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the flags are the union member SIOCGIFFLAGS just filled in.
+    unsafe { ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: SIOCSIFFLAGS only reads the name and flags of our live `ifr`; `sock` is open.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Unmounts and deletes a namespace file made by [`create_named`]. The namespace itself
@@ -185,4 +235,37 @@ pub fn read_sysctl(key: &str) -> Result<String> {
     std::fs::read_to_string(&path)
         .map(|s| s.trim().to_string())
         .map_err(|e| Error::io(format!("read {path}"), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A named namespace has loopback (up) and nothing else, is reused when made again on
+    /// the same path, and is gone after `remove_named`.
+    #[test]
+    fn named_namespaces_have_loopback_up_and_are_reused() {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("SKIPPED: needs root");
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("netns/t1");
+        create_named(&p).unwrap();
+        assert!(is_named(&p));
+        let ino = Netns::open(&p).unwrap().inode().unwrap();
+        create_named(&p).unwrap();
+        assert_eq!(Netns::open(&p).unwrap().inode().unwrap(), ino, "reused");
+        let out = std::process::Command::new("nsenter")
+            .arg(format!("--net={}", p.display()))
+            .args(["ip", "-o", "link", "show"])
+            .output()
+            .unwrap();
+        let links = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(links.lines().count(), 1, "only loopback: {links}");
+        assert!(links.contains("lo: <LOOPBACK,UP"), "lo is up: {links}");
+        remove_named(&p).unwrap();
+        assert!(!p.exists());
+        remove_named(&p).unwrap();
+    }
 }

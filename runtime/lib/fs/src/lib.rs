@@ -8,8 +8,13 @@
 //! - [`regular`]: open a file for reading only if it is a regular file (a FIFO would block
 //!   the reader, a device node's open reaches its driver).
 //! - [`mountinfo`]: `/proc/<pid>/mountinfo` parsed, its octal escapes decoded.
+//! - [`lock`]: one process per directory (an exclusive `flock`).
+//! - [`mount_options`]: mount option words (`ro`, `rbind`, `rslave`, `size=1m`) split into
+//!   mount(2) flags, propagation and filesystem data.
 
 pub mod inroot;
+pub mod lock;
+pub mod mount_options;
 pub mod mountinfo;
 pub mod regular;
 mod sys;

@@ -107,40 +107,69 @@ pub fn default_spec(namespace: &str, id: &str) -> Spec {
                 { "type": "mount" }, { "type": "network" }
             ],
             "resources": { "devices": default_device_rules() },
-            "maskedPaths": [
-                "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
-                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
-                "/sys/devices/virtual/powercap"
-            ],
-            "readonlyPaths": [
-                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
-            ]
+            "maskedPaths": MASKED_PATHS,
+            "readonlyPaths": READONLY_PATHS
         }
     });
     // The literal above is a valid spec; a failure here is a bug caught by the unit tests.
     serde_json::from_value(v).unwrap_or_default()
 }
 
+/// Paths of /proc and /sys a container must not read: masked (an empty file or directory
+/// is mounted over them), as docker masks them.
+pub const MASKED_PATHS: &[&str] = &[
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Paths of /proc a container may read but not write.
+pub const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// The kernel filesystems every Linux container mounts, in order: /proc, /dev (tmpfs),
+/// /dev/pts, /dev/shm, /dev/mqueue, /sys (read-only), /sys/fs/cgroup (read-only).
+pub fn standard_mounts() -> Vec<Value> {
+    vec![
+        json!({ "destination": "/proc", "type": "proc", "source": "proc",
+          "options": ["nosuid", "noexec", "nodev"] }),
+        json!({ "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+          "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] }),
+        json!({ "destination": "/dev/pts", "type": "devpts", "source": "devpts",
+          "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] }),
+        json!({ "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+          "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] }),
+        json!({ "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+          "options": ["nosuid", "noexec", "nodev"] }),
+        json!({ "destination": "/sys", "type": "sysfs", "source": "sysfs",
+          "options": ["nosuid", "noexec", "nodev", "ro"] }),
+        json!({ "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+          "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }),
+    ]
+}
+
+/// The standard mounts and a tmpfs on /run.
 fn default_mounts() -> Value {
-    json!([
-        { "destination": "/proc", "type": "proc", "source": "proc",
-          "options": ["nosuid", "noexec", "nodev"] },
-        { "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-          "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] },
-        { "destination": "/dev/pts", "type": "devpts", "source": "devpts",
-          "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
-        { "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-          "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
-        { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-          "options": ["nosuid", "noexec", "nodev"] },
-        { "destination": "/sys", "type": "sysfs", "source": "sysfs",
-          "options": ["nosuid", "noexec", "nodev", "ro"] },
-        { "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-          "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] },
-        { "destination": "/run", "type": "tmpfs", "source": "tmpfs",
-          "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] }
-    ])
+    let mut m = standard_mounts();
+    m.push(
+        json!({ "destination": "/run", "type": "tmpfs", "source": "tmpfs",
+          "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] }),
+    );
+    Value::Array(m)
 }
 
 /// Deny every device, then allow the standard ones (docker's list).

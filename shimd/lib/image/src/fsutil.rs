@@ -105,6 +105,20 @@ pub fn proc_path(dir: BorrowedFd<'_>, name: &OsStr) -> PathBuf {
     PathBuf::from(berth_fs::fd_path(dir)).join(name)
 }
 
+/// A C string of `b`; a NUL inside is EINVAL, as the kernel would say of a bad name.
+fn c_string(b: &[u8]) -> std::io::Result<CString> {
+    CString::new(b).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// The result of a libc call that returns 0 on success and -1 with errno.
+fn zero_or_errno(r: libc::c_int) -> std::io::Result<()> {
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// Sets an xattr on the entry `name` of `dir` without following a symlink there.
 pub fn lsetxattr_at(
     dir: BorrowedFd<'_>,
@@ -112,24 +126,35 @@ pub fn lsetxattr_at(
     key: &str,
     value: &[u8],
 ) -> std::io::Result<()> {
-    let p = CString::new(proc_path(dir, name).as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
-    let k = CString::new(key).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: valid C strings and buffer.
-    let r = unsafe {
+    let p = c_string(proc_path(dir, name).as_os_str().as_bytes())?;
+    let k = c_string(key.as_bytes())?;
+    // SAFETY: `p` and `k` are NUL-terminated C strings and `value` a live slice whose
+    // pointer and length go together; the kernel only reads them.
+    zero_or_errno(unsafe {
         libc::lsetxattr(
             p.as_ptr(),
             k.as_ptr(),
-            value.as_ptr() as *const libc::c_void,
+            value.as_ptr().cast(),
             value.len(),
             0,
         )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    })
+}
+
+/// Sets an xattr on the open file `fd`.
+pub fn fsetxattr(fd: BorrowedFd<'_>, key: &str, value: &[u8]) -> std::io::Result<()> {
+    let k = c_string(key.as_bytes())?;
+    // SAFETY: `fd` is borrowed, so open for the call; `k` is a NUL-terminated C string and
+    // `value` a live slice whose pointer and length go together; the kernel only reads them.
+    zero_or_errno(unsafe {
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            k.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    })
 }
 
 /// Reads an xattr of the entry `name` of `dir` (not following a symlink); None when unset.

@@ -434,7 +434,7 @@ impl Applier {
                     OFlag::O_RDONLY | OFlag::O_DIRECTORY,
                 )
                 .ctx(ctx)?;
-                nix_fsetxattr(d.as_fd(), OVERLAY_OPAQUE_XATTR, b"y").ctx(ctx)?;
+                fsutil::fsetxattr(d.as_fd(), OVERLAY_OPAQUE_XATTR, b"y").ctx(ctx)?;
             }
             WhiteoutMode::Delete => {
                 let base = fsutil::join(parent);
@@ -500,31 +500,9 @@ fn open_at(dir: BorrowedFd<'_>, name: &OsStr, flags: OFlag) -> std::io::Result<O
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn nix_fsetxattr(fd: BorrowedFd<'_>, key: &str, value: &[u8]) -> std::io::Result<()> {
-    let k =
-        std::ffi::CString::new(key).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: `fd` is borrowed, so open for the call; `k` is a NUL-terminated C string
-    // and `value` a live slice whose pointer and length are passed together; the kernel
-    // only reads them.
-    let r = unsafe {
-        libc::fsetxattr(
-            fd.as_fd_raw(),
-            k.as_ptr(),
-            value.as_ptr() as *const libc::c_void,
-            value.len(),
-            0,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
 fn set_fd_xattrs(fd: BorrowedFd<'_>, xattrs: &[(String, Vec<u8>)]) -> std::io::Result<()> {
     for (k, v) in xattrs {
-        match nix_fsetxattr(fd, k, v) {
+        match fsutil::fsetxattr(fd, k, v) {
             Ok(()) => {}
             // A filesystem without xattr support (or SELinux labels on a host without it)
             // is not the layer's fault.

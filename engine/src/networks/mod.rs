@@ -1,10 +1,12 @@
 //! The engine's networks: the network controller of `berth-network`, set up from berthd's
 //! settings, and what the engine asks of it — preparing a container's networks when it
-//! starts (`attach`), releasing them when it stops, the `/networks` endpoints, recovery.
+//! starts (its namespace: `sandbox`; its endpoints: `attach`), releasing them when it
+//! stops, the `/networks` endpoints, recovery.
 
 mod attach;
 mod containers;
 mod resource;
+mod sandbox;
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +17,7 @@ use crate::error::{Error, Kind, Result};
 
 pub use attach::mode_network;
 pub use resource::{create_request, matches_list_filters, matches_prune_filters, to_resource};
+pub use sandbox::{netns_file, netns_path, Mode};
 
 /// berthd's default data root; engines with another one are told apart (see
 /// [`controller_config`]).
@@ -23,12 +26,18 @@ const DEFAULT_DATA_ROOT: &str = "/var/lib/berth/engine";
 /// The network side of the engine.
 pub struct Networks {
     pub ctl: NetworkController,
+    /// Where containers' namespace files live (`<exec-root>/netns`).
+    exec_root: PathBuf,
 }
 
 impl Networks {
     /// Opens the controller (state under `<data-root>/network`), making the predefined
-    /// networks and bridges as needed.
-    pub async fn open(data_root: &Path, opts: &NetworkOptions) -> Result<Networks> {
+    /// networks and bridges as needed; containers' namespaces are kept under `exec_root`.
+    pub async fn open(
+        data_root: &Path,
+        exec_root: &Path,
+        opts: &NetworkOptions,
+    ) -> Result<Networks> {
         let mut cfg = controller_config(data_root);
         if let Some((subnet, gateway)) = opts.bip {
             cfg.default_bridge_subnet = Some(subnet);
@@ -41,7 +50,10 @@ impl Networks {
         let ctl = NetworkController::open(cfg)
             .await
             .map_err(|e| err(e).context("setting up networking"))?;
-        Ok(Networks { ctl })
+        Ok(Networks {
+            ctl,
+            exec_root: exec_root.to_path_buf(),
+        })
     }
 }
 
@@ -86,11 +98,6 @@ pub fn err(e: berth_network::Error) -> Error {
         Kind::Internal
     };
     Error::new(kind, e.to_string())
-}
-
-/// Where a container's network namespace file lives.
-pub fn netns_file(exec_root: &Path, id: &str) -> PathBuf {
-    exec_root.join("netns").join(id)
 }
 
 #[cfg(test)]

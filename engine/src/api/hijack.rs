@@ -219,7 +219,10 @@ pub async fn attach(
         }
     };
     e.container_event(&c, "attach");
-    let close_stdin_on_eof = rec.config.stdin_once;
+    // As dockerd: the end of the client's input closes the container's stdin only without
+    // a terminal. With one, the docker CLI's detach (ctrl-p ctrl-q, seen by the CLI itself)
+    // just closes the connection, and the container must go on.
+    let close_stdin_on_eof = rec.config.stdin_once && !tty;
 
     let Some(up) = on_upgrade else {
         let attached = match source {
@@ -344,7 +347,8 @@ pub async fn exec_start(
             on_exit: Some(Box::new(move |code| xe.finish(code as i64))),
             tty,
             stdin: x.config.attach_stdin,
-            close_stdin_on_eof: true,
+            // As for containers: with a terminal, the client going away is a detach.
+            close_stdin_on_eof: !tty,
             detach_keys: keys,
         };
         let ended = attach::relay(io, attached, tx, opts).await;

@@ -58,3 +58,37 @@ fn run_and_exec_on_a_terminal() {
     );
     b.docker_ok(&["rm", "-f", "tty2"]);
 }
+
+/// `docker run -it` and `docker start -ai` make containers whose stdin closes with the
+/// client's (StdinOnce). The CLI sees ctrl-p ctrl-q itself and hangs up: with a terminal
+/// that is a detach, not the end of the container's input, and the container goes on.
+#[test]
+fn detach_keys_leave_run_it_and_start_ai_containers_running() {
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
+    let name = berth_tests::unique("detach");
+    let running = || {
+        b.docker_ok(&["inspect", "-f", "{{.State.Running}}", &name])
+            .trim()
+            == "true"
+    };
+    for verb in [vec!["run", "-it", "--name", &name, "busybox", "sh"], vec!["start", "-ai", &name]] {
+        let mut cmd = b.docker();
+        cmd.args(&verb);
+        let mut t = Pty::spawn(cmd, 24, 80);
+        t.send(b"echo alive-$((40+2))\n");
+        t.expect("alive-42", 20);
+        t.send(b"\x10\x11");
+        let code = t.wait(10);
+        assert!(
+            t.output().contains("read escape sequence"),
+            "{verb:?} ended ({code}) without detaching: {:?}",
+            t.output()
+        );
+        // The container outlives the client by more than a moment.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert!(running(), "{verb:?}: detaching stopped the container\n{}", b.log_tail(20));
+        b.docker_ok(&["stop", "-t", "1", &name]);
+    }
+    b.docker_ok(&["rm", "-f", &name]);
+}

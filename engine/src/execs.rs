@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use berth_api::exec::{CreateRequest, InspectResponse, ProcessConfig};
 use berth_proto::v1;
+use oci_spec::runtime::{Process, User};
 use tokio::sync::watch;
 
 use crate::containers::store::Container;
@@ -35,7 +36,7 @@ pub struct Exec {
     pub container_id: String,
     pub config: CreateRequest,
     /// The OCI process to run (its user is shimd's to fill in).
-    pub process: serde_json::Value,
+    pub process: Process,
     /// Who it runs as; None: as the container's init process.
     pub user: Option<v1::ProcessUser>,
     state: Mutex<ExecState>,
@@ -150,6 +151,43 @@ impl Execs {
     }
 }
 
+/// An exec's process: the container's init process with the exec's command, terminal,
+/// working directory and environment; all capabilities when privileged; no OOM score of
+/// its own. Its user is left for shimd to decide.
+fn exec_process(init: Process, req: &CreateRequest, cmd: Vec<String>) -> Result<Process> {
+    let mut p = init;
+    p.set_args(Some(cmd)).set_terminal(Some(req.tty));
+    if !req.working_dir.is_empty() {
+        p.set_cwd(req.working_dir.clone().into());
+    }
+    let mut env = p.env().clone().unwrap_or_default();
+    for e in req.env.iter().flatten() {
+        let key = e.split('=').next().unwrap_or("");
+        env.retain(|x| x.split('=').next().unwrap_or("") != key);
+        env.push(e.clone());
+    }
+    if req.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+    p.set_env(Some(env)).set_user(User::default());
+    if req.privileged {
+        let all = crate::spec::caps::supported();
+        p.set_capabilities(Some(crate::spec::caps::process_capabilities(&all)?));
+    }
+    if let Some([h, w]) = req.console_size {
+        if req.tty && h > 0 && w > 0 {
+            let size = oci_spec::runtime::BoxBuilder::default()
+                .height(h)
+                .width(w)
+                .build()
+                .map_err(|e| Error::internal(format!("console size: {e}")))?;
+            p.set_console_size(Some(size));
+        }
+    }
+    p.set_oom_score_adj(None);
+    Ok(p)
+}
+
 impl Engine {
     /// `POST /containers/{id}/exec`.
     pub async fn exec_create(&self, c: &Arc<Container>, req: CreateRequest) -> Result<String> {
@@ -173,55 +211,23 @@ impl Engine {
         if !req.detach_keys.is_empty() {
             crate::containers::attach::parse_detach_keys(&req.detach_keys)?;
         }
-        let mut p = rec.process.clone();
-        p["args"] = serde_json::json!(cmd);
-        p["terminal"] = serde_json::json!(req.tty);
-        if !req.working_dir.is_empty() {
-            if !req.working_dir.starts_with('/') {
-                return Err(Error::invalid(format!(
-                    "the working directory '{}' is invalid, it needs to be an absolute path",
-                    req.working_dir
-                )));
-            }
-            p["cwd"] = serde_json::json!(req.working_dir);
+        if !req.working_dir.is_empty() && !req.working_dir.starts_with('/') {
+            return Err(Error::invalid(format!(
+                "the working directory '{}' is invalid, it needs to be an absolute path",
+                req.working_dir
+            )));
         }
-        let mut env: Vec<String> = p["env"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for e in req.env.iter().flatten() {
-            let key = e.split('=').next().unwrap_or("");
-            env.retain(|x| x.split('=').next().unwrap_or("") != key);
-            env.push(e.clone());
-        }
-        if req.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
-            env.push("TERM=xterm".into());
-        }
-        p["env"] = serde_json::json!(env);
-        if let Some(o) = p.as_object_mut() {
-            o.remove("user");
-        }
+        let init: Process = serde_json::from_value(rec.process.clone()).map_err(|e| {
+            Error::internal(format!(
+                "the recorded init process of container {} is not an OCI process: {e}",
+                c.id
+            ))
+        })?;
+        let p = exec_process(init, &req, cmd)?;
         let user = (!req.user.is_empty()).then(|| v1::ProcessUser {
             user: req.user.clone(),
             additional_groups: rec.host_config.group_add.clone().unwrap_or_default(),
         });
-        if req.privileged {
-            let all = crate::spec::caps::supported();
-            p["capabilities"] =
-                serde_json::json!({"bounding": all, "effective": all, "permitted": all});
-        }
-        if let Some([h, w]) = req.console_size {
-            if req.tty && h > 0 && w > 0 {
-                p["consoleSize"] = serde_json::json!({"height": h, "width": w});
-            }
-        }
-        if let Some(o) = p.as_object_mut() {
-            o.remove("oomScoreAdj");
-        }
         let id = crate::util::new_id();
         let e = Arc::new(Exec {
             id: id.clone(),
@@ -375,5 +381,62 @@ impl Engine {
     pub async fn exec_wait(&self, e: &Exec) {
         let mut rx = e.done.subscribe();
         let _ = rx.wait_for(|d| *d).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn init() -> Process {
+        let mut p = berth_spec::default_spec("berth", "x")
+            .process()
+            .clone()
+            .unwrap();
+        let mut u = User::default();
+        u.set_uid(5).set_gid(6);
+        p.set_env(Some(vec!["A=1".into(), "B=2".into()]))
+            .set_cwd("/srv".into())
+            .set_user(u)
+            .set_oom_score_adj(Some(300));
+        p
+    }
+
+    #[test]
+    fn an_exec_starts_from_the_init_process() {
+        let req = CreateRequest {
+            tty: true,
+            env: Some(vec!["B=3".into()]),
+            console_size: Some([24, 80]),
+            ..Default::default()
+        };
+        let p = exec_process(init(), &req, vec!["ls".into()]).unwrap();
+        assert_eq!(p.args().as_deref(), Some(&["ls".to_string()][..]));
+        assert_eq!(p.terminal(), Some(true));
+        assert_eq!(p.cwd(), std::path::Path::new("/srv"));
+        assert_eq!(
+            p.env().as_deref().unwrap(),
+            ["A=1", "B=3", "TERM=xterm"].map(String::from)
+        );
+        assert_eq!((p.user().uid(), p.user().gid()), (0, 0), "shimd decides");
+        assert_eq!(p.oom_score_adj(), None);
+        let size = p.console_size().unwrap();
+        assert_eq!((size.height(), size.width()), (24, 80));
+        assert_eq!(p.capabilities(), init().capabilities());
+
+        let req = CreateRequest {
+            privileged: true,
+            working_dir: "/tmp".into(),
+            ..Default::default()
+        };
+        let p = exec_process(init(), &req, vec!["id".into()]).unwrap();
+        assert_eq!(p.cwd(), std::path::Path::new("/tmp"));
+        assert_eq!(p.terminal(), Some(false));
+        assert!(p.console_size().is_none());
+        let bounding = p.capabilities().as_ref().unwrap().bounding().clone();
+        assert_eq!(
+            bounding.map(|b| b.len()),
+            Some(crate::spec::caps::supported().len())
+        );
     }
 }

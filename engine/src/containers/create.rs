@@ -18,8 +18,8 @@ use crate::networks::{self, Mode};
 use crate::spec;
 
 /// Docker's default seccomp profile for a container's capabilities.
-fn docker_seccomp(caps: &[String]) -> serde_json::Value {
-    serde_json::to_value(berth_seccomp::docker_default(caps)).unwrap_or_default()
+fn docker_seccomp(caps: &[String]) -> oci_spec::runtime::LinuxSeccomp {
+    berth_seccomp::docker_default(caps)
 }
 
 /// The restart policies docker knows.
@@ -113,8 +113,9 @@ pub fn merge(image: &Config, req: &Config) -> Config {
     c
 }
 
-/// Everything about the request that can be checked without touching anything.
-fn check_request(engine: &Engine, config: &Config, hc: &HostConfig) -> Result<Mode> {
+/// Everything about the request that can be checked without touching anything: its
+/// network mode and the checked host config.
+fn check_request(engine: &Engine, config: &Config, hc: &HostConfig) -> Result<(Mode, spec::Plan)> {
     if config.image.is_empty() {
         return Err(Error::invalid("no image given: Config.Image is empty"));
     }
@@ -148,21 +149,15 @@ fn check_request(engine: &Engine, config: &Config, hc: &HostConfig) -> Result<Mo
         super::signals::parse(s)?;
     }
     spec::mounts::parse(hc)?;
-    spec::resources::validate(hc)?;
-    spec::security::parse(hc.security_opt.as_deref().unwrap_or(&[]))?;
-    let caps = spec::caps::compute(
-        hc.privileged,
-        hc.cap_add.as_deref().unwrap_or(&[]),
-        hc.cap_drop.as_deref().unwrap_or(&[]),
-    )?;
-    if hc.init == Some(true) && !hc.privileged && caps.iter().any(|c| c == "CAP_SYS_PTRACE") {
+    let plan = spec::Plan::of(hc)?;
+    if hc.init == Some(true) && !hc.privileged && plan.caps.iter().any(|c| c == "CAP_SYS_PTRACE") {
         // The init is the container's shim, which runs with the engine's privileges
         // outside the container's confinement: a process that may ptrace it escapes.
         return Err(Error::invalid(
             "--init cannot be combined with CAP_SYS_PTRACE: the container's init is its shim, which runs outside the container's confinement and must not be traced from inside (drop --init, or use --privileged)",
         ));
     }
-    Ok(mode)
+    Ok((mode, plan))
 }
 
 /// Undoes a create that failed halfway.
@@ -220,7 +215,7 @@ impl Engine {
             Some(n) => Some(names::validate(n).map_err(Error::invalid)?),
             None => None,
         };
-        let mode = check_request(self, &req_config, &hc)?;
+        let (mode, plan) = check_request(self, &req_config, &hc)?;
         let endpoints = req
             .networking_config
             .and_then(|n| n.endpoints_config)
@@ -323,7 +318,7 @@ impl Engine {
         };
         let mut hc = hc;
         hc.runtime = runtime_name.clone();
-        self.fill_host_defaults(&mut hc);
+        self.fill_host_defaults(&mut hc, &plan);
         let log_path = dir.join(format!("{id}-json.log"));
         let (hostname_path, hosts_path, resolv_path) = (
             dir.join("hostname"),
@@ -334,6 +329,7 @@ impl Engine {
             id: &id,
             config: &config,
             host: &hc,
+            plan: &plan,
             hostname: &hostname,
             netns: networks::netns_path(&self.settings.exec_root, &id, mode),
             etc: spec::EtcFiles {
@@ -347,7 +343,9 @@ impl Engine {
             mounts: &mounts.mounts,
         };
         let oci = spec::generate(&input)?;
-        let process = oci["process"].clone();
+        let to_json = |e: serde_json::Error| Error::internal(format!("the OCI spec: {e}"));
+        // The record keeps the init process as JSON (exec processes start from it).
+        let process = serde_json::to_value(oci.process()).map_err(to_json)?;
         let rt = &self.settings.runtimes[&runtime_name];
         let mut labels = std::collections::HashMap::new();
         labels.insert("berth.name".to_string(), name.clone());
@@ -362,7 +360,7 @@ impl Engine {
                         binary: rt.path.clone(),
                         options: rt.runtime_args.clone(),
                     }),
-                    spec: serde_json::to_vec(&oci).map_err(|e| Error::internal(e.to_string()))?,
+                    spec: serde_json::to_vec(&oci).map_err(to_json)?,
                     snapshot_key: id.clone(),
                     user: Some(spec::process_user(&config, &hc)),
                     init: hc.init == Some(true),
@@ -427,7 +425,7 @@ impl Engine {
 
     /// The defaults dockerd writes into a container's HostConfig, so inspect shows (and
     /// clients read) what the container really gets.
-    fn fill_host_defaults(&self, hc: &mut HostConfig) {
+    fn fill_host_defaults(&self, hc: &mut HostConfig, plan: &spec::Plan) {
         if hc.network_mode.is_empty() {
             hc.network_mode = "default".into();
         }
@@ -449,24 +447,22 @@ impl Engine {
         if hc.cgroupns_mode.is_empty() {
             hc.cgroupns_mode = "host".into();
         }
-        let sec = spec::security::parse(hc.security_opt.as_deref().unwrap_or(&[]));
-        let unmasked = hc.privileged || sec.map(|s| s.unmask_system_paths).unwrap_or(false);
-        if !unmasked {
-            let base =
-                serde_json::to_value(berth_spec::default_spec("berth", "x")).unwrap_or_default();
-            let list = |k: &str| -> Vec<String> {
-                base["linux"][k]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            };
+        if !plan.unmasked(hc) {
+            let base = berth_spec::default_spec("berth", "x");
+            let linux = base.linux().as_ref();
             if hc.masked_paths.is_none() {
-                hc.masked_paths = Some(list("maskedPaths"));
+                hc.masked_paths = Some(
+                    linux
+                        .and_then(|l| l.masked_paths().clone())
+                        .unwrap_or_default(),
+                );
             }
             if hc.readonly_paths.is_none() {
-                hc.readonly_paths = Some(list("readonlyPaths"));
+                hc.readonly_paths = Some(
+                    linux
+                        .and_then(|l| l.readonly_paths().clone())
+                        .unwrap_or_default(),
+                );
             }
         }
     }

@@ -1,5 +1,9 @@
 //! Linux capabilities: docker's default set, and the add/drop arithmetic of `CapAdd`/`CapDrop`.
 
+use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities};
+use serde::de::IntoDeserializer;
+use serde::Deserialize;
+
 use crate::error::{Error, Result};
 
 /// Every capability name Linux defines, in number order.
@@ -128,6 +132,30 @@ pub fn compute(privileged: bool, add: &[String], drop: &[String]) -> Result<Vec<
     Ok(caps)
 }
 
+/// A set of capability names ("CAP_CHOWN", ...) as OCI capabilities.
+fn oci_set(caps: &[String]) -> Result<Capabilities> {
+    caps.iter()
+        .map(|c| {
+            Capability::deserialize(c.as_str().into_deserializer()).map_err(
+                |e: serde::de::value::Error| Error::internal(format!("capability {c}: {e}")),
+            )
+        })
+        .collect()
+}
+
+/// A process's capabilities as docker sets them: `caps` bounding, effective and
+/// permitted; nothing inheritable or ambient.
+pub fn process_capabilities(caps: &[String]) -> Result<LinuxCapabilities> {
+    let set = oci_set(caps)?;
+    let mut c = LinuxCapabilities::default();
+    c.set_bounding(Some(set.clone()))
+        .set_effective(Some(set.clone()))
+        .set_permitted(Some(set))
+        .set_inheritable(None)
+        .set_ambient(None);
+    Ok(c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +180,10 @@ mod tests {
             .unwrap()
             .contains(&"CAP_SYS_ADMIN".to_string()));
         let e = compute(false, &s(&["NOPE"]), &[]).unwrap_err();
+        let every = process_capabilities(&s(ALL)).unwrap();
+        assert_eq!(every.bounding().as_ref().map(|b| b.len()), Some(ALL.len()));
+        assert_eq!(every.inheritable(), &None);
+        assert_eq!(every.ambient(), &None);
         assert_eq!(e.message, "unknown capability: \"NOPE\"");
     }
 }

@@ -1,25 +1,34 @@
 //! The OCI runtime spec of a container, as dockerd would generate it: the shared base spec
 //! of `berth-spec` (mounts, default capabilities, masked and read-only paths, device
-//! rules), then everything the create request asks for, docker's way.
+//! rules), then everything the create request asks for, docker's way. The spec is typed
+//! (`oci_spec::runtime::Spec`) throughout; it becomes JSON only in the request to shimd.
 
 pub mod caps;
+pub mod devices;
+pub mod linux;
 pub mod mounts;
+pub mod plan;
+pub mod process;
 pub mod resources;
+#[cfg(test)]
+mod samples;
 pub mod security;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use berth_api::container::{Config, HostConfig};
-use berth_proto::v1;
-use serde_json::{json, Value};
+use oci_spec::runtime::{LinuxSeccomp, Mount, Spec};
 
 use crate::error::{Error, Result};
+pub use plan::Plan;
+pub use process::{command_line, process_user};
 
 /// The shimd namespace the engine's containers live in.
 const NAMESPACE: &str = "berth";
 
 /// Makes docker's default seccomp profile for a capability set.
-pub type SeccompProfileFn = dyn Fn(&[String]) -> Value + Sync;
+pub type SeccompProfileFn = dyn Fn(&[String]) -> LinuxSeccomp + Sync;
 
 /// The files the engine writes for each container and binds into it.
 pub struct EtcFiles<'a> {
@@ -34,6 +43,8 @@ pub struct Input<'a> {
     /// The merged config (image defaults under the request).
     pub config: &'a Config,
     pub host: &'a HostConfig,
+    /// The host config, checked.
+    pub plan: &'a Plan,
     pub hostname: &'a str,
     /// The network namespace to join; `None` shares the host's.
     pub netns: Option<PathBuf>,
@@ -47,194 +58,74 @@ pub struct Input<'a> {
     pub mounts: &'a [mounts::ContainerMount],
 }
 
-/// The init process's command line: entrypoint then cmd.
-pub fn command_line(config: &Config) -> Vec<String> {
-    let mut v: Vec<String> = config
-        .entrypoint
-        .as_ref()
-        .map(|e| e.0.clone())
-        .unwrap_or_default();
-    v.extend(config.cmd.as_ref().map(|c| c.0.clone()).unwrap_or_default());
-    v
-}
-
-/// The container's environment: `HOSTNAME`, then the config's, a `PATH` when it has none,
-/// and `TERM=xterm` with a tty.
-pub fn environment(config: &Config, hostname: &str) -> Vec<String> {
-    let mut env = berth_spec::merge_env(
-        &[format!("HOSTNAME={hostname}")],
-        config.env.as_deref().unwrap_or(&[]),
-    );
-    if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.push(berth_spec::DEFAULT_PATH.into());
-    }
-    if config.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
-        env.push("TERM=xterm".into());
-    }
-    env
-}
-
-fn rlimits(
-    base: &Value,
-    host: &HostConfig,
-    defaults: &[crate::config::UlimitSpec],
-) -> Result<Value> {
-    const KNOWN: &[&str] = &[
-        "core",
-        "cpu",
-        "data",
-        "fsize",
-        "locks",
-        "memlock",
-        "msgqueue",
-        "nice",
-        "nofile",
-        "nproc",
-        "rss",
-        "rtprio",
-        "rttime",
-        "sigpending",
-        "stack",
-        "as",
-    ];
-    let mut list: Vec<Value> = base.as_array().cloned().unwrap_or_default();
-    for (name, soft, hard) in defaults.iter().map(|u| (&u.name, u.soft, u.hard)).chain(
-        host.ulimits
-            .iter()
-            .flatten()
-            .map(|u| (&u.name, u.soft, u.hard)),
-    ) {
-        if !KNOWN.contains(&name.as_str()) {
-            return Err(Error::invalid(format!("invalid ulimit type: {name}")));
-        }
-        if soft > hard && hard >= 0 {
-            return Err(Error::invalid(format!(
-                "invalid ulimit argument: {name}: soft limit {soft} is larger than hard limit {hard}"
-            )));
-        }
-        let kind = format!("RLIMIT_{}", name.to_ascii_uppercase());
-        list.retain(|r| r["type"] != kind.as_str());
-        list.push(json!({"type": kind, "soft": soft as u64, "hard": hard as u64}));
-    }
-    Ok(Value::Array(list))
-}
-
-/// Who the container's processes run as, for shimd to resolve in the container's rootfs
-/// when its task is created (and for each exec without a user of its own): the config's
-/// user (empty: root) and the host config's `GroupAdd`.
-pub fn process_user(config: &Config, host: &HostConfig) -> v1::ProcessUser {
-    v1::ProcessUser {
-        user: config.user.clone(),
-        additional_groups: host.group_add.clone().unwrap_or_default(),
-    }
-}
-
-/// `GroupAdd` entries are group names or ids.
-fn check_group_add(group_add: &[String]) -> Result<()> {
-    match group_add
-        .iter()
-        .find(|g| g.is_empty() || g.contains([':', '\n']))
-    {
-        Some(bad) => Err(Error::invalid(format!(
-            "invalid group {bad:?} in GroupAdd: give a group name or id"
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// Namespaced sysctls a container may set (docker's rule).
-fn check_sysctl(key: &str, host_net: bool, host_ipc: bool) -> Result<()> {
-    let ipc = key.starts_with("fs.mqueue.")
-        || matches!(
-            key,
-            "kernel.msgmax"
-                | "kernel.msgmnb"
-                | "kernel.msgmni"
-                | "kernel.sem"
-                | "kernel.shmall"
-                | "kernel.shmmax"
-                | "kernel.shmmni"
-                | "kernel.shm_rmid_forced"
-        );
-    if ipc {
-        if host_ipc {
-            return Err(Error::invalid(format!(
-                "sysctl {key:?} is not allowed in host IPC namespace"
-            )));
-        }
-        return Ok(());
-    }
-    if key.starts_with("net.") {
-        if host_net {
-            return Err(Error::invalid(format!(
-                "sysctl {key:?} not allowed in host network namespace"
-            )));
-        }
-        return Ok(());
-    }
-    Err(Error::invalid(format!(
-        "sysctl {key:?} is not in a separate kernel namespace"
-    )))
+/// A bind of `source` at `destination`, as the engine's own binds are made.
+fn bind(destination: &str, source: &str) -> Mount {
+    mounts::oci_mount(
+        destination,
+        "bind",
+        source,
+        &["rbind".to_string(), "rprivate".to_string()],
+    )
 }
 
 /// The mounts: the base spec's (docker has no /run tmpfs), adjusted for privilege, shm and
 /// IPC mode; then the engine's etc files and the user's mounts, parents before children as
 /// dockerd orders them (so `/etc/hosts` lands on a volume mounted at `/etc`, not under
 /// it). A user mount replaces a default one on the same path.
-fn mounts(base: &Value, input: &Input) -> Vec<Value> {
+fn mounts(base: &[Mount], input: &Input) -> Vec<Mount> {
     let h = input.host;
     let shm = if h.shm_size > 0 {
         h.shm_size
     } else {
         input.default_shm_size
     };
-    let mut out: Vec<Value> = Vec::new();
-    for m in base.as_array().cloned().unwrap_or_default() {
-        let dest = m["destination"].as_str().unwrap_or("").to_string();
-        let mut m = m;
+    let mut out: Vec<Mount> = Vec::new();
+    for m in base {
+        let mut m = m.clone();
+        let dest = m.destination().to_string_lossy().into_owned();
         match dest.as_str() {
             "/run" => continue,
             "/sys" | "/sys/fs/cgroup" if h.privileged => {
-                if let Some(o) = m["options"].as_array_mut() {
-                    o.retain(|x| x != "ro");
-                }
+                let rw = m.options().as_ref().map(|o| {
+                    o.iter()
+                        .filter(|x| x.as_str() != "ro")
+                        .cloned()
+                        .collect::<Vec<_>>()
+                });
+                m.set_options(rw);
             }
-            "/dev/shm" if h.ipc_mode == "host" => {
-                m = json!({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "rprivate"]});
-            }
+            "/dev/shm" if h.ipc_mode == "host" => m = bind("/dev/shm", "/dev/shm"),
             "/dev/shm" => {
-                m["options"] = json!([
-                    "nosuid",
-                    "noexec",
-                    "nodev",
-                    "mode=1777",
-                    format!("size={shm}")
-                ]);
+                let options = ["nosuid", "noexec", "nodev", "mode=1777"]
+                    .iter()
+                    .map(|o| o.to_string())
+                    .chain([format!("size={shm}")])
+                    .collect();
+                m.set_options(Some(options));
             }
             _ => {}
         }
         out.push(m);
     }
-    let mut container: Vec<Value> = Vec::new();
-    for (dest, src) in [
+    let mut container: Vec<Mount> = [
         ("/etc/resolv.conf", input.etc.resolv_conf),
         ("/etc/hostname", input.etc.hostname),
         ("/etc/hosts", input.etc.hosts),
-    ] {
-        container.push(json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
-    }
+    ]
+    .into_iter()
+    .map(|(dest, src)| bind(dest, &src.to_string_lossy()))
+    .collect();
     let user = input.mounts;
-    let overridden = |m: &Value| {
+    let overridden = |m: &Mount| {
         user.iter()
-            .any(|u| m["destination"] == u.point.destination.as_str())
+            .any(|u| m.destination().as_os_str() == OsStr::new(&u.point.destination))
     };
     out.retain(|m| !overridden(m));
     container.retain(|m| !overridden(m));
     container.extend(user.iter().map(mounts::ContainerMount::oci));
-    let depth = |m: &Value| {
-        m["destination"]
-            .as_str()
-            .unwrap_or("")
+    let depth = |m: &Mount| {
+        m.destination()
+            .to_string_lossy()
             .split('/')
             .filter(|c| !c.is_empty())
             .count()
@@ -244,203 +135,121 @@ fn mounts(base: &Value, input: &Input) -> Vec<Value> {
     out
 }
 
+/// The `linux` section: namespaces, resources and devices, cgroup, masked paths,
+/// sysctls and seccomp.
+fn linux(base: oci_spec::runtime::Linux, input: &Input) -> Result<oci_spec::runtime::Linux> {
+    let (h, plan) = (input.host, input.plan);
+    let mut linux = base;
+    linux.set_namespaces(Some(linux::namespaces(h, input.netns.as_ref())?));
+    let base_rules = linux
+        .resources()
+        .as_ref()
+        .and_then(|r| r.devices().clone())
+        .unwrap_or_default();
+    let (res, mut devices) = resources::build(h, base_rules)?;
+    linux.set_resources(Some(res));
+    linux.set_cgroups_path(Some(linux::cgroups_path(h, input.id)));
+    if h.privileged {
+        devices.extend(devices::host_devices());
+    }
+    if !devices.is_empty() {
+        linux.set_devices(Some(devices));
+    }
+    let unmasked = plan.unmasked(h);
+    if let Some(p) = &h.masked_paths {
+        linux.set_masked_paths(Some(p.clone()));
+    } else if unmasked {
+        linux.set_masked_paths(None);
+    }
+    if let Some(p) = &h.readonly_paths {
+        linux.set_readonly_paths(Some(p.clone()));
+    } else if unmasked {
+        linux.set_readonly_paths(None);
+    }
+    if let Some(sysctls) = &h.sysctls {
+        for k in sysctls.keys() {
+            linux::check_sysctl(k, input.netns.is_none(), h.ipc_mode == "host")?;
+        }
+        if !sysctls.is_empty() {
+            linux.set_sysctl(Some(
+                sysctls
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ));
+        }
+    }
+    if !h.privileged {
+        match &plan.security.seccomp {
+            security::Seccomp::Unconfined => {}
+            security::Seccomp::Profile(p) => {
+                linux.set_seccomp(Some(security::oci_profile(p, &plan.caps)?));
+            }
+            security::Seccomp::Default => {
+                if let Some(f) = input.default_seccomp {
+                    linux.set_seccomp(Some(f(&plan.caps)));
+                }
+            }
+        }
+    }
+    Ok(linux)
+}
+
 /// The whole spec. `root.path` is left for shimd to fill in.
-pub fn generate(input: &Input) -> Result<Value> {
+pub fn generate(input: &Input) -> Result<Spec> {
     let h = input.host;
     let c = input.config;
-    let sec = security::parse(h.security_opt.as_deref().unwrap_or(&[]))?;
-    let caps = caps::compute(
-        h.privileged,
-        h.cap_add.as_deref().unwrap_or(&[]),
-        h.cap_drop.as_deref().unwrap_or(&[]),
-    )?;
-    resources::validate(h)?;
     let args = command_line(c);
     if args.is_empty() {
         return Err(Error::invalid("No command specified"));
     }
-    let mut spec = serde_json::to_value(berth_spec::default_spec(NAMESPACE, input.id))
-        .map_err(|e| Error::internal(e.to_string()))?;
-
-    let cwd = if c.working_dir.is_empty() {
-        "/"
-    } else {
-        c.working_dir.as_str()
-    };
-    let rl = rlimits(&spec["process"]["rlimits"], h, input.default_ulimits)?;
-    let p = &mut spec["process"];
-    p["terminal"] = json!(c.tty);
-    p["args"] = json!(args);
-    p["env"] = json!(environment(c, input.hostname));
-    p["cwd"] = json!(cwd);
-    p["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
-    p["noNewPrivileges"] = json!(sec.no_new_privileges);
-    p["rlimits"] = rl;
-    if h.oom_score_adj != 0 {
-        p["oomScoreAdj"] = json!(h.oom_score_adj);
+    let mut spec = berth_spec::default_spec(NAMESPACE, input.id);
+    let missing = |what: &str| Error::internal(format!("the base OCI spec has no {what}"));
+    let base = spec.process().clone().ok_or_else(|| missing("process"))?;
+    spec.set_process(Some(process::build(base, input, args)?));
+    if let Some(root) = spec.root_mut() {
+        root.set_readonly(Some(h.readonly_rootfs));
     }
-    if h.console_size != [0, 0] && c.tty {
-        p["consoleSize"] = json!({"height": h.console_size[0], "width": h.console_size[1]});
-    }
-    check_group_add(h.group_add.as_deref().unwrap_or(&[]))?;
-
-    spec["root"]["readonly"] = json!(h.readonly_rootfs);
     if h.uts_mode == "host" {
-        if !input.config.hostname.is_empty() && input.config.hostname != input.hostname {
+        if !c.hostname.is_empty() && c.hostname != input.hostname {
             return Err(Error::invalid(
                 "conflicting options: hostname and the host UTS namespace",
             ));
         }
-        if let Some(o) = spec.as_object_mut() {
-            o.remove("hostname");
-        }
+        spec.set_hostname(None);
     } else {
-        spec["hostname"] = json!(input.hostname);
+        spec.set_hostname(Some(input.hostname.to_string()));
         if !c.domainname.is_empty() {
-            spec["domainname"] = json!(c.domainname);
+            spec.set_domainname(Some(c.domainname.clone()));
         }
     }
-    spec["mounts"] = Value::Array(mounts(&spec["mounts"], input));
-
-    let mut namespaces = vec![json!({"type": "mount"})];
-    for (kind, mode) in [
-        ("pid", &h.pid_mode),
-        ("ipc", &h.ipc_mode),
-        ("uts", &h.uts_mode),
-    ] {
-        match mode.as_str() {
-            "" | "private" | "shareable" => namespaces.push(json!({"type": kind})),
-            "host" => {}
-            other => return Err(Error::invalid(format!("invalid {kind} mode: {other:?}"))),
-        }
-    }
-    if let Some(p) = &input.netns {
-        namespaces.push(json!({"type": "network", "path": p}));
-    }
-    match h.cgroupns_mode.as_str() {
-        "private" => namespaces.push(json!({"type": "cgroup"})),
-        "" | "host" => {}
-        other => {
-            return Err(Error::invalid(format!(
-                "invalid cgroup namespace mode: {other:?}"
-            )))
-        }
-    }
-    let linux = &mut spec["linux"];
-    linux["namespaces"] = Value::Array(namespaces);
-    let base_rules = linux["resources"]["devices"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let (res, devices) = resources::build(h, base_rules)?;
-    linux["resources"] = res;
-    let parent = if h.cgroup_parent.is_empty() {
-        "/berth"
-    } else {
-        h.cgroup_parent.as_str()
-    };
-    let parent = if parent.starts_with('/') {
-        parent.to_string()
-    } else {
-        format!("/{parent}")
-    };
-    linux["cgroupsPath"] = json!(format!("{}/{}", parent.trim_end_matches('/'), input.id));
-    let mut all_devices = devices;
-    if h.privileged {
-        all_devices.extend(host_devices());
-    }
-    if !all_devices.is_empty() {
-        linux["devices"] = Value::Array(all_devices);
-    }
-    let unmasked = h.privileged || sec.unmask_system_paths;
-    for (key, custom) in [
-        ("maskedPaths", &h.masked_paths),
-        ("readonlyPaths", &h.readonly_paths),
-    ] {
-        match custom {
-            Some(p) => linux[key] = json!(p),
-            None if unmasked => {
-                if let Some(o) = linux.as_object_mut() {
-                    o.remove(key);
-                }
-            }
-            None => {}
-        }
-    }
-    if let Some(sysctls) = &h.sysctls {
-        for k in sysctls.keys() {
-            check_sysctl(k, input.netns.is_none(), h.ipc_mode == "host")?;
-        }
-        if !sysctls.is_empty() {
-            linux["sysctl"] = json!(sysctls);
-        }
-    }
-    if !h.privileged {
-        match &sec.seccomp {
-            security::Seccomp::Unconfined => {}
-            security::Seccomp::Profile(p) => linux["seccomp"] = security::oci_profile(p, &caps)?,
-            security::Seccomp::Default => {
-                if let Some(f) = input.default_seccomp {
-                    linux["seccomp"] = f(&caps);
-                }
-            }
-        }
-    }
-    if let Some(a) = &h.annotations {
-        for (k, v) in a {
-            spec["annotations"][k] = json!(v);
-        }
+    let all_mounts = mounts(spec.mounts().as_deref().unwrap_or(&[]), input);
+    spec.set_mounts(Some(all_mounts));
+    let base = spec
+        .linux()
+        .clone()
+        .ok_or_else(|| missing("linux section"))?;
+    spec.set_linux(Some(linux(base, input)?));
+    if let Some(a) = h.annotations.as_ref().filter(|a| !a.is_empty()) {
+        let mut all = spec.annotations().clone().unwrap_or_default();
+        all.extend(a.iter().map(|(k, v)| (k.clone(), v.clone())));
+        spec.set_annotations(Some(all));
     }
     Ok(spec)
-}
-
-/// Every char and block device of the host, for privileged containers.
-fn host_devices() -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut stack = vec![PathBuf::from("/dev")];
-    while let Some(dir) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            let Ok(ft) = e.file_type() else { continue };
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            if ft.is_dir() {
-                if !matches!(
-                    name.as_ref(),
-                    "pts" | "shm" | "mqueue" | ".lxc" | ".udev" | "fd"
-                ) {
-                    stack.push(p);
-                }
-                continue;
-            }
-            if name == "console" || name == "ptmx" {
-                continue;
-            }
-            let s = p.to_string_lossy().to_string();
-            if let Ok((kind, major, minor, mode, uid, gid)) = resources::device_numbers(&s) {
-                out.push(
-                    json!({"path": s, "type": kind.to_string(), "major": major, "minor": minor,
-                    "fileMode": mode, "uid": uid, "gid": gid}),
-                );
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use berth_api::strslice::StrSlice;
+    use oci_spec::runtime::{LinuxNamespaceType, Process};
 
-    fn input<'a>(config: &'a Config, host: &'a HostConfig) -> Input<'a> {
+    fn input<'a>(config: &'a Config, host: &'a HostConfig, plan: &'a Plan) -> Input<'a> {
         Input {
             id: "abc",
             config,
             host,
+            plan,
             hostname: "abc",
             netns: Some("/run/berth/netns/abc".into()),
             etc: EtcFiles {
@@ -455,47 +264,89 @@ mod tests {
         }
     }
 
-    fn dests_of(s: &Value) -> Vec<&str> {
-        s["mounts"]
-            .as_array()
-            .unwrap()
+    /// The spec for a request, its host config checked first as the create does.
+    fn gen_with<'a>(
+        config: &'a Config,
+        host: &'a HostConfig,
+        f: impl FnOnce(&mut Input<'a>),
+    ) -> Result<Spec> {
+        let plan: &'a Plan = Box::leak(Box::new(Plan::of(host)?));
+        let mut i = input(config, host, plan);
+        f(&mut i);
+        generate(&i)
+    }
+
+    fn gen(config: &Config, host: &HostConfig) -> Result<Spec> {
+        gen_with(config, host, |_| {})
+    }
+
+    fn sh() -> Config {
+        Config {
+            cmd: Some(StrSlice(vec!["sh".into()])),
+            ..Default::default()
+        }
+    }
+
+    fn process(s: &Spec) -> &Process {
+        s.process().as_ref().unwrap()
+    }
+
+    fn dests_of(s: &Spec) -> Vec<String> {
+        s.mounts()
             .iter()
-            .map(|m| m["destination"].as_str().unwrap())
+            .flatten()
+            .map(|m| m.destination().to_string_lossy().into_owned())
             .collect()
+    }
+
+    fn namespaces_of(s: &Spec) -> Vec<LinuxNamespaceType> {
+        s.linux()
+            .as_ref()
+            .unwrap()
+            .namespaces()
+            .iter()
+            .flatten()
+            .map(|n| n.typ())
+            .collect()
+    }
+
+    fn bounding_len(s: &Spec) -> usize {
+        let caps = process(s).capabilities().as_ref().unwrap();
+        caps.bounding().as_ref().unwrap().len()
     }
 
     #[test]
     fn the_user_and_groups_go_to_shimd_unresolved() {
         let config = Config {
-            cmd: Some(StrSlice(vec!["sh".into()])),
             user: "app:wheel".into(),
-            ..Default::default()
+            ..sh()
         };
         let host = HostConfig {
             group_add: Some(vec!["audio".into(), "10".into()]),
             ..Default::default()
         };
-        let s = generate(&input(&config, &host)).unwrap();
+        let s = gen(&config, &host).unwrap();
         // The spec keeps the base's root: shimd replaces it with the resolved identity.
-        assert_eq!(s["process"]["user"], json!({"uid": 0, "gid": 0}));
-        assert!(s.get("annotations").is_none(), "{}", s["annotations"]);
+        let u = process(&s).user();
+        assert_eq!((u.uid(), u.gid(), u.additional_gids()), (0, 0, &None));
+        assert!(s.annotations().is_none(), "{:?}", s.annotations());
         assert_eq!(
             process_user(&config, &host),
-            v1::ProcessUser {
+            berth_proto::v1::ProcessUser {
                 user: "app:wheel".into(),
                 additional_groups: vec!["audio".into(), "10".into()],
             }
         );
         assert_eq!(
             process_user(&Config::default(), &HostConfig::default()),
-            v1::ProcessUser::default()
+            berth_proto::v1::ProcessUser::default()
         );
         for bad in ["", "a:b", "x\ny"] {
             let host = HostConfig {
                 group_add: Some(vec![bad.into()]),
                 ..Default::default()
             };
-            let e = generate(&input(&config, &host)).unwrap_err();
+            let e = gen(&config, &host).unwrap_err();
             assert!(e.message.contains("GroupAdd"), "{bad:?}: {}", e.message);
         }
     }
@@ -503,35 +354,32 @@ mod tests {
     #[test]
     fn default_spec_matches_docker() {
         let config = Config {
-            cmd: Some(StrSlice(vec!["sh".into()])),
             env: Some(vec!["A=1".into()]),
-            ..Default::default()
+            ..sh()
         };
-        let host = HostConfig::default();
-        let s = generate(&input(&config, &host)).unwrap();
-        let spec: oci_spec::runtime::Spec =
-            serde_json::from_value(s.clone()).expect("a valid OCI spec");
-        assert_eq!(spec.hostname().as_deref(), Some("abc"));
-        assert_eq!(s["process"]["args"], json!(["sh"]));
+        let s = gen(&config, &HostConfig::default()).unwrap();
+        assert_eq!(s.hostname().as_deref(), Some("abc"));
+        let p = process(&s);
+        assert_eq!(p.args().as_deref(), Some(&["sh".to_string()][..]));
         assert_eq!(
-            s["process"]["env"],
-            json!(["HOSTNAME=abc", "A=1", berth_spec::DEFAULT_PATH])
+            p.env().as_deref().unwrap(),
+            ["HOSTNAME=abc", "A=1", berth_spec::DEFAULT_PATH]
         );
-        assert!(!dests_of(&s).contains(&"/run"));
+        assert_eq!(p.cwd(), Path::new("/"));
+        assert_eq!(p.terminal(), Some(false));
+        assert_eq!(p.no_new_privileges(), Some(false));
+        assert_eq!(p.oom_score_adj(), None);
+        assert_eq!(bounding_len(&s), 14);
+        let caps = p.capabilities().as_ref().unwrap();
+        assert_eq!((caps.inheritable(), caps.ambient()), (&None, &None));
+        let linux = s.linux().as_ref().unwrap();
         assert_eq!(
-            s["process"]["capabilities"]["bounding"]
-                .as_array()
-                .unwrap()
-                .len(),
-            14
+            linux.cgroups_path().as_deref(),
+            Some(Path::new("/berth/abc"))
         );
-        assert_eq!(s["linux"]["cgroupsPath"], "/berth/abc");
-        let dests: Vec<&str> = s["mounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["destination"].as_str().unwrap())
-            .collect();
+        assert!(linux.seccomp().is_none(), "no profile maker given");
+        let dests = dests_of(&s);
+        assert!(!dests.iter().any(|d| d == "/run"));
         for d in [
             "/proc",
             "/dev",
@@ -544,28 +392,20 @@ mod tests {
             "/etc/hostname",
             "/etc/resolv.conf",
         ] {
-            assert!(dests.contains(&d), "{d}");
+            assert!(dests.iter().any(|x| x == d), "{d}");
         }
-        assert!(s["linux"]["maskedPaths"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("/proc/kcore")));
-        let ns: Vec<&str> = s["linux"]["namespaces"]
-            .as_array()
+        assert!(linux
+            .masked_paths()
+            .as_ref()
             .unwrap()
             .iter()
-            .map(|n| n["type"].as_str().unwrap())
-            .collect();
-        assert_eq!(ns, ["mount", "pid", "ipc", "uts", "network"]);
+            .any(|p| p == "/proc/kcore"));
+        use LinuxNamespaceType::*;
+        assert_eq!(namespaces_of(&s), [Mount, Pid, Ipc, Uts, Network]);
     }
 
     #[test]
     fn user_mounts_and_etc_files_mount_parents_first() {
-        let config = Config {
-            cmd: Some(StrSlice(vec!["sh".into()])),
-            ..Default::default()
-        };
-        let host = HostConfig::default();
         let m = |d: &str| mounts::ContainerMount {
             point: berth_api::mount::MountPoint {
                 kind: "volume".into(),
@@ -576,15 +416,13 @@ mod tests {
             ..Default::default()
         };
         let user = [m("/etc/app/conf"), m("/etc"), m("/dev/shm")];
-        let mut i = input(&config, &host);
-        i.mounts = &user;
-        let s = generate(&i).unwrap();
+        let s = gen_with(&sh(), &HostConfig::default(), |i| i.mounts = &user).unwrap();
         let d = dests_of(&s);
-        let pos = |x: &str| d.iter().position(|y| *y == x).unwrap();
+        let pos = |x: &str| d.iter().position(|y| y == x).unwrap();
         assert!(pos("/etc") < pos("/etc/hosts") && pos("/etc/hosts") < pos("/etc/app/conf"));
         assert!(pos("/dev") < pos("/dev/shm"));
         assert_eq!(
-            d.iter().filter(|x| **x == "/dev/shm").count(),
+            d.iter().filter(|x| *x == "/dev/shm").count(),
             1,
             "the user's replaces it"
         );
@@ -592,56 +430,36 @@ mod tests {
 
     #[test]
     fn privileged_and_host_modes() {
-        let config = Config {
-            cmd: Some(StrSlice(vec!["sh".into()])),
-            ..Default::default()
-        };
         let host = HostConfig {
             privileged: true,
             pid_mode: "host".into(),
             ..Default::default()
         };
-        let mut i = input(&config, &host);
-        i.netns = None;
-        let s = generate(&i).unwrap();
-        assert!(s["linux"].get("maskedPaths").is_none());
-        assert!(
-            s["process"]["capabilities"]["bounding"]
-                .as_array()
-                .unwrap()
-                .len()
-                > 30
-        );
-        let ns: Vec<&str> = s["linux"]["namespaces"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| n["type"].as_str().unwrap())
-            .collect();
-        assert_eq!(ns, ["mount", "ipc", "uts"]);
+        let s = gen_with(&sh(), &host, |i| i.netns = None).unwrap();
+        let linux = s.linux().as_ref().unwrap();
+        assert!(linux.masked_paths().is_none());
+        assert!(bounding_len(&s) > 30);
+        use LinuxNamespaceType::*;
+        assert_eq!(namespaces_of(&s), [Mount, Ipc, Uts]);
         assert_eq!(
-            s["linux"]["resources"]["devices"],
-            json!([{"allow": true, "access": "rwm"}])
+            linux.resources().as_ref().unwrap().devices().as_deref(),
+            Some(&[devices::allow(None, None, None, "rwm")][..])
         );
     }
 
     #[test]
     fn bad_requests_are_refused() {
-        let empty = Config::default();
-        let host = HostConfig::default();
         assert_eq!(
-            generate(&input(&empty, &host)).unwrap_err().message,
+            gen(&Config::default(), &HostConfig::default())
+                .unwrap_err()
+                .message,
             "No command specified"
         );
-        let config = Config {
-            cmd: Some(StrSlice(vec!["sh".into()])),
-            ..Default::default()
-        };
         let host = HostConfig {
             sysctls: Some([("kernel.hostname".to_string(), "x".to_string())].into()),
             ..Default::default()
         };
-        assert!(generate(&input(&config, &host)).is_err());
+        assert!(gen(&sh(), &host).is_err());
         let host = HostConfig {
             ulimits: Some(vec![berth_api::container::Ulimit {
                 name: "bogus".into(),
@@ -650,9 +468,56 @@ mod tests {
             }]),
             ..Default::default()
         };
-        assert!(generate(&input(&config, &host))
+        assert!(gen(&sh(), &host)
             .unwrap_err()
             .message
             .contains("invalid ulimit"));
+    }
+
+    /// The sample specs, as JSON.
+    fn sample_specs() -> serde_json::Map<String, serde_json::Value> {
+        fn docker(caps: &[String]) -> LinuxSeccomp {
+            berth_seccomp::docker_default(caps)
+        }
+        samples::all()
+            .into_iter()
+            .map(|smp| {
+                let s = gen_with(&smp.config, &smp.host, |i| {
+                    if !smp.netns {
+                        i.netns = None;
+                    }
+                    i.mounts = &smp.mounts;
+                    i.default_ulimits = &smp.default_ulimits;
+                    i.default_seccomp = Some(&docker);
+                })
+                .unwrap_or_else(|e| panic!("{}: {}", smp.name, e.message));
+                (smp.name.to_string(), serde_json::to_value(&s).unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sample_specs_are_what_the_runtime_reads() {
+        for (name, v) in sample_specs() {
+            let back: Spec = serde_json::from_value(v.clone()).unwrap();
+            let again = serde_json::to_value(&back).unwrap();
+            assert_eq!(normalized(again), normalized(v.clone()), "{name}");
+            let caps = &v["process"]["capabilities"];
+            assert!(caps.get("inheritable").is_none() && caps.get("ambient").is_none());
+            assert!(v["root"].get("path").is_some(), "{name}");
+        }
+    }
+
+    /// Arrays whose order means nothing (capability sets; device nodes) sorted.
+    fn normalized(mut v: serde_json::Value) -> serde_json::Value {
+        for set in ["bounding", "effective", "permitted"] {
+            if let Some(a) = v["process"]["capabilities"][set].as_array_mut() {
+                a.sort_by_key(|c| c.to_string());
+            }
+        }
+        if let Some(a) = v["linux"]["devices"].as_array_mut() {
+            a.sort_by_key(|d| d.to_string());
+        }
+        v
     }
 }

@@ -8,7 +8,6 @@ use std::path::Path;
 use berth_api::container::HostConfig;
 use berth_api::mount::{Mount, MountPoint};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 
@@ -126,13 +125,29 @@ impl ContainerMount {
     }
 
     /// The OCI mount.
-    pub fn oci(&self) -> Value {
-        if self.point.kind == "tmpfs" {
-            json!({"destination": self.point.destination, "type": "tmpfs", "source": "tmpfs", "options": self.options})
+    pub fn oci(&self) -> oci_spec::runtime::Mount {
+        let (kind, source) = if self.point.kind == "tmpfs" {
+            ("tmpfs", "tmpfs")
         } else {
-            json!({"destination": self.point.destination, "type": "bind", "source": self.point.source, "options": self.options})
-        }
+            ("bind", self.point.source.as_str())
+        };
+        oci_mount(&self.point.destination, kind, source, &self.options)
     }
+}
+
+/// An OCI mount of `source` (of type `kind`) at `destination`.
+pub fn oci_mount(
+    destination: &str,
+    kind: &str,
+    source: &str,
+    options: &[String],
+) -> oci_spec::runtime::Mount {
+    let mut m = oci_spec::runtime::Mount::default();
+    m.set_destination(destination.into())
+        .set_typ(Some(kind.to_string()))
+        .set_source(Some(source.into()))
+        .set_options(Some(options.to_vec()));
+    m
 }
 
 fn invalid_spec(raw: &str) -> Error {
@@ -568,7 +583,8 @@ mod tests {
         let cm = ContainerMount::from_requested(&m[0]);
         create_bind_sources(std::slice::from_ref(&cm)).unwrap();
         assert!(src.is_dir(), "missing -v sources are created at start");
-        assert_eq!(cm.oci()["type"], "bind");
+        let oci = cm.oci();
+        assert_eq!(oci.typ().as_deref(), Some("bind"));
     }
 
     #[test]

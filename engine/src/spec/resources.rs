@@ -1,11 +1,13 @@
 //! Resource limits: `HostConfig` memory, CPU, pids, cpuset and block I/O settings as OCI
 //! `linux.resources`, checked the way dockerd checks them.
 
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use berth_api::container::{HostConfig, ThrottleDevice, WeightDevice};
+use oci_spec::runtime::{
+    LinuxBlockIo, LinuxCpu, LinuxDevice, LinuxDeviceCgroup, LinuxMemory, LinuxPids, LinuxResources,
+    LinuxThrottleDevice, LinuxThrottleDeviceBuilder, LinuxWeightDevice, LinuxWeightDeviceBuilder,
+};
 
-use berth_api::container::HostConfig;
-use serde_json::{json, Map, Value};
-
+use super::devices;
 use crate::error::{Error, Result};
 
 /// The smallest memory limit dockerd accepts.
@@ -136,206 +138,131 @@ pub fn validate(hc: &HostConfig) -> Result<()> {
     Ok(())
 }
 
-/// Major and minor numbers of a block or char device at `path`.
-pub fn device_numbers(path: &str) -> Result<(char, u64, u64, u32, u32, u32)> {
-    let md = std::fs::metadata(path).map_err(|e| {
-        Error::invalid(format!(
-            "error gathering device information while adding custom device \"{path}\": {e}"
-        ))
-    })?;
-    let ft = md.file_type();
-    let kind = if ft.is_char_device() {
-        'c'
-    } else if ft.is_block_device() {
-        'b'
-    } else {
-        return Err(Error::invalid(format!(
-            "error gathering device information while adding custom device \"{path}\": not a device node"
-        )));
-    };
-    let rdev = md.rdev();
-    Ok((
-        kind,
-        libc::major(rdev) as u64,
-        libc::minor(rdev) as u64,
-        md.mode() & 0o7777,
-        md.uid(),
-        md.gid(),
-    ))
-}
-
-fn weight_devices(list: &Option<Vec<berth_api::container::WeightDevice>>) -> Result<Vec<Value>> {
+fn weight_devices(list: &Option<Vec<WeightDevice>>) -> Result<Vec<LinuxWeightDevice>> {
     let mut out = Vec::new();
     for d in list.iter().flatten() {
-        let (_, major, minor, ..) = device_numbers(&d.path)?;
-        out.push(json!({"major": major, "minor": minor, "weight": d.weight}));
+        let n = devices::node(&d.path)?;
+        let w = LinuxWeightDeviceBuilder::default()
+            .major(n.major)
+            .minor(n.minor)
+            .weight(d.weight)
+            .build()
+            .map_err(|e| Error::internal(format!("weight device {}: {e}", d.path)))?;
+        out.push(w);
     }
     Ok(out)
 }
 
 fn throttle_devices(
-    list: &Option<Vec<berth_api::container::ThrottleDevice>>,
-) -> Result<Vec<Value>> {
+    list: &Option<Vec<ThrottleDevice>>,
+) -> Result<Option<Vec<LinuxThrottleDevice>>> {
     let mut out = Vec::new();
     for d in list.iter().flatten() {
-        let (_, major, minor, ..) = device_numbers(&d.path)?;
-        out.push(json!({"major": major, "minor": minor, "rate": d.rate}));
+        let n = devices::node(&d.path)?;
+        let t = LinuxThrottleDeviceBuilder::default()
+            .major(n.major)
+            .minor(n.minor)
+            .rate(d.rate)
+            .build()
+            .map_err(|e| Error::internal(format!("throttle device {}: {e}", d.path)))?;
+        out.push(t);
     }
-    Ok(out)
+    Ok((!out.is_empty()).then_some(out))
 }
 
-/// OCI `linux.resources` and `linux.devices` for `hc`, on top of the default device rules
-/// in `base_rules`. Privileged containers may use every device; others get the defaults
-/// plus `Devices` and `DeviceCgroupRules`.
-pub fn build(hc: &HostConfig, base_rules: Vec<Value>) -> Result<(Value, Vec<Value>)> {
-    let mut r = Map::new();
-    let mut devices = Vec::new();
-    let mut rules = if hc.privileged {
-        vec![json!({"allow": true, "access": "rwm"})]
-    } else {
-        base_rules
-    };
-    for d in hc.devices.iter().flatten() {
-        let (kind, major, minor, mode, uid, gid) = device_numbers(&d.path_on_host)?;
-        let dest = if d.path_in_container.is_empty() {
-            d.path_on_host.clone()
-        } else {
-            d.path_in_container.clone()
-        };
-        let perms = if d.cgroup_permissions.is_empty() {
-            "rwm".to_string()
-        } else {
-            d.cgroup_permissions.clone()
-        };
-        if perms.chars().any(|c| !"rwm".contains(c)) {
-            return Err(Error::invalid(format!(
-                "invalid device permissions: {perms}"
-            )));
-        }
-        devices.push(
-            json!({"path": dest, "type": kind.to_string(), "major": major, "minor": minor,
-            "fileMode": mode, "uid": uid, "gid": gid}),
-        );
-        rules.push(json!({"allow": true, "type": kind.to_string(), "major": major, "minor": minor, "access": perms}));
-    }
-    for rule in hc.device_cgroup_rules.iter().flatten() {
-        rules.push(parse_cgroup_rule(rule)?);
-    }
-    r.insert("devices".into(), Value::Array(rules));
+/// `Some(x)` unless `x` sets nothing.
+fn unless_empty<T: Default + PartialEq>(x: T) -> Option<T> {
+    (x != T::default()).then_some(x)
+}
 
-    let mut mem = Map::new();
+fn memory(hc: &HostConfig) -> Option<LinuxMemory> {
+    let mut m = LinuxMemory::default();
     if hc.memory > 0 {
-        mem.insert("limit".into(), json!(hc.memory));
         // Unset swap means as much swap as memory (docker's rule).
         let swap = match hc.memory_swap {
             0 => hc.memory * 2,
             s => s,
         };
-        mem.insert("swap".into(), json!(swap));
+        m.set_limit(Some(hc.memory)).set_swap(Some(swap));
     }
     if hc.memory_reservation > 0 {
-        mem.insert("reservation".into(), json!(hc.memory_reservation));
+        m.set_reservation(Some(hc.memory_reservation));
     }
     if let Some(s) = hc.memory_swappiness.filter(|s| *s >= 0) {
-        mem.insert("swappiness".into(), json!(s));
+        m.set_swappiness(Some(s as u64));
     }
     if let Some(true) = hc.oom_kill_disable {
-        mem.insert("disableOOMKiller".into(), json!(true));
+        m.set_disable_oom_killer(Some(true));
     }
-    if !mem.is_empty() {
-        r.insert("memory".into(), Value::Object(mem));
-    }
+    unless_empty(m)
+}
 
-    let mut cpu = Map::new();
+fn cpu(hc: &HostConfig) -> Option<LinuxCpu> {
+    let mut c = LinuxCpu::default();
     if hc.cpu_shares > 0 {
-        cpu.insert("shares".into(), json!(hc.cpu_shares));
+        c.set_shares(Some(hc.cpu_shares as u64));
     }
     if hc.nano_cpus > 0 {
-        let period: i64 = 100_000;
-        cpu.insert("period".into(), json!(period));
-        cpu.insert("quota".into(), json!(hc.nano_cpus * period / 1_000_000_000));
+        let period: u64 = 100_000;
+        c.set_period(Some(period))
+            .set_quota(Some(hc.nano_cpus * period as i64 / 1_000_000_000));
     } else {
         if hc.cpu_period > 0 {
-            cpu.insert("period".into(), json!(hc.cpu_period));
+            c.set_period(Some(hc.cpu_period as u64));
         }
         if hc.cpu_quota != 0 {
-            cpu.insert("quota".into(), json!(hc.cpu_quota));
+            c.set_quota(Some(hc.cpu_quota));
         }
     }
     if hc.cpu_realtime_period > 0 {
-        cpu.insert("realtimePeriod".into(), json!(hc.cpu_realtime_period));
+        c.set_realtime_period(Some(hc.cpu_realtime_period as u64));
     }
     if hc.cpu_realtime_runtime > 0 {
-        cpu.insert("realtimeRuntime".into(), json!(hc.cpu_realtime_runtime));
+        c.set_realtime_runtime(Some(hc.cpu_realtime_runtime));
     }
     if !hc.cpuset_cpus.is_empty() {
-        cpu.insert("cpus".into(), json!(hc.cpuset_cpus));
+        c.set_cpus(Some(hc.cpuset_cpus.clone()));
     }
     if !hc.cpuset_mems.is_empty() {
-        cpu.insert("mems".into(), json!(hc.cpuset_mems));
+        c.set_mems(Some(hc.cpuset_mems.clone()));
     }
-    if !cpu.is_empty() {
-        r.insert("cpu".into(), Value::Object(cpu));
-    }
-
-    if let Some(l) = hc.pids_limit.filter(|l| *l > 0) {
-        r.insert("pids".into(), json!({"limit": l}));
-    }
-
-    let mut blkio = Map::new();
-    if hc.blkio_weight > 0 {
-        blkio.insert("weight".into(), json!(hc.blkio_weight));
-    }
-    for (key, list) in [
-        ("throttleReadBpsDevice", &hc.blkio_device_read_bps),
-        ("throttleWriteBpsDevice", &hc.blkio_device_write_bps),
-        ("throttleReadIOPSDevice", &hc.blkio_device_read_iops),
-        ("throttleWriteIOPSDevice", &hc.blkio_device_write_iops),
-    ] {
-        let v = throttle_devices(list)?;
-        if !v.is_empty() {
-            blkio.insert(key.into(), Value::Array(v));
-        }
-    }
-    let wd = weight_devices(&hc.blkio_weight_device)?;
-    if !wd.is_empty() {
-        blkio.insert("weightDevice".into(), Value::Array(wd));
-    }
-    if !blkio.is_empty() {
-        r.insert("blockIO".into(), Value::Object(blkio));
-    }
-    Ok((Value::Object(r), devices))
+    unless_empty(c)
 }
 
-/// "c 1:3 rwm", "b *:* m", "c 136:* rw".
-fn parse_cgroup_rule(rule: &str) -> Result<Value> {
-    let bad = || Error::invalid(format!("invalid device cgroup rule format: '{rule}'"));
-    let parts: Vec<&str> = rule.split_whitespace().collect();
-    let [kind, nums, access] = parts.as_slice() else {
-        return Err(bad());
-    };
-    if !matches!(*kind, "a" | "b" | "c")
-        || access.is_empty()
-        || access.chars().any(|c| !"rwm".contains(c))
-    {
-        return Err(bad());
+fn block_io(hc: &HostConfig) -> Result<Option<LinuxBlockIo>> {
+    let mut b = LinuxBlockIo::default();
+    if hc.blkio_weight > 0 {
+        b.set_weight(Some(hc.blkio_weight));
     }
-    let (maj, min) = nums.split_once(':').ok_or_else(bad)?;
-    let num = |s: &str| -> Result<Option<i64>> {
-        if s == "*" {
-            Ok(None)
-        } else {
-            s.parse().map(Some).map_err(|_| bad())
-        }
-    };
-    let mut v = json!({"allow": true, "type": kind, "access": access});
-    if let Some(m) = num(maj)? {
-        v["major"] = json!(m);
+    b.set_throttle_read_bps_device(throttle_devices(&hc.blkio_device_read_bps)?)
+        .set_throttle_write_bps_device(throttle_devices(&hc.blkio_device_write_bps)?)
+        .set_throttle_read_iops_device(throttle_devices(&hc.blkio_device_read_iops)?)
+        .set_throttle_write_iops_device(throttle_devices(&hc.blkio_device_write_iops)?);
+    let wd = weight_devices(&hc.blkio_weight_device)?;
+    if !wd.is_empty() {
+        b.set_weight_device(Some(wd));
     }
-    if let Some(m) = num(min)? {
-        v["minor"] = json!(m);
+    Ok(unless_empty(b))
+}
+
+/// OCI `linux.resources` and `linux.devices` for `hc`, on top of the default device rules
+/// in `base_rules` (see [`devices::build`]).
+pub fn build(
+    hc: &HostConfig,
+    base_rules: Vec<LinuxDeviceCgroup>,
+) -> Result<(LinuxResources, Vec<LinuxDevice>)> {
+    let (nodes, rules) = devices::build(hc, base_rules)?;
+    let mut r = LinuxResources::default();
+    r.set_devices(Some(rules))
+        .set_memory(memory(hc))
+        .set_cpu(cpu(hc));
+    if let Some(l) = hc.pids_limit.filter(|l| *l > 0) {
+        let mut p = LinuxPids::default();
+        p.set_limit(l);
+        r.set_pids(Some(p));
     }
-    Ok(v)
+    r.set_block_io(block_io(hc)?);
+    Ok((r, nodes))
 }
 
 #[cfg(test)]
@@ -353,17 +280,25 @@ mod tests {
             ..Default::default()
         };
         validate(&hc).unwrap();
-        let base = vec![json!({"allow": false, "access": "rwm"})];
-        let (r, devs) = build(&hc, base).unwrap();
-        assert_eq!(r["memory"]["limit"], 64 << 20);
-        assert_eq!(r["memory"]["swap"], 128 << 20);
-        assert_eq!(r["cpu"]["quota"], 50_000);
-        assert_eq!(r["cpu"]["period"], 100_000);
-        assert_eq!(r["pids"]["limit"], 50);
+        let mut deny = LinuxDeviceCgroup::default();
+        deny.set_allow(false).set_access(Some("rwm".into()));
+        let (r, devs) = build(&hc, vec![deny.clone()]).unwrap();
+        let mem = r.memory().as_ref().unwrap();
+        assert_eq!((mem.limit(), mem.swap()), (Some(64 << 20), Some(128 << 20)));
+        let cpu = r.cpu().as_ref().unwrap();
+        assert_eq!((cpu.quota(), cpu.period()), (Some(50_000), Some(100_000)));
+        assert_eq!(cpu.shares(), Some(512));
+        assert_eq!(r.pids().as_ref().unwrap().limit(), 50);
+        assert!(r.block_io().is_none());
         assert!(devs.is_empty());
-        let rules = r["devices"].as_array().unwrap();
-        assert_eq!(rules[0], json!({"allow": false, "access": "rwm"}));
-        assert!(rules.iter().any(|d| d["major"] == 10 && d["minor"] == 229));
+        let rules = r.devices().as_ref().unwrap();
+        assert_eq!(rules[0], deny);
+        assert!(rules
+            .iter()
+            .any(|d| d.major() == Some(10) && d.minor() == Some(229)));
+        // Nothing asked: no memory, cpu or pids sections at all.
+        let (r, _) = build(&HostConfig::default(), Vec::new()).unwrap();
+        assert!(r.memory().is_none() && r.cpu().is_none() && r.pids().is_none());
     }
 
     #[test]
@@ -398,8 +333,5 @@ mod tests {
             ..Default::default()
         })
         .contains("Invalid value"));
-        assert!(parse_cgroup_rule("c 1:x rwm").is_err());
-        assert!(device_numbers("/etc/passwd").is_err());
-        assert_eq!(device_numbers("/dev/null").unwrap().0, 'c');
     }
 }

@@ -1,5 +1,6 @@
 //! `SecurityOpt`: no-new-privileges, seccomp, systempaths, apparmor and label options.
 
+use oci_spec::runtime::LinuxSeccomp;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -112,7 +113,7 @@ fn kernel_at_least(min: &str) -> bool {
 /// A seccomp profile the client sent — docker's format (`archMap`, rules conditioned on
 /// capabilities, architectures or kernel versions) or plain OCI — as the OCI profile for a
 /// container with `caps`, checked by compiling it.
-pub fn oci_profile(profile: &Value, caps: &[String]) -> Result<Value> {
+pub fn oci_profile(profile: &Value, caps: &[String]) -> Result<LinuxSeccomp> {
     let obj = profile
         .as_object()
         .ok_or_else(|| Error::invalid("decoding seccomp profile failed: not a JSON object"))?;
@@ -174,12 +175,11 @@ pub fn oci_profile(profile: &Value, caps: &[String]) -> Result<Value> {
         rules.push(r);
     }
     out.insert("syscalls".into(), Value::Array(rules));
-    let v = Value::Object(out);
-    let parsed: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(v.clone())
+    let parsed: LinuxSeccomp = serde_json::from_value(Value::Object(out))
         .map_err(|e| Error::invalid(format!("decoding seccomp profile failed: {e}")))?;
     berth_seccomp::compile(&parsed)
         .map_err(|e| Error::invalid(format!("invalid seccomp profile: {e}")))?;
-    Ok(v)
+    Ok(parsed)
 }
 
 #[cfg(test)]
@@ -204,20 +204,20 @@ mod tests {
         });
         let caps = vec!["CAP_SYS_CHROOT".to_string()];
         let v = oci_profile(&p, &caps).unwrap();
-        let names: Vec<&str> = v["syscalls"]
-            .as_array()
-            .unwrap()
+        let names: Vec<&str> = v
+            .syscalls()
             .iter()
-            .map(|r| r["names"][0].as_str().unwrap())
+            .flatten()
+            .map(|r| r.names()[0].as_str())
             .collect();
         assert_eq!(names, ["mkdir"]);
+        assert_eq!(v.syscalls().as_ref().unwrap()[0].errno_ret(), Some(1));
         if std::env::consts::ARCH == "x86_64" {
             assert_eq!(
-                v["architectures"],
+                serde_json::to_value(v.architectures()).unwrap(),
                 serde_json::json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"])
             );
         }
-        assert!(v.get("archMap").is_none());
         assert!(oci_profile(&serde_json::json!({"defaultAction": "NOPE"}), &caps).is_err());
         assert!(oci_profile(&serde_json::json!([]), &caps).is_err());
     }

@@ -14,7 +14,7 @@ use crate::filters::Filters;
 use crate::metadata::{CONTAINERS, CONTAINER_LOGS};
 use crate::namespace;
 use crate::server::Core;
-use crate::tasks::{bundle, logs};
+use crate::tasks::{bundle, logs, oci};
 
 pub struct ContainersService {
     core: Arc<Core>,
@@ -41,19 +41,14 @@ pub fn validate_id(id: &str) -> Result<(), Status> {
     }
 }
 
+/// A container's spec, when it has one, must be an OCI runtime spec.
 fn validate_spec(id: &str, spec: &[u8]) -> Result<(), Status> {
     if spec.is_empty() {
         return Ok(());
     }
-    match serde_json::from_slice::<serde_json::Value>(spec) {
-        Ok(v) if v.is_object() => Ok(()),
-        Ok(_) => Err(Status::invalid_argument(format!(
-            "the OCI spec of container {id:?} is not a JSON object"
-        ))),
-        Err(e) => Err(Status::invalid_argument(format!(
-            "the OCI spec of container {id:?} is not valid JSON: {e}"
-        ))),
-    }
+    oci::spec(spec)
+        .map(drop)
+        .map_err(|e| Status::invalid_argument(format!("the OCI spec of container {id:?} {e}")))
 }
 
 fn not_found(id: &str) -> Status {

@@ -81,13 +81,14 @@ pub fn load_info(dir: &Path) -> std::io::Result<TaskInfo> {
 
 /// The `process.user` of the bundle's spec: the init process's identity as shimd resolved
 /// it when the task was created (exec processes without a user of their own get it too).
-pub fn init_user(dir: &Path) -> std::io::Result<serde_json::Value> {
+pub fn init_user(dir: &Path) -> std::io::Result<oci_spec::runtime::User> {
     let data = std::fs::read(dir.join(CONFIG_FILE))?;
-    let spec: serde_json::Value = serde_json::from_slice(&data).map_err(std::io::Error::other)?;
-    spec.pointer("/process/user")
-        .filter(|u| u.is_object())
-        .cloned()
-        .ok_or_else(|| std::io::Error::other("config.json has no process.user"))
+    let spec =
+        super::oci::spec(&data).map_err(|e| std::io::Error::other(format!("config.json {e}")))?;
+    spec.process()
+        .as_ref()
+        .map(|p| p.user().clone())
+        .ok_or_else(|| std::io::Error::other("config.json has no process"))
 }
 
 /// The exit the shim recorded: (status, exited at in Unix ns).
@@ -174,6 +175,25 @@ mod tests {
             "a non-empty rootfs is never deleted"
         );
         assert!(u.join("rootfs/bin").exists());
+    }
+
+    #[test]
+    fn the_init_user_is_read_from_the_bundle() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(init_user(d.path()).is_err(), "no config.json");
+        let mut spec = berth_spec::default_spec("ns", "id");
+        let mut u = oci_spec::runtime::User::default();
+        u.set_uid(7).set_gid(8).set_additional_gids(Some(vec![9]));
+        spec.process_mut().as_mut().unwrap().set_user(u.clone());
+        std::fs::write(
+            d.path().join(CONFIG_FILE),
+            serde_json::to_vec(&spec).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(init_user(d.path()).unwrap(), u);
+        std::fs::write(d.path().join(CONFIG_FILE), "{}").unwrap();
+        let e = init_user(d.path()).unwrap_err().to_string();
+        assert_eq!(e, "config.json has no process");
     }
 
     #[test]

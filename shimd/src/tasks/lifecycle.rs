@@ -11,11 +11,12 @@ use berth_proto::v1::{
     Container, CreateTaskRequest, CreateTaskResponse, DeleteTaskResponse, ExecProcessRequest,
     Mount, ProcessUser,
 };
-use serde_json::Value;
+use oci_spec::runtime::{Root, Spec};
 use tonic::Status;
 
 use super::bundle::{self, TaskInfo};
 use super::logs::LogRecord;
+use super::oci;
 use super::shim_client::{ShimClient, ShimError};
 use super::supervisor::{self, record_exit_locked, watch_process};
 use super::{binaries, lock, mounts, now_ns, timestamp, Exit, Proc, Task};
@@ -25,40 +26,47 @@ use crate::server::Core;
 /// How long a new shim may take to report its address.
 const SHIM_START_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn spec_of(c: &Container) -> Result<Value, Status> {
+fn spec_of(c: &Container) -> Result<Spec, Status> {
     if c.spec.is_empty() {
         return Err(Status::failed_precondition(format!(
             "container {:?} has no OCI spec",
             c.id
         )));
     }
-    let v: Value = serde_json::from_slice(&c.spec).map_err(|e| {
-        Status::failed_precondition(format!("container {:?} has an invalid OCI spec: {e}", c.id))
+    let spec = oci::spec(&c.spec).map_err(|e| {
+        Status::failed_precondition(format!("the OCI spec of container {:?} {e}", c.id))
     })?;
-    if !v.get("process").is_some_and(Value::is_object) {
+    if spec.process().is_none() {
         return Err(Status::failed_precondition(format!(
             "container {:?} has no process in its OCI spec",
             c.id
         )));
     }
-    Ok(v)
+    Ok(spec)
 }
 
 /// Fills in what only the task knows: the rootfs path, the terminal, and the identity of
 /// the container's user resolved in the rootfs.
 fn finish_spec(
-    spec: &mut Value,
+    spec: &mut Spec,
     rootfs: &Path,
     terminal: bool,
     user: Option<&ProcessUser>,
 ) -> Result<(), Status> {
-    if !spec.get("root").is_some_and(Value::is_object) {
-        spec["root"] = serde_json::json!({});
-    }
-    spec["root"]["path"] = Value::String(rootfs.display().to_string());
-    spec["process"]["terminal"] = Value::Bool(terminal);
-    if let Some(u) = user {
-        spec["process"]["user"] = identity(rootfs, u)?.oci();
+    let mut root = spec.root().clone().unwrap_or_else(|| {
+        // Only the path: an absent `readonly` is a writable root.
+        let mut r = Root::default();
+        r.set_readonly(None);
+        r
+    });
+    root.set_path(rootfs.to_path_buf());
+    spec.set_root(Some(root));
+    let identity = user.map(|u| identity(rootfs, u)).transpose()?;
+    if let Some(p) = spec.process_mut() {
+        p.set_terminal(Some(terminal));
+        if let Some(id) = identity {
+            p.set_user(oci::user(&id));
+        }
     }
     Ok(())
 }
@@ -242,7 +250,7 @@ async fn create_in(
     ns: &str,
     req: &CreateTaskRequest,
     container: &Container,
-    spec: &mut Value,
+    spec: &mut Spec,
     mounts_list: &[Mount],
     runtime: PathBuf,
     runtime_root: PathBuf,
@@ -265,9 +273,10 @@ async fn create_in(
     finish_spec(spec, &rootfs, req.terminal, container.user.as_ref())?;
     let shim_init = container.init && super::shim_init::adopt(spec);
     let cgroups_path = spec
-        .pointer("/linux/cgroupsPath")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned());
     let config = serde_json::to_vec_pretty(spec).map_err(|e| Status::internal(e.to_string()))?;
     bundle::write_atomic(&dir.join(bundle::CONFIG_FILE), &config)
         .map_err(|e| Status::internal(format!("writing config.json: {e}")))?;
@@ -449,20 +458,15 @@ pub async fn start(core: &Arc<Core>, task: &Arc<Task>, exec_id: &str) -> Result<
 
 pub async fn exec(core: &Core, task: &Task, req: ExecProcessRequest) -> Result<(), Status> {
     live(task)?;
-    let v: Value = serde_json::from_slice(&req.spec)
-        .map_err(|e| Status::invalid_argument(format!("exec spec is not valid JSON: {e}")))?;
-    if v.get("args")
-        .and_then(Value::as_array)
-        .is_none_or(Vec::is_empty)
-    {
+    let mut p =
+        oci::process(&req.spec).map_err(|e| Status::invalid_argument(format!("exec spec {e}")))?;
+    if p.args().as_ref().is_none_or(Vec::is_empty) {
         return Err(Status::invalid_argument(
             "exec spec must be an OCI process with non-empty args",
         ));
     }
-    let mut v = v;
-    v["terminal"] = Value::Bool(req.terminal);
-    v["user"] = match &req.user {
-        Some(u) => identity(&task.dir.join("rootfs"), u)?.oci(),
+    let user = match &req.user {
+        Some(u) => oci::user(&identity(&task.dir.join("rootfs"), u)?),
         None => bundle::init_user(&task.dir).map_err(|e| {
             Status::internal(format!(
                 "the user of container {:?}'s init process: {e}",
@@ -470,7 +474,8 @@ pub async fn exec(core: &Core, task: &Task, req: ExecProcessRequest) -> Result<(
             ))
         })?,
     };
-    let spec = serde_json::to_vec(&v).map_err(|e| Status::internal(e.to_string()))?;
+    p.set_terminal(Some(req.terminal)).set_user(user);
+    let spec = serde_json::to_vec(&p).map_err(|e| Status::internal(e.to_string()))?;
     task.shim
         .call(Req::Exec(shim::ExecRequest {
             exec_id: req.exec_id.clone(),

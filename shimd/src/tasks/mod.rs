@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod lifecycle;
 pub mod logs;
 pub mod mounts;
+pub mod oci;
 pub mod shim_client;
 pub mod shim_init;
 pub mod stats;

@@ -9,6 +9,7 @@ use berth_proto::v1;
 
 use super::attach;
 use super::signals;
+use super::state::Refused;
 use super::store::Container;
 use crate::engine::Engine;
 use crate::error::{Error, Kind, Result};
@@ -114,10 +115,7 @@ impl Engine {
                 let _ = p.reply.send(Err(Error::new(e.kind, e.message.clone())));
             }
             let code = start_failure(&e.message);
-            let _ = c.update(|r| {
-                r.state.error = e.message.clone();
-                r.state.exit_code = code;
-            });
+            let _ = c.update(|r| r.state.record_start_failure(code, e.message.clone()));
             let kind = if code == 127 || code == 126 {
                 Kind::InvalidParameter
             } else {
@@ -226,20 +224,10 @@ impl Engine {
             }
         };
         tracing::debug!(container = %c.id, ms = t.elapsed().as_millis() as u64, "start: started");
-        let generation = c.update(|r| {
-            r.state.running = true;
-            r.state.paused = false;
-            r.state.restarting = false;
-            r.state.dead = false;
-            r.state.oom_killed = false;
-            r.state.pid = pid;
-            r.state.exit_code = 0;
-            r.state.error.clear();
-            r.state.started_at = Some(chrono::Utc::now());
-            r.state.manually_stopped = false;
-            r.state.generation += 1;
+        let generation = c.try_update(|r| {
+            let generation = r.state.start(pid, chrono::Utc::now())?;
             r.network = settings;
-            r.state.generation
+            Ok::<_, Refused>(generation)
         })?;
         self.spawn_monitor(c.clone(), generation);
         self.container_event(c, "start");
@@ -293,9 +281,10 @@ impl Engine {
         let seen = rx.borrow().exits;
         let rec = c.record();
         if rec.state.restarting {
-            c.update(|r| {
-                r.state.restarting = false;
+            c.try_update(|r| {
+                r.state.cancel_restart()?;
                 r.state.manually_stopped = true;
+                Ok::<_, Refused>(())
             })?;
             c.restart_cancel.notify_waiters();
             return Ok(());
@@ -375,7 +364,11 @@ impl Engine {
                     container_id: c.id.clone(),
                 })
                 .await;
-            c.update(|r| r.state.paused = false)?;
+            // Unless its exit was recorded meanwhile.
+            c.try_update(|r| match r.state.paused {
+                true => r.state.unpause(),
+                false => Ok(()),
+            })?;
         }
         Ok(())
     }
@@ -485,7 +478,7 @@ impl Engine {
             })
             .await
             .map_err(Error::from)?;
-        c.update(|r| r.state.paused = true)?;
+        c.try_update(|r| r.state.pause())?;
         self.container_event(c, "pause");
         Ok(())
     }
@@ -503,7 +496,7 @@ impl Engine {
             })
             .await
             .map_err(Error::from)?;
-        c.update(|r| r.state.paused = false)?;
+        c.try_update(|r| r.state.unpause())?;
         self.container_event(c, "unpause");
         Ok(())
     }
@@ -614,7 +607,7 @@ impl Engine {
                 c.with(|r| r.name.clone())
             )));
         }
-        c.update(|r| r.state.removing = true)?;
+        c.try_update(|r| r.state.begin_removal())?;
         if st.restarting {
             c.restart_cancel.notify_waiters();
         }
@@ -631,7 +624,7 @@ impl Engine {
             // A kill that failed because the process had just ended is no error.
             if let (Err(e), false) = (killed, exited) {
                 if e.kind != Kind::NotFound {
-                    let _ = c.update(|r| r.state.removing = false);
+                    let _ = c.try_update(|r| r.state.abort_removal());
                     return Err(e);
                 }
             }
@@ -659,10 +652,10 @@ impl Engine {
             return Ok(());
         }
         if let Err(e) = self.release_resources(c).await {
-            let _ = c.update(|r| {
-                r.state.removing = false;
-                r.state.dead = true;
+            let _ = c.try_update(|r| {
+                r.state.mark_dead()?;
                 r.state.error = e.message.clone();
+                Ok::<_, Refused>(())
             });
             return Err(e.context(format!("removing container {}", c.id)));
         }

@@ -11,6 +11,7 @@ pub mod names;
 pub mod query;
 pub mod reconcile;
 pub mod signals;
+pub mod state;
 pub mod stats;
 pub mod store;
 pub mod view;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use berth_proto::v1;
 
+use super::state::Refused;
 use super::store::Container;
 use crate::engine::Engine;
 
@@ -137,17 +138,16 @@ impl Engine {
             let rec = c.record();
             !rec.state.removing && self.should_restart(&rec, exit.code)
         };
-        let updated = c.update(|r| {
-            r.state.running = false;
-            r.state.restarting = restart;
-            r.state.paused = false;
-            r.state.pid = 0;
-            r.state.exit_code = exit.code;
-            r.state.oom_killed = exit.oom_killed;
-            r.state.finished_at = Some(exit.at);
+        let updated = c.try_update(|r| {
+            r.state.exit(exit.code, exit.at, exit.oom_killed)?;
             if !exit.error.is_empty() {
                 r.state.error = exit.error.clone();
             }
+            // Not when a removal began meanwhile.
+            if restart && !r.state.removing {
+                r.state.begin_restart()?;
+            }
+            Ok::<_, Refused>(())
         });
         if let Err(e) = updated {
             tracing::error!(container = %c.id, "recording the exit: {e}");
@@ -201,7 +201,7 @@ impl Engine {
 
     /// Restarts `c` after `delay` unless stopped or removed meanwhile.
     pub(crate) fn schedule_restart(self: &Arc<Self>, c: Arc<Container>, delay: Duration) {
-        if c.update(|r| r.state.restarting = true).is_err() {
+        if c.try_update(|r| r.state.begin_restart()).is_err() {
             return;
         }
         let engine = self.clone();
@@ -220,7 +220,7 @@ impl Engine {
             let _ = c.update(|r| r.restart_count += 1);
             if let Err(e) = engine.start_locked(&c).await {
                 tracing::warn!(container = %c.id, "restart failed: {e}");
-                let _ = c.update(|r| r.state.restarting = false);
+                let _ = c.try_update(|r| r.state.cancel_restart());
                 let code = c.with(|r| r.state.exit_code);
                 let rec = c.record();
                 c.notify_exit(code, e.message.clone());

@@ -51,7 +51,7 @@ impl Engine {
             let st = c.with(|r| r.state.clone());
             if st.removing {
                 // A removal was interrupted: finish it.
-                let _ = c.update(|r| r.state.removing = false);
+                let _ = c.try_update(|r| r.state.abort_removal());
                 if let Err(e) = self.container_remove(&c, true).await {
                     tracing::warn!(container = %c.id, "finishing an interrupted removal: {e}");
                 }
@@ -60,7 +60,11 @@ impl Engine {
             if st.running {
                 if let Some(t) = tasks.get(&c.id) {
                     let paused = t.status == v1::TaskStatus::Paused as i32;
-                    let _ = c.update(|r| r.state.paused = paused);
+                    let _ = c.try_update(|r| match (paused, r.state.paused) {
+                        (true, false) => r.state.pause(),
+                        (false, true) => r.state.unpause(),
+                        _ => Ok(()),
+                    });
                 }
                 // Wait answers at once for a task that already exited, and NotFound for
                 // one that is gone; either way the exit is processed like any other.

@@ -93,13 +93,23 @@ impl Container {
     /// Changes the record and writes it to disk before the lock is released, so the file
     /// always holds the latest state.
     pub fn update<R>(&self, f: impl FnOnce(&mut Record) -> R) -> Result<R> {
+        self.try_update(|r| Ok::<_, Error>(f(r)))
+    }
+
+    /// [`Self::update`] with a change that may be refused (a state transition, see
+    /// `model::RunState`); its error is returned. The record is written either way, so
+    /// memory and disk never differ.
+    pub fn try_update<R, E: Into<Error>>(
+        &self,
+        f: impl FnOnce(&mut Record) -> std::result::Result<R, E>,
+    ) -> Result<R> {
         let mut g = self.lock();
         let r = f(&mut g);
         let data = serde_json::to_vec(&*g).map_err(|e| Error::internal(e.to_string()))?;
         write_atomic(&self.dir.join(RECORD_FILE), &data).map_err(|e| {
             Error::internal(format!("saving the state of container {}: {e}", self.id))
         })?;
-        Ok(r)
+        r.map_err(Into::into)
     }
 
     pub fn subscribe(&self) -> watch::Receiver<ExitNotice> {

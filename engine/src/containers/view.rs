@@ -334,15 +334,16 @@ mod tests {
     fn status_texts() {
         let mut r = Record::default();
         assert_eq!(status_text(&r), "Created");
-        r.state.running = true;
-        r.state.started_at = Some(chrono::Utc::now() - chrono::Duration::minutes(5));
+        let now = chrono::Utc::now();
+        r.state
+            .start(10, now - chrono::Duration::minutes(5))
+            .unwrap();
         assert_eq!(status_text(&r), "Up 5 minutes");
-        r.state.paused = true;
+        r.state.pause().unwrap();
         assert_eq!(status_text(&r), "Up 5 minutes (Paused)");
-        r.state.running = false;
-        r.state.paused = false;
-        r.state.exit_code = 3;
-        r.state.finished_at = Some(chrono::Utc::now() - chrono::Duration::seconds(2));
+        r.state
+            .exit(3, now - chrono::Duration::seconds(2), false)
+            .unwrap();
         assert_eq!(status_text(&r), "Exited (3) 2 seconds ago");
     }
 

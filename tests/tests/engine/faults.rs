@@ -385,3 +385,56 @@ fn a_restarted_engine_waits_for_the_previous_engines_shimd_to_go() {
     assert_eq!(b.docker_ok(&["exec", "keeps", "echo", "ok"]), "ok\n");
     b.docker_ok(&["rm", "-f", "keeps"]);
 }
+
+/// Records of an engine that kept the run state as booleans (no `status`) load after an
+/// upgrade: running, paused, exited and created containers are found as they were, and
+/// stay usable.
+#[test]
+fn records_without_a_status_load_as_they_were() {
+    require!(root, docker_cli);
+    let mut b = Berthd::with_busybox();
+    b.docker_ok(&["run", "-d", "--name", "up", "busybox", "sleep", "300"]);
+    b.docker_ok(&["run", "-d", "--name", "paused", "busybox", "sleep", "300"]);
+    b.docker_ok(&["pause", "paused"]);
+    let (code, _, err) = b.docker_run(&["run", "--name", "done", "busybox", "sh", "-c", "exit 5"]);
+    assert_eq!(code, 5, "{err}");
+    b.docker_ok(&["create", "--name", "fresh", "busybox", "true"]);
+    let up_pid = inspect(&b, "up", "{{.State.Pid}}");
+    let paused_id = inspect(&b, "paused", "{{.Id}}");
+    b.kill9();
+    // Back to the earlier form: the booleans only.
+    let records = b.data_root().join("containers");
+    let mut rewritten = 0;
+    for entry in std::fs::read_dir(&records).unwrap() {
+        let file = entry.unwrap().path().join("container.json");
+        let Ok(data) = std::fs::read(&file) else {
+            continue;
+        };
+        let mut rec: serde_json::Value = serde_json::from_slice(&data).unwrap();
+        let state = rec["state"].as_object_mut().unwrap();
+        assert!(state.contains_key("running"), "{state:?}");
+        assert!(state.remove("status").is_some(), "{state:?}");
+        state.remove("removing_from");
+        std::fs::write(&file, serde_json::to_vec(&rec).unwrap()).unwrap();
+        rewritten += 1;
+    }
+    assert_eq!(rewritten, 4);
+    b.restart();
+    let fmt = "{{.State.Status}} {{.State.Running}} {{.State.Paused}} {{.State.ExitCode}}";
+    assert_eq!(inspect(&b, "up", fmt), "running true false 0");
+    assert_eq!(inspect(&b, "up", "{{.State.Pid}}"), up_pid);
+    assert_eq!(inspect(&b, "paused", fmt), "paused true true 0");
+    assert_eq!(inspect(&b, "done", fmt), "exited false false 5");
+    assert_eq!(inspect(&b, "fresh", fmt), "created false false 0");
+    // Usable, and written in the new form again once changed.
+    b.docker_ok(&["unpause", "paused"]);
+    let saved: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(records.join(&paused_id).join("container.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(saved["state"]["status"], "running");
+    assert_eq!(b.docker_ok(&["exec", "paused", "echo", "ok"]), "ok\n");
+    b.docker_ok(&["start", "done"]);
+    b.docker_ok(&["rm", "-f", "up", "paused", "done", "fresh"]);
+    assert_eq!(b.docker_ok(&["ps", "-aq"]), "");
+}

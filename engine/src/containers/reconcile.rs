@@ -97,7 +97,11 @@ impl Engine {
                 });
             }
         }
-        // Containers shimd has for the engine that the engine never finished creating.
+        // What creates interrupted before their record was written left: containers and
+        // writable snapshots in shimd, and directories here, under ids the engine has no
+        // record of.
+        let mut unfinished: HashSet<String> =
+            self.containers.unrecorded_dirs().into_iter().collect();
         let theirs = self
             .shimd
             .containers()
@@ -105,32 +109,58 @@ impl Engine {
             .await?
             .into_inner()
             .containers;
-        for sc in theirs.into_iter().filter(|sc| !known.contains(&sc.id)) {
-            tracing::info!(container = %sc.id, "removing a container left from an interrupted create");
-            let _ = self
-                .shimd
-                .tasks()
-                .delete(v1::DeleteTaskRequest {
-                    container_id: sc.id.clone(),
-                    exec_id: String::new(),
-                    force: true,
-                })
-                .await;
-            let _ = self
-                .shimd
-                .containers()
-                .delete(v1::DeleteContainerRequest { id: sc.id.clone() })
-                .await;
-            let _ = self
-                .shimd
-                .snapshots()
-                .remove(v1::SnapshotKeyRequest { key: sc.id.clone() })
-                .await;
-            self.networks.release(&sc.id).await;
-            let _ = std::fs::remove_dir_all(self.containers.dir_of(&sc.id));
+        unfinished.extend(theirs.into_iter().map(|sc| sc.id));
+        let snapshots = self
+            .shimd
+            .snapshots()
+            .list(v1::ListSnapshotsRequest { filters: vec![] })
+            .await?
+            .into_inner()
+            .infos;
+        unfinished.extend(
+            snapshots
+                .into_iter()
+                .filter(|s| s.kind == v1::SnapshotKind::Active as i32 && is_container_id(&s.name))
+                .map(|s| s.name),
+        );
+        for id in unfinished.into_iter().filter(|id| !known.contains(id)) {
+            tracing::info!(container = %id, "removing what an interrupted create left");
+            self.remove_unfinished_create(&id).await;
         }
         // Namespaces made for creates that got no further.
         self.networks.remove_orphan_netns(&known).await;
         Ok(())
     }
+
+    /// Removes everything a create may have made for `id` before it was recorded.
+    async fn remove_unfinished_create(&self, id: &str) {
+        let _ = self
+            .shimd
+            .tasks()
+            .delete(v1::DeleteTaskRequest {
+                container_id: id.to_string(),
+                exec_id: String::new(),
+                force: true,
+            })
+            .await;
+        let _ = self
+            .shimd
+            .containers()
+            .delete(v1::DeleteContainerRequest { id: id.to_string() })
+            .await;
+        let _ = self
+            .shimd
+            .snapshots()
+            .remove(v1::SnapshotKeyRequest {
+                key: id.to_string(),
+            })
+            .await;
+        self.networks.release(id).await;
+        let _ = std::fs::remove_dir_all(self.containers.dir_of(id));
+    }
+}
+
+/// A container ID as the engine makes them: 64 lowercase hex digits.
+fn is_container_id(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }

@@ -195,6 +195,22 @@ impl Store {
         self.root.join(id)
     }
 
+    /// Container directories that never got a record: creates interrupted before their
+    /// record was written (a directory whose record exists but cannot be read is not one).
+    pub fn unrecorded_dirs(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
+        let idx = self.read();
+        entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|id| !id.starts_with('.') && !idx.by_id.contains_key(id))
+            .filter(|id| !self.root.join(id).join(RECORD_FILE).exists())
+            .collect()
+    }
+
     /// Reserves `name` for container `id`; the conflict names the holder.
     pub fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
         let mut idx = self.write();

@@ -266,7 +266,7 @@ fn a_pull_interrupted_by_a_kill_leaves_no_image_and_can_be_redone() {
 }
 
 #[test]
-fn a_namespace_left_by_an_interrupted_create_goes_at_restart() {
+fn what_an_interrupted_create_left_goes_at_restart() {
     require!(root, docker_cli);
     let mut b = Berthd::with_busybox();
     b.docker_ok(&["run", "-d", "--name", "keeps", "busybox", "sleep", "60"]);
@@ -288,9 +288,40 @@ fn a_namespace_left_by_an_interrupted_create_goes_at_restart() {
             .contains(&format!(" {} ", p.display()))
     };
     assert!(mounted(&orphan));
+    // ... a container directory without a record, and a writable snapshot under an id
+    // nothing else knows (a create killed before its record was written).
+    let dir = b.data_root().join("containers").join("e".repeat(64));
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("hosts"), "127.0.0.1 localhost\n").unwrap();
+    let shimd_socket = b.exec_root().join("shimd.sock");
+    let berthctl = |args: &[&str]| {
+        let out = std::process::Command::new(berth_tests::bins::bin("berthctl"))
+            .env("BERTH_SHIMD_ADDRESS", &shimd_socket)
+            .args(["-n", "berth"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "berthctl {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let snap = "d".repeat(64);
+    berthctl(&["snapshots", "prepare", &snap]);
+    assert!(berthctl(&["snapshots", "ls"]).contains(&snap));
     b.restart();
     assert!(!mounted(&orphan), "the orphan namespace is still mounted");
     assert!(!orphan.exists());
+    assert!(
+        !dir.exists(),
+        "the unrecorded container directory is still there"
+    );
+    assert!(
+        !berthctl(&["snapshots", "ls"]).contains(&snap),
+        "the orphan snapshot is still there"
+    );
+    assert!(
+        berthctl(&["snapshots", "ls"]).contains(&id),
+        "the container lost its snapshot"
+    );
     // The running container's namespace is kept.
     assert!(mounted(&own), "{} lost its namespace", own.display());
     assert_eq!(inspect(&b, "keeps", "{{.State.Running}}"), "true");

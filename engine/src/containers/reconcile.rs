@@ -47,16 +47,18 @@ impl Engine {
             .collect();
         let mut known = HashSet::new();
         for c in self.containers.list() {
-            known.insert(c.id.clone());
             let st = c.with(|r| r.state.clone());
             if st.removing {
-                // A removal was interrupted: finish it.
+                // A removal was interrupted: finish it. What this engine never attached
+                // (its namespace) goes below with the other leftovers of unknown ids.
                 let _ = c.try_update(|r| r.state.abort_removal());
                 if let Err(e) = self.container_remove(&c, true).await {
                     tracing::warn!(container = %c.id, "finishing an interrupted removal: {e}");
+                    known.insert(c.id.clone());
                 }
                 continue;
             }
+            known.insert(c.id.clone());
             if st.running {
                 if let Some(t) = tasks.get(&c.id) {
                     let paused = t.status == v1::TaskStatus::Paused as i32;

@@ -469,3 +469,39 @@ fn records_without_a_status_load_as_they_were() {
     b.docker_ok(&["rm", "-f", "up", "paused", "done", "fresh"]);
     assert_eq!(b.docker_ok(&["ps", "-aq"]), "");
 }
+
+/// A `docker rm -f` killed after it recorded the removal: the next start of the engine
+/// finishes it in one pass — the process, the record, the directory and the network
+/// namespace all go.
+#[test]
+fn a_removal_cut_short_by_a_kill_is_finished_at_the_next_start() {
+    require!(root, docker_cli);
+    let mut b = Berthd::with_busybox();
+    let name = berth_tests::unique("going");
+    b.docker_ok(&["run", "-d", "--name", &name, "busybox", "sleep", "300"]);
+    let id = inspect(&b, &name, "{{.Id}}");
+    let pid: i32 = inspect(&b, &name, "{{.State.Pid}}").parse().unwrap();
+    let netns = b.exec_root().join("netns").join(&id);
+    let dir = b.data_root().join("containers").join(&id);
+    b.kill9_all();
+    let file = dir.join("container.json");
+    let mut rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    rec["state"]["status"] = "removing".into();
+    rec["state"]["removing_from"] = "running".into();
+    std::fs::write(&file, serde_json::to_vec(&rec).unwrap()).unwrap();
+    b.restart();
+    assert!(!b.docker_ok(&["ps", "-aq", "--no-trunc"]).contains(&id));
+    assert!(!dir.exists(), "{} is still there", dir.display());
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .contains(&format!(" {} ", netns.display()));
+    assert!(
+        !mounted,
+        "the namespace of the removed container is still mounted"
+    );
+    assert!(
+        berth_tests::wait_until(Duration::from_secs(10), || !alive(pid)),
+        "the removed container's process still runs"
+    );
+}

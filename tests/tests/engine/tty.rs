@@ -88,7 +88,8 @@ fn detach_keys_leave_run_it_and_start_ai_containers_running() {
         std::thread::sleep(std::time::Duration::from_millis(500));
         assert!(
             running(),
-            "{verb:?}: detaching stopped the container\n{}",
+            "{verb:?}: detaching (the client ended with {code}: {:?}) stopped the container\n{}",
+            t.output(),
             b.log_tail(20)
         );
         b.docker_ok(&["stop", "-t", "1", &name]);

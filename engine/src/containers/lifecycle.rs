@@ -167,7 +167,10 @@ impl Engine {
         }
         let settings = match (created, connected) {
             (Ok(_), Ok(s)) => s,
-            (Err(s), _) => {
+            // The network's failure is the one to report (a port taken, say), even if the
+            // task failed too.
+            (Err(_), Err(e)) => return fail(e).await,
+            (Err(s), Ok(_)) => {
                 return fail(Error::from(s)).await;
             }
             (Ok(_), Err(e)) => {

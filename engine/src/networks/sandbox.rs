@@ -90,16 +90,11 @@ impl Networks {
 
     /// Connects the prepared namespace to the container's networks, publishes its ports
     /// and writes its hosts and resolv.conf — the second half (the files are rewritten in
-    /// place, so their bind mounts see the change). Everything is released on failure.
+    /// place, so their bind mounts see the change). On failure the namespace stays (the
+    /// task may be joining it at this moment): the caller releases it with [`Self::release`].
     pub async fn connect(&self, rec: &Record, mode: Mode) -> Result<NetworkSettings> {
         let netns = netns_path(&self.exec_root, &rec.id, mode);
-        match self.attach(rec, netns.as_deref()).await {
-            Ok(s) => Ok(s),
-            Err(e) => {
-                self.remove_netns_of(&rec.id).await;
-                Err(e)
-            }
-        }
+        self.attach(rec, netns.as_deref()).await
     }
 
     /// Releases what `prepare` and `connect` made. Safe to call more than once.

@@ -394,3 +394,51 @@ fn kill9_and_restart_keep_networks_without_leaks_or_doubles() {
         assert!(host_links(&v).is_empty(), "{v} left behind");
     }
 }
+
+/// Publishing a host port another program listens on fails at once, every time, with
+/// dockerd's "already allocated" (docker exits 125), never with an internal error from the
+/// namespace the failure tore down; the container did not start and its port is not held.
+#[test]
+fn a_port_another_program_listens_on_is_refused_clearly() {
+    require!(root, docker_cli);
+    let b = Berthd::with_busybox();
+    let holder = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    for i in 0..3 {
+        let name = berth_tests::unique("busyport");
+        let (code, _, err) = b.docker_run(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "-p",
+            &format!("{port}:80"),
+            "busybox",
+            "sleep",
+            "60",
+        ]);
+        assert_eq!(code, 125, "try {i}: {err}");
+        assert!(err.contains("already allocated"), "try {i}: {err}");
+        assert!(!err.contains("namespace"), "try {i}: {err}");
+        assert_eq!(
+            b.docker_ok(&["inspect", "-f", "{{.State.Status}}", &name])
+                .trim(),
+            "created"
+        );
+        b.docker_ok(&["rm", "-f", &name]);
+    }
+    drop(holder);
+    let name = berth_tests::unique("freedport");
+    b.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-p",
+        &format!("{port}:80"),
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    b.docker_ok(&["rm", "-f", &name]);
+}

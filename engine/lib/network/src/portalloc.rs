@@ -1,14 +1,22 @@
 //! Host ports held for published container ports. Each published port is reserved by a
-//! socket bound (not listening) to the host address and port, in the host's namespace: the
-//! kernel then refuses the port to any other program, and a port another program holds is
-//! refused to us with a clear error. The DNAT rules make the traffic reach the container.
+//! socket bound to the host address and port, in the host's namespace: the kernel then
+//! refuses the port to any other program, and a port another program holds is refused to us
+//! with a clear error. The DNAT rules make the traffic reach the container, so the socket
+//! never sees any.
+//!
+//! A TCP reservation sets `SO_REUSEADDR` and listens, as docker's proxy does: connections
+//! left in TIME-WAIT by an earlier server do not block the port, while the listening state
+//! still keeps every other program (with or without `SO_REUSEADDR`) off it.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::ops::RangeInclusive;
 use std::os::fd::OwnedFd;
 
-use nix::sys::socket::{bind, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+use nix::sys::socket::{
+    bind, listen, setsockopt, socket, sockopt, AddressFamily, Backlog, SockFlag, SockType,
+    SockaddrIn,
+};
 
 use crate::error::{Error, Result};
 use crate::netns::{run_in, Netns};
@@ -133,8 +141,20 @@ fn bind_socket(proto: Proto, ip: Ipv4Addr, port: u16) -> Result<OwnedFd> {
     };
     let fd = socket(AddressFamily::Inet, ty, SockFlag::SOCK_CLOEXEC, None)
         .map_err(|e| Error::io("create a port reservation socket", e.into()))?;
+    if proto == Proto::Tcp {
+        setsockopt(&fd, sockopt::ReuseAddr, &true)
+            .map_err(|e| Error::io("set SO_REUSEADDR on a port reservation", e.into()))?;
+    }
     let addr = SockaddrIn::from(SocketAddrV4::new(ip, port));
-    match bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr) {
+    let bound = bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr).and_then(|()| {
+        if proto == Proto::Tcp {
+            // A backlog of one: nothing is ever accepted here (see the module comment).
+            listen(&fd, Backlog::new(1).expect("a backlog of 1 is valid"))
+        } else {
+            Ok(())
+        }
+    });
+    match bound {
         Ok(()) => Ok(fd),
         Err(nix::errno::Errno::EADDRINUSE) => Err(Error::PortInUse {
             addr: format!("{ip}:{port}/{proto}"),
@@ -163,22 +183,68 @@ mod tests {
         }
     }
 
+    /// Ports below the ephemeral range: the kernel never hands them out for `bind(0)` or
+    /// `connect`, so no other test or program takes one between our steps.
+    fn quiet_range() -> RangeInclusive<u16> {
+        let start = *PortAllocator::ephemeral_range(None).start();
+        start - 2000..=start - 1000
+    }
+
     #[test]
-    fn reserves_refuses_and_releases() {
-        // Let the kernel pick a port nobody holds, then ask for it.
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = probe.local_addr().unwrap().port();
-        let mut a = PortAllocator::new(None, 40000..=40010);
+    fn a_port_another_program_listens_on_is_refused() {
+        let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = other.local_addr().unwrap().port();
+        let mut a = PortAllocator::new(None, quiet_range());
         let e = a.reserve(&spec(port, port)).unwrap_err();
         assert!(e.to_string().contains("already allocated"), "{e}");
-        drop(probe);
-        let b = a.reserve(&spec(port, port)).unwrap();
-        assert_eq!(b.host_port, port);
-        // Held by us: a second program cannot take it.
+        // On the wildcard address too.
+        let mut s = spec(port, port);
+        s.host_ip = None;
+        assert!(a.reserve(&s).is_err());
+    }
+
+    #[test]
+    fn reserves_refuses_and_releases() {
+        let r = quiet_range();
+        let mut a = PortAllocator::new(None, r.clone());
+        let b = a.reserve(&spec(*r.start(), *r.end())).unwrap();
+        let port = b.host_port;
+        // Held by us: another program cannot take it, with SO_REUSEADDR (as std sets it) or
+        // without, on the same address or the wildcard one; nor can the engine twice.
         assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_err());
+        assert!(std::net::TcpListener::bind(("0.0.0.0", port)).is_err());
+        let plain = socket(
+            AddressFamily::Inet,
+            SockType::Stream,
+            SockFlag::empty(),
+            None,
+        )
+        .unwrap();
+        let addr = SockaddrIn::from(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port));
+        assert!(bind(std::os::fd::AsRawFd::as_raw_fd(&plain), &addr).is_err());
         assert!(a.reserve(&spec(port, port)).is_err());
         a.release(&b);
         std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    }
+
+    #[test]
+    fn a_port_with_only_time_wait_left_can_be_reserved() {
+        use std::io::Read;
+        let r = quiet_range();
+        let mut a = PortAllocator::new(None, r.clone());
+        let b = a.reserve(&spec(*r.start(), *r.end())).unwrap();
+        let port = b.host_port;
+        a.release(&b);
+        // A server that closes first leaves its side of the connection in TIME-WAIT.
+        let server = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let mut client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (conn, _) = server.accept().unwrap();
+        drop(conn);
+        let _ = client.read(&mut [0u8; 1]);
+        drop(client);
+        drop(server);
+        let again = a.reserve(&spec(port, port)).unwrap();
+        assert_eq!(again.host_port, port);
     }
 
     #[test]

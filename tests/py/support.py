@@ -1,5 +1,6 @@
 """Helpers shared by the docker-py tests: waiting, raw API calls, a loopback registry."""
 
+import itertools
 import json
 import os
 import shutil
@@ -64,10 +65,28 @@ def message(resp):
     return resp.json().get("message", "")
 
 
+_next_port = itertools.count()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port for a server started later. Not port 0's answer: that comes from the
+    ephemeral range, which the kernel hands to every connect on the host, so it may be gone
+    before the server binds it. These come from just below that range, which the kernel
+    never hands out on its own; a counter keeps tests of this process apart."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        start = int(f.read().split()[0])
+    span = 2000
+    base = max(1024, start - span)
+    offset = os.getpid() % span
+    for _ in range(span):
+        port = base + (offset + next(_next_port)) % span
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free loopback port in {base}..{base + span}")
 
 
 class Registry:

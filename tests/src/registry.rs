@@ -5,6 +5,7 @@
 //! htpasswd file (bcrypt, made with `htpasswd -B`), or token auth from a small token server
 //! on loopback (JWTs signed with `openssl dgst`).
 
+use crate::ports::free_port;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -40,14 +41,6 @@ pub fn htpasswd_available() -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok()
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// How the registry authenticates clients.

@@ -3,6 +3,7 @@
 //! BERTH_CERT_PATH/BERTH_TLS_VERIFY give the same from the environment. Hijacked streams
 //! (attach, stdin with half-close) work over TLS too. Only loopback traffic.
 
+use berth_tests::ports::free_port;
 use std::path::Path;
 use std::process::Command;
 
@@ -87,14 +88,6 @@ fn signed(dir: &Path, name: &str, cn: &str, ext: &str) {
             &format!("{name}.ext"),
         ],
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A CA, another CA, and a server (127.0.0.1) and a client certificate signed by the first.

@@ -1,6 +1,7 @@
 //! berthd on TCP: only with TLS, and only for clients whose certificate the given CA
 //! signed. Certificates are made in the test with openssl.
 
+use berth_tests::ports::free_port;
 use std::path::Path;
 use std::process::Command;
 
@@ -84,14 +85,6 @@ fn cert(dir: &Path, name: &str, who: &str, ext: &str) {
             &format!("{name}-{who}.ext"),
         ],
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

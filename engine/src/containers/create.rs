@@ -184,19 +184,13 @@ impl Drop for Rollback<'_> {
         self.engine.containers.release_name(&self.name, &id);
         self.engine.volumes_create_failed(&id, &self.volumes);
         if snap || ctr {
+            let held = super::release::Held {
+                task: false,
+                record: ctr,
+                snapshot: snap,
+            };
             tokio::spawn(async move {
-                if ctr {
-                    let _ = shimd
-                        .containers()
-                        .delete(v1::DeleteContainerRequest { id: id.clone() })
-                        .await;
-                }
-                if snap {
-                    let _ = shimd
-                        .snapshots()
-                        .remove(v1::SnapshotKeyRequest { key: id })
-                        .await;
-                }
+                let _ = super::release::release(&shimd, &id, held).await;
             });
         }
     }

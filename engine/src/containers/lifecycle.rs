@@ -682,72 +682,27 @@ impl Engine {
         let _teardown = c.teardown.lock().await;
         let id = c.id.clone();
         let t = std::time::Instant::now();
-        fn missing_ok<T>(r: std::result::Result<tonic::Response<T>, tonic::Status>) -> Result<()> {
-            match r {
-                Ok(_) => Ok(()),
-                Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
-                Err(s) => Err(Error::from(s)),
-            }
-        }
-        let delete_task = || async {
-            missing_ok(
-                self.shimd
-                    .tasks()
-                    .delete(v1::DeleteTaskRequest {
-                        container_id: id.clone(),
-                        exec_id: String::new(),
-                        force: true,
-                    })
-                    .await,
-            )
-        };
+        use super::release::{release, Held};
+        // The task goes first: nothing may run in the network while it is taken down.
         if c.task_alive.swap(false, Ordering::SeqCst) {
-            delete_task().await?;
+            let task = Held {
+                task: true,
+                record: false,
+                snapshot: false,
+            };
+            release(&self.shimd, &id, task).await?;
         }
-        let delete_record = async {
-            let r = self
-                .shimd
-                .containers()
-                .delete(v1::DeleteContainerRequest { id: id.clone() })
-                .await;
-            match r {
-                // A task the engine did not know of (an interrupted start): delete it first.
-                Err(s) if s.code() == tonic::Code::FailedPrecondition => {
-                    delete_task().await?;
-                    missing_ok(
-                        self.shimd
-                            .containers()
-                            .delete(v1::DeleteContainerRequest { id: id.clone() })
-                            .await,
-                    )
-                }
-                r => missing_ok(r),
-            }
-        };
-        let remove_snapshot = async {
-            missing_ok(
-                self.shimd
-                    .snapshots()
-                    .remove(v1::SnapshotKeyRequest { key: id.clone() })
-                    .await,
-            )
+        let rest = Held {
+            task: false,
+            ..Held::ALL
         };
         let release_network = async {
             if c.net_attached.swap(false, Ordering::SeqCst) {
                 self.networks.release(&id).await;
             }
         };
-        let (rec, snap, _) = tokio::join!(delete_record, remove_snapshot, release_network);
-        rec?;
-        if snap.is_err() {
-            // The snapshot may have been busy until the record went: once more.
-            missing_ok(
-                self.shimd
-                    .snapshots()
-                    .remove(v1::SnapshotKeyRequest { key: id.clone() })
-                    .await,
-            )?;
-        }
+        let (released, _) = tokio::join!(release(&self.shimd, &id, rest), release_network);
+        released?;
         tracing::debug!(container = %id, ms = t.elapsed().as_millis() as u64, "task, record, snapshot and network released");
         Ok(())
     }

@@ -10,6 +10,7 @@ pub mod monitor;
 pub mod names;
 pub mod query;
 pub mod reconcile;
+pub mod release;
 pub mod signals;
 pub mod state;
 pub mod stats;

@@ -136,27 +136,7 @@ impl Engine {
 
     /// Removes everything a create may have made for `id` before it was recorded.
     async fn remove_unfinished_create(&self, id: &str) {
-        let _ = self
-            .shimd
-            .tasks()
-            .delete(v1::DeleteTaskRequest {
-                container_id: id.to_string(),
-                exec_id: String::new(),
-                force: true,
-            })
-            .await;
-        let _ = self
-            .shimd
-            .containers()
-            .delete(v1::DeleteContainerRequest { id: id.to_string() })
-            .await;
-        let _ = self
-            .shimd
-            .snapshots()
-            .remove(v1::SnapshotKeyRequest {
-                key: id.to_string(),
-            })
-            .await;
+        let _ = super::release::release(&self.shimd, id, super::release::Held::ALL).await;
         self.networks.release(id).await;
         let _ = std::fs::remove_dir_all(self.containers.dir_of(id));
     }

@@ -234,6 +234,11 @@ fn init_setup(a: &InitArgs, chan: &Channel) -> Result<(String, execve::Program)>
     }
     rootfs::enter(a.sys, &root, a.rootfs, a.no_pivot)?;
     drop(root);
+    // A missing cwd is made (as runc does), inside the new root and before it may turn
+    // read-only.
+    a.sys
+        .mkdir_all(p.cwd())
+        .with_ctx(|| format!("creating process.cwd {}", p.cwd().display()))?;
     if p.terminal().unwrap_or(false) {
         let sock = a
             .console
@@ -307,9 +312,19 @@ fn apply_process(
             sys.seccomp_load(f)?;
         }
     }
+    // The cwd is entered before the user is dropped, so a directory only root may enter
+    // works; one that root is refused (a root-squashing or user-owned 0700 mount) is tried
+    // again as the container's user.
+    let cwd_error = || format!("process.cwd {}", p.cwd().display());
+    let entered = match sys.chdir(p.cwd()) {
+        Ok(()) => true,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => false,
+        Err(e) => return Err(e).with_ctx(cwd_error),
+    };
     identity::switch_user(sys, p)?;
-    sys.chdir(p.cwd())
-        .with_ctx(|| format!("process.cwd {}", p.cwd().display()))?;
+    if !entered {
+        sys.chdir(p.cwd()).with_ctx(cwd_error)?;
+    }
     sys.umask(p.user().umask().unwrap_or(0o022) as libc::mode_t);
     Ok(())
 }
@@ -515,6 +530,7 @@ mod tests {
             [
                 "Setrlimit",
                 "SeccompLoad",
+                "Chdir",
                 "Prctl:KeepCaps(true)",
                 "Setgroups",
                 "Setresgid",
@@ -522,7 +538,6 @@ mod tests {
                 "Capset",
                 "Prctl:AmbientClearAll",
                 "Prctl:KeepCaps(false)",
-                "Chdir",
                 "Umask",
             ]
         );
@@ -553,6 +568,26 @@ mod tests {
         let e = apply_process(&f, &p, Some(&filter())).unwrap_err();
         assert_eq!(e.0, "Permission denied (os error 13)");
         assert!(!f.calls().iter().any(|c| matches!(c, Call::Setresuid(_))));
+    }
+
+    #[test]
+    fn a_cwd_root_is_refused_is_entered_again_as_the_user() {
+        let f = Fake::new();
+        let tries = std::cell::Cell::new(0);
+        f.fail(libc::EACCES, move |c| {
+            matches!(c, Call::Chdir(_)) && {
+                tries.set(tries.get() + 1);
+                tries.get() == 1
+            }
+        });
+        let s = spec(json!({"process": {"cwd": "/home/u", "user": {"uid": 7, "gid": 7}}}));
+        let p = s.process().clone().unwrap();
+        apply_process(&f, &p, None).unwrap();
+        let st = steps(&f);
+        let chdirs: Vec<usize> = (0..st.len()).filter(|&i| st[i] == "Chdir").collect();
+        let setuid = st.iter().position(|s| s == "Setresuid").unwrap();
+        assert_eq!(chdirs.len(), 2, "{st:?}");
+        assert!(chdirs[0] < setuid && chdirs[1] > setuid, "{st:?}");
     }
 
     #[test]

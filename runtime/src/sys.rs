@@ -79,6 +79,9 @@ pub trait Sys {
     fn umount2(&self, target: &str, flags: libc::c_int) -> io::Result<()>;
     fn pivot_root(&self, new_root: &str, put_old: &str) -> io::Result<()>;
     fn chdir(&self, path: &Path) -> io::Result<()>;
+    /// Makes a directory and its missing parents (mode 0755), as this process resolves paths
+    /// (after pivot_root: inside the container).
+    fn mkdir_all(&self, path: &Path) -> io::Result<()>;
     fn fchdir(&self, dir: BorrowedFd) -> io::Result<()>;
     fn chroot(&self, path: &str) -> io::Result<()>;
     /// The mount(2) flags of the mount holding `path` that a remount must keep (the kernel

@@ -1,5 +1,6 @@
 //! The container's kernel namespaces, cgroup and sysctls in the OCI spec (`linux`).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use berth_api::container::HostConfig;
@@ -57,6 +58,19 @@ pub fn cgroups_path(h: &HostConfig, id: &str) -> PathBuf {
         format!("/{parent}")
     };
     PathBuf::from(format!("{}/{id}", parent.trim_end_matches('/')))
+}
+
+/// The sysctls every container with a network namespace of its own starts with, as
+/// dockerd sets them (the container's settings win): any user may bind low ports and send
+/// ICMP echo requests, in that namespace only.
+pub fn private_network_sysctls() -> HashMap<String, String> {
+    [
+        ("net.ipv4.ip_unprivileged_port_start", "0"),
+        ("net.ipv4.ping_group_range", "0 2147483647"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 /// Namespaced sysctls a container may set (docker's rule).

@@ -166,18 +166,17 @@ fn linux(base: oci_spec::runtime::Linux, input: &Input) -> Result<oci_spec::runt
     } else if unmasked {
         linux.set_readonly_paths(None);
     }
-    if let Some(sysctls) = &h.sysctls {
-        for k in sysctls.keys() {
-            linux::check_sysctl(k, input.netns.is_none(), h.ipc_mode == "host")?;
-        }
-        if !sysctls.is_empty() {
-            linux.set_sysctl(Some(
-                sysctls
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            ));
-        }
+    let mut sysctls = if input.netns.is_some() {
+        linux::private_network_sysctls()
+    } else {
+        Default::default()
+    };
+    for (k, v) in h.sysctls.iter().flatten() {
+        linux::check_sysctl(k, input.netns.is_none(), h.ipc_mode == "host")?;
+        sysctls.insert(k.clone(), v.clone());
+    }
+    if !sysctls.is_empty() {
+        linux.set_sysctl(Some(sysctls));
     }
     if !h.privileged {
         match &plan.security.seccomp {

@@ -22,6 +22,7 @@ pub enum Call {
     Umount2(String, libc::c_int),
     PivotRoot(String, String),
     Chdir(String),
+    MkdirAll(String),
     Fchdir(String),
     Chroot(String),
     Setns(String, libc::c_int),
@@ -210,6 +211,9 @@ impl Sys for Fake {
     }
     fn chdir(&self, path: &Path) -> io::Result<()> {
         self.record(Call::Chdir(path.to_string_lossy().into_owned()))
+    }
+    fn mkdir_all(&self, path: &Path) -> io::Result<()> {
+        self.record(Call::MkdirAll(path.to_string_lossy().into_owned()))
     }
     fn fchdir(&self, dir: BorrowedFd) -> io::Result<()> {
         self.record(Call::Fchdir(fd_path(dir)))

@@ -65,6 +65,14 @@ impl Sys for Linux {
         std::env::set_current_dir(path)
     }
 
+    fn mkdir_all(&self, path: &Path) -> io::Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(path)
+    }
+
     fn fchdir(&self, dir: BorrowedFd) -> io::Result<()> {
         // SAFETY: fchdir on a descriptor borrowed for the call; no memory is involved.
         check(unsafe { libc::fchdir(dir.as_raw_fd()) }.into())

@@ -4,6 +4,7 @@
 
 mod api;
 mod config;
+mod container_defaults;
 mod docker_cli;
 mod docker_cli_streams;
 mod docker_py;

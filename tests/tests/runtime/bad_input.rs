@@ -106,8 +106,9 @@ fn failures_inside_the_container_are_reported_and_undone() {
         &["/bin/no-such-program", "No such file"],
     );
     let mut c = busybox_config(&["/bin/true"]);
-    c["process"]["cwd"] = json!("/no/such/dir");
-    refused(Some(c), None, &["cwd", "/no/such/dir"]);
+    // A missing cwd is made; one under a file cannot be.
+    c["process"]["cwd"] = json!("/bin/true/dir");
+    refused(Some(c), None, &["cwd", "/bin/true/dir"]);
     let mut c = busybox_config(&["/bin/true"]);
     c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/x", "type": "bind", "source": "/no/such/source", "options": ["bind"]}));
     refused(Some(c), None, &["/no/such/source"]);

@@ -7,6 +7,7 @@ use berth_tests::oci_runtime::{busybox_config, Runtime};
 use berth_tests::rootfs::Bundle;
 use berth_tests::{require, skip, unique};
 use serde_json::{json, Value};
+use std::os::unix::fs::PermissionsExt;
 
 /// Runs `script` with `sh -c` in a container made from `edit(config)`; returns the exit
 /// code and stdout, failing the test (with stderr) when the runtime itself fails.
@@ -73,6 +74,25 @@ fn hostname_domainname_env_cwd() {
     );
     assert_eq!(code, 0);
     assert_eq!(out, "inner-host\ninner.domain\nhello there\n/tmp\n");
+    // A missing cwd is made (0755, as runc makes it), also under a read-only root, and a
+    // user other than root enters one only root may.
+    let (code, out) = run_with("pwd; stat -c %a /made /made/here", |c| {
+        c["root"]["readonly"] = json!(true);
+        c["process"]["cwd"] = json!("/made/here");
+    });
+    assert_eq!((code, out.as_str()), (0, "/made/here\n755\n755\n"));
+    let mut cfg = busybox_config(&["/bin/sh", "-c", "pwd; id -u"]);
+    cfg["process"]["cwd"] = json!("/root");
+    cfg["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    let b = Bundle::new(&cfg);
+    let root_only = std::fs::Permissions::from_mode(0o700);
+    std::fs::set_permissions(b.path().join("rootfs/root"), root_only).unwrap();
+    let out = Runtime::new().cmd(&["run", "--bundle", b.path().to_str().unwrap(), &unique("ct")]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(stdout, "/root\n1000\n", "{stderr}");
 }
 
 #[test]

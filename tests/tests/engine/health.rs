@@ -263,7 +263,10 @@ fn the_start_period_and_retries_decide_when_failures_count() {
     assert_eq!(h["Status"], "starting", "{h}");
     assert_eq!(h["FailingStreak"], 0, "{h}");
     assert_eq!(h["Log"][0]["ExitCode"], 3, "{h}");
-    assert_eq!(h["Log"][0]["Output"], "failing\n", "stderr is captured: {h}");
+    assert_eq!(
+        h["Log"][0]["Output"], "failing\n",
+        "stderr is captured: {h}"
+    );
     // Without one, retries failures in a row make it unhealthy; the log keeps five.
     let fast = unique("hc-retries");
     run(&fast, "0s", "4");

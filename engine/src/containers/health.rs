@@ -466,7 +466,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_api::container::StrSlice;
+    use berth_api::strslice::StrSlice;
 
     fn config(test: &[&str]) -> Config {
         Config {

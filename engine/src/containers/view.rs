@@ -348,6 +348,10 @@ mod tests {
             .start(10, now - chrono::Duration::minutes(5))
             .unwrap();
         assert_eq!(status_text(&r), "Up 5 minutes");
+        r.health = Some(super::super::health::reset(None));
+        assert_eq!(status_text(&r), "Up 5 minutes (health: starting)");
+        r.health.as_mut().unwrap().status = "unhealthy".into();
+        assert_eq!(status_text(&r), "Up 5 minutes (unhealthy)");
         r.state.pause().unwrap();
         assert_eq!(status_text(&r), "Up 5 minutes (Paused)");
         r.state

@@ -157,7 +157,7 @@ fn a_check_goes_starting_unhealthy_healthy_in_inspect_ps_filters_and_events() {
         "{}",
         ps_status(&b, &name)
     );
-    assert_eq!(with_health(&b, "starting"), [name.clone()]);
+    assert_eq!(with_health(&b, "starting"), [name.as_str()]);
 
     let h = wait_status(&b, &name, "unhealthy");
     assert!(h["FailingStreak"].as_i64().unwrap() >= 2, "{h}");
@@ -169,7 +169,7 @@ fn a_check_goes_starting_unhealthy_healthy_in_inspect_ps_filters_and_events() {
         assert!(e["Start"].as_str().unwrap() <= e["End"].as_str().unwrap());
     }
     assert!(ps_status(&b, &name).ends_with(" (unhealthy)"));
-    assert_eq!(with_health(&b, "unhealthy"), [name.clone()]);
+    assert_eq!(with_health(&b, "unhealthy"), [name.as_str()]);
     assert!(with_health(&b, "healthy").is_empty());
     // Health checks' execs are not listed once they end (as with dockerd).
     assert_eq!(inspect(&b, &name)["ExecIDs"], Value::Null);
@@ -183,7 +183,7 @@ fn a_check_goes_starting_unhealthy_healthy_in_inspect_ps_filters_and_events() {
         status.starts_with("Up ") && status.ends_with(" (healthy)"),
         "{status}"
     );
-    assert_eq!(with_health(&b, "healthy"), [name.clone()]);
+    assert_eq!(with_health(&b, "healthy"), [name.as_str()]);
 
     // One event per change, not per check; each check is an exec with its events.
     let acts = actions(&b, &name, since);

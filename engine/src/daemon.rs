@@ -95,6 +95,7 @@ async fn serve(
         settings,
         shimd,
         execs: Default::default(),
+        health: Default::default(),
         images: Default::default(),
         events: Default::default(),
         networks,
@@ -120,6 +121,7 @@ async fn serve(
     tracing::info!(hosts = ?engine.settings.hosts, shimd = %socket.display(), "berthd serving (ready in {:?})", started.elapsed());
     shutdown_signal().await;
     tracing::info!("berthd stopping");
+    engine.stop_health_checks().await;
     Ok(())
 }
 

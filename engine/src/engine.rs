@@ -12,6 +12,8 @@ pub struct Engine {
     pub shimd: Shimd,
     pub containers: Store,
     pub execs: Execs,
+    /// Health check monitors of running containers.
+    pub health: crate::containers::health::Monitors,
     pub images: Cache,
     pub events: Bus,
     pub networks: crate::networks::Networks,

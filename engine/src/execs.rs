@@ -191,6 +191,15 @@ fn exec_process(init: Process, req: &CreateRequest, cmd: Vec<String>) -> Result<
 impl Engine {
     /// `POST /containers/{id}/exec`.
     pub async fn exec_create(&self, c: &Arc<Container>, req: CreateRequest) -> Result<String> {
+        let e = self.exec_new(c, req)?;
+        self.execs.insert(e.clone());
+        self.exec_created_event(c, &e);
+        Ok(e.id.clone())
+    }
+
+    /// A configured exec of a running container, not yet listed (a health check's exec is
+    /// never listed, as with dockerd once it ends).
+    pub fn exec_new(&self, c: &Arc<Container>, req: CreateRequest) -> Result<Arc<Exec>> {
         let rec = c.record();
         if !rec.state.running {
             return Err(Error::conflict(format!(
@@ -228,9 +237,8 @@ impl Engine {
             user: req.user.clone(),
             additional_groups: rec.host_config.group_add.clone().unwrap_or_default(),
         });
-        let id = crate::util::new_id();
         let e = Arc::new(Exec {
-            id: id.clone(),
+            id: crate::util::new_id(),
             container_id: c.id.clone(),
             config: req,
             process: p,
@@ -243,14 +251,17 @@ impl Engine {
             }),
             done: watch::Sender::new(false),
         });
-        self.execs.insert(e.clone());
+        Ok(e)
+    }
+
+    /// The `exec_create: <command>` event.
+    pub fn exec_created_event(&self, c: &Container, e: &Exec) {
         let cmd_text = e.config.cmd.clone().unwrap_or_default().join(" ");
         self.container_event_with(
             c,
             &format!("exec_create: {cmd_text}"),
-            &[("execID", id.clone())],
+            &[("execID", e.id.clone())],
         );
-        Ok(id)
     }
 
     /// Claims the exec's one start: refuses a second start, and a container that no

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 
+import docker
 import pytest
 
 from support import skip_unless_lenient, wait_until
@@ -118,3 +119,58 @@ def test_scale_and_run_one_off(client, project):
     assert sorted(c.name for c in dbs) == [f"{proj}_db_1", f"{proj}_db_2"]
     out = compose(d, proj, "run", "--rm", "-T", "app", "sh", "-c", "echo one-off $GREETING")
     assert out.stdout == "one-off hello\n"
+
+
+HEALTH_APP = """\
+version: "2.4"
+services:
+  db:
+    image: busybox:latest
+    command: sh -c 'sleep 1; echo > /tmp/ready; exec sleep 300'
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/{ready}"]
+      interval: 200ms
+      retries: {retries}
+  app:
+    image: busybox:latest
+    command: sleep 300
+    depends_on:
+      db: {{ condition: service_healthy }}
+"""
+
+
+def rfc3339_seconds(s):
+    """Seconds since the epoch of an RFC 3339 time with up to nine fraction digits."""
+    from datetime import datetime
+    base, _, frac = s.rstrip("Z").partition(".")
+    return datetime.fromisoformat(base + "+00:00").timestamp() + float("0." + (frac or "0"))
+
+
+def test_depends_on_service_healthy_waits_for_the_check(client, tmp_path, name):
+    if COMPOSE is None:
+        skip_unless_lenient("docker-compose is not installed (scripts/install-deps.sh installs it)")
+    proj = name.replace("-", "")
+    (tmp_path / "docker-compose.yml").write_text(HEALTH_APP.format(ready="ready", retries=20))
+    try:
+        compose(tmp_path, proj, "up", "-d")
+        db = client.api.inspect_container(f"{proj}_db_1")
+        app = client.api.inspect_container(f"{proj}_app_1")
+        health = db["State"]["Health"]
+        assert health["Status"] == "healthy", health
+        first_ok = next(e for e in health["Log"] if e["ExitCode"] == 0)
+        # The app started only once the db's check had passed.
+        assert rfc3339_seconds(app["State"]["StartedAt"]) >= rfc3339_seconds(first_ok["End"]), \
+            (app["State"]["StartedAt"], health)
+    finally:
+        compose(tmp_path, proj, "down", "-t", "1", check=False)
+    # A db that turns unhealthy: compose refuses to start what depends on it.
+    (tmp_path / "docker-compose.yml").write_text(HEALTH_APP.format(ready="never", retries=1))
+    try:
+        up = compose(tmp_path, proj, "up", "-d", check=False)
+        assert up.returncode != 0, up.stdout + up.stderr
+        assert "is unhealthy" in up.stderr, up.stderr
+        # (not even created)
+        with pytest.raises(docker.errors.NotFound):
+            client.api.inspect_container(f"{proj}_app_1")
+    finally:
+        compose(tmp_path, proj, "down", "-t", "1", check=False)

@@ -255,3 +255,33 @@ def test_prune_and_remove(client, janitor, name):
         keep.reload()
     with pytest.raises(docker.errors.NotFound):
         client.api.remove_container(name + "-up")
+
+
+def test_healthcheck_fields_run_the_check(client, janitor, name):
+    ms = 1_000_000
+    hc = {"test": ["CMD-SHELL", "test -f /tmp/ok || { echo missing; exit 1; }"],
+          "interval": 200 * ms, "timeout": 2000 * ms, "retries": 2, "start_period": 100 * ms}
+    c = janitor.container(client.containers.run("busybox", "sleep 60", name=name, detach=True,
+                                                healthcheck=hc))
+    c.reload()
+    assert c.attrs["Config"]["Healthcheck"] == {
+        "Test": hc["test"], "Interval": 200 * ms, "Timeout": 2000 * ms, "Retries": 2,
+        "StartPeriod": 100 * ms}
+    assert c.attrs["State"]["Health"]["Status"] == "starting"
+
+    def health():
+        c.reload()
+        return c.attrs["State"]["Health"]
+    wait_until("unhealthy", lambda: health()["Status"] == "unhealthy")
+    h = health()
+    assert h["FailingStreak"] >= 2
+    assert h["Log"][-1]["ExitCode"] == 1 and h["Log"][-1]["Output"] == "missing\n"
+    assert [x.name for x in client.containers.list(filters={"health": "unhealthy"})] == [name]
+    assert c.exec_run(["sh", "-c", "echo > /tmp/ok"]).exit_code == 0
+    wait_until("healthy", lambda: health()["Status"] == "healthy")
+    assert [x.name for x in client.containers.list(filters={"health": "healthy"})] == [name]
+    # Test ["NONE"] turns the image's or any check off: no Health at all.
+    off = janitor.container(client.containers.run("busybox", "sleep 60", name=name + "-off",
+                                                  detach=True, healthcheck={"test": ["NONE"]}))
+    off.reload()
+    assert "Health" not in off.attrs["State"]

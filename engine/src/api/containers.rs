@@ -21,12 +21,22 @@ pub async fn list(State(e): State<AppState>, uri: Uri) -> ApiResult {
 
 pub async fn create(
     State(e): State<AppState>,
+    version: Option<axum::Extension<super::Version>>,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
     let q = Query::of(&uri);
-    let req: CreateRequest = decode(&headers, &body, false)?;
+    let mut req: CreateRequest = decode(&headers, &body, false)?;
+    let version = version
+        .map(|v| v.0 .0)
+        .unwrap_or_else(super::ApiVersion::current);
+    if version.before(1, 44) {
+        // StartInterval came with API 1.44: older clients' requests do not set it.
+        if let Some(h) = req.config.healthcheck.as_mut() {
+            h.start_interval = 0;
+        }
+    }
     if let Some(p) = q.get("platform").filter(|p| !p.is_empty()) {
         let want = p.split('/').next().unwrap_or("");
         if want != "linux" {

@@ -101,9 +101,28 @@ pub fn merge(image: &Config, req: &Config) -> Config {
     if c.stop_signal.is_none() {
         c.stop_signal = image.stop_signal.clone();
     }
-    if c.healthcheck.is_none() {
-        c.healthcheck = image.healthcheck.clone();
-    }
+    // The request's check, its unset parts (empty test, zero durations) from the image's.
+    c.healthcheck = match (c.healthcheck.take(), &image.healthcheck) {
+        (None, img) => img.clone(),
+        (Some(mut h), Some(img)) => {
+            if h.test.as_ref().map(|t| t.is_empty()).unwrap_or(true) {
+                h.test = img.test.clone();
+            }
+            for (mine, theirs) in [
+                (&mut h.interval, img.interval),
+                (&mut h.timeout, img.timeout),
+                (&mut h.start_period, img.start_period),
+                (&mut h.start_interval, img.start_interval),
+                (&mut h.retries, img.retries),
+            ] {
+                if *mine == 0 {
+                    *mine = theirs;
+                }
+            }
+            Some(h)
+        }
+        (Some(h), None) => Some(h),
+    };
     if c.on_build.is_none() {
         c.on_build = image.on_build.clone();
     }
@@ -147,6 +166,9 @@ fn check_request(engine: &Engine, config: &Config, hc: &HostConfig) -> Result<(M
     }
     if let Some(s) = &config.stop_signal {
         super::signals::parse(s)?;
+    }
+    if let Some(h) = &config.healthcheck {
+        super::health::validate(h)?;
     }
     spec::mounts::parse(hc)?;
     let plan = spec::Plan::of(hc)?;
@@ -378,6 +400,7 @@ impl Engine {
             config,
             host_config: hc,
             state: RunState::default(),
+            health: None,
             restart_count: 0,
             process,
             // The requested endpoints; filled in when the container starts.

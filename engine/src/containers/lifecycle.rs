@@ -230,9 +230,13 @@ impl Engine {
         let generation = c.try_update(|r| {
             let generation = r.state.start(pid, chrono::Utc::now())?;
             r.network = settings;
+            if super::health::command(&r.config).is_some() {
+                r.health = Some(super::health::reset(r.health.take()));
+            }
             Ok::<_, Refused>(generation)
         })?;
         self.spawn_monitor(c.clone(), generation);
+        self.health_on_start(c, generation);
         self.container_event(c, "start");
         Ok(())
     }
@@ -482,12 +486,13 @@ impl Engine {
             .await
             .map_err(Error::from)?;
         c.try_update(|r| r.state.pause())?;
+        self.health.stop(&c.id);
         self.container_event(c, "pause");
         Ok(())
     }
 
     /// `POST /containers/{id}/unpause`.
-    pub async fn container_unpause(&self, c: &Arc<Container>) -> Result<()> {
+    pub async fn container_unpause(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
         let _op = c.op.lock().await;
         if !c.with(|r| r.state.paused) {
             return Err(Error::conflict(format!("Container {} is not paused", c.id)));
@@ -500,6 +505,7 @@ impl Engine {
             .await
             .map_err(Error::from)?;
         c.try_update(|r| r.state.unpause())?;
+        self.health_resume(c, c.with(|r| r.state.generation));
         self.container_event(c, "unpause");
         Ok(())
     }
@@ -670,6 +676,7 @@ impl Engine {
 
     /// Drops a removed container from the engine and tells waiters.
     fn forget(&self, c: &Arc<Container>) {
+        self.health.stop(&c.id);
         self.execs.forget_container(&c.id);
         self.containers.remove(c);
         c.notify_removed();

@@ -3,6 +3,7 @@
 pub mod attach;
 pub mod create;
 pub mod etcfiles;
+pub mod health;
 pub mod lifecycle;
 pub mod logs;
 pub mod model;

@@ -28,6 +28,8 @@ pub struct Record {
     pub config: Config,
     pub host_config: HostConfig,
     pub state: RunState,
+    /// `State.Health`: from the first start of a container with a health check.
+    pub health: Option<berth_api::container::Health>,
     pub restart_count: i64,
     /// The OCI `process` of the container's init (exec processes start from it).
     pub process: serde_json::Value,

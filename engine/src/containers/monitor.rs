@@ -152,6 +152,7 @@ impl Engine {
         if let Err(e) = updated {
             tracing::error!(container = %c.id, "recording the exit: {e}");
         }
+        self.health.stop(&c.id);
         self.execs.container_stopped(&c.id);
         c.notify_exit(exit.code, exit.error.clone());
         if exit.oom_killed {

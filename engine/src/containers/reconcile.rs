@@ -71,6 +71,9 @@ impl Engine {
                 // Wait answers at once for a task that already exited, and NotFound for
                 // one that is gone; either way the exit is processed like any other.
                 self.spawn_monitor(c.clone(), st.generation);
+                if !c.with(|r| r.state.paused) {
+                    self.health_resume(&c, st.generation);
+                }
                 continue;
             }
             if tasks.contains_key(&c.id) {

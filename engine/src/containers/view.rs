@@ -25,7 +25,7 @@ pub fn state(rec: &Record) -> State {
         error: s.error.clone(),
         started_at: rfc3339_or_zero(&s.started_at),
         finished_at: rfc3339_or_zero(&s.finished_at),
-        health: None,
+        health: rec.health.clone(),
     }
 }
 
@@ -36,10 +36,13 @@ pub fn status_text(rec: &Record) -> String {
     match s.status() {
         Status::Running | Status::Paused => {
             let up = human_duration(now - s.started_at.unwrap_or(now));
-            if s.paused {
-                format!("Up {up} (Paused)")
-            } else {
-                format!("Up {up}")
+            match &rec.health {
+                _ if s.paused => format!("Up {up} (Paused)"),
+                Some(h) if h.status == super::health::STARTING => {
+                    format!("Up {up} (health: starting)")
+                }
+                Some(h) => format!("Up {up} ({})", h.status),
+                None => format!("Up {up}"),
             }
         }
         Status::Restarting => format!(
@@ -283,7 +286,13 @@ pub fn passes(
                         .values()
                         .any(|e| !e.network_id.is_empty() && e.network_id.starts_with(n.as_str()))
             }))
-        && (f.get("health").is_empty() || f.get("health").iter().any(|h| h == "none"))
+        && f.matches_exact(
+            "health",
+            rec.health
+                .as_ref()
+                .map(|h| h.status.as_str())
+                .unwrap_or("none"),
+        )
         && (f.get("expose").is_empty()
             || f.get("expose").iter().any(|e| {
                 let e = if e.contains('/') {
@@ -339,6 +348,10 @@ mod tests {
             .start(10, now - chrono::Duration::minutes(5))
             .unwrap();
         assert_eq!(status_text(&r), "Up 5 minutes");
+        r.health = Some(super::super::health::reset(None));
+        assert_eq!(status_text(&r), "Up 5 minutes (health: starting)");
+        r.health.as_mut().unwrap().status = "unhealthy".into();
+        assert_eq!(status_text(&r), "Up 5 minutes (unhealthy)");
         r.state.pause().unwrap();
         assert_eq!(status_text(&r), "Up 5 minutes (Paused)");
         r.state

@@ -11,6 +11,7 @@ mod docker_py;
 mod exec_user;
 mod faults;
 mod groups;
+mod health;
 mod images;
 mod init;
 mod restart;

@@ -10,6 +10,7 @@ mod docker_py;
 mod exec_user;
 mod faults;
 mod groups;
+mod image_verbs;
 mod images;
 mod init;
 mod restart;

@@ -180,6 +180,73 @@ impl Located {
     }
 }
 
+/// Buffers writes and hands them to the response body in chunks.
+pub struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    pub fn new(tx: tokio::sync::mpsc::Sender<bytes::Bytes>) -> ChannelWriter {
+        ChannelWriter {
+            tx,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= 64 * 1024 {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            let chunk = bytes::Bytes::from(std::mem::take(&mut self.buf));
+            self.tx.blocking_send(chunk).map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away")
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes a tar of everything under the directory `root`, entries named relative to it
+/// (`bin/`, `etc/passwd`: what `docker export` writes), without an entry for `root` itself.
+pub fn write_tree<W: Write>(root: BorrowedFd<'_>, out: W) -> Result<()> {
+    let mut b = tar::Builder::new(out);
+    b.follow_symlinks(false);
+    let top = Path::new("/");
+    // `root` may be an O_PATH descriptor: the listing needs one opened for reading.
+    let fd = nix::fcntl::openat(
+        Some(root.as_raw_fd()),
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io_err("opening", top, e))?;
+    let mut d = nix::dir::Dir::from_fd(fd).map_err(|e| io_err("reading", top, e))?;
+    let mut names: Vec<String> = Vec::new();
+    for ent in d.iter() {
+        let ent = ent.map_err(|e| io_err("reading", top, e))?;
+        let n = ent.file_name().to_string_lossy().into_owned();
+        if n != "." && n != ".." {
+            names.push(n);
+        }
+    }
+    names.sort();
+    for n in names {
+        add_entry(&mut b, d.as_raw_fd(), &n, Path::new(&n))?;
+    }
+    b.finish()
+        .map_err(|e| Error::internal(format!("writing the archive: {e}")))?;
+    Ok(())
+}
+
 fn header_for(st: &FileStat, kind: tar::EntryType) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(kind);

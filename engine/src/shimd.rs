@@ -62,6 +62,14 @@ impl Shimd {
         v1::snapshots_client::SnapshotsClient::new(self.ch.clone())
     }
 
+    pub fn content(&self) -> v1::content_client::ContentClient<NsChannel> {
+        v1::content_client::ContentClient::new(self.ch.clone())
+    }
+
+    pub fn leases(&self) -> v1::leases_client::LeasesClient<NsChannel> {
+        v1::leases_client::LeasesClient::new(self.ch.clone())
+    }
+
     pub fn system(&self) -> v1::system_client::SystemClient<NsChannel> {
         v1::system_client::SystemClient::new(self.ch.clone())
     }

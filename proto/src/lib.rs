@@ -23,6 +23,10 @@ pub mod shim {
 /// The gRPC metadata key that carries the namespace of a call.
 pub const NAMESPACE_HEADER: &str = "berth-namespace";
 
+/// The gRPC metadata key naming a lease (Leases.Create) that the content a call writes
+/// (Content.Write, Snapshots.Diff) is added to, so it stays until the caller is done.
+pub const LEASE_HEADER: &str = "berth-lease";
+
 /// The namespace of calls that carry none.
 pub const DEFAULT_NAMESPACE: &str = "default";
 

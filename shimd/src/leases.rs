@@ -101,6 +101,19 @@ pub fn resources(db: &Db, ns: &str, lease: &str) -> Result<Vec<LeaseResource>, S
         .collect())
 }
 
+/// The lease a call names in its `berth-lease` metadata (checked to exist in `ns`), to
+/// which the content it writes is added.
+pub fn of_request<T>(db: &Db, ns: &str, req: &tonic::Request<T>) -> Result<Option<String>, Status> {
+    let Some(v) = req.metadata().get(berth_proto::LEASE_HEADER) else {
+        return Ok(None);
+    };
+    let id = v
+        .to_str()
+        .map_err(|_| Status::invalid_argument("the lease header is not valid text"))?;
+    get(db, ns, id)?;
+    Ok(Some(id.to_string()))
+}
+
 pub fn is_expired(l: &Lease) -> bool {
     let t = now();
     l.expires_at

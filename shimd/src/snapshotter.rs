@@ -186,6 +186,15 @@ impl Snapshotter {
         Ok(out)
     }
 
+    /// The directory of a snapshot's own files and those of its ancestors, nearest first.
+    pub fn layer_dirs(&self, ns: &str, key: &str) -> Result<(PathBuf, Vec<PathBuf>), Status> {
+        let mut chain = self.chain(ns, key)?.into_iter().map(|r| self.fs_dir(r.id));
+        let own = chain
+            .next()
+            .ok_or_else(|| Status::not_found(format!("snapshot {key:?} not found")))?;
+        Ok((own, chain.collect()))
+    }
+
     /// A new active snapshot (or view) on top of `parent`; returns its mounts.
     pub fn prepare(
         &self,

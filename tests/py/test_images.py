@@ -197,3 +197,49 @@ def test_credentials_reach_the_registry(client, api, janitor, derived, auth_regi
     img = client.images.pull(repo, tag="v1",
                              auth_config={"username": "py", "password": "secret-pw"})
     assert img.id == derived.id
+
+
+def test_commit_export_and_import(client, api, janitor, name, tmp_path):
+    """container.commit (message, author, changes), container.export and
+    api.import_image from a file and from bytes, as dockerd answers them."""
+    c = client.containers.run("busybox", ["sh", "-c", "echo new > /root/added; rm /bin/ls"],
+                              name=name, detach=True)
+    janitor.container(c)
+    assert c.wait()["StatusCode"] == 0
+    kinds = {ch["Path"]: ch["Kind"] for ch in c.diff()}
+    assert kinds["/root/added"] == 1 and kinds["/bin/ls"] == 2 and kinds["/root"] == 0
+
+    janitor.image(f"{name}:committed")
+    img = c.commit(repository=name, tag="committed", message="py commit", author="py",
+                   changes=['CMD ["cat", "/root/added"]', "ENV FROM_PY=1"])
+    assert img.id.startswith("sha256:")
+    assert img.attrs["Author"] == "py" and img.attrs["Comment"] == "py commit"
+    assert "FROM_PY=1" in img.attrs["Config"]["Env"]
+    assert img.history()[0]["Comment"] == "py commit"
+    out = client.containers.run(f"{name}:committed", remove=True)
+    assert out == b"new\n"
+
+    with pytest.raises(docker.errors.APIError) as e:
+        c.commit(repository=name, tag="bad", changes=["RUN true"])
+    assert e.value.status_code == 400
+    assert "run is not a valid change command" in str(e.value)
+
+    tar_path = tmp_path / "fs.tar"
+    with open(tar_path, "wb") as f:
+        for chunk in c.export():
+            f.write(chunk)
+    with tarfile.open(tar_path) as t:
+        names = t.getnames()
+    assert "root/added" in names and "bin/ls" not in names
+
+    janitor.image(f"{name}:imported")
+    out = api.import_image(src=str(tar_path), repository=name, tag="imported",
+                           changes=['CMD ["cat", "/root/added"]'])
+    status = json.loads(out.strip().splitlines()[-1])["status"]
+    assert status == client.images.get(f"{name}:imported").id
+    assert client.containers.run(f"{name}:imported", remove=True) == b"new\n"
+
+    janitor.image(f"{name}:from-bytes")
+    api.import_image_from_data(tar_path.read_bytes(), repository=name, tag="from-bytes")
+    hist = client.images.get(f"{name}:from-bytes").history()
+    assert hist[0]["Comment"] == "Imported from -"

@@ -262,6 +262,11 @@ impl Grpc {
         ContainersClient::new(self.ch.clone())
     }
 
+    /// The channel, for the other services' clients.
+    pub fn channel(&self) -> NsChannel {
+        self.ch.clone()
+    }
+
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
     }

@@ -94,32 +94,6 @@ pub async fn head(State(e): State<AppState>, Path(id): Path<String>, req: Reques
     Ok(r)
 }
 
-/// Buffers writes and hands them to the response body in chunks.
-struct ChannelWriter {
-    tx: mpsc::Sender<Bytes>,
-    buf: Vec<u8>,
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= 64 * 1024 {
-            self.flush()?;
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        if !self.buf.is_empty() {
-            let chunk = Bytes::from(std::mem::take(&mut self.buf));
-            self.tx.blocking_send(chunk).map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away")
-            })?;
-        }
-        Ok(())
-    }
-}
-
 pub async fn get(State(e): State<AppState>, Path(id): Path<String>, req: Request) -> ApiResult {
     let q = Query::of(req.uri());
     let c = e.container(&id)?;
@@ -130,10 +104,7 @@ pub async fn get(State(e): State<AppState>, Path(id): Path<String>, req: Request
     let top = archive::top_name(&path);
     tokio::task::spawn_blocking(move || {
         let _keep = (root, guard);
-        let mut w = ChannelWriter {
-            tx,
-            buf: Vec::new(),
-        };
+        let mut w = archive::ChannelWriter::new(tx);
         if let Err(err) = l.write_tar(&top, &mut w) {
             tracing::warn!("archiving {path}: {err}");
         }

@@ -243,3 +243,46 @@ pub async fn prune(State(e): State<AppState>, uri: Uri) -> ApiResult {
     let q = Query::of(&uri);
     Ok(ok_json(&e.container_prune(&q.filters()?).await?))
 }
+
+/// `GET /containers/{id}/changes` (`docker diff`).
+pub async fn changes(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let c = e.container(&id)?;
+    Ok(ok_json(&e.container_changes(&c).await?))
+}
+
+/// `GET /containers/{id}/export` (`docker export`): the filesystem as a tar stream.
+pub async fn export(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let c = e.container(&id)?;
+    let rx = e.container_export(&c).await?;
+    Ok(super::stream("application/octet-stream", rx))
+}
+
+/// `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=` (`docker
+/// commit`); the body holds config fields that replace the container's (or `null`).
+pub async fn commit(
+    State(e): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let q = Query::of(&uri);
+    let config: Option<berth_api::container::Config> = decode(&headers, &body, true)?;
+    let c = e.container(q.str("container"))?;
+    // Since API 1.13 a commit pauses unless told otherwise.
+    let pause = q.str("pause").is_empty() || q.bool("pause");
+    let id = e
+        .container_commit(
+            &c,
+            crate::containers::commit::CommitOptions {
+                repo: q.str("repo").to_string(),
+                tag: q.str("tag").to_string(),
+                comment: q.str("comment").to_string(),
+                author: q.str("author").to_string(),
+                pause,
+                changes: q.all("changes"),
+                config,
+            },
+        )
+        .await?;
+    Ok(json(StatusCode::CREATED, &serde_json::json!({ "Id": id })))
+}

@@ -55,23 +55,57 @@ fn platform(q: &Query) -> Result<Option<v1::Platform>, Error> {
     }
 }
 
-/// `POST /images/create`: pull (`fromImage`). Importing a root filesystem (`fromSrc`) is
-/// not supported.
-pub async fn create(State(e): State<AppState>, uri: Uri, headers: HeaderMap) -> ApiResult {
+/// `POST /images/create`: pull (`fromImage`), or import a root filesystem tar (`fromSrc`:
+/// `-` for the request body).
+pub async fn create(State(e): State<AppState>, uri: Uri, req: Request) -> ApiResult {
     let q = Query::of(&uri);
-    if q.get("fromSrc").is_some() {
-        return Err(Error::new(
-            crate::error::Kind::NotImplemented,
-            "importing a root filesystem tarball (fromSrc) is not supported; use `docker load` with an image archive",
-        ));
+    if let Some(src) = q.get("fromSrc") {
+        return import(e, &q, src.to_string(), req).await;
     }
     let image = q.str("fromImage");
     if image.is_empty() {
         return Err(Error::invalid("fromImage is required"));
     }
     let rx = e
-        .image_pull(image, q.str("tag"), registry_auth(&headers)?, platform(&q)?)
+        .image_pull(
+            image,
+            q.str("tag"),
+            registry_auth(req.headers())?,
+            platform(&q)?,
+        )
         .await?;
+    Ok(super::stream("application/json", rx))
+}
+
+/// `fromSrc`: the archive is the body (`-`) or at a URL. Answers `{"status":"<id>"}` as
+/// dockerd does once the image exists; a failure is an error status.
+async fn import(e: AppState, q: &Query, src: String, req: Request) -> ApiResult {
+    if let Some(p) = platform(q)? {
+        if p.os != "linux" {
+            return Err(Error::invalid(format!(
+                "unsupported platform {}/{}: this engine runs linux containers",
+                p.os, p.architecture
+            )));
+        }
+    }
+    let opts = crate::images::import::ImportOptions {
+        source: src.clone(),
+        repo: q.str("repo").to_string(),
+        tag: q.str("tag").to_string(),
+        message: q.str("message").to_string(),
+        changes: q.all("changes"),
+    };
+    let id = if src == "-" {
+        let (body, drained) = super::upload::upload(req);
+        let r = e.image_import(body, opts).await;
+        drained.wait().await;
+        r?
+    } else {
+        e.image_import_url(&src, opts).await?
+    };
+    let line = berth_api::progress::Message::status(id, "").to_line();
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let _ = tx.try_send(axum::body::Bytes::from(line));
     Ok(super::stream("application/json", rx))
 }
 

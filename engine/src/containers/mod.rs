@@ -1,8 +1,11 @@
 //! Containers: what users create, name, start and remove.
 
 pub mod attach;
+pub mod changes;
+pub mod commit;
 pub mod create;
 pub mod etcfiles;
+pub mod export;
 pub mod health;
 pub mod lifecycle;
 pub mod logs;

@@ -1,7 +1,10 @@
 //! Images as the engine sees them: shimd's named images grouped by image ID (the config
 //! digest), with their parsed configs cached by manifest digest (content never changes).
 
+pub mod compose;
 pub mod config;
+pub mod config_changes;
+pub mod import;
 pub mod ops;
 pub mod progress;
 pub mod reference;

@@ -10,6 +10,33 @@ pub fn normalize(r: &str) -> Result<Reference> {
     Reference::parse(r).map_err(|e| Error::invalid(format!("invalid reference format: {e}")))
 }
 
+/// The fully qualified name of an image `commit` or `import` makes, from the request's
+/// `repo` and `tag`. A bad name is a 500, dockerd 20.10's status for it there.
+pub fn normalize_new_name(repo: &str, tag: &str) -> Result<String> {
+    if repo.is_empty() {
+        return Err(Error::invalid(
+            "a repository name is required: images without a name are not kept (give REPOSITORY[:TAG])",
+        ));
+    }
+    if repo.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(Error::internal(
+            "invalid reference format: repository name must be lowercase",
+        ));
+    }
+    let full = if tag.is_empty() {
+        repo.to_string()
+    } else {
+        format!("{repo}:{tag}")
+    };
+    let r = normalize(&full).map_err(|e| Error::internal(e.message))?;
+    if r.digest.is_some() {
+        return Err(Error::invalid(
+            "refusing to create a tag with a digest reference",
+        ));
+    }
+    Ok(r.to_string())
+}
+
 /// The short form docker shows: "docker.io/library/x:t" → "x:t", "docker.io/u/x:t" → "u/x:t".
 pub fn familiar(full: &str) -> String {
     if let Some(rest) = full.strip_prefix("docker.io/") {

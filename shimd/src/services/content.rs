@@ -145,6 +145,7 @@ impl Content for ContentService {
         req: Request<Streaming<WriteContentRequest>>,
     ) -> Result<Response<WriteContentResponse>, Status> {
         let ns = namespace::of(&req)?;
+        let lease = crate::leases::of_request(&self.core.db, &ns, &req)?;
         let mut s = req.into_inner();
         let first = s
             .message()
@@ -178,6 +179,9 @@ impl Content for ContentService {
             .map_err(|e| Status::internal(format!("commit task: {e}")))?
             .map_err(status)?;
         let key = d.to_string();
+        if let Some(l) = &lease {
+            crate::leases::add_resource(&self.core.db, &ns, l, crate::leases::CONTENT, &key)?;
+        }
         self.core.db.write(|tx| {
             let mut info: ContentInfo = tx.get(CONTENT, &ns, &key)?.unwrap_or(ContentInfo {
                 digest: key.clone(),

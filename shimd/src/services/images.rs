@@ -7,10 +7,10 @@ use berth_image::archive;
 use berth_image::manifest;
 use berth_proto::v1::images_server::{Images, ImagesServer};
 use berth_proto::v1::{
-    import_request, pull_progress, DeleteImageRequest, ExportChunk, ExportRequest, GetImageRequest,
-    Image, ImageDetail, ImportRequest, ImportResponse, InspectImageRequest, ListImagesRequest,
-    ListImagesResponse, PullProgress, PullRequest, PushProgress, PushRequest, TagImageRequest,
-    UnpackRequest, UnpackResponse,
+    import_request, pull_progress, CreateImageRequest, DeleteImageRequest, ExportChunk,
+    ExportRequest, GetImageRequest, Image, ImageDetail, ImportRequest, ImportResponse,
+    InspectImageRequest, ListImagesRequest, ListImagesResponse, PullProgress, PullRequest,
+    PushProgress, PushRequest, TagImageRequest, UnpackRequest, UnpackResponse,
 };
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
@@ -319,6 +319,13 @@ impl Images for ImagesService {
         })))
     }
 
+    async fn create(&self, req: Request<CreateImageRequest>) -> Result<Response<Image>, Status> {
+        let ns = namespace::of(&req)?;
+        Ok(Response::new(
+            create_image(&self.core, &ns, req.into_inner()).await?,
+        ))
+    }
+
     async fn unpack(
         &self,
         req: Request<UnpackRequest>,
@@ -345,6 +352,42 @@ impl Images for ImagesService {
             chain_id: chain.to_string(),
         }))
     }
+}
+
+/// Images.Create: checks that the target and every blob it reaches are stored, records
+/// them as used by `ns`, unpacks for the host platform if asked, then names the image.
+async fn create_image(core: &Arc<Core>, ns: &str, r: CreateImageRequest) -> Result<Image, Status> {
+    let name = image_records::normalize(&r.name)?;
+    let target = r
+        .target
+        .ok_or_else(|| Status::invalid_argument("a target descriptor is required"))?;
+    let t = from_proto(&target);
+    let host = berth_image::platform::Platform::host();
+    let resolved = manifest::resolve(&core.content, &t, &host)
+        .map_err(|e| crate::image_error::context(status(e), &format!("image {name}")))?;
+    let mut blobs = Vec::new();
+    for d in manifest::walk(&core.content, &t) {
+        let digest = d.digest().map_err(status)?;
+        if !core.content.exists(&digest) {
+            return Err(Status::failed_precondition(format!(
+                "image {name}: blob {digest} ({}) is not in the content store; write it first",
+                d.media_type
+            )));
+        }
+        blobs.push(digest);
+    }
+    let lease = OpLease::new(&core.db, ns, "create")?;
+    for b in &blobs {
+        lease.add(crate::leases::CONTENT, &b.to_string())?;
+    }
+    image_records::add_content_refs(core, ns, &blobs)?;
+    if r.unpack {
+        let budget = crate::unpack::budget(core);
+        crate::unpack::unpack_image(core, ns, &resolved, &lease, &budget)
+            .await
+            .map_err(|e| crate::image_error::context(e, &name))?;
+    }
+    image_records::put(core, ns, &name, target, r.labels)
 }
 
 /// Stores the blobs of an import stream, then records (and unpacks) its images. Every

@@ -1,14 +1,17 @@
-//! berth.v1.Snapshots: prepare, view, mounts, commit, remove, stat, list, usage, diff, apply.
+//! berth.v1.Snapshots: prepare, view, mounts, commit, remove, stat, list, usage, diff,
+//! changes, apply.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use berth_image::changes::ChangesSource;
 use berth_image::diff::{write_layer, DiffSource};
 use berth_image::media;
 use berth_proto::v1::snapshots_server::{Snapshots, SnapshotsServer};
 use berth_proto::v1::{
-    ApplyRequest, CommitSnapshotRequest, Descriptor, DiffRequest, ListSnapshotsRequest,
-    ListSnapshotsResponse, MountsResponse, PrepareSnapshotRequest, SnapshotInfo,
-    SnapshotKeyRequest, SnapshotKind, SnapshotUsage,
+    ApplyRequest, Change, ChangeKind, ChangesRequest, ChangesResponse, CommitSnapshotRequest,
+    Descriptor, DiffRequest, ListSnapshotsRequest, ListSnapshotsResponse, MountsResponse,
+    PrepareSnapshotRequest, SnapshotInfo, SnapshotKeyRequest, SnapshotKind, SnapshotUsage,
 };
 use tonic::{Request, Response, Status};
 
@@ -141,6 +144,7 @@ impl Snapshots for SnapshotsService {
 
     async fn diff(&self, req: Request<DiffRequest>) -> Result<Response<Descriptor>, Status> {
         let ns = namespace::of(&req)?;
+        let client_lease = crate::leases::of_request(&self.core.db, &ns, &req)?;
         let r = req.into_inner();
         let mt = if r.media_type.is_empty() {
             media::OCI_LAYER_GZIP.to_string()
@@ -199,6 +203,15 @@ impl Snapshots for SnapshotsService {
             .map_err(|e| Status::internal(format!("diff task: {e}")))?
             .map_err(status)?;
         lease.add(crate::leases::CONTENT, &digest.to_string())?;
+        if let Some(l) = &client_lease {
+            crate::leases::add_resource(
+                &core.db,
+                &ns,
+                l,
+                crate::leases::CONTENT,
+                &digest.to_string(),
+            )?;
+        }
         crate::image_records::add_content_refs(&core, &ns, std::slice::from_ref(&digest))?;
         let mut labels = r.labels;
         labels.insert("berth.io/uncompressed".into(), diff_id.to_string());
@@ -218,6 +231,52 @@ impl Snapshots for SnapshotsService {
             annotations: Default::default(),
             platform: None,
         }))
+    }
+
+    async fn changes(
+        &self,
+        req: Request<ChangesRequest>,
+    ) -> Result<Response<ChangesResponse>, Status> {
+        let ns = namespace::of(&req)?;
+        let r = req.into_inner();
+        let core = self.core.clone();
+        let rec = core.snapshots.get(&ns, &r.key)?;
+        if kind_of(&rec) != SnapshotKind::Active {
+            return Err(Status::failed_precondition(format!(
+                "snapshot {:?} is not active: only a writable snapshot has changes",
+                r.key
+            )));
+        }
+        let (own, lowers) = core.snapshots.layer_dirs(&ns, &r.key)?;
+        let driver = core.snapshots.driver();
+        let found = tokio::task::spawn_blocking(move || {
+            let src = match driver {
+                Driver::Overlay => ChangesSource::Overlay {
+                    upper: &own,
+                    lowers: &lowers,
+                },
+                Driver::Native => ChangesSource::Compare {
+                    lower: lowers.first().map(PathBuf::as_path),
+                    upper: &own,
+                },
+            };
+            berth_image::changes::changes(src, &r.exclude)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("changes task: {e}")))?
+        .map_err(status)?;
+        let changes = found
+            .into_iter()
+            .map(|c| Change {
+                path: c.path,
+                kind: match c.kind {
+                    berth_image::changes::ChangeKind::Modified => ChangeKind::Modified,
+                    berth_image::changes::ChangeKind::Added => ChangeKind::Added,
+                    berth_image::changes::ChangeKind::Deleted => ChangeKind::Deleted,
+                } as i32,
+            })
+            .collect();
+        Ok(Response::new(ChangesResponse { changes }))
     }
 
     async fn apply(&self, req: Request<ApplyRequest>) -> Result<Response<()>, Status> {

@@ -12,6 +12,7 @@ mod exec_user;
 mod faults;
 mod groups;
 mod health;
+mod image_verbs;
 mod images;
 mod init;
 mod restart;

@@ -73,7 +73,7 @@ fn assert_snapshots_consistent(s: &Shimd) {
 }
 
 /// Mounts `mounts` (lines `TYPE SOURCE OPTIONS` from berthctl) on `at`, read-only.
-fn mount_lines(lines: &str, at: &Path) {
+pub(crate) fn mount_lines(lines: &str, at: &Path) {
     let l = lines.lines().next().expect("one mount");
     let mut p = l.splitn(3, ' ');
     let (typ, src, opts) = (p.next().unwrap(), p.next().unwrap(), p.next().unwrap_or(""));
@@ -86,7 +86,7 @@ fn mount_lines(lines: &str, at: &Path) {
     assert!(st.success(), "mount {l}");
 }
 
-fn umount(at: &Path) {
+pub(crate) fn umount(at: &Path) {
     let _ = nix::mount::umount2(at, nix::mount::MntFlags::MNT_DETACH);
 }
 

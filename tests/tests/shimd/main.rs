@@ -4,6 +4,7 @@
 //! One test binary per area (one link instead of one per file); the modules are the topics.
 
 mod images;
+mod images_create;
 mod images_hostile;
 mod images_registry;
 mod images_store;

@@ -6,6 +6,7 @@
 //! service on it, and an image builder can reuse it.
 
 pub mod archive;
+pub mod changes;
 pub mod compression;
 pub mod diff;
 pub mod digest;

@@ -343,7 +343,10 @@ fn add_dir<W: Write>(
     as_path: &Path,
 ) -> Result<()> {
     let mut h = header_for(st, tar::EntryType::Directory);
-    b.append_data(&mut h, as_path, std::io::empty())
+    // A directory's name ends with a slash, as dockerd writes it (`bin/`).
+    let mut named = as_path.as_os_str().to_owned();
+    named.push("/");
+    b.append_data(&mut h, Path::new(&named), std::io::empty())
         .map_err(|e| io_err("archiving", as_path, e))?;
     let dup = nix::unistd::dup(dir.as_raw_fd()).map_err(|e| io_err("reading", as_path, e))?;
     let mut d = nix::dir::Dir::from_fd(dup).map_err(|e| io_err("reading", as_path, e))?;

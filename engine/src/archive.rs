@@ -68,6 +68,17 @@ pub struct Located {
 /// Finds `path` in the root `root`. A trailing "/" or "/." follows a final symlink, as
 /// with docker; otherwise the link itself is meant.
 pub fn locate(root: BorrowedFd<'_>, path: &str) -> Result<Located> {
+    let found = locate_entry(root, path)?;
+    let follow = path.ends_with('/') || path.ends_with("/.");
+    if follow && SFlag::from_bits_truncate(found.stat.st_mode & libc::S_IFMT) != SFlag::S_IFDIR {
+        // A path written as a directory names a file: dockerd's answer (a 500) and words,
+        // with the path in the container.
+        return Err(Error::internal(format!("lstat {path}: not a directory")));
+    }
+    Ok(found)
+}
+
+fn locate_entry(root: BorrowedFd<'_>, path: &str) -> Result<Located> {
     let follow = path.ends_with('/') || path.ends_with("/.");
     let (parent, name) = split(path);
     let not_found = || Error::not_found(format!("Could not find the file {path} in container"));
@@ -664,8 +675,11 @@ mod tests {
             .unwrap();
         assert_eq!(
             names(&out),
-            vec!["etc", "etc/hostname", "etc/sub", "etc/sub/a"]
+            vec!["etc/", "etc/hostname", "etc/sub/", "etc/sub/a"]
         );
+        // A file named as a directory.
+        let e = locate(r.as_fd(), "/etc/hostname/").unwrap_err();
+        assert_eq!(e.message, "lstat /etc/hostname/: not a directory");
         // The link is archived as a link, and following it stays inside the root.
         let l = locate(r.as_fd(), "/escape").unwrap();
         assert_eq!(l.path_stat().link_target, "/../../outside");

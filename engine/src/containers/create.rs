@@ -132,6 +132,27 @@ pub fn merge(image: &Config, req: &Config) -> Config {
     c
 }
 
+/// Refuses an environment entry without a name (`=foo`), as dockerd does.
+pub fn validate_env(env: &[String]) -> Result<()> {
+    match env.iter().find(|e| e.starts_with('=')) {
+        Some(e) => Err(Error::invalid(format!("invalid environment variable: {e}"))),
+        None => Ok(()),
+    }
+}
+
+/// A legacy link `name[:alias]` as (name, alias); the alias defaults to the name. A
+/// malformed one is a 500, dockerd 20.10's status for it.
+pub fn parse_link(link: &str) -> Result<(&str, &str)> {
+    let mut parts = link.split(':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(name), None, None) if !name.is_empty() => Ok((name, name)),
+        (Some(name), Some(alias), None) if !name.is_empty() && !alias.is_empty() => {
+            Ok((name, alias))
+        }
+        _ => Err(Error::internal(format!("bad format for links: {link}"))),
+    }
+}
+
 /// Everything about the request that can be checked without touching anything: its
 /// network mode and the checked host config.
 fn check_request(engine: &Engine, config: &Config, hc: &HostConfig) -> Result<(Mode, spec::Plan)> {
@@ -161,6 +182,16 @@ fn check_request(engine: &Engine, config: &Config, hc: &HostConfig) -> Result<(M
         )));
     }
     etcfiles::validate_extra_hosts(hc.extra_hosts.as_deref().unwrap_or(&[]))?;
+    validate_env(config.env.as_deref().unwrap_or(&[]))?;
+    for link in hc.links.iter().flatten() {
+        let (target, _alias) = parse_link(link)?;
+        engine.containers.get(target).map_err(|e| {
+            Error::invalid(format!(
+                "could not get container for {target}: {}",
+                e.message
+            ))
+        })?;
+    }
     if mode == Mode::Host && !hc.dns.as_deref().unwrap_or(&[]).is_empty() {
         // dockerd allows it; nothing to check.
     }
@@ -574,6 +605,28 @@ mod tests {
             },
         );
         assert_eq!((c.entrypoint, c.cmd), (None, ss(&["serve"])));
+    }
+
+    #[test]
+    fn env_entries_need_a_name() {
+        let env = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(validate_env(&env(&["A=1", "B", "C="])).is_ok());
+        assert_eq!(
+            validate_env(&env(&["A=1", "=foo"])).unwrap_err().message,
+            "invalid environment variable: =foo"
+        );
+    }
+
+    #[test]
+    fn links_are_name_and_optional_alias() {
+        assert_eq!(parse_link("db").unwrap(), ("db", "db"));
+        assert_eq!(parse_link("db:alias").unwrap(), ("db", "alias"));
+        for bad in ["a:b:c", ":x", "x:", ""] {
+            assert_eq!(
+                parse_link(bad).unwrap_err().message,
+                format!("bad format for links: {bad}")
+            );
+        }
     }
 
     #[test]

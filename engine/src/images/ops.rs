@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 
 use super::progress::{PullTranslator, PushTranslator};
-use super::reference::{familiar, familiar_repo, has_tag, normalize, remote_path};
+use super::reference::{familiar, familiar_repo, has_tag, normalize, remote_path, taggable};
 use super::{ImageInfo, Named};
 use crate::engine::Engine;
 use crate::error::{Error, Kind, Result};
@@ -262,12 +262,7 @@ impl Engine {
         } else {
             format!("{repo}:{tag}")
         };
-        let target = normalize(&target)?;
-        if target.digest.is_some() {
-            return Err(Error::invalid(
-                "refusing to create a tag with a digest reference",
-            ));
-        }
+        let target = taggable(normalize(&target)?)?;
         let resolved = self.images.resolve(&self.shimd, source).await?;
         let src = match &resolved.name {
             Some(n) => n.clone(),

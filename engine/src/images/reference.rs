@@ -29,12 +29,23 @@ pub fn normalize_new_name(repo: &str, tag: &str) -> Result<String> {
         format!("{repo}:{tag}")
     };
     let r = normalize(&full).map_err(|e| Error::internal(e.message))?;
+    Ok(taggable(r)?.to_string())
+}
+
+/// `r` if an image may be given it as a new name: not a digest reference, and not a name
+/// that reads as a digest algorithm (`sha256:abc` would be taken for a digest later).
+pub fn taggable(r: Reference) -> Result<Reference> {
     if r.digest.is_some() {
         return Err(Error::invalid(
             "refusing to create a tag with a digest reference",
         ));
     }
-    Ok(r.to_string())
+    if familiar(&r.name()) == "sha256" {
+        return Err(Error::invalid(
+            "refusing to create an ambiguous tag using digest algorithm as name",
+        ));
+    }
+    Ok(r)
 }
 
 /// The short form docker shows: "docker.io/library/x:t" → "x:t", "docker.io/u/x:t" → "u/x:t".
@@ -101,5 +112,20 @@ mod tests {
         assert!(looks_like_id("0123abcd"));
         assert!(!looks_like_id("busybox"));
         assert!(has_tag("docker.io/library/busybox:latest"));
+    }
+
+    #[test]
+    fn names_that_read_as_digests_are_not_taggable() {
+        let refused = |r: &str| taggable(normalize(r).unwrap()).unwrap_err().message;
+        assert_eq!(
+            refused("sha256:abc"),
+            "refusing to create an ambiguous tag using digest algorithm as name"
+        );
+        assert_eq!(
+            refused(&format!("busybox@sha256:{}", "a".repeat(64))),
+            "refusing to create a tag with a digest reference"
+        );
+        assert!(taggable(normalize("x:sha256").unwrap()).is_ok());
+        assert!(taggable(normalize("me/sha256:1").unwrap()).is_ok());
     }
 }

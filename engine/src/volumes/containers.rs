@@ -115,7 +115,11 @@ impl Engine {
         let mut out = Vec::new();
         for spec in hc.volumes_from.iter().flatten() {
             let (reference, rw) = mounts::parse_volumes_from(spec)?;
-            let src = self.containers.get(&reference)?;
+            // A missing container is the request's fault: dockerd answers 400.
+            let src = self
+                .containers
+                .get(&reference)
+                .map_err(|e| Error::invalid(e.message))?;
             for m in src
                 .with(|r| r.mounts.clone())
                 .into_iter()

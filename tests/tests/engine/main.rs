@@ -15,6 +15,7 @@ mod health;
 mod image_verbs;
 mod images;
 mod init;
+mod refusals;
 mod restart;
 mod signals;
 mod spec;

@@ -18,6 +18,9 @@ use nix::sys::stat::{FileStat, Mode, SFlag};
 
 use crate::error::{Error, Result};
 
+mod undo;
+use undo::Journal;
+
 fn io_err(what: &str, path: &Path, e: impl std::fmt::Display) -> Error {
     Error::internal(format!("{what} {}: {e}", path.display()))
 }
@@ -383,17 +386,23 @@ pub struct ExtractOptions {
     pub copy_uid_gid: bool,
 }
 
-/// Opens (creating as needed) directory `rel` below `base`, one component at a time,
-/// never following a symlink.
-fn open_dirs(base: RawFd, rel: &Path) -> Result<OwnedFd> {
+/// Opens directory `rel` below `base`, one component at a time, never following a
+/// symlink. With a journal, missing directories are made (and recorded in it); without,
+/// only existing ones are opened.
+fn open_dirs(base: RawFd, rel: &Path, mut journal: Option<&mut Journal>) -> Result<OwnedFd> {
     let mut cur = nix::unistd::dup(base).map_err(|e| Error::internal(e.to_string()))?;
     // SAFETY: a fresh descriptor.
     let mut cur_owned = unsafe { OwnedFd::from_raw_fd(cur) };
+    let mut walked = PathBuf::new();
     for c in rel.components() {
         let Component::Normal(n) = c else { continue };
-        match nix::sys::stat::mkdirat(Some(cur), n, Mode::from_bits_truncate(0o755)) {
-            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-            Err(e) => return Err(io_err("creating", rel, e)),
+        walked.push(n);
+        if let Some(j) = journal.as_deref_mut() {
+            match nix::sys::stat::mkdirat(Some(cur), n, Mode::from_bits_truncate(0o755)) {
+                Ok(()) => j.created(&walked, true),
+                Err(nix::errno::Errno::EEXIST) => {}
+                Err(e) => return Err(io_err("creating", rel, e)),
+            }
         }
         let fd = nix::fcntl::openat(
             Some(cur),
@@ -448,6 +457,27 @@ pub fn extract<R: Read>(
             }
             _ => Error::not_found(format!("Could not find the file {dest} in container")),
         })?;
+    let mut journal = Journal::new();
+    match extract_entries(&dest_fd, input, opts, &mut journal) {
+        Ok(()) => {
+            journal.commit(&dest_fd);
+            Ok(())
+        }
+        Err(mut e) => {
+            journal.roll_back(&dest_fd);
+            e.message.push_str("; nothing of the archive was kept");
+            Err(e)
+        }
+    }
+}
+
+/// Extracts every entry of `input` below `dest_fd`, recording each change in `journal`.
+fn extract_entries<R: Read>(
+    dest_fd: &OwnedFd,
+    input: R,
+    opts: &ExtractOptions,
+    journal: &mut Journal,
+) -> Result<()> {
     let mut ar = tar::Archive::new(input);
     let entries = ar
         .entries()
@@ -462,7 +492,11 @@ pub fn extract<R: Read>(
         let Some(name) = rel.file_name().map(|n| n.to_os_string()) else {
             continue;
         };
-        let parent = open_dirs(dest_fd.as_raw_fd(), rel.parent().unwrap_or(Path::new("")))?;
+        let parent = open_dirs(
+            dest_fd.as_raw_fd(),
+            rel.parent().unwrap_or(Path::new("")),
+            Some(journal),
+        )?;
         let pfd = parent.as_raw_fd();
         let h = entry.header().clone();
         let mode = Mode::from_bits_truncate(h.mode().unwrap_or(0o644) & 0o7777);
@@ -493,30 +527,21 @@ pub fn extract<R: Read>(
                 _ => {}
             }
         }
-        let remove_existing = |allow_dir: bool| -> Result<()> {
+        // What is in the way goes aside (to be put back if the extraction fails).
+        let clear_way = |journal: &mut Journal| -> Result<()> {
             match existing_is_dir {
-                Some(true) if allow_dir => Ok(()),
-                Some(true) => nix::unistd::unlinkat(
-                    Some(pfd),
-                    name.as_os_str(),
-                    nix::unistd::UnlinkatFlags::RemoveDir,
-                )
-                .map_err(|e| io_err("replacing", &rel, e)),
-                Some(false) => nix::unistd::unlinkat(
-                    Some(pfd),
-                    name.as_os_str(),
-                    nix::unistd::UnlinkatFlags::NoRemoveDir,
-                )
-                .map_err(|e| io_err("replacing", &rel, e)),
+                Some(true) => journal.remove_dir(pfd, &name, &rel),
+                Some(false) => journal.move_aside(pfd, &name, &rel),
                 None => Ok(()),
             }
         };
         match kind {
             tar::EntryType::Directory => {
                 if existing_is_dir != Some(true) {
-                    remove_existing(false)?;
+                    clear_way(journal)?;
                     nix::sys::stat::mkdirat(Some(pfd), name.as_os_str(), mode)
                         .map_err(|e| io_err("creating", &rel, e))?;
+                    journal.created(&rel, true);
                 }
                 nix::sys::stat::fchmodat(
                     Some(pfd),
@@ -527,7 +552,7 @@ pub fn extract<R: Read>(
                 .map_err(|e| io_err("setting the mode of", &rel, e))?;
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                remove_existing(false)?;
+                clear_way(journal)?;
                 let fd = nix::fcntl::openat(
                     Some(pfd),
                     name.as_os_str(),
@@ -539,6 +564,7 @@ pub fn extract<R: Read>(
                     mode,
                 )
                 .map_err(|e| io_err("creating", &rel, e))?;
+                journal.created(&rel, false);
                 // SAFETY: a fresh descriptor.
                 let mut f = unsafe { File::from_raw_fd(fd) };
                 std::io::copy(&mut entry, &mut f).map_err(|e| io_err("writing", &rel, e))?;
@@ -554,9 +580,10 @@ pub fn extract<R: Read>(
                         Error::invalid(format!("symlink {} has no target", rel.display()))
                     })?
                     .into_owned();
-                remove_existing(false)?;
+                clear_way(journal)?;
                 nix::unistd::symlinkat(target.as_os_str(), Some(pfd), name.as_os_str())
                     .map_err(|e| io_err("creating the link", &rel, e))?;
+                journal.created(&rel, false);
             }
             tar::EntryType::Link => {
                 let target = entry
@@ -568,10 +595,22 @@ pub fn extract<R: Read>(
                     })?
                     .into_owned();
                 let trel = clean_entry(&target)?;
-                let tparent =
-                    open_dirs(dest_fd.as_raw_fd(), trel.parent().unwrap_or(Path::new("")))?;
+                // The archive names a target that is neither in it nor in the container.
+                let missing = || {
+                    Error::invalid(format!(
+                        "hard link {} points to {}, which is neither earlier in the archive nor in the container",
+                        rel.display(),
+                        target.display()
+                    ))
+                };
+                let tparent = open_dirs(
+                    dest_fd.as_raw_fd(),
+                    trel.parent().unwrap_or(Path::new("")),
+                    None,
+                )
+                .map_err(|_| missing())?;
                 let tname = trel.file_name().unwrap_or(OsStr::new(""));
-                remove_existing(false)?;
+                clear_way(journal)?;
                 nix::unistd::linkat(
                     Some(tparent.as_raw_fd()),
                     tname,
@@ -580,17 +619,13 @@ pub fn extract<R: Read>(
                     AtFlags::empty(),
                 )
                 .map_err(|e| match e {
-                    // The archive names a target that is neither in it nor in the container.
-                    nix::errno::Errno::ENOENT => Error::invalid(format!(
-                        "hard link {} points to {}, which does not exist",
-                        rel.display(),
-                        target.display()
-                    )),
+                    nix::errno::Errno::ENOENT => missing(),
                     e => io_err("creating the hard link", &rel, e),
                 })?;
+                journal.created(&rel, false);
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
-                remove_existing(false)?;
+                clear_way(journal)?;
                 let kind_flag = match kind {
                     tar::EntryType::Char => SFlag::S_IFCHR,
                     tar::EntryType::Block => SFlag::S_IFBLK,
@@ -602,6 +637,7 @@ pub fn extract<R: Read>(
                 );
                 nix::sys::stat::mknodat(Some(pfd), name.as_os_str(), kind_flag, mode, dev)
                     .map_err(|e| io_err("creating", &rel, e))?;
+                journal.created(&rel, false);
             }
             // PAX headers and the like carry no file.
             _ => continue,
@@ -675,6 +711,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             names(&out),
+            // Directories are named with a trailing slash, as dockerd writes them.
             vec!["etc/", "etc/hostname", "etc/sub/", "etc/sub/a"]
         );
         // A file named as a directory.
@@ -772,5 +809,98 @@ mod tests {
         .unwrap_err()
         .message
         .contains("not a directory"));
+    }
+
+    /// Everything under `dir`, as "path kind content" lines, sorted.
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in walk(dir) {
+            let m = std::fs::symlink_metadata(&e).unwrap();
+            let rel = e.strip_prefix(dir).unwrap().display().to_string();
+            let what = if m.is_dir() {
+                format!("dir {:o}", m.permissions().mode() & 0o7777)
+            } else if m.file_type().is_symlink() {
+                format!("link {}", std::fs::read_link(&e).unwrap().display())
+            } else {
+                format!(
+                    "file {}",
+                    String::from_utf8_lossy(&std::fs::read(&e).unwrap())
+                )
+            };
+            out.push(format!("{rel} {what}"));
+        }
+        out.sort();
+        out
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if std::fs::symlink_metadata(&p).unwrap().is_dir() {
+                out.extend(walk(&p));
+            }
+            out.push(p);
+        }
+        out
+    }
+
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_failed_extraction_is_taken_back_whole() {
+        let (_d, root) = tree();
+        std::fs::create_dir(root.join("etc/empty")).unwrap();
+        std::fs::set_permissions(
+            root.join("etc/empty"),
+            std::fs::Permissions::from_mode(0o711),
+        )
+        .unwrap();
+        let before = listing(&root);
+        let r = open_root(&root).unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let file = |b: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, name, data).unwrap();
+        };
+        file(&mut b, "hostname", b"replaced\n");
+        file(&mut b, "new/deep/file", b"new");
+        file(&mut b, "empty", b"no longer a directory");
+        file(&mut b, "sub/b", b"b");
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Link);
+        h.set_size(0);
+        b.append_link(&mut h, "sub/linked", "no/such/target")
+            .unwrap();
+        file(&mut b, "after", b"never reached");
+        let data = b.into_inner().unwrap();
+        let opts = ExtractOptions {
+            no_overwrite_dir_non_dir: false,
+            copy_uid_gid: false,
+        };
+        let err = extract(r.as_fd(), "/etc", &data[..], &opts).unwrap_err();
+        assert_eq!(err.kind, crate::error::Kind::InvalidParameter, "{err}");
+        assert!(err.message.contains("no/such/target"), "{err}");
+        assert!(
+            err.message.contains("nothing of the archive was kept"),
+            "{err}"
+        );
+        assert_eq!(listing(&root), before);
+        // Replaced files are gone once an extraction completes.
+        let mut b = tar::Builder::new(Vec::new());
+        file(&mut b, "hostname", b"replaced");
+        let data = b.into_inner().unwrap();
+        extract(r.as_fd(), "/etc", &data[..], &opts).unwrap();
+        assert_eq!(
+            std::fs::read(root.join("etc/hostname")).unwrap(),
+            b"replaced"
+        );
+        let names: Vec<_> = std::fs::read_dir(root.join("etc"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.starts_with(".berth")), "{names:?}");
     }
 }

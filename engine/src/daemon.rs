@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use tower::Layer;
 
 use crate::config::{Args, Settings};
 use crate::engine::Engine;
@@ -112,9 +111,7 @@ async fn serve(
         .reconcile()
         .await
         .map_err(|e| anyhow::anyhow!("reconciling containers with shimd: {e}"))?;
-    let app = crate::api::router(engine.clone());
-    let app = axum::middleware::from_fn(crate::api::version_layer).layer(app);
-    let app = axum::Router::new().fallback_service(app);
+    let app = crate::api::service(engine.clone());
     for l in listeners {
         tokio::spawn(crate::listen::serve(l, app.clone()));
     }

@@ -561,7 +561,8 @@ fn request_bytes(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]
     bytes
 }
 
-fn parse_response(raw: &[u8]) -> Response {
+/// Parses a whole answer: status line, headers and body (chunked bodies decoded).
+pub fn parse_response(raw: &[u8]) -> Response {
     let end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

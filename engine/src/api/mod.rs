@@ -9,6 +9,7 @@ mod images;
 mod networks;
 mod not_running;
 mod system;
+mod unread;
 mod upload;
 mod volumes;
 
@@ -31,7 +32,7 @@ use crate::error::{Error, Kind};
 pub type AppState = Arc<Engine>;
 
 /// Every endpoint, unversioned; the version layer strips `/v1.NN` first.
-pub fn router(engine: AppState) -> Router {
+fn router(engine: AppState) -> Router {
     Router::new()
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
@@ -146,10 +147,7 @@ async fn no_volume_named() -> Response {
     Error::not_found("get: no such volume").into_response()
 }
 
-async fn not_found(body: Body) -> Response {
-    // The body is read first (up to the limit): answering while the client is still sending
-    // would close the connection under it, and it would see a broken pipe, not the 404.
-    let _ = axum::body::to_bytes(body, MAX_JSON_BODY).await;
+async fn not_found() -> Response {
     Error::not_found("page not found").into_response()
 }
 
@@ -222,7 +220,7 @@ pub fn decode<T: DeserializeOwned + Default>(
             && mime != "text/plain"
         {
             return Err(Error::invalid(format!(
-                "unsupported Content-Type header ({ct}): must be 'application/json'"
+                "Content-Type specified ({ct}) must be 'application/json'"
             )));
         }
     }
@@ -319,9 +317,18 @@ impl Query {
 #[derive(Debug, Clone, Copy)]
 pub struct Version(pub ApiVersion);
 
+/// The whole API as served: the router behind the version layer, and the unread rest of
+/// a body read before any error answer (see [`unread`]).
+pub fn service(engine: AppState) -> Router {
+    use tower::Layer as _;
+    let app = axum::middleware::from_fn(version_layer).layer(router(engine));
+    let app = axum::middleware::from_fn(unread::read_rest_on_error).layer(app);
+    Router::new().fallback_service(app)
+}
+
 /// Strips `/v1.NN` from the path, refuses versions outside what berthd speaks (with
 /// dockerd's messages), and sets the headers dockerd puts on every response.
-pub async fn version_layer(mut req: Request, next: Next) -> Response {
+async fn version_layer(mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let mut version = ApiVersion::current();
     if let Some(rest) = path.strip_prefix("/v") {

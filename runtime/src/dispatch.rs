@@ -99,9 +99,11 @@ pub fn run(argv: Vec<String>) -> Result<i32> {
     )?;
     let rest = &argv[split..];
     if global.is_set("version") {
+        // runc's layout: tools read the version, the commit and the spec line by line.
         println!(
-            "berth-runtime version {}\nspec: 1.2.0",
-            env!("CARGO_PKG_VERSION")
+            "berth-runtime version {}\ncommit: {}\nspec: 1.2.0",
+            env!("CARGO_PKG_VERSION"),
+            berth_buildinfo::GIT_COMMIT
         );
         return Ok(0);
     }

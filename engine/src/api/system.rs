@@ -60,9 +60,9 @@ pub async fn version(State(e): State<AppState>) -> ApiResult {
         ("Os", "linux"),
         ("Arch", arch()),
         ("Experimental", "false"),
-        ("GitCommit", option_env!("BERTH_REVISION").unwrap_or("")),
+        ("GitCommit", berth_buildinfo::GIT_COMMIT),
         ("GoVersion", ""),
-        ("BuildTime", ""),
+        ("BuildTime", berth_buildinfo::BUILD_TIME),
     ] {
         details.insert(k.to_string(), val.to_string());
     }
@@ -97,13 +97,13 @@ pub async fn version(State(e): State<AppState>) -> ApiResult {
         version: v.into(),
         api_version: API_VERSION.into(),
         min_api_version: MIN_API_VERSION.into(),
-        git_commit: option_env!("BERTH_REVISION").unwrap_or("").into(),
+        git_commit: berth_buildinfo::GIT_COMMIT.into(),
         go_version: String::new(),
         os: "linux".into(),
         arch: arch().into(),
         kernel_version: kernel,
         experimental: false,
-        build_time: String::new(),
+        build_time: berth_buildinfo::BUILD_TIME.into(),
     }))
 }
 

@@ -27,7 +27,7 @@ impl System for SystemService {
         let c = &self.core.config;
         Ok(Response::new(VersionResponse {
             version: env!("CARGO_PKG_VERSION").into(),
-            revision: option_env!("BERTH_REVISION").unwrap_or("").into(),
+            revision: berth_buildinfo::GIT_COMMIT.into(),
             runtime: c.runtime.clone(),
             runtime_version: String::new(),
             snapshotter: self.core.snapshots.driver().name().into(),

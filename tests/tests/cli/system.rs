@@ -28,6 +28,38 @@ fn version_and_info(e: &Engine) {
     // "Server:", then the platform's name if the daemon has one.
     assert!(v.lines().any(|l| l.starts_with("Server:")), "{v}");
     assert_eq!(field(&v, "OS/Arch"), "linux/amd64");
+    // The commit the binaries were built from, on both sides, and when they were built.
+    let head = std::process::Command::new("git")
+        .args([
+            "-C",
+            env!("CARGO_MANIFEST_DIR"),
+            "rev-parse",
+            "--short=7",
+            "HEAD",
+        ])
+        .output()
+        .expect("git is installed");
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    assert_eq!(head.len(), 7, "the tests run from a git checkout");
+    let commits: Vec<&str> = v
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("Git commit:"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(commits, [head.as_str(), head.as_str()], "{v}");
+    let built: Vec<&str> = v
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("Built:"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(built.len(), 2, "{v}");
+    // ANSI C form, as the docker CLI prints it: "Mon Dec  7 13:10:00 2026".
+    for b in &built {
+        assert!(
+            chrono::NaiveDateTime::parse_from_str(b, "%a %b %e %H:%M:%S %Y").is_ok(),
+            "{b:?} in {v}"
+        );
+    }
     let api = b.ok(&["version", "--format", "{{.Server.APIVersion}}"]);
     let (major, minor) = api.trim().split_once('.').expect("API version");
     assert_eq!(major, "1");

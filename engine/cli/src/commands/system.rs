@@ -28,6 +28,8 @@ fn client_info(client: Option<&Client>) -> Value {
         "Platform": {"Name": "Berth"},
         "Version": env!("CARGO_PKG_VERSION"),
         "ApiVersion": api,
+        "GitCommit": berth_buildinfo::GIT_COMMIT,
+        "BuildTime": berth_buildinfo::BUILD_TIME,
         "Os": std::env::consts::OS,
         "Arch": arch(),
     })
@@ -50,9 +52,11 @@ fn ansic_time(t: &str) -> String {
 
 fn client_section(c: &Value) -> String {
     format!(
-        "Client:\n Version:           {}\n API version:       {}\n OS/Arch:           {}/{}\n",
+        "Client:\n Version:           {}\n API version:       {}\n Git commit:        {}\n Built:             {}\n OS/Arch:           {}/{}\n",
         text(c, "Version"),
         text(c, "ApiVersion"),
+        text(c, "GitCommit"),
+        ansic_time(&text(c, "BuildTime")),
         text(c, "Os"),
         text(c, "Arch"),
     )

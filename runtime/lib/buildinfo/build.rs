@@ -42,18 +42,31 @@ fn rfc3339(secs: i64) -> String {
     )
 }
 
+/// Asks cargo to run this script again when `path` of the git directory changes. Only
+/// files that exist are named: cargo runs a script on every build while a file it was
+/// told to watch is missing (and `packed-refs`, say, often is).
+fn watch_git_file(path: &str) {
+    let Some(p) = git(&["rev-parse", "--git-path", path]) else {
+        return;
+    };
+    let p = std::path::Path::new(&p);
+    let p = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
+    if p.exists() {
+        println!("cargo:rerun-if-changed={}", p.display());
+    }
+}
+
 fn main() {
     println!("cargo:rerun-if-env-changed=BERTH_REVISION");
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
-    for path in ["HEAD", "packed-refs"] {
-        if let Some(p) = git(&["rev-parse", "--git-path", path]) {
-            println!("cargo:rerun-if-changed={p}");
-        }
-    }
+    watch_git_file("HEAD");
+    watch_git_file("packed-refs");
     if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
-        if let Some(p) = git(&["rev-parse", "--git-path", &branch]) {
-            println!("cargo:rerun-if-changed={p}");
-        }
+        watch_git_file(&branch);
     }
     let commit = std::env::var("BERTH_REVISION")
         .ok()

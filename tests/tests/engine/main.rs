@@ -3,6 +3,7 @@
 //! One test binary per area (one link instead of one per file); the modules are the topics.
 
 mod api;
+mod build;
 mod config;
 mod container_defaults;
 mod docker_cli;

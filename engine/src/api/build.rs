@@ -35,14 +35,21 @@ pub async fn build(State(e): State<AppState>, uri: Uri, req: Request) -> ApiResu
             }
         }
     });
+    let mut failed_rx = failed_rx;
     let first = tokio::select! {
         biased;
         line = rx.recv() => line,
-        failed = failed_rx => match failed {
+        failed = &mut failed_rx => match failed {
             Ok(err) => return Err(err),
             Err(_) => rx.recv().await,
         },
     };
+    // The build may have ended (closing the stream) just as it reported its error.
+    if first.is_none() {
+        if let Ok(err) = failed_rx.try_recv() {
+            return Err(err);
+        }
+    }
     // The first line, then the rest; a client that hangs up drops the receiver, which
     // stops the build at its next write.
     let (fwd_tx, fwd_rx) = mpsc::channel(64);

@@ -105,7 +105,7 @@ impl Context {
         let clean = gopath::clean(src.trim_start_matches('/'));
         if clean == ".." || clean.starts_with("../") {
             return Err(Error::invalid(format!(
-                "{instruction} failed: Forbidden path outside the build context: {src} ()"
+                "{instruction} failed: forbidden path outside the build context: {src} ()"
             )));
         }
         if glob::contains_wildcards(&clean) {
@@ -243,7 +243,7 @@ mod tests {
         let e = c.sources("COPY", "../x").unwrap_err();
         assert_eq!(
             e.message,
-            "COPY failed: Forbidden path outside the build context: ../x ()"
+            "COPY failed: forbidden path outside the build context: ../x ()"
         );
         let e = c.sources("ADD", "nope").unwrap_err();
         assert!(

@@ -272,25 +272,56 @@ impl Build {
         Ok(())
     }
 
-    /// A step that changes the config only.
-    async fn commit_config(&self, stage: &mut Stage, created_by: String) -> Result<()> {
+    /// A step that changes the config only: as dockerd, a container is created (never
+    /// started) and committed, which makes an `empty_layer` history entry.
+    async fn commit_config(&self, stage: &mut Stage, comment: String) -> Result<()> {
+        let created_by = history::nop(&stage.shell(), &comment);
         let cfg = serde_json::to_string(&stage.config).unwrap_or_default();
         let key = cache::key(stage.image.as_deref(), &created_by, &[&cfg, &stage.author]);
         if let Some(id) = self.cached(&key).await? {
             return self.done(stage, id, true).await;
         }
-        let id = self
+        let c = match &stage.image {
+            Some(_) => Some(self.writer_container(stage, "", &comment).await?),
+            None => None,
+        };
+        let committed = self
             .engine
             .build_commit(StepImage {
                 parent: stage.image.clone(),
-                container: None,
+                container: c
+                    .as_ref()
+                    .map(|c| (c.id.clone(), c.with(|r| r.config.clone()))),
+                layer: false,
                 config: stage.config.clone(),
                 created_by,
                 author: stage.author.clone(),
                 name: cache::name(&key),
             })
-            .await?;
-        self.done(stage, id, false).await
+            .await;
+        if let Some(c) = &c {
+            self.finish_container(c, committed.is_ok()).await?;
+        }
+        self.done(stage, committed?, false).await
+    }
+
+    /// Ends a step's container: removed (and said so) unless `rm=false` keeps it after a
+    /// success; after a failure removed silently.
+    async fn finish_container(&self, c: &Arc<Container>, ok: bool) -> Result<()> {
+        if !ok {
+            let _ = self.engine.build_remove(c).await;
+            return Ok(());
+        }
+        if self.opts.remove || self.opts.force_remove {
+            self.out
+                .text(format!(
+                    "Removing intermediate container {}\n",
+                    short(&c.id)
+                ))
+                .await?;
+            self.engine.build_remove(c).await?;
+        }
+        Ok(())
     }
 
     async fn dispatch(
@@ -308,13 +339,12 @@ impl Build {
             .expanded(&self.lexer, &env)
             .map_err(|e| Error::invalid(e.to_string()))?;
         let shell = stage.shell();
-        let nop = |comment: String| history::nop(&shell, &comment);
         match command {
             Command::Arg(defs) => {
                 for d in &defs {
                     stage.args.add_arg(d);
                 }
-                self.commit_config(stage, nop(history::arg(&defs))).await
+                self.commit_config(stage, history::arg(&defs)).await
             }
             Command::Env(kvs) => {
                 let env = stage.config.env.get_or_insert_with(Vec::new);
@@ -326,19 +356,18 @@ impl Build {
                         None => env.push(entry),
                     }
                 }
-                self.commit_config(stage, nop(history::env(&kvs))).await
+                self.commit_config(stage, history::env(&kvs)).await
             }
             Command::Label(kvs) => {
                 let labels = stage.config.labels.get_or_insert_with(Default::default);
                 for kv in &kvs {
                     labels.insert(kv.key.clone(), kv.value.clone());
                 }
-                self.commit_config(stage, nop(history::label(&kvs))).await
+                self.commit_config(stage, history::label(&kvs)).await
             }
             Command::Maintainer(who) => {
                 stage.author = who.clone();
-                self.commit_config(stage, nop(history::maintainer(&who)))
-                    .await
+                self.commit_config(stage, history::maintainer(&who)).await
             }
             Command::Expose(ports) => {
                 let exposed = stage
@@ -353,25 +382,23 @@ impl Build {
                     };
                     exposed.insert(p, Empty {});
                 }
-                self.commit_config(stage, nop(history::expose(&ports)))
-                    .await
+                self.commit_config(stage, history::expose(&ports)).await
             }
             Command::Volume(vs) => {
                 let volumes = stage.config.volumes.get_or_insert_with(Default::default);
                 for v in &vs {
                     volumes.insert(v.clone(), Empty {});
                 }
-                self.commit_config(stage, nop(history::volume(&vs))).await
+                self.commit_config(stage, history::volume(&vs)).await
             }
             Command::User(u) => {
                 stage.config.user = u.clone();
-                self.commit_config(stage, nop(history::user(&u))).await
+                self.commit_config(stage, history::user(&u)).await
             }
             Command::StopSignal(s) => {
                 crate::containers::signals::parse(&s)?;
                 stage.config.stop_signal = Some(s.clone());
-                self.commit_config(stage, nop(history::stop_signal(&s)))
-                    .await
+                self.commit_config(stage, history::stop_signal(&s)).await
             }
             Command::Healthcheck(h) => {
                 stage.config.healthcheck = Some(HealthConfig {
@@ -382,14 +409,13 @@ impl Build {
                     start_interval: h.start_interval,
                     retries: h.retries,
                 });
-                self.commit_config(stage, nop(history::healthcheck(&h)))
-                    .await
+                self.commit_config(stage, history::healthcheck(&h)).await
             }
             Command::Cmd(c) => {
                 let line = stage.command_line(&c);
                 stage.config.cmd = Some(line.clone().into());
                 stage.cmd_set = true;
-                self.commit_config(stage, nop(history::cmd(&line))).await
+                self.commit_config(stage, history::cmd(&line)).await
             }
             Command::Entrypoint(c) => {
                 let line = (!c.args.is_empty() || c.json).then(|| stage.command_line(&c));
@@ -397,12 +423,12 @@ impl Build {
                 if !stage.cmd_set {
                     stage.config.cmd = None;
                 }
-                self.commit_config(stage, nop(history::entrypoint(line.as_deref())))
+                self.commit_config(stage, history::entrypoint(line.as_deref()))
                     .await
             }
             Command::Shell(s) => {
                 stage.config.shell = Some(s.clone().into());
-                self.commit_config(stage, nop(history::shell(&s))).await
+                self.commit_config(stage, history::shell(&s)).await
             }
             Command::Onbuild(o) => {
                 stage
@@ -410,7 +436,7 @@ impl Build {
                     .on_build
                     .get_or_insert_with(Vec::new)
                     .push(o.expression.clone());
-                self.commit_config(stage, nop(history::onbuild(&o.expression)))
+                self.commit_config(stage, history::onbuild(&o.expression))
                     .await
             }
             Command::Workdir(d) => {
@@ -476,12 +502,27 @@ impl Build {
     ) -> Result<Arc<Container>> {
         let parent = Self::parent_of(stage, what)?;
         let mut config = stage.config.clone();
-        config.cmd = Some(vec![history::nop(&stage.shell(), comment)].into());
+        let mut cmd = stage.shell();
+        cmd.extend(["#(nop) ".to_string(), comment.to_string()]);
+        config.cmd = Some(cmd.into());
         config.entrypoint = Some(Vec::<String>::new().into());
         config.healthcheck = Some(no_healthcheck());
-        self.engine
+        let c = self
+            .engine
             .build_container(&parent, config, &self.opts.network_mode)
-            .await
+            .await?;
+        if what != "COPY" && what != "ADD" {
+            // dockerd announces every step container but those of COPY and ADD.
+            if let Err(e) = self
+                .out
+                .text(format!(" ---> Running in {}\n", short(&c.id)))
+                .await
+            {
+                let _ = self.engine.build_remove(&c).await;
+                return Err(e);
+            }
+        }
+        Ok(c)
     }
 
     /// Commits a container's changes as the step image and removes the container.
@@ -498,6 +539,7 @@ impl Build {
             .build_commit(StepImage {
                 parent: stage.image.clone(),
                 container: Some((c.id.clone(), container_config)),
+                layer: true,
                 config: stage.config.clone(),
                 created_by,
                 author: stage.author.clone(),
@@ -515,7 +557,7 @@ impl Build {
         }
         if stage.image.is_none() {
             // Nothing to create the directory in: a config change, as on an empty root.
-            return self.commit_config(stage, created_by).await;
+            return self.commit_config(stage, history::workdir(dir)).await;
         }
         let c = self
             .writer_container(stage, "WORKDIR", &history::workdir(dir))
@@ -545,7 +587,7 @@ impl Build {
             Ok(()) => self.commit_container(stage, &c, created_by, &key).await,
             Err(e) => Err(e),
         };
-        let _ = self.engine.build_remove(&c).await;
+        self.finish_container(&c, r.is_ok()).await?;
         self.done(stage, r?, false).await
     }
 
@@ -583,6 +625,14 @@ impl Build {
             .engine
             .build_container(&parent, config, &self.opts.network_mode)
             .await?;
+        if let Err(e) = self
+            .out
+            .text(format!(" ---> Running in {}\n", short(&c.id)))
+            .await
+        {
+            let _ = self.engine.build_remove(&c).await;
+            return Err(e);
+        }
         let code = match self.engine.build_run(&c, &self.out).await {
             Ok(code) => code,
             Err(e) => {
@@ -601,17 +651,7 @@ impl Build {
             )));
         }
         let committed = self.commit_container(stage, &c, created_by, &key).await;
-        if committed.is_err() || self.opts.remove || self.opts.force_remove {
-            if committed.is_ok() {
-                self.out
-                    .text(format!(
-                        "Removing intermediate container {}\n",
-                        short(&c.id)
-                    ))
-                    .await?;
-            }
-            self.engine.build_remove(&c).await?;
-        }
+        self.finish_container(&c, committed.is_ok()).await?;
         self.done(stage, committed?, false).await
     }
 

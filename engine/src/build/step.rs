@@ -12,7 +12,7 @@ use berth_api::container::{Config, CreateRequest, HostConfig};
 use berth_api::stdcopy::Demux;
 use tokio_stream::StreamExt;
 
-use super::stream::{short, Out};
+use super::stream::Out;
 use crate::containers::logs::LogsOptions;
 use crate::containers::store::Container;
 use crate::engine::Engine;
@@ -22,8 +22,11 @@ use crate::images::compose::{self, History, Layer, Lease, NewImage};
 /// What a step image is made of.
 pub struct StepImage {
     pub parent: Option<String>,
-    /// The container whose changes are the layer (none for a config-only step).
+    /// The step's container, with its config.
     pub container: Option<(String, Config)>,
+    /// Whether the container's changes are the image's new layer (not for config-only
+    /// steps, recorded as `empty_layer`).
+    pub layer: bool,
     pub config: Config,
     pub created_by: String,
     pub author: String,
@@ -66,8 +69,6 @@ impl Engine {
     pub async fn build_run(self: &Arc<Self>, c: &Arc<Container>, out: &Out) -> Result<i64> {
         let exited = self.container_wait(c, "next-exit")?;
         self.container_start(c).await?;
-        out.text(format!(" ---> Running in {}\n", short(&c.id)))
-            .await?;
         let logs = LogsOptions {
             follow: true,
             stdout: true,
@@ -108,10 +109,10 @@ impl Engine {
     pub async fn build_commit(&self, s: StepImage) -> Result<String> {
         let lease = Lease::new(&self.shimd, "build").await?;
         let layer = match &s.container {
-            Some((id, _)) => Layer::from_snapshot(&self.shimd, &lease, id)
+            Some((id, _)) if s.layer => Layer::from_snapshot(&self.shimd, &lease, id)
                 .await
                 .map(Some),
-            None => Ok(None),
+            _ => Ok(None),
         };
         let composed = match layer {
             Ok(layer) => {

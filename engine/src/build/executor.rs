@@ -134,6 +134,8 @@ fn add_label_steps(file: &mut Dockerfile, opts: &BuildOptions) -> Result<()> {
                 value: v.clone(),
             });
         }
+        // Shown unquoted in the step line, as dockerd shows it.
+        ins.text = format!("LABEL {k}={v}");
         last.instructions.push(ins);
     }
     Ok(())
@@ -657,7 +659,7 @@ impl Build {
 
     /// The root a `--from` names: an earlier stage or an image, mounted through a
     /// container that is never started.
-    async fn from_source(&self, file: &Dockerfile, from: &str) -> Result<Arc<Container>> {
+    async fn copy_source_container(&self, file: &Dockerfile, from: &str) -> Result<Arc<Container>> {
         let image = match from.parse::<usize>() {
             Ok(i) if i < self.stage_images.len() => self.stage_images[i].clone(),
             Ok(i) => {
@@ -711,7 +713,7 @@ impl Build {
         chown: Option<&str>,
     ) -> Result<()> {
         let from_c = match from {
-            Some(f) => Some(self.from_source(file, f).await?),
+            Some(f) => Some(self.copy_source_container(file, f).await?),
             None => None,
         };
         let r = self

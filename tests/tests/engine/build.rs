@@ -209,6 +209,19 @@ fn multi_stage_target_args_ignore_chown_and_add_tar() {
     ]);
     assert_eq!(cfg.trim(), "1000|/app|map[8080/tcp:{}]|map[k:v]");
 
+    // --label: one LABEL step per label at the end, as dockerd adds them.
+    let labelled = unique("lbl");
+    let out = build_ok(&b, &["--label", "c=d e", "-t", &labelled], ctx.path());
+    assert!(out.contains("Step 17/17 : LABEL c=d e\n"), "{out}");
+    let labels = b.docker_ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"c\"}}",
+        &labelled,
+    ]);
+    assert_eq!(labels, "d e\n");
+
     let target = unique("tgt");
     build_ok(
         &b,

@@ -54,6 +54,22 @@ fn image_id(b: &Berthd, name: &str) -> String {
         .to_string()
 }
 
+/// The snapshots and leases shimd holds for the engine (berthctl in its namespace).
+fn snapshots_and_leases(b: &Berthd) -> String {
+    let mut all = String::new();
+    for what in ["snapshots", "leases"] {
+        let out = std::process::Command::new(berth_tests::bins::bin("berthctl"))
+            .arg("--address")
+            .arg(b.exec_root().join("shimd.sock"))
+            .args(["-n", "berth", what, "ls"])
+            .output()
+            .expect("run berthctl");
+        assert!(out.status.success(), "berthctl {what} ls");
+        all.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    all
+}
+
 fn containers(b: &Berthd) -> usize {
     b.docker_ok(&["ps", "-aq"]).lines().count()
 }
@@ -240,6 +256,7 @@ fn failing_run_malformed_dockerfile_and_paths_outside_the_context() {
     require!(root, docker_cli);
     let b = Berthd::with_busybox();
     let ctx = context(&[("Dockerfile", "FROM busybox\nRUN exit 7\n")]);
+    let before = snapshots_and_leases(&b);
     let (code, out, err) = build(&b, &["--force-rm"], ctx.path());
     assert_ne!(code, 0, "{out}");
     assert!(
@@ -281,4 +298,6 @@ fn failing_run_malformed_dockerfile_and_paths_outside_the_context() {
         "{out}{err}"
     );
     assert_eq!(containers(&b), 0);
+    // No debris: no snapshot or lease of the failed builds is left.
+    assert_eq!(snapshots_and_leases(&b), before);
 }

@@ -138,6 +138,24 @@ impl Context {
     }
 }
 
+/// Removes the contexts a berthd that died during a build left below `under` (called at
+/// start-up, when no build runs).
+pub fn remove_stale(under: &Path) {
+    let Ok(rd) = std::fs::read_dir(under) else {
+        return;
+    };
+    for e in rd.flatten() {
+        if e.file_name().to_string_lossy().starts_with("context-") {
+            if let Err(err) = std::fs::remove_dir_all(e.path()) {
+                tracing::warn!(
+                    "removing the stale build context {}: {err}",
+                    e.path().display()
+                );
+            }
+        }
+    }
+}
+
 fn walk_into(dir: &Path, rel: &str, out: &mut Vec<String>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
@@ -230,6 +248,16 @@ mod tests {
             c.walk(),
             [".dockerignore", "Dockerfile", "d", "d/keep", "ok"]
         );
+    }
+
+    #[test]
+    fn stale_contexts_are_removed() {
+        let under = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(under.path().join("context-x/a")).unwrap();
+        std::fs::create_dir_all(under.path().join("other")).unwrap();
+        remove_stale(under.path());
+        assert!(!under.path().join("context-x").exists());
+        assert!(under.path().join("other").exists());
     }
 
     #[test]

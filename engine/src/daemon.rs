@@ -23,6 +23,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("creating {}", dir.display()))?;
     }
     let _lock = lock_data_root(&settings.data_root)?;
+    crate::build::context::remove_stale(&settings.data_root.join("build"));
     if let Some(p) = &settings.pidfile {
         std::fs::write(p, format!("{}\n", std::process::id()))
             .with_context(|| format!("writing the pid file {}", p.display()))?;

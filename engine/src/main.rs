@@ -4,6 +4,7 @@
 
 mod api;
 mod archive;
+mod build;
 mod config;
 mod containers;
 mod daemon;

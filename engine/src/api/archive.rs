@@ -24,7 +24,7 @@ const STAT_HEADER: &str = "X-Docker-Container-Path-Stat";
 impl Engine {
     /// The container's root directory for file access: its live root while it runs,
     /// otherwise its snapshot mounted on a private directory (kept mounted by the guard).
-    async fn container_root(&self, c: &Container) -> Result<(OwnedFd, Option<Mounted>)> {
+    pub(crate) async fn container_root(&self, c: &Container) -> Result<(OwnedFd, Option<Mounted>)> {
         let (running, pid) = c.with(|r| (r.state.running, r.state.pid));
         if running && pid > 0 {
             let root = berth_fs::open_root(std::path::Path::new(&format!("/proc/{pid}/root")))

@@ -2,6 +2,7 @@
 //! handlers share.
 
 mod archive;
+mod build;
 mod containers;
 mod exec;
 mod hijack;
@@ -40,6 +41,7 @@ fn router(engine: AppState) -> Router {
         .route("/events", get(system::events))
         .route("/system/df", get(system::df))
         .route("/auth", post(system::auth))
+        .route("/build", post(build::build))
         .route("/build/prune", post(system::build_prune))
         .route("/containers/json", get(containers::list))
         .route("/containers/create", post(containers::create))

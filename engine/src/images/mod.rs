@@ -220,7 +220,7 @@ impl Cache {
             .all(shimd)
             .await?
             .into_iter()
-            .filter(|n| n.info.id == id)
+            .filter(|n| n.info.id == id && !crate::build::cache::is_step_image(&n.name))
             .map(|n| n.name)
             .collect())
     }

@@ -52,15 +52,26 @@ impl Engine {
 
     /// `GET /images/json`.
     pub async fn image_list(&self, filters: &Filters, all: bool) -> Result<Vec<api::Summary>> {
-        let _ = all; // every image berthd has is a top-level image: there are no intermediates
+        // Cached build steps are intermediate images: their names are never listed, and
+        // an image with no other name is shown with `all` only (dockerd's `-a`).
         filters
             .validate(&["dangling", "label", "before", "since", "reference", "until"])
             .map_err(Error::invalid)?;
         let named = self.images.all(&self.shimd).await?;
         let uses = self.image_use();
         let mut groups: BTreeMap<String, Vec<Named>> = BTreeMap::new();
+        let mut step_images: BTreeMap<String, Named> = BTreeMap::new();
         for n in named {
+            if crate::build::cache::is_step_image(&n.name) {
+                step_images.insert(n.info.id.clone(), n);
+                continue;
+            }
             groups.entry(n.info.id.clone()).or_default().push(n);
+        }
+        if all {
+            for (id, n) in step_images {
+                groups.entry(id).or_insert_with(|| vec![n]);
+            }
         }
         let created_of = |reference: &str, groups: &BTreeMap<String, Vec<Named>>| -> Result<i64> {
             groups
@@ -136,7 +147,7 @@ impl Engine {
         let info = &group[0].info;
         let mut tags: Vec<String> = group
             .iter()
-            .filter(|n| has_tag(&n.name))
+            .filter(|n| has_tag(&n.name) && !crate::build::cache::is_step_image(&n.name))
             .map(|n| familiar(&n.name))
             .collect();
         tags.sort();
@@ -164,7 +175,7 @@ impl Engine {
             .all(&self.shimd)
             .await?
             .into_iter()
-            .filter(|n| n.info.id == info.id)
+            .filter(|n| n.info.id == info.id && !crate::build::cache::is_step_image(&n.name))
             .collect();
         Ok(inspect_of(&info, &group))
     }

@@ -4,6 +4,7 @@
 
 mod api;
 mod api_edges;
+mod build;
 mod config;
 mod container_defaults;
 mod docker_cli;

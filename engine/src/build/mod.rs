@@ -1,0 +1,20 @@
+//! `docker build` with the classic builder (`POST /build`, Engine API v1.41 as dockerd 20.10
+//! answers it): a context tar is unpacked, its Dockerfile parsed with berth-build, and each
+//! instruction becomes an image made with [`crate::images::compose`].
+//!
+//! - [`options`]: the request's query;
+//! - [`context`]: the context tar unpacked in the data root, `.dockerignore` applied;
+//! - [`stream`]: the JSON-lines answer, written as dockerd writes it;
+//! - [`cache`]: step images named by a digest of what made them, so an unchanged step is
+//!   found again (also after a restart: the names live in shimd's image store);
+//! - [`copy`]: the tar a COPY or ADD extracts into the step's container;
+//! - [`step`]: containers for steps that change files (RUN, COPY, ADD, WORKDIR);
+//! - [`executor`]: the stages and their instructions, in order.
+
+pub mod cache;
+pub mod context;
+pub mod copy;
+pub mod executor;
+pub mod options;
+pub mod step;
+pub mod stream;

@@ -704,7 +704,8 @@ fn bad_volume_requests_get_dockerds_answers_and_leave_nothing() {
             "invalid option: \"foo\"",
         ),
         ("/containers/create", json!({"Image": "busybox", "HostConfig": {"Mounts": [{"Type": "nfs", "Target": "/x"}]}}), 400, "mount type unknown"),
-        ("/containers/create", json!({"Image": "busybox", "HostConfig": {"VolumesFrom": ["nosuch"]}}), 404, "No such container: nosuch"),
+        // A request naming a missing container: 400, as dockerd answers (refusals.rs checks it).
+        ("/containers/create", json!({"Image": "busybox", "HostConfig": {"VolumesFrom": ["nosuch"]}}), 400, "No such container: nosuch"),
         ("/containers/create", json!({"Image": "busybox", "HostConfig": {"VolumesFrom": ["x:rshared"]}}), 400, "invalid mode: rshared"),
         // Volumes made by a create that fails later go again.
         (

@@ -66,6 +66,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     result
 }
 
+/// How long a shutdown waits for containers' releases already under way (a task delete and
+/// an unmount take milliseconds; a wedged one must not hold the daemon).
+const RELEASES_AT_SHUTDOWN: Duration = Duration::from_secs(5);
+
 async fn serve(
     settings: Settings,
     listeners: Vec<crate::listen::Listener>,
@@ -89,6 +93,12 @@ async fn serve(
     .await
     .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let volumes = crate::volumes::Volumes::open(&settings.data_root)?;
+    crate::init_binary::install(&settings.exec_root).map_err(|e| {
+        anyhow::anyhow!(
+            "writing the container init to {}: {e}",
+            crate::init_binary::host_path(&settings.exec_root).display()
+        )
+    })?;
     let engine = Arc::new(Engine {
         containers: crate::containers::store::Store::load(&settings.data_root.join("containers"))?,
         id: engine_id(&settings.data_root)?,
@@ -100,6 +110,7 @@ async fn serve(
         events: Default::default(),
         networks,
         volumes,
+        releases: Default::default(),
     });
     // Networks first, from the records as they were: container reconciliation then starts
     // watchers and restarts, which attach and release networks themselves.
@@ -120,6 +131,16 @@ async fn serve(
     shutdown_signal().await;
     tracing::info!("berthd stopping");
     engine.stop_health_checks().await;
+    engine.releases.close();
+    if tokio::time::timeout(RELEASES_AT_SHUTDOWN, engine.releases.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "{} container releases still under way at shutdown; the next start finishes them",
+            engine.releases.len()
+        );
+    }
     Ok(())
 }
 

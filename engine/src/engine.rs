@@ -20,6 +20,10 @@ pub struct Engine {
     pub volumes: crate::volumes::Volumes,
     /// A stable id of this engine (kept in `<data-root>/engine-id`).
     pub id: String,
+    /// Work that releases what a container held (its task, network, snapshot, files) after
+    /// the client already has its answer. A shutdown lets it finish (briefly) rather than
+    /// leave a task or a mounted rootfs for the next start to clean.
+    pub releases: tokio_util::task::TaskTracker,
 }
 
 impl Engine {

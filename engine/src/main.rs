@@ -13,6 +13,7 @@ mod error;
 mod events;
 mod execs;
 mod images;
+mod init_binary;
 mod listen;
 mod networks;
 mod registry_auth;

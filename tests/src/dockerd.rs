@@ -129,11 +129,21 @@ impl Drop for Dockerd {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = c.try_wait() {
-                return;
+                break;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = c.kill();
-        let _ = c.wait();
+        if c.try_wait().ok().flatten().is_none() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // dockerd 20.10 leaves its own `exec/netns/default` bind mount behind when it
+        // stops; detach whatever is left under the temporary directory so it can go.
+        for m in berth_fs::mountinfo::mounted_below(self.dir.path())
+            .iter()
+            .rev()
+        {
+            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+        }
     }
 }

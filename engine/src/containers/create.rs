@@ -203,13 +203,6 @@ fn check_request(engine: &Engine, config: &Config, hc: &HostConfig) -> Result<(M
     }
     spec::mounts::parse(hc)?;
     let plan = spec::Plan::of(hc)?;
-    if hc.init == Some(true) && !hc.privileged && plan.caps.iter().any(|c| c == "CAP_SYS_PTRACE") {
-        // The init is the container's shim, which runs with the engine's privileges
-        // outside the container's confinement: a process that may ptrace it escapes.
-        return Err(Error::invalid(
-            "--init cannot be combined with CAP_SYS_PTRACE: the container's init is its shim, which runs outside the container's confinement and must not be traced from inside (drop --init, or use --privileged)",
-        ));
-    }
     Ok((mode, plan))
 }
 
@@ -242,7 +235,7 @@ impl Drop for Rollback<'_> {
                 record: ctr,
                 snapshot: snap,
             };
-            tokio::spawn(async move {
+            self.engine.releases.spawn(async move {
                 let _ = super::release::release(&shimd, &id, held).await;
             });
         }
@@ -372,6 +365,7 @@ impl Engine {
             dir.join("hosts"),
             dir.join("resolv.conf"),
         );
+        let init_path = crate::init_binary::host_path(&self.settings.exec_root);
         let input = spec::Input {
             id: &id,
             config: &config,
@@ -388,6 +382,7 @@ impl Engine {
             default_shm_size: self.settings.default_shm_size,
             default_seccomp: Some(&docker_seccomp),
             mounts: &mounts.mounts,
+            init: (hc.init == Some(true)).then_some(init_path.as_path()),
         };
         let oci = spec::generate(&input)?;
         let to_json = |e: serde_json::Error| Error::internal(format!("the OCI spec: {e}"));
@@ -410,7 +405,6 @@ impl Engine {
                     spec: serde_json::to_vec(&oci).map_err(to_json)?,
                     snapshot_key: id.clone(),
                     user: Some(spec::process_user(&config, &hc)),
-                    init: hc.init == Some(true),
                     ..Default::default()
                 }),
             })

@@ -652,7 +652,7 @@ impl Engine {
             self.volumes_after_remove(&c.id, &c.with(|r| r.mounts.clone()), volumes);
             let engine = self.clone();
             let c = c.clone();
-            tokio::spawn(async move {
+            self.releases.spawn(async move {
                 if let Err(e) = engine.release_resources(&c).await {
                     tracing::warn!(container = %c.id, "releasing a removed container: {e} (cleaned up at the next start of the engine)");
                 }

@@ -102,7 +102,7 @@ impl Engine {
         {
             let engine = self.clone();
             let c = c.clone();
-            tokio::spawn(async move {
+            self.releases.spawn(async move {
                 let t = std::time::Instant::now();
                 let task = async {
                     if c.task_alive.swap(false, Ordering::SeqCst) {

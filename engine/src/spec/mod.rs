@@ -56,6 +56,9 @@ pub struct Input<'a> {
     pub default_seccomp: Option<&'a SeccompProfileFn>,
     /// The user's mounts, resolved (binds, volumes, tmpfs).
     pub mounts: &'a [mounts::ContainerMount],
+    /// With `--init`: the init on the host, bound read-only at
+    /// [`crate::init_binary::IN_CONTAINER`] and run in front of the command.
+    pub init: Option<&'a Path>,
 }
 
 /// A bind of `source` at `destination`, as the engine's own binds are made.
@@ -123,6 +126,14 @@ fn mounts(base: &[Mount], input: &Input) -> Vec<Mount> {
     out.retain(|m| !overridden(m));
     container.retain(|m| !overridden(m));
     container.extend(user.iter().map(mounts::ContainerMount::oci));
+    if let Some(init) = input.init {
+        container.push(mounts::oci_mount(
+            crate::init_binary::IN_CONTAINER,
+            "bind",
+            &init.to_string_lossy(),
+            &["bind".to_string(), "ro".to_string(), "rprivate".to_string()],
+        ));
+    }
     let depth = |m: &Mount| {
         m.destination()
             .to_string_lossy()
@@ -198,9 +209,13 @@ fn linux(base: oci_spec::runtime::Linux, input: &Input) -> Result<oci_spec::runt
 pub fn generate(input: &Input) -> Result<Spec> {
     let h = input.host;
     let c = input.config;
-    let args = command_line(c);
+    let mut args = command_line(c);
     if args.is_empty() {
         return Err(Error::invalid("No command specified"));
+    }
+    if input.init.is_some() {
+        let init = [crate::init_binary::IN_CONTAINER, "--"].map(String::from);
+        args.splice(0..0, init);
     }
     let mut spec = berth_spec::default_spec(NAMESPACE, input.id);
     let missing = |what: &str| Error::internal(format!("the base OCI spec has no {what}"));
@@ -260,6 +275,7 @@ mod tests {
             default_shm_size: 64 << 20,
             default_seccomp: None,
             mounts: &[],
+            init: None,
         }
     }
 
@@ -518,5 +534,35 @@ mod tests {
             a.sort_by_key(|d| d.to_string());
         }
         v
+    }
+
+    #[test]
+    fn init_is_bound_read_only_and_runs_in_front_of_the_command() {
+        let config = Config {
+            cmd: Some(StrSlice(vec!["sleep".into(), "1".into()])),
+            ..Default::default()
+        };
+        let host = HostConfig {
+            init: Some(true),
+            ..Default::default()
+        };
+        let spec = gen_with(&config, &host, |i| {
+            i.init = Some(Path::new("/x/berth-init"))
+        })
+        .unwrap();
+        let p = spec.process().as_ref().unwrap();
+        assert_eq!(
+            p.args().as_deref().unwrap(),
+            ["/sbin/docker-init", "--", "sleep", "1"]
+        );
+        let m = spec
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|m| m.destination() == Path::new("/sbin/docker-init"))
+            .expect("the init mount");
+        assert_eq!(m.source().as_deref(), Some(Path::new("/x/berth-init")));
+        assert!(m.options().as_ref().unwrap().contains(&"ro".to_string()));
     }
 }

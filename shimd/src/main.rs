@@ -2,6 +2,7 @@
 //! socket; stores content, images, snapshots and container records under `--root`; runs
 //! each task through its own `berth-shim`, whose state lives under `--state`.
 
+mod blob_sources;
 mod config;
 mod events;
 mod filters;

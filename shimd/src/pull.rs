@@ -57,6 +57,7 @@ async fn blob_state(tx: &Progress, d: &Descriptor, state: &str, current: i64) {
                 state: state.into(),
                 current,
                 total: d.size,
+                ..Default::default()
             })),
         }))
         .await;
@@ -325,6 +326,13 @@ async fn pull_with(
         unpack::unpack_image(&core, &ns, &resolved, lease, &budget).await?;
     }
     image_records::add_content_refs(&core, &ns, &blobs)?;
+    crate::blob_sources::record(
+        &core,
+        &ns,
+        &reference.registry,
+        &reference.repository,
+        &blobs,
+    )?;
     let img = image_records::put(
         &core,
         &ns,

@@ -390,10 +390,11 @@ impl Snapshotter {
         Ok(())
     }
 
-    /// Bytes and inodes of a snapshot's own files.
+    /// Bytes and inodes of a snapshot's own files, the bytes as docker counts a layer's
+    /// (file lengths, directories not counted), so a fresh container's layer is 0.
     pub fn usage(&self, ns: &str, key: &str) -> Result<(u64, u64), Status> {
         let rec = self.get(ns, key)?;
-        berth_image::fsutil::disk_usage(&self.fs_dir(rec.id))
+        berth_image::fsutil::apparent_usage(&self.fs_dir(rec.id))
             .map_err(|e| io_status(format!("measuring snapshot {key:?}"), e))
     }
 

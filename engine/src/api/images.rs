@@ -22,7 +22,7 @@ pub async fn list(State(e): State<AppState>, uri: Uri, req: Request) -> ApiResul
     Ok(ok_json(&out))
 }
 
-fn registry_auth(headers: &HeaderMap) -> Result<AuthConfig, Error> {
+pub(super) fn registry_auth(headers: &HeaderMap) -> Result<AuthConfig, Error> {
     match headers
         .get(REGISTRY_AUTH_HEADER)
         .and_then(|v| v.to_str().ok())

@@ -4,6 +4,7 @@
 mod archive;
 mod build;
 mod containers;
+mod distribution;
 mod exec;
 mod hijack;
 mod images;
@@ -75,6 +76,7 @@ fn router(engine: AppState) -> Router {
         .route("/exec/{id}/start", post(hijack::exec_start))
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/json", get(exec::inspect))
+        .route("/distribution/{*rest}", get(distribution::inspect))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route("/images/load", post(images::load))

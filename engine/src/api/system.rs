@@ -350,15 +350,11 @@ pub async fn events(State(e): State<AppState>, uri: Uri) -> ApiResult {
 }
 
 pub async fn df(State(e): State<AppState>) -> ApiResult {
-    let images = e.image_list(&Default::default(), true).await?;
+    let images = e.images_disk_usage().await?;
     let containers = e.container_list(true, 0, true, &Default::default()).await?;
-    let layers_size = match e.shimd.system().disk_usage(()).await {
-        Ok(d) => d.into_inner().snapshots_bytes,
-        Err(_) => images.iter().map(|i| i.size).sum(),
-    };
     Ok(ok_json(&DiskUsage {
-        layers_size,
-        images,
+        layers_size: images.layers_size,
+        images: images.images,
         containers,
         volumes: super::volumes::disk_usage(&e).await,
         build_cache: vec![],

@@ -4,6 +4,8 @@
 pub mod compose;
 pub mod config;
 pub mod config_changes;
+pub mod disk_usage;
+pub mod distribution;
 pub mod import;
 pub mod ops;
 pub mod progress;

@@ -232,7 +232,7 @@ impl Engine {
 
     /// The size of each layer as docker reports it in history: its unpacked size once the
     /// image is unpacked (so the sizes add up to the image's `Size`), else its download size.
-    async fn layer_sizes(&self, info: &super::ImageInfo) -> Vec<i64> {
+    pub(super) async fn layer_sizes(&self, info: &super::ImageInfo) -> Vec<i64> {
         let download: Vec<i64> = info.layers.iter().map(|l| l.size).collect();
         if !info.unpacked {
             return download;
@@ -599,6 +599,13 @@ impl Engine {
                 familiar_repo(&local)
             )));
         }
+        let info = self.images.resolve(&self.shimd, &local).await?.info;
+        let layer_ids: Vec<(String, String)> = info
+            .layers
+            .iter()
+            .map(|l| l.digest.clone())
+            .zip(info.diff_ids.iter().cloned())
+            .collect();
         let mut stream = self
             .shimd
             .images()
@@ -646,7 +653,7 @@ impl Engine {
             {
                 return;
             }
-            let mut t = PushTranslator::default();
+            let mut t = PushTranslator::with_diff_ids(layer_ids);
             loop {
                 match stream.message().await {
                     Ok(Some(m)) => match m.kind {

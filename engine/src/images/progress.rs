@@ -51,23 +51,40 @@ impl PullTranslator {
     }
 }
 
-/// Turns push progress into docker's lines.
+/// Turns push progress into docker's lines. Layers are named as dockerd names them
+/// there: by their diff ID (the digest of the uncompressed layer) when it is known.
 #[derive(Default)]
 pub struct PushTranslator {
     last: HashMap<String, String>,
+    /// Blob digest to diff ID.
+    diff_ids: HashMap<String, String>,
 }
 
 impl PushTranslator {
+    /// A translator naming the layers with these (blob digest, diff ID) pairs.
+    pub fn with_diff_ids(pairs: impl IntoIterator<Item = (String, String)>) -> PushTranslator {
+        PushTranslator {
+            diff_ids: pairs.into_iter().collect(),
+            ..Default::default()
+        }
+    }
+
     pub fn blob(&mut self, b: &v1::BlobProgress) -> Option<Message> {
         if !is_layer(&b.media_type) {
             return None;
         }
-        let id = short_id(&b.digest).to_string();
+        let named = self.diff_ids.get(&b.digest).unwrap_or(&b.digest);
+        let id = short_id(named).to_string();
+        let mounted;
         let status = match b.state.as_str() {
             "waiting" => "Waiting",
             "preparing" => "Preparing",
             "pushing" => "Pushing",
             "exists" => "Layer already exists",
+            "mounted" => {
+                mounted = format!("Mounted from {}", b.from);
+                mounted.as_str()
+            }
             "done" => "Pushed",
             _ => return None,
         };
@@ -95,6 +112,7 @@ mod tests {
             state: state.into(),
             current: cur,
             total: 100,
+            ..Default::default()
         }
     }
 

@@ -236,3 +236,35 @@ pub fn disk_usage(path: &Path) -> std::io::Result<(u64, u64)> {
     }
     Ok((bytes, inodes))
 }
+
+/// The size of the files under a directory as docker counts a layer or a volume: the
+/// lengths of files and symlinks (each hard-linked file once), directories not counted;
+/// with the number of inodes. Entries removed while walking are skipped, not the root.
+pub fn apparent_usage(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut bytes = 0u64;
+    let mut inodes = 1u64;
+    let mut seen = std::collections::HashSet::new();
+    let mut todo = vec![path.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir != path => continue,
+            Err(e) => return Err(e),
+        };
+        for e in entries.flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            if m.is_dir() {
+                inodes += 1;
+                todo.push(e.path());
+                continue;
+            }
+            if m.nlink() > 1 && !seen.insert((m.dev(), m.ino())) {
+                continue;
+            }
+            inodes += 1;
+            bytes += m.len();
+        }
+    }
+    Ok((bytes, inodes))
+}

@@ -353,6 +353,22 @@ impl Remote {
             .map_err(|e| self.err(&format!("checking blob {d}"), e))
     }
 
+    /// Asks the registry to link a blob it holds in repository `from` into this
+    /// reference's repository (a cross-repository mount). False when it did not, for
+    /// whatever reason: the blob must then be uploaded.
+    pub async fn mount_blob(&self, d: &Digest, from: &str) -> bool {
+        let r = self.oci_ref(None);
+        let mut source = self.reference.clone();
+        source.repository = from.to_string();
+        source.digest = None;
+        let source = source.to_oci(&self.ep().host);
+        self.ep()
+            .client
+            .mount_blob(&r, &source, &d.to_string())
+            .await
+            .is_ok()
+    }
+
     /// Uploads a small blob in one request (monolithic upload).
     pub async fn push_small(&self, d: &Digest, data: Vec<u8>) -> Result<()> {
         let r = self.oci_ref(None);

@@ -263,6 +263,7 @@ impl Engine {
             None => None,
         };
         let (mode, plan) = check_request(self, &req_config, &hc)?;
+        let links = self.links_of_request(&hc)?;
         let endpoints = req
             .networking_config
             .and_then(|n| n.endpoints_config)
@@ -445,6 +446,8 @@ impl Engine {
             hostname_path,
             hosts_path,
             resolv_conf_path: resolv_path,
+            links,
+            link_hosts: Vec::new(),
         };
         let c = self.containers.insert(record)?;
         rb.done = true;

@@ -296,3 +296,36 @@ async fn forward_tcp(ns: Option<&Netns>, up: SocketAddr, raw: &[u8]) -> std::io:
     .await
     .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer"))?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::table::DnsEntry;
+    use super::*;
+
+    #[test]
+    fn link_aliases_resolve_to_their_target_on_their_network() {
+        let mut t = NameTable::default();
+        let db = DnsEntry {
+            container_id: "aaaaaaaaaaaa1111".into(),
+            name: "db".into(),
+            aliases: vec![],
+            ip: Ipv4Addr::new(10, 197, 0, 2),
+        };
+        t.add("n1", "Front", db);
+        let view = ContainerView {
+            networks: vec!["n1".into()],
+            forward: false,
+            links: vec![("n1".into(), "Store".into(), "db".into())],
+        };
+        let want = vec![Ipv4Addr::new(10, 197, 0, 2)];
+        assert_eq!(view.link_lookup(&t, "store"), want);
+        assert_eq!(view.link_lookup(&t, "store.front"), want);
+        assert!(view.link_lookup(&t, "db").is_empty());
+        // Not once the container has left the network.
+        let gone = ContainerView {
+            networks: vec![],
+            ..view
+        };
+        assert!(gone.link_lookup(&t, "store").is_empty());
+    }
+}

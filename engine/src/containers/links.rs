@@ -150,12 +150,9 @@ struct Resolved {
 }
 
 impl Engine {
-    /// The links of a create request, resolved to the containers they name now; none on a
-    /// user-defined network.
+    /// The links of a create request, checked and resolved to the containers they name
+    /// now; none are kept on a user-defined network.
     pub(crate) fn links_of_request(&self, hc: &HostConfig) -> Result<Vec<Link>> {
-        if !kept_in_mode(&hc.network_mode) {
-            return Ok(Vec::new());
-        }
         let mut out: Vec<Link> = Vec::new();
         for link in hc.links.iter().flatten() {
             let (target, alias) = super::create::parse_link(link)?;
@@ -171,6 +168,9 @@ impl Engine {
                 name: c.with(|r| r.name.clone()),
                 alias: alias.to_string(),
             });
+        }
+        if !kept_in_mode(&hc.network_mode) {
+            out.clear();
         }
         Ok(out)
     }

@@ -228,14 +228,29 @@ pub async fn rename(State(e): State<AppState>, Path(id): Path<String>, uri: Uri)
 
 pub async fn remove(State(e): State<AppState>, Path(id): Path<String>, uri: Uri) -> ApiResult {
     let q = Query::of(&uri);
+    let c = e.container(&id)?;
     if q.bool("link") {
-        return Err(Error::invalid(
-            "legacy links are not supported: there is no link to remove",
+        // A container's own name is no link (dockerd's status and words).
+        return Err(Error::internal(
+            "Conflict, cannot remove the default link name of the container",
         ));
     }
-    let c = e.container(&id)?;
     e.container_remove_with(&c, q.bool("force"), q.bool("v"))
         .await?;
+    Ok(no_content())
+}
+
+/// `DELETE /containers/{linker}/{alias}?link=1` (`docker rm --link /linker/alias`): removes
+/// a legacy link. Without `link`, the two segments name no container.
+pub async fn remove_link(
+    State(e): State<AppState>,
+    Path((linker, alias)): Path<(String, String)>,
+    uri: Uri,
+) -> ApiResult {
+    if !Query::of(&uri).bool("link") {
+        return Err(Error::no_such_container(&format!("{linker}/{alias}")));
+    }
+    e.remove_link(&linker, &alias)?;
     Ok(no_content())
 }
 

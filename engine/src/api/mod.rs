@@ -51,6 +51,10 @@ fn router(engine: AppState) -> Router {
             "/containers/{id}",
             axum::routing::delete(containers::remove),
         )
+        .route(
+            "/containers/{id}/{alias}",
+            axum::routing::delete(containers::remove_link),
+        )
         .route("/containers/{id}/json", get(containers::inspect))
         .route("/containers/{id}/top", get(containers::top))
         .route("/containers/{id}/changes", get(containers::changes))

@@ -154,8 +154,12 @@ pub fn parse_link(link: &str) -> Result<(&str, &str)> {
 }
 
 /// Everything about the request that can be checked without touching anything: its
-/// network mode and the checked host config.
-fn check_request(engine: &Engine, config: &Config, hc: &HostConfig) -> Result<(Mode, spec::Plan)> {
+/// network mode, the checked host config and its legacy links.
+fn check_request(
+    engine: &Engine,
+    config: &Config,
+    hc: &HostConfig,
+) -> Result<(Mode, spec::Plan, Vec<super::links::Link>)> {
     if config.image.is_empty() {
         return Err(Error::invalid("no image given: Config.Image is empty"));
     }
@@ -183,15 +187,7 @@ fn check_request(engine: &Engine, config: &Config, hc: &HostConfig) -> Result<(M
     }
     etcfiles::validate_extra_hosts(hc.extra_hosts.as_deref().unwrap_or(&[]))?;
     validate_env(config.env.as_deref().unwrap_or(&[]))?;
-    for link in hc.links.iter().flatten() {
-        let (target, _alias) = parse_link(link)?;
-        engine.containers.get(target).map_err(|e| {
-            Error::invalid(format!(
-                "could not get container for {target}: {}",
-                e.message
-            ))
-        })?;
-    }
+    let links = engine.links_of_request(hc)?;
     if mode == Mode::Host && !hc.dns.as_deref().unwrap_or(&[]).is_empty() {
         // dockerd allows it; nothing to check.
     }
@@ -203,7 +199,7 @@ fn check_request(engine: &Engine, config: &Config, hc: &HostConfig) -> Result<(M
     }
     spec::mounts::parse(hc)?;
     let plan = spec::Plan::of(hc)?;
-    Ok((mode, plan))
+    Ok((mode, plan, links))
 }
 
 /// Undoes a create that failed halfway.
@@ -255,7 +251,7 @@ impl Engine {
             Some(n) => Some(names::validate(n).map_err(Error::invalid)?),
             None => None,
         };
-        let (mode, plan) = check_request(self, &req_config, &hc)?;
+        let (mode, plan, links) = check_request(self, &req_config, &hc)?;
         let endpoints = req
             .networking_config
             .and_then(|n| n.endpoints_config)
@@ -439,6 +435,8 @@ impl Engine {
             hostname_path,
             hosts_path,
             resolv_conf_path: resolv_path,
+            links,
+            link_hosts: Vec::new(),
         };
         let c = self.containers.insert(record)?;
         rb.done = true;

@@ -126,6 +126,11 @@ impl Engine {
         if let Err(e) = self.volumes_before_start(&c.id, &rec.mounts) {
             return fail(e).await;
         }
+        if let Err(e) = self.apply_links(c).await {
+            return fail(e).await;
+        }
+        // With its links' variables and hosts lines.
+        let rec = c.record();
         let t = std::time::Instant::now();
         c.net_attached.store(true, Ordering::SeqCst);
         if let Err(e) = self.networks.prepare(&c.id, mode).await {
@@ -187,6 +192,7 @@ impl Engine {
                 return fail(e).await;
             }
         };
+        self.apply_link_aliases(&rec).await;
         // Attach requests that came before the start get the output from the first byte.
         let pending: Vec<attach::Pending> =
             std::mem::take(&mut *c.pending_attach.lock().unwrap_or_else(|p| p.into_inner()));
@@ -238,6 +244,7 @@ impl Engine {
         self.spawn_monitor(c.clone(), generation);
         self.health_on_start(c, generation);
         self.container_event(c, "start");
+        self.update_linkers_of(c).await;
         Ok(())
     }
 

@@ -8,6 +8,7 @@ pub mod etcfiles;
 pub mod export;
 pub mod health;
 pub mod lifecycle;
+pub mod links;
 pub mod logs;
 pub mod model;
 pub mod monitor;

@@ -42,6 +42,10 @@ pub struct Record {
     pub hostname_path: PathBuf,
     pub hosts_path: PathBuf,
     pub resolv_conf_path: PathBuf,
+    /// Legacy links (`--link`) kept for the container (see `links`).
+    pub links: Vec<super::links::Link>,
+    /// The /etc/hosts lines its links gave it at its last start.
+    pub link_hosts: Vec<super::links::HostsLine>,
 }
 
 impl Record {

@@ -43,7 +43,9 @@ impl Engine {
             None
         };
         let rec = c.record();
-        view::inspect(&rec, self.execs.ids_of(&c.id), sz)
+        let mut r = view::inspect(&rec, self.execs.ids_of(&c.id), sz);
+        r.host_config.links = self.links_shown(&rec);
+        r
     }
 
     /// `GET /containers/json`.
@@ -104,7 +106,9 @@ impl Engine {
             } else {
                 None
             };
-            out.push(view::summary(&rec, image_shown, sz));
+            let mut row = view::summary(&rec, image_shown, sz);
+            row.names.extend(self.link_names_of(&rec.id));
+            out.push(row);
             if limit > 0 && out.len() as i64 >= limit {
                 break;
             }

@@ -300,6 +300,11 @@ impl Store {
         }
     }
 
+    /// The container with exactly this id.
+    pub fn by_id(&self, id: &str) -> Option<Arc<Container>> {
+        self.read().by_id.get(id).cloned()
+    }
+
     pub fn list(&self) -> Vec<Arc<Container>> {
         self.read().by_id.values().cloned().collect()
     }

@@ -154,6 +154,14 @@ impl Networks {
             .iter()
             .map(|h| ExtraHost::parse(h, gateway).map_err(err))
             .collect::<Result<Vec<_>>>()?;
+        // Legacy links' lines (`IP alias hostname name`) come after the extra hosts.
+        let mut extra = extra;
+        extra.extend(rec.link_hosts.iter().filter_map(|l| {
+            Some(ExtraHost {
+                name: l.names.clone(),
+                ip: l.ip.parse().ok()?,
+            })
+        }));
         let hosts = self
             .ctl
             .hosts(

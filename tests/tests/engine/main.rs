@@ -17,6 +17,7 @@ mod health;
 mod image_verbs;
 mod images;
 mod init;
+mod links;
 mod refusals;
 mod registry_disk_usage;
 mod registry_distribution;

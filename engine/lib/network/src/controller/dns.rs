@@ -62,6 +62,23 @@ impl NetworkController {
         Ok(())
     }
 
+    /// Sets a container's legacy link aliases on its user networks, each (network name or
+    /// id, alias, target name): from this container only, the alias resolves to the
+    /// target's address on that network. Kept until the container's networks are released.
+    pub async fn set_link_aliases(&self, cid: &str, links: &[(String, String, String)]) {
+        let inner = self.inner.lock().await;
+        let resolved: Vec<(String, String, String)> = links
+            .iter()
+            .filter_map(|(net, alias, target)| {
+                let n = inner.state.find_network(net).ok()?;
+                Some((n.id.clone(), alias.clone(), target.clone()))
+            })
+            .collect();
+        if let Some(live) = inner.live.get(cid) {
+            live.view.write().expect("view lock").links = resolved;
+        }
+    }
+
     /// Where the embedded DNS forwards: the container's `--dns`, else the daemon's, else
     /// the host's resolvers (loopback ones included: they are asked from the host's
     /// namespace), else docker's public fallback.

@@ -44,6 +44,30 @@ pub struct ServerContext {
 pub struct ContainerView {
     pub networks: Vec<String>,
     pub forward: bool,
+    /// Legacy links on user networks: (network id, alias, target name). The alias (also
+    /// `<alias>.<network>`) resolves, for this container only, to what the target's name
+    /// resolves to on that network.
+    pub links: Vec<(String, String, String)>,
+}
+
+impl ContainerView {
+    /// Addresses of `name` (lower case) as one of the container's link aliases.
+    fn link_lookup(&self, table: &NameTable, name: &str) -> Vec<std::net::Ipv4Addr> {
+        for (net, alias, target) in &self.links {
+            if !self.networks.contains(net) {
+                continue;
+            }
+            let alias = alias.to_ascii_lowercase();
+            let on_net = table.network_name(net).map(|n| format!("{alias}.{n}"));
+            if name == alias || on_net.as_deref() == Some(name) {
+                let ips = table.lookup(std::slice::from_ref(net), &target.to_ascii_lowercase());
+                if !ips.is_empty() {
+                    return ips;
+                }
+            }
+        }
+        Vec::new()
+    }
 }
 
 /// A running server; stopping (or dropping) it closes its sockets.
@@ -185,7 +209,10 @@ pub async fn answer(
                 }
             }
         } else {
-            let ips = table.lookup(&view.networks, &name);
+            let mut ips = view.link_lookup(&table, &name);
+            if ips.is_empty() {
+                ips = table.lookup(&view.networks, &name);
+            }
             if !ips.is_empty() {
                 // A known name: A records; no IPv6 and nothing else (NOERROR, no records).
                 let recs: Vec<Record> = if q.qtype == message::TYPE_A {
@@ -268,4 +295,37 @@ async fn forward_tcp(ns: Option<&Netns>, up: SocketAddr, raw: &[u8]) -> std::io:
     })
     .await
     .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::table::DnsEntry;
+    use super::*;
+
+    #[test]
+    fn link_aliases_resolve_to_their_target_on_their_network() {
+        let mut t = NameTable::default();
+        let db = DnsEntry {
+            container_id: "aaaaaaaaaaaa1111".into(),
+            name: "db".into(),
+            aliases: vec![],
+            ip: Ipv4Addr::new(10, 197, 0, 2),
+        };
+        t.add("n1", "Front", db);
+        let view = ContainerView {
+            networks: vec!["n1".into()],
+            forward: false,
+            links: vec![("n1".into(), "Store".into(), "db".into())],
+        };
+        let want = vec![Ipv4Addr::new(10, 197, 0, 2)];
+        assert_eq!(view.link_lookup(&t, "store"), want);
+        assert_eq!(view.link_lookup(&t, "store.front"), want);
+        assert!(view.link_lookup(&t, "db").is_empty());
+        // Not once the container has left the network.
+        let gone = ContainerView {
+            networks: vec![],
+            ..view
+        };
+        assert!(gone.link_lookup(&t, "store").is_empty());
+    }
 }

@@ -74,6 +74,11 @@ impl NameTable {
         }
     }
 
+    /// The (lower-case) name of a network that has entries.
+    pub fn network_name(&self, network_id: &str) -> Option<&str> {
+        self.networks.get(network_id).map(|n| n.name.as_str())
+    }
+
     /// Addresses of `name` (lower case, no trailing dot) on the given networks, in the
     /// order the networks are given. Empty when the name is unknown there.
     pub fn lookup(&self, networks: &[String], name: &str) -> Vec<Ipv4Addr> {

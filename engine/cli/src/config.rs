@@ -76,6 +76,26 @@ impl Config {
             .insert(key.to_string(), json!({ "auth": encoded }));
     }
 
+    /// `currentContext`: the docker context commands use when nothing else names one.
+    pub fn current_context(&self) -> Option<&str> {
+        self.data
+            .get("currentContext")
+            .and_then(Value::as_str)
+            .filter(|c| !c.is_empty())
+    }
+
+    /// Sets `currentContext` (`None`, or "default", removes it as docker does).
+    pub fn set_current_context(&mut self, name: Option<&str>) {
+        match name.filter(|n| *n != "default") {
+            Some(n) => {
+                self.data.insert("currentContext".into(), json!(n));
+            }
+            None => {
+                self.data.remove("currentContext");
+            }
+        }
+    }
+
     /// Removes the credentials; false when there were none.
     pub fn remove(&mut self, key: &str) -> bool {
         self.data

@@ -14,6 +14,8 @@ const VALUED_ROOT_OPTIONS: &[&str] = &[
     "-H",
     "--host",
     "--config",
+    "-c",
+    "--context",
     "--tlscacert",
     "--tlscert",
     "--tlskey",

@@ -3,6 +3,7 @@
 //! One test binary per area (one link instead of one per file); the modules are the topics.
 
 mod containers;
+mod contexts;
 mod cp;
 mod errors;
 mod images;
@@ -10,6 +11,8 @@ mod images_reference;
 mod interactive;
 mod networks;
 mod output;
+mod port;
+mod run_flags;
 mod system;
 mod tls;
 mod volumes;

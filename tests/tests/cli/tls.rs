@@ -243,7 +243,58 @@ fn check_tls(d: &Path, local_host: &str, tcp: &str) {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    // Plain TCP to a TLS port fails with a message, not a hang.
+    // Plain TCP to a TLS port fails with a message saying TLS is needed, not a hang.
     let o = remote.run(&["ps"]);
     assert_ne!(o.code, 0, "{o:?}");
+    assert!(o.stderr.contains("--tlsverify"), "{o:?}");
+    // The same through DOCKER_* variables, and through a docker context holding the TLS
+    // material (made by the docker CLI when it is installed, else by berth).
+    let o = remote
+        .cmd(&["ps", "-a", "-q"])
+        .env("DOCKER_CERT_PATH", env_dir.path())
+        .env("DOCKER_TLS_VERIFY", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let conf = tempfile::tempdir().unwrap();
+    let endpoint = format!(
+        "host={tcp},ca={},cert={},key={}",
+        p("ca.pem"),
+        p("client.pem"),
+        p("client-key.pem")
+    );
+    let create = ["context", "create", "secure", "--docker", endpoint.as_str()];
+    let made = match berth_tests::berthd::docker_cli() {
+        Some(docker) => std::process::Command::new(docker)
+            .args(create)
+            .env("DOCKER_CONFIG", conf.path())
+            .output()
+            .unwrap(),
+        None => local
+            .cmd(&create)
+            .env("BERTH_CONFIG", conf.path())
+            .output()
+            .unwrap(),
+    };
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let o = std::process::Command::new(berth_tests::bins::bin("berth"))
+        .args([
+            "--context",
+            "secure",
+            "version",
+            "--format",
+            "{{.Server.Version}}",
+        ])
+        .env("DOCKER_CONFIG", conf.path())
+        .env_remove("BERTH_CONFIG")
+        .env_remove("BERTH_HOST")
+        .env_remove("DOCKER_HOST")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!o.stdout.is_empty());
 }

@@ -25,6 +25,8 @@ pub enum ContainerCommand {
     Ls(PsArgs),
     /// Pause all processes within one or more containers
     Pause(super::ContainersArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
     /// Rename a container
@@ -57,6 +59,18 @@ pub struct ContainerOpts {
     #[arg(long = "add-host", value_name = "HOST:IP")]
     pub add_host: Vec<String>,
 
+    /// Add an annotation to the container, passed through to the OCI runtime (KEY=VALUE)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub annotation: Vec<String>,
+
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable
+    #[arg(long = "blkio-weight", value_name = "UINT16", default_value_t = 0)]
+    pub blkio_weight: u16,
+
+    /// Block IO weight (relative device weight, DEVICE:WEIGHT)
+    #[arg(long = "blkio-weight-device", value_name = "DEVICE:WEIGHT")]
+    pub blkio_weight_device: Vec<String>,
+
     /// Add Linux capabilities (e.g. NET_ADMIN, or ALL)
     #[arg(long = "cap-add", value_name = "CAP")]
     pub cap_add: Vec<String>,
@@ -65,9 +79,62 @@ pub struct ContainerOpts {
     #[arg(long = "cap-drop", value_name = "CAP")]
     pub cap_drop: Vec<String>,
 
+    /// Optional parent cgroup for the container
+    #[arg(long = "cgroup-parent", value_name = "CGROUP")]
+    pub cgroup_parent: Option<String>,
+
+    /// Cgroup namespace to use: "host" (the host's) or "private" (its own); the
+    /// daemon's default when unset
+    #[arg(long, value_name = "MODE")]
+    pub cgroupns: Option<String>,
+
     /// Write the container ID to this file
     #[arg(long, value_name = "FILE")]
     pub cidfile: Option<PathBuf>,
+
+    /// CPU count (Windows only)
+    #[arg(long = "cpu-count", value_name = "INT", default_value_t = 0)]
+    pub cpu_count: i64,
+
+    /// CPU percent (Windows only)
+    #[arg(long = "cpu-percent", value_name = "INT", default_value_t = 0)]
+    pub cpu_percent: i64,
+
+    /// Limit CPU CFS (Completely Fair Scheduler) period, in microseconds
+    #[arg(
+        long = "cpu-period",
+        value_name = "INT",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub cpu_period: i64,
+
+    /// Limit CPU CFS (Completely Fair Scheduler) quota, in microseconds
+    #[arg(
+        long = "cpu-quota",
+        value_name = "INT",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub cpu_quota: i64,
+
+    /// Limit CPU real-time period in microseconds
+    #[arg(
+        long = "cpu-rt-period",
+        value_name = "INT",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub cpu_rt_period: i64,
+
+    /// Limit CPU real-time runtime in microseconds
+    #[arg(
+        long = "cpu-rt-runtime",
+        value_name = "INT",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub cpu_rt_runtime: i64,
 
     /// CPU shares (relative weight)
     #[arg(short = 'c', long = "cpu-shares", value_name = "INT")]
@@ -84,6 +151,36 @@ pub struct ContainerOpts {
     /// Memory nodes (MEMs) in which to allow execution (0-3, 0,1)
     #[arg(long = "cpuset-mems", value_name = "LIST")]
     pub cpuset_mems: Option<String>,
+
+    /// Add a host device to the container (HOST_PATH[:CONTAINER_PATH[:PERMISSIONS]])
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Vec<String>,
+
+    /// Add a rule to the cgroup allowed devices list (e.g. 'c 1:3 mr')
+    #[arg(long = "device-cgroup-rule", value_name = "RULE")]
+    pub device_cgroup_rule: Vec<String>,
+
+    /// Limit read rate (bytes per second) from a device (DEVICE:RATE, e.g. /dev/sda:1mb)
+    #[arg(long = "device-read-bps", value_name = "DEVICE:RATE")]
+    pub device_read_bps: Vec<String>,
+
+    /// Limit read rate (IO per second) from a device (DEVICE:RATE)
+    #[arg(long = "device-read-iops", value_name = "DEVICE:RATE")]
+    pub device_read_iops: Vec<String>,
+
+    /// Limit write rate (bytes per second) to a device (DEVICE:RATE, e.g. /dev/sda:1mb)
+    #[arg(long = "device-write-bps", value_name = "DEVICE:RATE")]
+    pub device_write_bps: Vec<String>,
+
+    /// Limit write rate (IO per second) to a device (DEVICE:RATE)
+    #[arg(long = "device-write-iops", value_name = "DEVICE:RATE")]
+    pub device_write_iops: Vec<String>,
+
+    /// Skip image verification (accepted for docker compatibility: berth does not verify
+    /// image signatures)
+    #[arg(long = "disable-content-trust", value_name = "BOOL", default_missing_value = "true",
+          num_args = 0..=1, require_equals = true, default_value_t = true, action = ArgAction::Set)]
+    pub disable_content_trust: bool,
 
     /// Set custom DNS servers
     #[arg(long, value_name = "IP")]
@@ -113,9 +210,44 @@ pub struct ContainerOpts {
     #[arg(long, value_name = "PORT")]
     pub expose: Vec<String>,
 
+    /// GPU devices to add to the container ("all", a count, or
+    /// count=N,device=IDS,driver=NAME,capabilities=CAPS,options=K=V)
+    #[arg(long, value_name = "GPU-REQUEST")]
+    pub gpus: Vec<String>,
+
     /// Add additional groups to join
     #[arg(long = "group-add", value_name = "GROUP")]
     pub group_add: Vec<String>,
+
+    /// Command to run to check health
+    #[arg(long = "health-cmd", value_name = "COMMAND")]
+    pub health_cmd: Option<String>,
+
+    /// Time between running the check (ms|s|m|h) (default 0s)
+    #[arg(long = "health-interval", value_name = "DURATION")]
+    pub health_interval: Option<String>,
+
+    /// Consecutive failures needed to report unhealthy
+    #[arg(
+        long = "health-retries",
+        value_name = "INT",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub health_retries: i64,
+
+    /// Time between running the check during the start period (ms|s|m|h) (default 0s)
+    #[arg(long = "health-start-interval", value_name = "DURATION")]
+    pub health_start_interval: Option<String>,
+
+    /// Start period for the container to initialize before starting health-retries
+    /// countdown (ms|s|m|h) (default 0s)
+    #[arg(long = "health-start-period", value_name = "DURATION")]
+    pub health_start_period: Option<String>,
+
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
+    #[arg(long = "health-timeout", value_name = "DURATION")]
+    pub health_timeout: Option<String>,
 
     /// Container host name
     #[arg(short = 'h', long, value_name = "NAME")]
@@ -137,6 +269,26 @@ pub struct ContainerOpts {
     #[arg(long, value_name = "IPV4")]
     pub ip: Option<String>,
 
+    /// IPv6 address on the container's network (e.g. 2001:db8::33)
+    #[arg(long, value_name = "IPV6")]
+    pub ip6: Option<String>,
+
+    /// Maximum IO bandwidth limit for the system drive (Windows only)
+    #[arg(long = "io-maxbandwidth", value_name = "BYTES")]
+    pub io_maxbandwidth: Option<String>,
+
+    /// Maximum IOps limit for the system drive (Windows only)
+    #[arg(long = "io-maxiops", value_name = "UINT", default_value_t = 0)]
+    pub io_maxiops: u64,
+
+    /// Container isolation technology
+    #[arg(long, value_name = "ISOLATION")]
+    pub isolation: Option<String>,
+
+    /// Kernel memory limit
+    #[arg(long = "kernel-memory", value_name = "BYTES")]
+    pub kernel_memory: Option<String>,
+
     /// IPC mode to use
     #[arg(long, value_name = "MODE")]
     pub ipc: Option<String>,
@@ -148,6 +300,18 @@ pub struct ContainerOpts {
     /// Set metadata on the container (KEY=VALUE)
     #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
     pub label: Vec<String>,
+
+    /// Read in a line delimited file of labels
+    #[arg(long = "label-file", value_name = "FILE")]
+    pub label_file: Vec<PathBuf>,
+
+    /// Add link to another container (NAME[:ALIAS])
+    #[arg(long, value_name = "NAME[:ALIAS]")]
+    pub link: Vec<String>,
+
+    /// Container IPv4/IPv6 link-local addresses
+    #[arg(long = "link-local-ip", value_name = "IP")]
+    pub link_local_ip: Vec<String>,
 
     /// Logging driver for the container
     #[arg(long = "log-driver", value_name = "DRIVER")]
@@ -169,6 +333,10 @@ pub struct ContainerOpts {
     #[arg(long = "memory-swap", value_name = "BYTES")]
     pub memory_swap: Option<String>,
 
+    /// Tune container memory swappiness (0 to 100, -1 for the default)
+    #[arg(long = "memory-swappiness", value_name = "INT", default_value_t = -1, allow_negative_numbers = true)]
+    pub memory_swappiness: i64,
+
     /// Attach a filesystem mount (type=bind|volume|tmpfs,source=,target=,readonly,...)
     #[arg(long, value_name = "MOUNT")]
     pub mount: Vec<String>,
@@ -189,9 +357,22 @@ pub struct ContainerOpts {
     )]
     pub network_alias: Vec<String>,
 
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
+
     /// Disable the OOM killer for the container
     #[arg(long = "oom-kill-disable")]
     pub oom_kill_disable: bool,
+
+    /// Tune host's OOM preferences (-1000 to 1000)
+    #[arg(
+        long = "oom-score-adj",
+        value_name = "INT",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub oom_score_adj: i64,
 
     /// PID namespace to use ("host" to share the host's)
     #[arg(long, value_name = "MODE")]
@@ -257,6 +438,10 @@ pub struct ContainerOpts {
     #[arg(long = "stop-timeout", value_name = "SECONDS")]
     pub stop_timeout: Option<i64>,
 
+    /// Storage driver options for the container (KEY=VALUE)
+    #[arg(long = "storage-opt", value_name = "KEY=VALUE")]
+    pub storage_opt: Vec<String>,
+
     /// Kernel parameters to set (KEY=VALUE)
     #[arg(long, value_name = "KEY=VALUE")]
     pub sysctl: Vec<String>,
@@ -273,9 +458,17 @@ pub struct ContainerOpts {
     #[arg(long, value_name = "ULIMIT")]
     pub ulimit: Vec<String>,
 
+    /// Bind mount the daemon's API socket into the container at /var/run/docker.sock
+    #[arg(long = "use-api-socket")]
+    pub use_api_socket: bool,
+
     /// User name or UID, with optional group (USER[:GROUP])
     #[arg(short = 'u', long, value_name = "USER")]
     pub user: Option<String>,
+
+    /// User namespace to use ("host" to share the host's)
+    #[arg(long, value_name = "MODE")]
+    pub userns: Option<String>,
 
     /// UTS namespace to use
     #[arg(long, value_name = "MODE")]
@@ -687,4 +880,15 @@ pub struct TypedInspectArgs {
 
     #[arg(value_name = "NAME|ID", required = true)]
     pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(override_usage = "berth port CONTAINER [PRIVATE_PORT[/PROTO]]")]
+pub struct PortArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+
+    /// The container port to look up (e.g. 80 or 53/udp); all published ports without it
+    #[arg(value_name = "PRIVATE_PORT[/PROTO]")]
+    pub private_port: Option<String>,
 }

@@ -1,6 +1,7 @@
 //! The command line: docker's commands, flags and help, so muscle memory works.
 
 pub mod container;
+pub mod contexts;
 pub mod image;
 pub mod network;
 pub mod system;
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Parser, Subcommand};
 
 pub use container::*;
+pub use contexts::*;
 pub use image::*;
 pub use network::*;
 pub use system::*;
@@ -39,14 +41,20 @@ pub struct Cli {
 #[derive(clap::Args, Debug, Clone)]
 pub struct GlobalOpts {
     /// Daemon socket to connect to: unix:///PATH or tcp://HOST:PORT
-    /// [env: BERTH_HOST; default unix:///run/berth/berth.sock]
+    /// [env: BERTH_HOST or DOCKER_HOST; default unix:///run/berth/berth.sock]
     #[arg(short = 'H', long = "host", value_name = "HOST")]
     pub host: Vec<String>,
 
     /// Directory holding the client configuration (config.json, credentials)
-    /// [env: BERTH_CONFIG; default ~/.berth]
+    /// [env: BERTH_CONFIG or DOCKER_CONFIG; default ~/.berth]
     #[arg(long, value_name = "DIR")]
     pub config: Option<PathBuf>,
+
+    /// Name of the context to use to connect to the daemon (overrides BERTH_HOST,
+    /// DOCKER_HOST and the default context set with "berth context use")
+    /// [env: BERTH_CONTEXT or DOCKER_CONTEXT]
+    #[arg(short = 'c', long, value_name = "NAME")]
+    pub context: Option<String>,
 
     /// Use TLS (implied by --tlsverify)
     #[arg(long)]
@@ -105,6 +113,9 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// Manage contexts
+    #[command(subcommand)]
+    Context(ContextCommand),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -139,6 +150,8 @@ pub enum Command {
     Logs(LogsArgs),
     /// Pause all processes within one or more containers
     Pause(ContainersArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
     /// Rename a container
     Rename(RenameArgs),
     /// Restart one or more containers

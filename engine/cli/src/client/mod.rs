@@ -88,6 +88,11 @@ impl Client {
         }
     }
 
+    /// The daemon address this client talks to.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
     pub fn with_debug(mut self, debug: bool) -> Client {
         self.debug = debug;
         self
@@ -152,9 +157,12 @@ impl Client {
                     Err(w) => w.to_string(),
                     Ok(()) => e.to_string(),
                 };
+                let hint = match (&self.endpoint, &self.tls) {
+                    (Endpoint::Tcp { .. }, None) => plain_to_tls_hint(&cause),
+                    _ => tls_hint(&cause),
+                };
                 Err(ApiError::Transport(format!(
-                    "{method} {target}: {cause}{}",
-                    tls_hint(&cause)
+                    "{method} {target}: {cause}{hint}"
                 )))
             }
         }
@@ -228,6 +236,22 @@ impl Client {
 }
 
 /// What to check when a TLS connection fails.
+/// A plain-HTTP request answered by something that is not HTTP (a TLS alert, or a
+/// connection closed at once) is most likely a daemon listening with TLS.
+fn plain_to_tls_hint(cause: &str) -> &'static str {
+    let not_http = [
+        "not an HTTP response",
+        "closed the connection",
+        "non-UTF-8 header",
+    ];
+    if not_http.iter().any(|m| cause.contains(m)) {
+        " (the daemon did not answer plain HTTP: it probably listens with TLS; connect with \
+--tlsverify (or --tls), or set DOCKER_TLS_VERIFY=1 with DOCKER_CERT_PATH, or use a context with TLS material)"
+    } else {
+        ""
+    }
+}
+
 fn tls_hint(cause: &str) -> &'static str {
     if cause.contains("received fatal alert") {
         " (the daemon refused the TLS connection: does it need a client certificate? use --tlscert and --tlskey)"
@@ -248,6 +272,8 @@ pub fn error_from(resp: Response) -> ApiError {
         .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
     let message = if message.is_empty() {
         format!("HTTP status {status}")
+    } else if status == 400 && message.contains("HTTP request to an HTTPS server") {
+        format!("{message} The daemon listens with TLS: connect with --tlsverify (or --tls), or set DOCKER_TLS_VERIFY=1")
     } else {
         message
     };

@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use berth_api::container::{
-    Config, CreateRequest, Empty, HostConfig, LogConfig, RestartPolicy, Ulimit,
+    Config, CreateRequest, Empty, HostConfig, LogConfig, RestartPolicy, ThrottleDevice, Ulimit,
 };
 use berth_api::network::{EndpointSettings, NetworkingConfig, PortBinding};
 use berth_api::strslice::StrSlice;
 
+use super::resource_flags as rf;
 use crate::cli::ContainerOpts;
 use crate::error::{CliError, EXIT_DAEMON};
 use crate::output::units::parse_nano_cpus;
@@ -41,8 +42,15 @@ pub fn env_entry(e: &str) -> String {
     }
 }
 
-/// Reads an env file: one KEY=VALUE per line, `#` comments and blank lines skipped.
+/// Reads an env file: one KEY=VALUE per line, `#` comments and blank lines skipped; a
+/// bare KEY takes the local value, or is dropped when there is none.
 pub fn read_env_file(path: &Path) -> Result<Vec<String>, CliError> {
+    read_kv_file(path, true)
+}
+
+/// Reads a KEY=VALUE file (`--env-file`, `--label-file`). With `lookup`, a bare KEY takes
+/// the local environment's value (or is dropped); without, it stays as it is.
+fn read_kv_file(path: &Path, lookup: bool) -> Result<Vec<String>, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::new(format!("open {}: {e}", path.display())).code(EXIT_DAEMON))?;
     let mut out = Vec::new();
@@ -60,7 +68,7 @@ pub fn read_env_file(path: &Path) -> Result<Vec<String>, CliError> {
             ))
             .code(EXIT_DAEMON));
         }
-        if line.contains('=') {
+        if line.contains('=') || !lookup {
             out.push(line.to_string());
         } else if let Ok(v) = std::env::var(line) {
             out.push(format!("{line}={v}"));
@@ -90,6 +98,71 @@ fn key_values(items: &[String]) -> BTreeMap<String, String> {
             None => (kv.to_string(), String::new()),
         })
         .collect()
+}
+
+/// Labels from `--label-file` files first, then `-l` flags (later ones win).
+fn collect_labels(files: &[std::path::PathBuf], flags: &[String]) -> Result<Vec<String>, CliError> {
+    let mut labels = Vec::new();
+    for f in files {
+        labels.extend(read_kv_file(f, false)?);
+    }
+    labels.extend(flags.iter().cloned());
+    Ok(labels)
+}
+
+/// A port or a range (`80`, `8000-8010`) as its first and last port.
+fn port_range(p: &str) -> Option<(u16, u16)> {
+    let (a, b) = p.split_once('-').unwrap_or((p, p));
+    let (a, b): (u16, u16) = (a.parse().ok()?, b.parse().ok()?);
+    (a <= b).then_some((a, b))
+}
+
+/// `--expose 80`, `--expose 8000-8002/udp`: every port of the range, as docker sends them.
+fn expose(specs: &[String], exposed: &mut BTreeMap<String, Empty>) -> Result<(), CliError> {
+    for e in specs {
+        let (port, proto) = e.split_once('/').unwrap_or((e, "tcp"));
+        let (first, last) = port_range(port).ok_or_else(|| {
+            CliError::new(format!(
+                "invalid range format for --expose: {e}, error: invalid port range: {port}"
+            ))
+            .code(EXIT_DAEMON)
+        })?;
+        for p in first..=last {
+            exposed.insert(format!("{p}/{proto}"), Empty {});
+        }
+    }
+    Ok(())
+}
+
+/// A namespace mode flag docker checks itself: `host`, empty, or (where `container` is
+/// allowed) `container:NAME`; `extra` lists other accepted values.
+fn namespace_mode(
+    value: &Option<String>,
+    flag: &str,
+    what: &str,
+    container: bool,
+    extra: &[&str],
+) -> Result<String, CliError> {
+    let v = value.clone().unwrap_or_default();
+    let ok = v.is_empty()
+        || v == "host"
+        || extra.contains(&v.as_str())
+        || (container && v.strip_prefix("container:").is_some_and(|n| !n.is_empty()));
+    if !ok {
+        return Err(CliError::new(format!("--{flag}: invalid {what} mode")).code(EXIT_DAEMON));
+    }
+    Ok(v)
+}
+
+/// `--link NAME[:ALIAS]`, checked as docker checks it.
+fn check_link(l: &str) -> Result<(), CliError> {
+    if l.is_empty() {
+        return Err(bad_flag(l, "--link", "empty string specified for links"));
+    }
+    if l.split(':').count() > 2 {
+        return Err(bad_flag(l, "--link", format!("bad format for links: {l}")));
+    }
+    Ok(())
 }
 
 fn restart_policy(s: &str) -> Result<RestartPolicy, CliError> {
@@ -177,25 +250,41 @@ fn publish(specs: &[String], exposed: &mut BTreeMap<String, Empty>) -> Result<Po
             [i, h, c] => (*i, *h, *c),
             _ => return Err(bad("too many colons")),
         };
-        let port_ok = |p: &str| {
-            p.split('-').count() <= 2 && p.split('-').all(|x| x.parse::<u16>().is_ok_and(|n| n > 0))
+        let (first, last) = port_range(container)
+            .filter(|(a, _)| *a > 0)
+            .ok_or_else(|| bad("invalid containerPort"))?;
+        let host_range = match host {
+            "" => None,
+            h => Some(
+                port_range(h)
+                    .filter(|(a, _)| *a > 0)
+                    .ok_or_else(|| bad("invalid hostPort"))?,
+            ),
         };
-        if !port_ok(container) {
-            return Err(bad("invalid containerPort"));
+        // Equal ranges map port to port; a single container port takes the host range.
+        let count = last - first;
+        if let Some((hf, hl)) = host_range {
+            if count > 0 && hl - hf != count {
+                return Err(bad("port ranges don't match"));
+            }
         }
-        if !host.is_empty() && !port_ok(host) {
-            return Err(bad("invalid hostPort"));
+        for i in 0..=count {
+            let key = format!("{}/{proto}", first + i);
+            let host_port = match host_range {
+                None => String::new(),
+                Some((hf, hl)) if count == 0 && hf != hl => format!("{hf}-{hl}"),
+                Some((hf, _)) => (hf + i).to_string(),
+            };
+            exposed.insert(key.clone(), Empty {});
+            bindings
+                .entry(key)
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(PortBinding {
+                    host_ip: ip.to_string(),
+                    host_port,
+                });
         }
-        let key = format!("{container}/{proto}");
-        exposed.insert(key.clone(), Empty {});
-        bindings
-            .entry(key)
-            .or_insert_with(|| Some(Vec::new()))
-            .get_or_insert_with(Vec::new)
-            .push(PortBinding {
-                host_ip: ip.to_string(),
-                host_port: host.to_string(),
-            });
     }
     Ok(bindings)
 }
@@ -248,14 +337,7 @@ pub fn build(
 ) -> Result<CreateRequest, CliError> {
     let env = collect_env(&o.env_file, &o.env)?;
     let mut exposed = BTreeMap::new();
-    for e in &o.expose {
-        let key = if e.contains('/') {
-            e.clone()
-        } else {
-            format!("{e}/tcp")
-        };
-        exposed.insert(key, Empty {});
-    }
+    expose(&o.expose, &mut exposed)?;
     let port_bindings = publish(&o.publish, &mut exposed)?;
     for h in &o.add_host {
         if !h.contains(':') && !h.contains('=') {
@@ -304,6 +386,65 @@ pub fn build(
         Some(c) => parse_nano_cpus(c).map_err(|e| bad_flag(c, "--cpus", e))?,
         None => 0,
     };
+    for l in &o.link {
+        check_link(l)?;
+    }
+    if o.memory_swappiness != -1 && !(0..=100).contains(&o.memory_swappiness) {
+        return Err(CliError::new(format!(
+            "invalid value: {}. Valid memory swappiness range is 0-100",
+            o.memory_swappiness
+        ))
+        .code(EXIT_DAEMON));
+    }
+    let storage_opt = o
+        .storage_opt
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| CliError::new("invalid storage option").code(EXIT_DAEMON))
+        })
+        .collect::<Result<BTreeMap<_, _>, _>>()?;
+    let flag_err = |flag: &'static str| move |(v, e): (&String, String)| bad_flag(v, flag, e);
+    let each =
+        |vals: &[String], flag: &'static str, f: fn(&str) -> Result<ThrottleDevice, String>| {
+            vals.iter()
+                .map(|v| f(v).map_err(|e| flag_err(flag)((v, e))))
+                .collect::<Result<Vec<_>, _>>()
+        };
+    let weight_devices = o
+        .blkio_weight_device
+        .iter()
+        .map(|v| rf::weight_device(v).map_err(|e| bad_flag(v, "--blkio-weight-device", e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let read_bps = each(&o.device_read_bps, "--device-read-bps", rf::throttle_bps)?;
+    let write_bps = each(&o.device_write_bps, "--device-write-bps", rf::throttle_bps)?;
+    let read_iops = each(&o.device_read_iops, "--device-read-iops", rf::throttle_iops)?;
+    let write_iops = each(
+        &o.device_write_iops,
+        "--device-write-iops",
+        rf::throttle_iops,
+    )?;
+    let mut devices = Vec::new();
+    let mut device_requests = Vec::new();
+    for d in &o.device {
+        match rf::device(d).map_err(|e| CliError::new(e).code(EXIT_DAEMON))? {
+            rf::Device::Mapping(m) => devices.push(m),
+            rf::Device::Cdi(name) => device_requests.push(serde_json::json!({
+                "Driver": "cdi", "Count": 0, "DeviceIDs": [name],
+                "Capabilities": null, "Options": null,
+            })),
+        }
+    }
+    for g in &o.gpus {
+        device_requests.push(rf::gpu_request(g).map_err(|e| bad_flag(g, "--gpus", e))?);
+    }
+    let healthcheck = rf::healthcheck(o).map_err(|e| CliError::new(e).code(EXIT_DAEMON))?;
+    let cgroupns_mode = namespace_mode(&o.cgroupns, "cgroupns", "CGROUP", false, &["private"])?;
+    let userns_mode = namespace_mode(&o.userns, "userns", "USER", false, &[])?;
+    let uts_mode = namespace_mode(&o.uts, "uts", "UTS", false, &[])?;
+    let pid_mode = namespace_mode(&o.pid, "pid", "PID", true, &[])?;
+    let labels = collect_labels(&o.label_file, &o.label)?;
     if !matches!(o.pull.as_str(), "always" | "missing" | "never") {
         return Err(bad_flag(
             &o.pull,
@@ -329,7 +470,8 @@ pub fn build(
         working_dir: o.workdir.clone().unwrap_or_default(),
         // `--entrypoint ""` clears the image's entrypoint: docker sends [""].
         entrypoint: o.entrypoint.as_ref().map(|e| StrSlice(vec![e.clone()])),
-        labels: Some(key_values(&o.label)),
+        labels: Some(key_values(&labels)),
+        healthcheck,
         stop_signal: o.stop_signal.clone(),
         stop_timeout: o.stop_timeout,
         // Daemons before API 1.44 read the address only here; later ones take it when it
@@ -351,12 +493,38 @@ pub fn build(
         cap_add: some_if(o.cap_add.clone()),
         cap_drop: some_if(o.cap_drop.clone()),
         extra_hosts: some_if(o.add_host.clone()),
-        dns: some_if(o.dns.clone()),
-        dns_options: some_if(o.dns_option.clone()),
-        dns_search: some_if(o.dns_search.clone()),
+        dns: Some(o.dns.clone()),
+        dns_options: Some(o.dns_option.clone()),
+        dns_search: Some(o.dns_search.clone()),
         group_add: some_if(o.group_add.clone()),
         ipc_mode: o.ipc.clone().unwrap_or_default(),
-        pid_mode: o.pid.clone().unwrap_or_default(),
+        pid_mode,
+        cgroupns_mode,
+        userns_mode,
+        links: some_if(o.link.clone()),
+        oom_score_adj: o.oom_score_adj,
+        isolation: o.isolation.clone().unwrap_or_default(),
+        storage_opt: (!storage_opt.is_empty()).then_some(storage_opt),
+        annotations: (!o.annotation.is_empty()).then(|| key_values(&o.annotation)),
+        cgroup_parent: o.cgroup_parent.clone().unwrap_or_default(),
+        blkio_weight: o.blkio_weight,
+        blkio_weight_device: Some(weight_devices),
+        blkio_device_read_bps: Some(read_bps),
+        blkio_device_write_bps: Some(write_bps),
+        blkio_device_read_iops: Some(read_iops),
+        blkio_device_write_iops: Some(write_iops),
+        cpu_period: o.cpu_period,
+        cpu_quota: o.cpu_quota,
+        cpu_realtime_period: o.cpu_rt_period,
+        cpu_realtime_runtime: o.cpu_rt_runtime,
+        devices: Some(devices),
+        device_cgroup_rules: some_if(o.device_cgroup_rule.clone()),
+        device_requests: some_if(device_requests),
+        memory_swappiness: Some(o.memory_swappiness),
+        cpu_count: o.cpu_count,
+        cpu_percent: o.cpu_percent,
+        io_maximum_iops: o.io_maxiops,
+        io_maximum_bandwidth: size(&o.io_maxbandwidth, "--io-maxbandwidth")? as u64,
         privileged: o.privileged,
         publish_all_ports: o.publish_all,
         readonly_rootfs: o.read_only,
@@ -365,7 +533,7 @@ pub fn build(
         mounts: some_if(mounts),
         volumes_from: some_if(o.volumes_from.clone()),
         volume_driver: o.volume_driver.clone().unwrap_or_default(),
-        uts_mode: o.uts.clone().unwrap_or_default(),
+        uts_mode,
         shm_size: size(&o.shm_size, "--shm-size")?,
         sysctls: (!o.sysctl.is_empty()).then(|| key_values(&o.sysctl)),
         runtime: o.runtime.clone().unwrap_or_default(),
@@ -376,9 +544,9 @@ pub fn build(
         cpuset_mems: o.cpuset_mems.clone().unwrap_or_default(),
         memory_reservation: size(&o.memory_reservation, "--memory-reservation")?,
         memory_swap: size(&o.memory_swap, "--memory-swap")?,
-        oom_kill_disable: o.oom_kill_disable.then_some(true),
-        pids_limit: o.pids_limit,
-        ulimits: some_if(ulimits),
+        oom_kill_disable: Some(o.oom_kill_disable),
+        pids_limit: Some(o.pids_limit.unwrap_or(0)),
+        ulimits: Some(ulimits),
         init: o.init.then_some(true),
         ..Default::default()
     };
@@ -389,28 +557,78 @@ pub fn build(
     })
 }
 
-/// `--ip`, `--network-alias` and `--mac-address` as the endpoint settings of the network
-/// the container joins (`--network`, else the default `bridge`), as docker sends them.
+/// `--ip`, `--ip6`, `--link-local-ip`, `--network-alias`, `--mac-address` (and `--link` on
+/// a user-defined network) as the endpoint settings of the network the container joins
+/// (`--network`, else the default `bridge`), as docker sends them.
 fn endpoint_config(o: &ContainerOpts) -> Option<NetworkingConfig> {
-    if o.ip.is_none() && o.network_alias.is_empty() && o.mac_address.is_none() {
-        return None;
-    }
-    let endpoint = EndpointSettings {
-        ipam_config: o
-            .ip
-            .as_ref()
-            .map(|ip| serde_json::json!({ "IPv4Address": ip })),
-        aliases: some_if(o.network_alias.clone()),
-        mac_address: o.mac_address.clone().unwrap_or_default(),
-        ..Default::default()
-    };
     let network = match o.network.as_deref() {
         None | Some("default") => "bridge".to_string(),
         Some(n) => n.to_string(),
     };
+    let user_defined = !matches!(
+        o.network.as_deref(),
+        None | Some("default" | "bridge" | "host" | "none")
+    ) && !o
+        .network
+        .as_deref()
+        .is_some_and(|n| n.starts_with("container:"));
+    let links = if user_defined {
+        o.link.clone()
+    } else {
+        Vec::new()
+    };
+    if o.ip.is_none()
+        && o.ip6.is_none()
+        && o.link_local_ip.is_empty()
+        && o.network_alias.is_empty()
+        && o.mac_address.is_none()
+        && links.is_empty()
+    {
+        return None;
+    }
+    let mut ipam = serde_json::Map::new();
+    if let Some(ip) = &o.ip {
+        ipam.insert("IPv4Address".into(), ip.clone().into());
+    }
+    if let Some(ip) = &o.ip6 {
+        ipam.insert("IPv6Address".into(), ip.clone().into());
+    }
+    if !o.link_local_ip.is_empty() {
+        ipam.insert("LinkLocalIPs".into(), o.link_local_ip.clone().into());
+    }
+    let endpoint = EndpointSettings {
+        ipam_config: (!ipam.is_empty()).then_some(serde_json::Value::Object(ipam)),
+        aliases: some_if(o.network_alias.clone()),
+        links: some_if(links),
+        mac_address: o.mac_address.clone().unwrap_or_default(),
+        ..Default::default()
+    };
     Some(NetworkingConfig {
         endpoints_config: Some(BTreeMap::from([(network, endpoint)])),
     })
+}
+
+/// The create request as JSON, with the fields docker sends that the shared request type
+/// does not carry (`KernelMemory`).
+pub fn build_json(
+    o: &ContainerOpts,
+    image: &str,
+    cmd: &[String],
+    attach: Attach,
+    console: Option<(u16, u16)>,
+) -> Result<serde_json::Value, CliError> {
+    let kernel_memory = match o.kernel_memory.as_deref() {
+        None => 0,
+        Some(s) => ram_in_bytes(s).map_err(|e| bad_flag(s, "--kernel-memory", e))?,
+    };
+    let mut body = serde_json::to_value(build(o, image, cmd, attach, console)?)
+        .map_err(|e| CliError::new(e.to_string()).code(EXIT_DAEMON))?;
+    if kernel_memory != 0 {
+        if let Some(h) = body.get_mut("HostConfig").and_then(|h| h.as_object_mut()) {
+            h.insert("KernelMemory".into(), kernel_memory.into());
+        }
+    }
+    Ok(body)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 mod attach;
 mod auth;
+mod contexts;
 mod cp;
 mod create_body;
 mod df;
@@ -14,9 +15,11 @@ mod lifecycle;
 mod logs;
 mod mount_flags;
 mod network;
+mod port;
 mod prune;
 mod ps;
 mod pull;
+mod resource_flags;
 mod run;
 mod save_load;
 mod stats;
@@ -75,6 +78,8 @@ pub fn dispatch(ctx: &Ctx, cmd: Command) -> CmdResult {
         Command::Stop(a) => lifecycle::stop(ctx, &a, "stop"),
         Command::Tag(a) => images::tag(ctx, &a),
         Command::Top(a) => top::top(ctx, &a),
+        Command::Context(c) => contexts::dispatch(ctx, c),
+        Command::Port(a) => port::port(ctx, &a),
         Command::Unpause(a) => lifecycle::pause(ctx, &a, "unpause"),
         Command::Wait(a) => lifecycle::wait(ctx, &a),
     }
@@ -100,6 +105,7 @@ fn container(ctx: &Ctx, cmd: ContainerCommand) -> CmdResult {
         ContainerCommand::Stats(a) => stats::stats(ctx, &a),
         ContainerCommand::Stop(a) => lifecycle::stop(ctx, &a, "stop"),
         ContainerCommand::Top(a) => top::top(ctx, &a),
+        ContainerCommand::Port(a) => port::port(ctx, &a),
         ContainerCommand::Unpause(a) => lifecycle::pause(ctx, &a, "unpause"),
         ContainerCommand::Wait(a) => lifecycle::wait(ctx, &a),
     }

@@ -7,6 +7,7 @@ use super::attach::{self, start_failure_code, AttachPlan};
 use super::create_body::{self, Attach};
 use super::pull::{pull_image, PullOutput};
 use crate::cli::{ContainerOpts, CreateArgs, RunArgs};
+use crate::client::endpoint::Endpoint;
 use crate::client::http::{Body, Query};
 use crate::context::Ctx;
 use crate::error::{CliError, CmdResult, EXIT_DAEMON};
@@ -25,10 +26,12 @@ fn create_container(
     console: Option<(u16, u16)>,
 ) -> Result<String, CliError> {
     let daemon_err = |e: CliError| e.code(EXIT_DAEMON);
-    let body = serde_json::to_value(create_body::build(o, image, cmd, attach, console)?)
-        .map_err(|e| CliError::new(e.to_string()))?;
+    let mut body = create_body::build_json(o, image, cmd, attach, console)?;
     let reference = ImageRef::parse(image).map_err(|e| CliError::new(e).code(EXIT_DAEMON))?;
     let client = ctx.client().map_err(daemon_err)?;
+    if o.use_api_socket {
+        mount_api_socket(&mut body, client.endpoint())?;
+    }
     if o.pull == "always" {
         pull_image(
             ctx,
@@ -86,6 +89,35 @@ fn create_container(
         })?;
     }
     Ok(id)
+}
+
+/// `--use-api-socket`: the daemon's socket bound at /var/run/docker.sock, as docker
+/// mounts it (registry credentials are not copied into the container).
+fn mount_api_socket(body: &mut Value, endpoint: &Endpoint) -> Result<(), CliError> {
+    let Endpoint::Unix(path) = endpoint else {
+        return Err(CliError::new(format!(
+            "--use-api-socket needs a daemon reached on a unix socket, not {endpoint}: \
+use -H unix:///PATH or drop the flag"
+        ))
+        .code(EXIT_DAEMON));
+    };
+    let mount = serde_json::json!({
+        "Type": "bind",
+        "Source": path,
+        "Target": "/var/run/docker.sock",
+        "BindOptions": {},
+    });
+    let host = body
+        .get_mut("HostConfig")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| CliError::new("the create request has no HostConfig").code(EXIT_DAEMON))?;
+    match host.get_mut("Mounts").and_then(Value::as_array_mut) {
+        Some(mounts) => mounts.push(mount),
+        None => {
+            host.insert("Mounts".into(), Value::Array(vec![mount]));
+        }
+    }
+    Ok(())
 }
 
 fn refuse_existing_cidfile(o: &ContainerOpts) -> Result<(), CliError> {

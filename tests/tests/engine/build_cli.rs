@@ -151,7 +151,7 @@ fn scenario(e: &Engine) {
 
     let prune = b.ok(&["builder", "prune", "-a", "-f"]);
     assert!(
-        prune.ends_with(&"\n".to_string()) && prune.contains("Total reclaimed space: "),
+        prune.ends_with('\n') && prune.contains("Total reclaimed space: "),
         "{}: {prune}",
         e.name
     );

@@ -116,7 +116,7 @@ fn scratch(d: &DockerCli) {
         d.daemon
     );
     let history = d.ok(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", &tag]);
-    let history: Vec<&str> = history.lines().collect();
+    let history: Vec<&str> = history.lines().map(str::trim_end).collect();
     assert_eq!(history.len(), 6, "{}: {history:?}", d.daemon);
     assert_eq!(history[0], "/bin/sh -c #(nop)  CMD [\"x\"]", "{}", d.daemon);
     assert!(
@@ -243,7 +243,7 @@ fn onbuild(d: &DockerCli) {
         "{{.CreatedBy}}",
         &child,
     ]);
-    let history: Vec<&str> = history.lines().take(3).collect();
+    let history: Vec<&str> = history.lines().map(str::trim_end).take(3).collect();
     assert_eq!(
         history[0], "/bin/sh -c #(nop)  CMD [\"cat\" \"/t.txt\"]",
         "{}",

@@ -238,12 +238,14 @@ pub fn build(ctx: &Ctx, a: &BuildArgs) -> CmdResult {
     Ok(0)
 }
 
-/// Prints the build's stream as it comes; answers the image ID (`aux.ID`).
+/// Prints the build's stream as it comes; answers the image ID (`aux.ID`; with `-q`,
+/// dockerd 20.10 sends it as the only `stream` text instead).
 fn show(
     lines: impl Iterator<Item = Result<Value, crate::client::ApiError>>,
     quiet: bool,
 ) -> Result<String, CliError> {
     let mut id = String::new();
+    let mut quiet_text = String::new();
     let mut out = io::stdout().lock();
     for v in lines {
         let v = v?;
@@ -258,10 +260,17 @@ fn show(
         if let Some(s) = v.pointer("/aux/ID").and_then(Value::as_str) {
             id = s.to_string();
         }
-        if let (Some(text), false) = (v.get("stream").and_then(Value::as_str), quiet) {
-            let _ = out.write_all(text.as_bytes());
-            let _ = out.flush();
+        match (v.get("stream").and_then(Value::as_str), quiet) {
+            (Some(text), true) => quiet_text.push_str(text),
+            (Some(text), false) => {
+                let _ = out.write_all(text.as_bytes());
+                let _ = out.flush();
+            }
+            (None, _) => {}
         }
+    }
+    if id.is_empty() {
+        id = quiet_text.trim().to_string();
     }
     Ok(id)
 }

@@ -1,5 +1,5 @@
-//! `POST /build`: the classic builder (see [`crate::build`]). The context is the request
-//! body; the answer is the build's JSON-lines stream. As dockerd does, an error before
+//! `POST /build` and `POST /build/prune`: the classic builder (see [`crate::build`]). The context is the request
+//! body (or what `remote=` names); the answer is the build's JSON-lines stream. As dockerd does, an error before
 //! the first line of output is answered as an ordinary HTTP error.
 
 use axum::extract::{Request, State};
@@ -7,19 +7,46 @@ use axum::http::Uri;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::StreamExt;
 
-use super::{ApiResult, AppState, Query};
+use super::{ok_json, ApiResult, AppState, Query};
 use crate::build::context::Context;
 use crate::build::options::BuildOptions;
-use crate::build::{executor, stream::Out};
+use crate::build::prune::PruneOptions;
+use crate::build::{executor, remote, stream::Out};
 use crate::error::Error;
+
+/// `POST /build/prune`: the build cache (see [`crate::build::prune`]).
+pub async fn prune(State(e): State<AppState>, uri: Uri) -> ApiResult {
+    let q = Query::of(&uri);
+    let o = PruneOptions::new(q.bool("all"), q.str("keep-storage"), &q.filters()?)?;
+    Ok(ok_json(&e.build_prune(&o).await?))
+}
 
 pub async fn build(State(e): State<AppState>, uri: Uri, req: Request) -> ApiResult {
     let opts = BuildOptions::from_query(&Query::of(&uri))?;
     let (body, drained) = super::upload::upload(req);
-    let body = body.map(|r| r.map_err(std::io::Error::other));
-    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(body));
     let under = e.settings.data_root.join("build");
-    let ctx = tokio::task::spawn_blocking(move || Context::unpack(reader, &under)).await;
+    let ctx = if opts.remote.is_empty() {
+        let body = body.map(|r| r.map_err(std::io::Error::other));
+        let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(body));
+        tokio::task::spawn_blocking(move || Context::unpack(reader, &under)).await
+    } else {
+        // The body is not the context: read and dropped.
+        drop(body);
+        let download = match crate::images::import::fetch(&opts.remote).await {
+            Ok(d) => d,
+            Err(err) => {
+                drained.wait().await;
+                return Err(err);
+            }
+        };
+        let download = download.map(|r| r.map_err(std::io::Error::other));
+        let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(download));
+        let dockerfile = opts.dockerfile.clone();
+        tokio::task::spawn_blocking(move || {
+            Context::unpack(remote::as_context(reader, &dockerfile)?, &under)
+        })
+        .await
+    };
     drained.wait().await;
     let ctx = ctx.map_err(|err| Error::internal(err.to_string()))??;
 

@@ -43,7 +43,7 @@ fn router(engine: AppState) -> Router {
         .route("/system/df", get(system::df))
         .route("/auth", post(system::auth))
         .route("/build", post(build::build))
-        .route("/build/prune", post(system::build_prune))
+        .route("/build/prune", post(build::prune))
         .route("/containers/json", get(containers::list))
         .route("/containers/create", post(containers::create))
         .route("/containers/prune", post(containers::prune))

@@ -367,11 +367,3 @@ pub async fn auth(State(e): State<AppState>, headers: HeaderMap, body: Bytes) ->
     let r = crate::registry_auth::login(&e.settings, &a).await?;
     Ok(ok_json(&r))
 }
-
-/// `POST /build/prune`: this engine has no builder, so there is never a build cache to
-/// prune (answered so `docker system prune` works).
-pub async fn build_prune() -> ApiResult {
-    Ok(ok_json(
-        &serde_json::json!({"CachesDeleted": null, "SpaceReclaimed": 0}),
-    ))
-}

@@ -10,6 +10,12 @@ use sha2::{Digest, Sha256};
 /// The repository of cached step images.
 pub const REPOSITORY: &str = "berth.build/cache";
 
+/// The shimd name of the image without layers that a step on `scratch` starts its
+/// container from.
+pub fn scratch_name() -> String {
+    format!("{REPOSITORY}:scratch")
+}
+
 /// Whether a fully qualified image name is a cached build step.
 pub fn is_step_image(name: &str) -> bool {
     name.strip_prefix(REPOSITORY)

@@ -1,9 +1,9 @@
-//! The build context: the request body (a tar, plain or gzip) unpacked into a private
-//! directory of the data root with the project's safe extraction (nothing lands outside
-//! it), then `.dockerignore` applied as dockerd applies it: what it excludes is removed
+//! The build context: the request body (a tar, plain or compressed: see
+//! [`super::compress`]) unpacked into a private directory of the data root with the
+//! project's safe extraction (nothing lands outside it), then `.dockerignore` applied as dockerd applies it: what it excludes is removed
 //! before any instruction can see it. Paths are only ever resolved inside the context.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -20,21 +20,9 @@ pub struct Context {
     root: OwnedFd,
 }
 
-/// A tar, gzip-compressed or not (told by its first bytes).
-fn decompressed<R: Read + 'static>(input: R) -> Result<Box<dyn Read>> {
-    let mut r = BufReader::new(input);
-    let head = r
-        .fill_buf()
-        .map_err(|e| Error::invalid(format!("reading the build context: {e}")))?;
-    if head.starts_with(&[0x1f, 0x8b]) {
-        return Ok(Box::new(flate2::read::MultiGzDecoder::new(r)));
-    }
-    Ok(Box::new(r))
-}
-
 impl Context {
     /// Unpacks `input` below `under` (created as needed). Blocking.
-    pub fn unpack<R: Read + 'static>(input: R, under: &Path) -> Result<Context> {
+    pub fn unpack<R: Read + Send + 'static>(input: R, under: &Path) -> Result<Context> {
         std::fs::create_dir_all(under)
             .map_err(|e| Error::internal(format!("creating {}: {e}", under.display())))?;
         let dir = tempfile::Builder::new()
@@ -46,7 +34,13 @@ impl Context {
             no_overwrite_dir_non_dir: false,
             copy_uid_gid: true,
         };
-        archive::extract(root.as_fd(), "/", decompressed(input)?, &opts).map_err(|e| {
+        archive::extract(
+            root.as_fd(),
+            "/",
+            super::compress::decompressed(input)?,
+            &opts,
+        )
+        .map_err(|e| {
             Error::invalid(format!(
                 "the build context is not a valid tar archive: {}",
                 e.message

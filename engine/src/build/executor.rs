@@ -74,6 +74,9 @@ pub struct Build {
     total: usize,
     /// The final image of each finished stage.
     stage_images: Vec<Option<String>>,
+    /// Running a base image's ONBUILD triggers: their steps print no ` ---> <id>` line
+    /// (dockerd prints one for the whole FROM).
+    in_triggers: bool,
 }
 
 fn parse_error(e: dockerfile::ParseError, name: &str) -> Error {
@@ -114,6 +117,7 @@ pub async fn run(
         ctx,
         step: 0,
         stage_images: Vec::new(),
+        in_triggers: false,
     };
     b.stages(&file).await
 }
@@ -177,11 +181,14 @@ impl Build {
             let image = self.from(file, st.from(), &args).await?;
             let config = match &image {
                 Some(id) => {
-                    self.out.text(format!(" ---> {}\n", short(id))).await?;
                     let r = self.engine.images.resolve(&self.engine.shimd, id).await?;
                     r.info.config.container_defaults()
                 }
-                None => Config::default(),
+                // As dockerd, a stage from scratch starts with the default PATH.
+                None => Config {
+                    env: Some(vec![berth_spec::DEFAULT_PATH.to_string()]),
+                    ..Default::default()
+                },
             };
             let mut stage = Stage {
                 image,
@@ -190,6 +197,16 @@ impl Build {
                 args: args.for_stage(),
                 cmd_set: false,
             };
+            let triggers = match &stage.config.on_build {
+                Some(t) if !t.is_empty() => stage.config.on_build.take().unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            if !triggers.is_empty() {
+                self.triggers(file, &mut stage, &triggers).await?;
+            }
+            // ` ---> ` alone for a stage from scratch, as dockerd prints it.
+            let shown = stage.image.as_deref().map(short).unwrap_or_default();
+            self.out.text(format!(" ---> {shown}\n")).await?;
             for ins in &st.instructions {
                 self.out.alive()?;
                 self.step_line(ins).await?;
@@ -251,6 +268,55 @@ impl Build {
         Ok(Some(r.info.id.clone()))
     }
 
+    /// Runs the ONBUILD triggers of a stage's base image, in order, as steps of the FROM
+    /// (the image's `OnBuild` is already cleared in `stage`, so the stage's images do not
+    /// carry them on).
+    async fn triggers(
+        &mut self,
+        file: &Dockerfile,
+        stage: &mut Stage,
+        triggers: &[String],
+    ) -> Result<()> {
+        let n = triggers.len();
+        let plural = if n > 1 { "s" } else { "" };
+        self.out
+            .text(format!("# Executing {n} build trigger{plural}\n"))
+            .await?;
+        self.in_triggers = true;
+        let mut result = Ok(());
+        for t in triggers {
+            result = match dockerfile::parse_trigger(t) {
+                Ok(ins) => self.dispatch(file, stage, &ins).await,
+                Err(e) => Err(Error::invalid(e.message)),
+            };
+            if result.is_err() {
+                break;
+            }
+        }
+        self.in_triggers = false;
+        result
+    }
+
+    /// The image a step's container starts from: the stage's, or on an empty (scratch)
+    /// stage an image of one empty layer, so the step still has a container (dockerd's
+    /// step lines) whose changes become the stage's first layer (the empty one is not
+    /// part of the step's image).
+    async fn container_image(&self, stage: &Stage) -> Result<String> {
+        self.image_or_empty(stage.image.as_deref()).await
+    }
+
+    /// `image`, or the empty image that stands for `scratch`.
+    async fn image_or_empty(&self, image: Option<&str>) -> Result<String> {
+        if let Some(id) = image {
+            return Ok(id.to_string());
+        }
+        let name = cache::scratch_name();
+        if let Some(r) = self.engine.images.lookup(&self.engine.shimd, &name).await? {
+            return Ok(r.info.id.clone());
+        }
+        self.engine.build_empty_base(name).await
+    }
+
     /// The cached image of `key`, unless caching is off.
     async fn cached(&self, key: &str) -> Result<Option<String>> {
         if self.opts.no_cache {
@@ -269,7 +335,9 @@ impl Build {
         if from_cache {
             self.out.text(" ---> Using cache\n").await?;
         }
-        self.out.text(format!(" ---> {}\n", short(&id))).await?;
+        if !self.in_triggers {
+            self.out.text(format!(" ---> {}\n", short(&id))).await?;
+        }
         stage.image = Some(id);
         Ok(())
     }
@@ -277,16 +345,20 @@ impl Build {
     /// A step that changes the config only: as dockerd, a container is created (never
     /// started) and committed, which makes an `empty_layer` history entry.
     async fn commit_config(&self, stage: &mut Stage, comment: String) -> Result<()> {
+        if stage.image.is_none() {
+            // shimd keeps no image without layers, which this step would make.
+            return Err(Error::new(
+                crate::error::Kind::NotImplemented,
+                format!("{} on an empty (scratch) stage before its first COPY, ADD or WORKDIR is not supported: move it after a step that adds files", comment.trim()),
+            ));
+        }
         let created_by = history::nop(&stage.shell(), &comment);
         let cfg = serde_json::to_string(&stage.config).unwrap_or_default();
         let key = cache::key(stage.image.as_deref(), &created_by, &[&cfg, &stage.author]);
         if let Some(id) = self.cached(&key).await? {
             return self.done(stage, id, true).await;
         }
-        let c = match &stage.image {
-            Some(_) => Some(self.writer_container(stage, "", &comment).await?),
-            None => None,
-        };
+        let c = Some(self.writer_container(stage, "", &comment).await?);
         let committed = self
             .engine
             .build_commit(StepImage {
@@ -485,16 +557,6 @@ impl Build {
         }
     }
 
-    /// The parent a step that writes files needs.
-    fn parent_of(stage: &Stage, what: &str) -> Result<String> {
-        stage.image.clone().ok_or_else(|| {
-            Error::new(
-                crate::error::Kind::NotImplemented,
-                format!("{what} on an empty (scratch) stage is not supported yet: start the stage from an image"),
-            )
-        })
-    }
-
     /// A container on the stage's image that is never started (its command is never run).
     async fn writer_container(
         &self,
@@ -502,7 +564,7 @@ impl Build {
         what: &str,
         comment: &str,
     ) -> Result<Arc<Container>> {
-        let parent = Self::parent_of(stage, what)?;
+        let parent = self.container_image(stage).await?;
         let mut config = stage.config.clone();
         let mut cmd = stage.shell();
         cmd.extend(["#(nop) ".to_string(), comment.to_string()]);
@@ -557,10 +619,6 @@ impl Build {
         if let Some(id) = self.cached(&key).await? {
             return self.done(stage, id, true).await;
         }
-        if stage.image.is_none() {
-            // Nothing to create the directory in: a config change, as on an empty root.
-            return self.commit_config(stage, history::workdir(dir)).await;
-        }
         let c = self
             .writer_container(stage, "WORKDIR", &history::workdir(dir))
             .await?;
@@ -603,7 +661,7 @@ impl Build {
     }
 
     async fn run_step(&mut self, stage: &mut Stage, cmd: &CmdLine) -> Result<()> {
-        let parent = Self::parent_of(stage, "RUN")?;
+        let parent = self.container_image(stage).await?;
         let line = stage.command_line(cmd);
         let prefix = stage.args.run_prefix(&stage.env());
         let created_by = history::run(&prefix, &line);
@@ -685,12 +743,7 @@ impl Build {
                 ),
             },
         };
-        let image = image.ok_or_else(|| {
-            Error::new(
-                crate::error::Kind::NotImplemented,
-                "COPY --from an empty (scratch) stage is not supported yet",
-            )
-        })?;
+        let image = self.image_or_empty(image.as_deref()).await?;
         let mut config = Config {
             cmd: Some(vec!["/".to_string()].into()),
             entrypoint: Some(Vec::<String>::new().into()),

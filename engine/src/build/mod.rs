@@ -3,7 +3,10 @@
 //! instruction becomes an image made with [`crate::images::compose`].
 //!
 //! - [`options`]: the request's query;
+//! - [`compress`]: gzip, bzip2 and xz contexts told by their magic;
 //! - [`context`]: the context tar unpacked in the data root, `.dockerignore` applied;
+//! - [`prune`]: `POST /build/prune`, the cache images removed;
+//! - [`remote`]: a context fetched from a URL (`remote=`);
 //! - [`stream`]: the JSON-lines answer, written as dockerd writes it;
 //! - [`cache`]: step images named by a digest of what made them, so an unchanged step is
 //!   found again (also after a restart: the names live in shimd's image store);
@@ -12,9 +15,12 @@
 //! - [`executor`]: the stages and their instructions, in order.
 
 pub mod cache;
+pub mod compress;
 pub mod context;
 pub mod copy;
 pub mod executor;
 pub mod options;
+pub mod prune;
+pub mod remote;
 pub mod step;
 pub mod stream;

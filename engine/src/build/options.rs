@@ -23,6 +23,8 @@ pub struct BuildOptions {
     pub labels: BTreeMap<String, String>,
     pub target: String,
     pub network_mode: String,
+    /// `remote=`: the URL of the context (the request body is then ignored).
+    pub remote: String,
 }
 
 fn json_param<T: serde::de::DeserializeOwned + Default>(q: &Query, key: &str) -> Result<T> {
@@ -49,11 +51,9 @@ impl BuildOptions {
             "" => "Dockerfile".to_string(),
             d => d.to_string(),
         };
-        if q.bool("remote") || !q.str("remote").is_empty() {
-            return Err(Error::new(
-                crate::error::Kind::NotImplemented,
-                "builds from a remote context (remote=) are not supported: send the context as the request body",
-            ));
+        let remote = q.str("remote").to_string();
+        if !remote.is_empty() {
+            super::remote::check_url(&remote)?;
         }
         Ok(BuildOptions {
             dockerfile,
@@ -66,6 +66,7 @@ impl BuildOptions {
             labels: json_param(q, "labels")?,
             target: q.str("target").to_string(),
             network_mode: q.str("networkmode").to_string(),
+            remote,
         })
     }
 }

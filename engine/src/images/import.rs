@@ -135,7 +135,7 @@ impl Engine {
 }
 
 /// The body of `GET url`, streamed.
-async fn fetch(
+pub(crate) async fn fetch(
     url: &str,
 ) -> Result<impl futures::Stream<Item = std::result::Result<Bytes, axum::Error>> + Send + Unpin> {
     use http_body_util::BodyExt;

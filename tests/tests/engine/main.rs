@@ -5,6 +5,9 @@
 mod api;
 mod api_edges;
 mod build;
+mod build_cli;
+mod build_contexts;
+mod build_scratch;
 mod config;
 mod container_defaults;
 mod docker_cli;

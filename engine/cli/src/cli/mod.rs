@@ -110,6 +110,9 @@ pub enum Command {
     Info(FormatArgs),
 
     // Management commands.
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(BuilderCommand),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -132,6 +135,8 @@ pub enum Command {
     // The rest, docker's "commands" section.
     /// Attach local standard input, output, and error streams to a running container
     Attach(AttachArgs),
+    /// Build an image from a Dockerfile
+    Build(Box<BuildArgs>),
     /// Copy files/folders between a container and the local filesystem
     Cp(CpArgs),
     /// Create a new container

@@ -2,6 +2,7 @@
 
 mod attach;
 mod auth;
+mod build;
 mod contexts;
 mod cp;
 mod create_body;
@@ -27,7 +28,7 @@ mod system;
 mod top;
 mod volume;
 
-use crate::cli::{Command, ContainerCommand, ImageCommand, SystemCommand};
+use crate::cli::{BuilderCommand, Command, ContainerCommand, ImageCommand, SystemCommand};
 use crate::client::http::seg;
 use crate::context::Ctx;
 use crate::error::CmdResult;
@@ -59,6 +60,9 @@ pub fn dispatch(ctx: &Ctx, cmd: Command) -> CmdResult {
         Command::Network(c) => network::dispatch(ctx, c),
         Command::Volume(c) => volume::dispatch(ctx, c),
         Command::System(c) => system_cmd(ctx, c),
+        Command::Build(a) => build::build(ctx, &a),
+        Command::Builder(BuilderCommand::Build(a)) => build::build(ctx, &a),
+        Command::Builder(BuilderCommand::Prune(a)) => build::prune(ctx, &a),
         Command::Attach(a) => exec::attach(ctx, &a),
         Command::Cp(a) => cp::cp(ctx, &a),
         Command::Events(a) => events::events(ctx, &a),

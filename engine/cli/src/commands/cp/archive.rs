@@ -23,7 +23,7 @@ impl<W: Write> Write for CountingWriter<W> {
 
 /// Adds `path` (recursively) under the archive name `name`. Symlinks stay links except a
 /// top-level one with -L. Owners become root unless `keep_owner` (-a).
-pub(super) fn add_path<W: Write>(
+pub(crate) fn add_path<W: Write>(
     b: &mut tar::Builder<W>,
     path: &Path,
     name: &Path,

@@ -2,7 +2,7 @@
 //! `/containers/{id}/archive`, with docker's rules for files, directories, `DIR/.` and
 //! missing destinations.
 
-mod archive;
+pub(super) mod archive;
 mod extract;
 
 use std::fs;

@@ -293,6 +293,17 @@ impl Engine {
 
     /// `DELETE /images/{name}`: untags, and deletes the image once no name is left.
     pub async fn image_remove(&self, r: &str, force: bool) -> Result<Vec<api::DeleteItem>> {
+        self.image_remove_with(r, force, true).await
+    }
+
+    /// [`Self::image_remove`]; without `collect` the caller collects the garbage, once for
+    /// many removals, and so learns the space they freed (a prune reports it).
+    async fn image_remove_with(
+        &self,
+        r: &str,
+        force: bool,
+        collect: bool,
+    ) -> Result<Vec<api::DeleteItem>> {
         let resolved = self.images.resolve(&self.shimd, r).await?;
         let id = resolved.info.id.clone();
         let names = self.images.names_of(&self.shimd, &id).await?;
@@ -367,7 +378,9 @@ impl Engine {
                 deleted: Some(id.clone()),
             });
             // Content no name refers to any more goes now, so the space is back at once.
-            self.garbage_collect().await;
+            if collect {
+                self.garbage_collect().await;
+            }
         }
         Ok(out)
     }
@@ -434,7 +447,7 @@ impl Engine {
                         continue;
                     }
                 }
-                match self.image_remove(&n.info.id, true).await {
+                match self.image_remove_with(&n.info.id, true, false).await {
                     Ok(items) => deleted.extend(items),
                     Err(e) if e.kind == Kind::NotFound => {}
                     Err(e) => return Err(e),

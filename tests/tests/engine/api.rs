@@ -168,12 +168,6 @@ fn bad_create_requests_get_dockerds_status_and_leave_nothing() {
         ),
         (
             "/containers/create",
-            r#"{"Image":"busybox","HostConfig":{"Init":true,"CapAdd":["SYS_PTRACE"]}}"#,
-            400,
-            "--init cannot be combined with CAP_SYS_PTRACE",
-        ),
-        (
-            "/containers/create",
             r#"{"Image":"busybox","HostConfig":{"NetworkMode":"container:abc"}}"#,
             400,
             "not supported",

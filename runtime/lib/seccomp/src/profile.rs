@@ -112,22 +112,20 @@ impl Profile {
             ));
         }
         let default = Action::from_oci(p.default_action(), p.default_errno_ret(), "defaultAction")?;
-        let mut arches = Vec::new();
+        // The host's own ABI is always filtered, as libseccomp's filters (runc's, crun's)
+        // always hold the native architecture. Architectures of other machines (a profile
+        // written for x86 and arm hosts alike) are accepted and left out: the kernel never
+        // reports them here, so their rules could never match.
+        let mut arches = vec![Arch::X86_64];
         for a in p.architectures().iter().flatten() {
-            arches.push(match a {
-                OciArch::ScmpArchNative | OciArch::ScmpArchX86_64 => Arch::X86_64,
-                OciArch::ScmpArchX86 => Arch::X86,
-                OciArch::ScmpArchX32 => Arch::X32,
+            match a {
+                OciArch::ScmpArchNative | OciArch::ScmpArchX86_64 => {}
+                OciArch::ScmpArchX86 => arches.push(Arch::X86),
+                OciArch::ScmpArchX32 => arches.push(Arch::X32),
                 other => {
-                    return Err(Error::Unsupported(format!(
-                        "architecture {other} on this x86_64 host: only SCMP_ARCH_X86_64, \
-                         SCMP_ARCH_X86 and SCMP_ARCH_X32 can be filtered"
-                    )))
+                    tracing::debug!(arch = %other, "seccomp: architecture of another machine left out")
                 }
-            });
-        }
-        if arches.is_empty() {
-            arches.push(Arch::X86_64);
+            }
         }
         arches.sort();
         arches.dedup();
@@ -269,8 +267,6 @@ mod tests {
             "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_NOTIFY" }]
         }));
         assert!(matches!(notify, Err(Error::Unsupported(m)) if m.contains("NOTIFY")));
-        let arm = base(serde_json::json!({ "architectures": ["SCMP_ARCH_AARCH64"] }));
-        assert!(matches!(arm, Err(Error::Unsupported(m)) if m.contains("AARCH64")));
         let arg = base(serde_json::json!({
             "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_ERRNO",
                            "args": [{ "index": 6, "value": 0, "op": "SCMP_CMP_EQ" }] }]
@@ -330,5 +326,21 @@ mod tests {
             libc::SECCOMP_FILTER_FLAG_LOG | libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
         );
         assert_eq!(p.default, Action::Log);
+    }
+
+    #[test]
+    fn native_always_and_foreign_arches_left_out() {
+        let p = parse(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", "SCMP_ARCH_X86"]
+        }))
+        .unwrap();
+        assert_eq!(p.arches, vec![Arch::X86_64, Arch::X86]);
+        let arm_only = parse(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_AARCH64", "SCMP_ARCH_RISCV64", "SCMP_ARCH_S390X"]
+        }))
+        .unwrap();
+        assert_eq!(arm_only.arches, vec![Arch::X86_64]);
     }
 }

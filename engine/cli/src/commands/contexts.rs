@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use super::inspect::InspectOutput;
 use crate::cli::{
     ContextCommand, ContextCreateArgs, ContextInspectArgs, ContextLsArgs, ContextRmArgs,
     ContextUseArgs,
@@ -12,8 +13,7 @@ use crate::context::{berth_or_docker_env, Ctx};
 use crate::daemon_contexts::{Context, NewEndpoint, Store, DEFAULT_CONTEXT};
 use crate::error::{report, CliError, CmdResult};
 use crate::output::listing::ListFormat;
-use crate::output::{pretty_json, print};
-use crate::template::Template;
+use crate::output::print;
 
 pub fn dispatch(ctx: &Ctx, cmd: ContextCommand) -> CmdResult {
     match cmd {
@@ -223,10 +223,7 @@ fn inspect(ctx: &Ctx, a: &ContextInspectArgs) -> CmdResult {
     } else {
         a.names.clone()
     };
-    let template = match a.format.as_deref() {
-        None | Some("json") => None,
-        Some(f) => Some(Template::parse(f)?),
-    };
+    let output = InspectOutput::parse(a.format.as_deref())?;
     let mut found = Vec::new();
     let mut failed = false;
     for name in &names {
@@ -262,22 +259,7 @@ fn inspect(ctx: &Ctx, a: &ContextInspectArgs) -> CmdResult {
         }
         found.push(v);
     }
-    match template {
-        None => print(&format!("{}\n", pretty_json(&Value::Array(found)))),
-        Some(t) => {
-            let mut out = String::new();
-            for v in &found {
-                out.push_str(&t.render(v)?);
-                out.push('\n');
-            }
-            print(&out);
-        }
-    }
-    if failed {
-        Err(CliError::silent(1))
-    } else {
-        Ok(0)
-    }
+    output.finish(&found, failed)
 }
 
 fn rm(ctx: &Ctx, a: &ContextRmArgs) -> CmdResult {

@@ -36,6 +36,42 @@ fn fetch(client: &Client, kind: Kind, name: &str, size: bool) -> Result<Value, A
     }
 }
 
+/// How every `inspect` verb prints what it found: the objects as one indented JSON array, or
+/// each through the `--format` template (parsed before any request, so a bad template fails
+/// alone); exit status 1 when any name was not found, after printing the others.
+pub(super) struct InspectOutput {
+    template: Option<Template>,
+}
+
+impl InspectOutput {
+    pub(super) fn parse(format: Option<&str>) -> Result<InspectOutput, CliError> {
+        let template = match format {
+            None | Some("json") => None,
+            Some(f) => Some(Template::parse(f)?),
+        };
+        Ok(InspectOutput { template })
+    }
+
+    pub(super) fn finish(self, found: &[Value], failed: bool) -> CmdResult {
+        match self.template {
+            None => print(&format!("{}\n", pretty_json(&Value::Array(found.to_vec())))),
+            Some(t) => {
+                let mut out = String::new();
+                for v in found {
+                    out.push_str(&t.render(v)?);
+                    out.push('\n');
+                }
+                print(&out);
+            }
+        }
+        if failed {
+            Err(CliError::silent(1))
+        } else {
+            Ok(0)
+        }
+    }
+}
+
 /// Looks each name up (as the kinds given, in order) and prints the results.
 pub(super) fn run(
     client: &Client,
@@ -44,10 +80,7 @@ pub(super) fn run(
     format: Option<&str>,
     size: bool,
 ) -> CmdResult {
-    let template = match format {
-        None | Some("json") => None,
-        Some(f) => Some(Template::parse(f)?),
-    };
+    let output = InspectOutput::parse(format)?;
     let mut found = Vec::new();
     let mut failed = false;
     for name in names {
@@ -77,22 +110,7 @@ pub(super) fn run(
             (None, None) => {}
         }
     }
-    match template {
-        None => print(&format!("{}\n", pretty_json(&Value::Array(found)))),
-        Some(t) => {
-            let mut out = String::new();
-            for v in &found {
-                out.push_str(&t.render(v)?);
-                out.push('\n');
-            }
-            print(&out);
-        }
-    }
-    if failed {
-        Err(CliError::silent(1))
-    } else {
-        Ok(0)
-    }
+    output.finish(&found, failed)
 }
 
 pub fn inspect(ctx: &Ctx, a: &InspectArgs) -> CmdResult {

@@ -6,6 +6,7 @@ use berth_api::networks::{Ipam, IpamConfig, NetworkCreateRequest};
 use serde_json::{json, Value};
 
 use super::filters;
+use super::inspect::InspectOutput;
 use crate::cli::{
     NetworkCommand, NetworkConnectArgs, NetworkCreateArgs, NetworkDisconnectArgs,
     NetworkInspectArgs, NetworkLsArgs, NetworkRmArgs, PruneArgs,
@@ -14,8 +15,7 @@ use crate::client::http::{seg, Query};
 use crate::context::Ctx;
 use crate::error::{report, CliError, CmdResult};
 use crate::output::listing::ListFormat;
-use crate::output::{pretty_json, print, short_id};
-use crate::template::Template;
+use crate::output::{print, short_id};
 
 pub fn dispatch(ctx: &Ctx, cmd: NetworkCommand) -> CmdResult {
     match cmd {
@@ -165,10 +165,7 @@ fn ls(ctx: &Ctx, a: &NetworkLsArgs) -> CmdResult {
 
 fn inspect(ctx: &Ctx, a: &NetworkInspectArgs) -> CmdResult {
     let client = ctx.client()?;
-    let template = match a.format.as_deref() {
-        None | Some("json") => None,
-        Some(f) => Some(Template::parse(f)?),
-    };
+    let output = InspectOutput::parse(a.format.as_deref())?;
     let mut found = Vec::new();
     let mut failed = false;
     for name in &a.networks {
@@ -183,22 +180,7 @@ fn inspect(ctx: &Ctx, a: &NetworkInspectArgs) -> CmdResult {
             }
         }
     }
-    match template {
-        None => print(&format!("{}\n", pretty_json(&Value::Array(found)))),
-        Some(t) => {
-            let mut out = String::new();
-            for v in &found {
-                out.push_str(&t.render(v)?);
-                out.push('\n');
-            }
-            print(&out);
-        }
-    }
-    if failed {
-        Err(CliError::silent(1))
-    } else {
-        Ok(0)
-    }
+    output.finish(&found, failed)
 }
 
 fn rm(ctx: &Ctx, a: &NetworkRmArgs) -> CmdResult {

@@ -16,6 +16,7 @@ PKGS=(
   python3-venv python3-pip  # docker-py client tests
   hyperfine                 # benchmarks
   time procps               # peak RSS in bench/runtime-lifecycle.sh; ps for `berth-runtime ps`
+  zsh fish                  # the berth CLI's completion scripts are loaded by each shell in tests
 )
 
 missing=()

@@ -31,6 +31,7 @@ pub enum Needs {
     skopeo,
     crun,
     script,
+    shells,
 }
 
 impl Needs {
@@ -45,6 +46,7 @@ impl Needs {
             Needs::skopeo => "skopeo",
             Needs::crun => "crun",
             Needs::script => "script",
+            Needs::shells => "shells",
         }
     }
 
@@ -66,6 +68,7 @@ impl Needs {
             Needs::skopeo => "needs skopeo (scripts/install-deps.sh installs it)",
             Needs::crun => "needs crun (scripts/install-deps.sh installs it)",
             Needs::script => "needs script(1) (Debian's bsdutils)",
+            Needs::shells => "needs zsh and fish (scripts/install-deps.sh installs them)",
         }
     }
 
@@ -81,6 +84,7 @@ impl Needs {
             Needs::skopeo => runs("skopeo", "--version"),
             Needs::crun => runs("crun", "--version"),
             Needs::script => runs("script", "--version"),
+            Needs::shells => runs("zsh", "--version") && runs("fish", "--version"),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! something, Debian's dockerd).
 //! One test binary per area (one link instead of one per file); the modules are the topics.
 
+mod completion;
 mod containers;
 mod contexts;
 mod cp;

@@ -181,6 +181,43 @@ pub enum Command {
     Unpause(ContainersArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(ContainersArgs),
+
+    /// Generate the autocompletion script for the specified shell
+    Completion(CompletionArgs),
+    /// Write a manual page for berth and each of its commands into a directory
+    #[command(name = "man-pages", hide = true)]
+    ManPages(ManPagesArgs),
+}
+
+/// The shells `berth completion` writes scripts for (docker's list).
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum CompletionShell {
+    Bash,
+    Fish,
+    Powershell,
+    Zsh,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "To load completions:
+  bash:        source <(berth completion bash)
+               or, for every session: berth completion bash > /usr/share/bash-completion/completions/berth
+  zsh:         berth completion zsh > \"${fpath[1]}/_berth\"
+  fish:        berth completion fish > ~/.config/fish/completions/berth.fish
+  powershell:  berth completion powershell | Out-String | Invoke-Expression
+
+scripts/setup.sh installs the bash, zsh and fish scripts.")]
+pub struct CompletionArgs {
+    /// The shell to generate the script for
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: CompletionShell,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ManPagesArgs {
+    /// Directory to write the pages into (berth.1, berth-run.1, berth-container-ls.1, ...)
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// `--format` alone (info, version-like commands).

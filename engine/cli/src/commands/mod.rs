@@ -3,6 +3,7 @@
 mod attach;
 mod auth;
 mod build;
+mod completion;
 mod contexts;
 mod cp;
 mod create_body;
@@ -55,6 +56,8 @@ pub fn dispatch(ctx: &Ctx, cmd: Command) -> CmdResult {
         Command::Logout(a) => auth::logout(ctx, &a),
         Command::Version(a) => system::version(ctx, &a),
         Command::Info(a) => system::info(ctx, &a),
+        Command::Completion(a) => completion::completion(&a),
+        Command::ManPages(a) => completion::man_pages(&a),
         Command::Container(c) => container(ctx, c),
         Command::Image(c) => image(ctx, c),
         Command::Network(c) => network::dispatch(ctx, c),

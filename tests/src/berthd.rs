@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::bins::{bin, bin_dir};
-
 /// The docker CLI the tests drive berthd with (Docker 28 where installed).
 pub fn docker_cli() -> Option<PathBuf> {
     ["/usr/local/bin/docker", "/usr/bin/docker"]
@@ -219,19 +217,7 @@ impl Berthd {
 
     /// Stops berthd with SIGTERM and waits for it (it stops its shimd).
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let pid = nix::unistd::Pid::from_raw(c.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        crate::bins::terminate(self.child.take(), Duration::from_secs(20));
     }
 
     /// Starts berthd again on the same socket and roots (after `kill9` or `stop`).
@@ -241,17 +227,7 @@ impl Berthd {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("open berthd log");
-        let path = format!(
-            "{}:{}",
-            bin_dir().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let mut cmd = Command::new(bin("berthd"));
+        let mut cmd = crate::bins::daemon_command("berthd", &self.log_path());
         cmd.arg("-H")
             .arg(self.host())
             .arg("--data-root")
@@ -261,14 +237,10 @@ impl Berthd {
             .arg("--pidfile")
             .arg(self.dir.path().join("berthd.pid"))
             .args(&self.args)
-            .env("PATH", path)
             .env(
                 "RUST_LOG",
                 std::env::var("BERTHD_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("dup log"))
-            .stderr(log);
+            );
         self.child = Some(cmd.spawn().expect("spawn berthd"));
         self.wait_serving();
     }

@@ -35,3 +35,40 @@ pub fn bin(name: &str) -> PathBuf {
     );
     p
 }
+
+/// A command for the workspace's daemon `name`: the workspace's binaries first on PATH (so
+/// it finds its shim and runtime), stdin closed, stdout and stderr appended to `log`.
+pub fn daemon_command(name: &str, log: &Path) -> std::process::Command {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap_or_else(|e| panic!("open {}: {e}", log.display()));
+    let path = format!(
+        "{}:{}",
+        bin_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = std::process::Command::new(bin(name));
+    cmd.env("PATH", path)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().expect("dup log"))
+        .stderr(log);
+    cmd
+}
+
+/// Stops a daemon with SIGTERM, waiting up to `limit` for it to exit, then kills it.
+pub fn terminate(child: Option<std::process::Child>, limit: std::time::Duration) {
+    let Some(mut c) = child else { return };
+    let pid = nix::unistd::Pid::from_raw(c.id() as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = c.try_wait() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+}

@@ -2,10 +2,10 @@
 //! the workspace's binaries first in its PATH, killed when dropped.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use crate::bins::{bin, bin_dir};
+use crate::bins::bin;
 
 pub struct Shimd {
     /// Holds `sock`, `root/`, `state/`, `shimd.log` and the optional `config.toml`.
@@ -98,19 +98,7 @@ impl Shimd {
 
     /// Stops shimd with SIGTERM and waits for it.
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let pid = nix::unistd::Pid::from_raw(c.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        crate::bins::terminate(self.child.take(), Duration::from_secs(10));
     }
 
     /// Starts shimd again on the same socket, root and state (after `kill9` or `stop`).
@@ -120,17 +108,7 @@ impl Shimd {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("open shimd log");
-        let path = format!(
-            "{}:{}",
-            bin_dir().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let mut cmd = Command::new(bin("shimd"));
+        let mut cmd = crate::bins::daemon_command("shimd", &self.log_path());
         cmd.arg("--address")
             .arg(self.socket())
             .arg("--root")
@@ -138,11 +116,7 @@ impl Shimd {
             .arg("--state")
             .arg(self.state())
             .arg("--log-level")
-            .arg("debug")
-            .env("PATH", path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("dup log"))
-            .stderr(log);
+            .arg("debug");
         if self.config.is_some() {
             cmd.arg("--config").arg(self.dir.path().join("config.toml"));
         }

@@ -112,8 +112,9 @@ pub fn run(argv: Vec<String>) -> Result<i32> {
         return Ok(0);
     }
     let Some((cmd, args)) = rest.split_first() else {
+        // No command: the usage, successfully (as runc answers).
         print!("{USAGE}");
-        return Ok(if global.is_set("help") { 0 } else { 1 });
+        return Ok(0);
     };
     if global.is_set("help") || cmd == "help" {
         print!("{USAGE}");
@@ -307,7 +308,7 @@ mod tests {
         let root = root.to_str().unwrap();
         assert_eq!(run(args(&["--version"])).unwrap(), 0);
         assert_eq!(run(args(&["--help"])).unwrap(), 0);
-        assert_eq!(run(args(&[])).unwrap(), 1);
+        assert_eq!(run(args(&[])).unwrap(), 0);
         assert_eq!(run(args(&["--root", root, "list", "-q"])).unwrap(), 0);
         assert_eq!(
             run(args(&["--root", root, "list", "--format", "json"])).unwrap(),

@@ -221,3 +221,33 @@ fn every_command_answers_help_with_its_usage() {
         }
     }
 }
+
+#[test]
+fn version_and_usage_read_as_runcs() {
+    require!(root);
+    for rt in Runtime::both() {
+        let name = rt.name();
+        // the first line is "<name> version <version>"; a "spec: " line names the spec
+        let version = rt.ok(&["--version"]);
+        let first = version.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with(&format!("{name} version ")) && first.len() > name.len() + 9,
+            "{name}: {version}"
+        );
+        assert!(
+            version.lines().any(|l| l.starts_with("commit: ")),
+            "{name}: {version}"
+        );
+        assert!(
+            version.lines().any(|l| l.starts_with("spec: 1.")),
+            "{name}: {version}"
+        );
+        // no command at all: the usage, and success
+        let out = rt.cmd(&[]);
+        assert!(out.status.success(), "{name}: {}", text(&out));
+        let usage = String::from_utf8_lossy(&out.stdout);
+        for cmd in ["create", "start", "kill", "delete", "state", "exec"] {
+            assert!(usage.contains(cmd), "{name}: usage lacks {cmd}:\n{usage}");
+        }
+    }
+}

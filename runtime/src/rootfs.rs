@@ -131,7 +131,7 @@ impl Rootfs<'_> {
         if typ == "cgroup" || typ == "cgroup2" {
             self.mount_cgroups(root, dest, opts.flags)?;
         } else {
-            if dev_made_read_only_later(m, &opts) {
+            if made_read_only_later(m, &opts) {
                 opts.flags &= !libc::MS_RDONLY;
             }
             self.mount_plain(root, m, typ, &opts)?;
@@ -601,8 +601,9 @@ pub fn finalize(sys: &dyn Sys, spec: &Spec) -> Result<()> {
                 .with_ctx(|| format!("sysctl {k}={v}"))?;
         }
     }
-    if read_only_dev(spec) {
-        remount_read_only(sys, "/dev").ctx("making /dev read-only")?;
+    for dest in read_only_later(spec) {
+        let d = dest.to_string_lossy();
+        remount_read_only(sys, &d).with_ctx(|| format!("making {d} read-only"))?;
     }
     for p in linux.readonly_paths().as_deref().unwrap_or(&[]) {
         readonly_path(sys, p).with_ctx(|| format!("read-only path {p}"))?;
@@ -633,36 +634,42 @@ fn remount_read_only(sys: &dyn Sys, path: &str) -> io::Result<()> {
     )
 }
 
-/// A read-only `/dev` filesystem (not a bind) is mounted writable, so that its devices,
-/// symlinks and the mount points of later mounts under it can be made; [`finalize`] makes
-/// it read-only (runc does the same).
-fn dev_made_read_only_later(m: &Mount, opts: &Options) -> bool {
+/// A read-only tmpfs, or a read-only filesystem at `/dev` (not a bind), is mounted writable,
+/// so that devices, symlinks and the mount points of later mounts under it can be made;
+/// [`finalize`] makes it read-only (as runc 1.1 does).
+fn made_read_only_later(m: &Mount, opts: &Options) -> bool {
+    let typ = m.typ().as_deref();
     opts.flags & libc::MS_RDONLY != 0
         && !opts.bind
-        && m.typ().as_deref() != Some("bind")
-        && is_dev(m.destination())
+        && typ != Some("bind")
+        && (typ == Some("tmpfs") || clean(m.destination()) == Path::new("/dev"))
 }
 
-fn is_dev(dest: &Path) -> bool {
+fn clean(dest: &Path) -> PathBuf {
     dest.components()
         .filter(|c| !matches!(c, std::path::Component::CurDir))
-        .eq(Path::new("/dev").components())
+        .collect()
 }
 
-/// Whether the mount at /dev (the last one listed there) is one [`dev_made_read_only_later`].
-fn read_only_dev(spec: &Spec) -> bool {
-    let Some(m) = spec
-        .mounts()
-        .as_deref()
-        .unwrap_or(&[])
+/// Where the mounts [`made_read_only_later`] are, in the order listed, leaving out those a
+/// later mount covers (at the same place or above it).
+fn read_only_later(spec: &Spec) -> Vec<PathBuf> {
+    let mounts = spec.mounts().as_deref().unwrap_or(&[]);
+    mounts
         .iter()
-        .rev()
-        .find(|m| is_dev(m.destination()))
-    else {
-        return false;
-    };
-    parse_options(m.options().as_deref().unwrap_or(&[]))
-        .is_ok_and(|o| dev_made_read_only_later(m, &o))
+        .enumerate()
+        .filter(|(_, m)| {
+            parse_options(m.options().as_deref().unwrap_or(&[]))
+                .is_ok_and(|o| made_read_only_later(m, &o))
+        })
+        .map(|(i, m)| (i, clean(m.destination())))
+        .filter(|(i, dest)| {
+            !mounts[i + 1..]
+                .iter()
+                .any(|later| dest.starts_with(clean(later.destination())))
+        })
+        .map(|(_, dest)| dest)
+        .collect()
 }
 
 fn readonly_path(sys: &dyn Sys, p: &str) -> Result<()> {
@@ -916,16 +923,21 @@ mod tests {
     }
 
     #[test]
-    fn a_read_only_dev_is_mounted_writable_and_made_read_only_after_pivot() {
+    fn read_only_tmpfs_and_dev_are_mounted_writable_and_made_read_only_after_pivot() {
         let b = TempBundle::new();
         let s = spec(json!({"mounts": [
             {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
              "options": ["nosuid", "ro", "mode=755"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["ro"]}
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["ro"]},
+            {"destination": "/x", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]},
+            {"destination": "/x/y", "type": "tmpfs", "source": "tmpfs"},
+            // covered by the mount after it: nothing to make read-only later
+            {"destination": "/z/", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]},
+            {"destination": "/z", "type": "tmpfs", "source": "tmpfs"}
         ]}));
         let got = mounts(&b, &s, false);
         assert_eq!(
-            got[2..4],
+            got[2..6],
             [
                 m(
                     Some("tmpfs"),
@@ -934,8 +946,9 @@ mod tests {
                     libc::MS_NOSUID,
                     Some("mode=755")
                 ),
-                // only /dev itself waits: a read-only mount under it is read-only at once
-                m(Some("shm"), "/dev/shm", Some("tmpfs"), RO, None),
+                m(Some("shm"), "/dev/shm", Some("tmpfs"), 0, None),
+                m(Some("tmpfs"), "/x", Some("tmpfs"), 0, None),
+                m(Some("tmpfs"), "/x/y", Some("tmpfs"), 0, None),
             ]
         );
         let mut fake = Fake::new();
@@ -943,18 +956,26 @@ mod tests {
         finalize(&fake, &s).unwrap();
         assert_eq!(
             fake.calls(),
-            [m(
-                None,
-                "/dev",
-                None,
-                REMOUNT | BIND | RO | libc::MS_NOSUID,
-                None
-            )]
+            [
+                m(
+                    None,
+                    "/dev",
+                    None,
+                    REMOUNT | BIND | RO | libc::MS_NOSUID,
+                    None
+                ),
+                m(None, "/dev/shm", None, REMOUNT | BIND | RO, None),
+                m(None, "/x", None, REMOUNT | BIND | RO, None),
+            ]
         );
-        // a writable /dev, or a bind at /dev, is left as it is
-        for opts in [json!(["nosuid"]), json!(["rbind", "ro"])] {
-            let s = spec(json!({"mounts": [{"destination": "/dev/", "type": "tmpfs",
-                                            "source": "tmpfs", "options": opts}]}));
+        // a writable /dev, a bind at /dev, or a read-only proc elsewhere are left as they are
+        for (dest, typ, opts) in [
+            ("/dev/", "tmpfs", json!(["nosuid"])),
+            ("/dev", "tmpfs", json!(["rbind", "ro"])),
+            ("/proc", "proc", json!(["ro"])),
+        ] {
+            let s = spec(json!({"mounts": [{"destination": dest, "type": typ,
+                                            "source": "x", "options": opts}]}));
             let fake = Fake::new();
             finalize(&fake, &s).unwrap();
             assert_eq!(fake.calls(), [], "{opts}");

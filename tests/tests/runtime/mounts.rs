@@ -257,3 +257,33 @@ fn a_read_only_dev_takes_mounts_and_devices_under_it() {
         );
     }
 }
+
+#[test]
+fn a_read_only_tmpfs_takes_mounts_under_it_and_ends_read_only() {
+    require!(root);
+    let script = "touch /x/f; echo x=$?; touch /x/y/f; echo y=$?; \
+                  grep -E ' /x(/y)? ' /proc/self/mountinfo";
+    for rt in Runtime::both() {
+        let name = rt.name();
+        let (code, out) = run_in(&rt, script, |c| {
+            add_mounts(
+                c,
+                json!([
+                    {"destination": "/x", "type": "tmpfs", "source": "tmpfs",
+                     "options": ["ro", "nosuid", "size=1m"]},
+                    {"destination": "/x/y", "type": "tmpfs", "source": "tmpfs",
+                     "options": ["size=1m"]}
+                ]),
+            )
+        });
+        assert_eq!(code, 0, "{name}: {out}");
+        assert!(out.contains("Read-only file system"), "{name}: {out}");
+        assert!(out.contains("x=1\ny=0\n"), "{name}: {out}");
+        let x = mount_opts(&out, "/x");
+        assert!(
+            x.starts_with("ro,") && x.contains("nosuid"),
+            "{name}: /x is {x}"
+        );
+        assert!(mount_opts(&out, "/x/y").starts_with("rw,"), "{name}: {out}");
+    }
+}

@@ -4,7 +4,7 @@
 use crate::cli::{self, flag, opt, FlagSpec, Trailing};
 use crate::create::{self, CreateOpts, Global};
 use crate::error::{bail, Result};
-use crate::{commands, exec, features, lifecycle, log, selfexe, signals, spec_template};
+use crate::{commands, criu, exec, features, lifecycle, log, selfexe, signals, spec_template};
 use std::path::PathBuf;
 
 const DEFAULT_ROOT: &str = "/run/berth/runtime";
@@ -58,12 +58,16 @@ commands:
       --detach --pid-file FILE --console-socket SOCK --no-new-privs --apparmor P --process-label L --preserve-fds N
   ps [--format table|json] ID [-- PS ARGS]  list the container's processes
   list [--format table|json] [--quiet]     list containers
-  pause ID / resume ID                     freeze / thaw every process of a container
+  pause ID                                 freeze every process of a container
+  resume ID                                thaw them
   update [flags] ID                        change resource limits
       --resources FILE|- --memory --memory-reservation --memory-swap --cpu-quota --cpu-period
       --cpu-share --cpuset-cpus --cpuset-mems --pids-limit --blkio-weight
   events [--stats] [--interval 5s] ID      resource usage and OOM events as JSON
   features                                 what this runtime supports, as OCI features JSON
+  checkpoint [flags] ID                    needs CRIU, which berth-runtime does not support: fails,
+                                           leaving the container running
+  restore [flags] ID                       needs CRIU too: fails, creating nothing
 ";
 
 /// Where the command starts: global flags come before it, and a value-taking global
@@ -108,11 +112,21 @@ pub fn run(argv: Vec<String>) -> Result<i32> {
         return Ok(0);
     }
     let Some((cmd, args)) = rest.split_first() else {
+        // No command: the usage, successfully (as runc answers).
         print!("{USAGE}");
-        return Ok(if global.is_set("help") { 0 } else { 1 });
+        return Ok(0);
     };
     if global.is_set("help") || cmd == "help" {
         print!("{USAGE}");
+        return Ok(0);
+    }
+    if matches!(
+        args.first().map(String::as_str),
+        Some("--help" | "-help" | "-h")
+    ) {
+        let help = command_help(cmd)
+            .ok_or_else(|| format!("unknown command {cmd:?} (see berth-runtime --help)"))?;
+        print!("{help}");
         return Ok(0);
     }
     log::init(
@@ -173,7 +187,9 @@ pub fn run(argv: Vec<String>) -> Result<i32> {
                 [] => bail!("kill: container id is required"),
                 _ => bail!("kill: usage: kill [--all] ID [SIGNAL]"),
             };
-            lifecycle::kill(&g, id, signals::parse(sig)?, p.is_set("all"))?;
+            // Signal 0 (a number, as runc takes it) only checks that init is alive.
+            let sig = if sig == "0" { 0 } else { signals::parse(sig)? };
+            lifecycle::kill(&g, id, sig, p.is_set("all"))?;
             Ok(0)
         }
         "delete" => {
@@ -183,6 +199,8 @@ pub fn run(argv: Vec<String>) -> Result<i32> {
         }
         "exec" => exec::command(&g, args),
         "spec" => spec_template::command(args),
+        "checkpoint" => criu::checkpoint(&g, args),
+        "restore" => criu::restore(&g, args),
         "features" => {
             cli::parse(args, &[], Trailing::Flags, cmd)?;
             println!("{}", features::json());
@@ -193,6 +211,24 @@ pub fn run(argv: Vec<String>) -> Result<i32> {
         }
         other => bail!("unknown command {other:?} (see berth-runtime --help)"),
     }
+}
+
+/// `<command> --help`: the command's lines of the usage text (its synopsis and flags).
+fn command_help(cmd: &str) -> Option<String> {
+    let mut lines = USAGE
+        .lines()
+        .skip_while(|l| !l.starts_with("commands:"))
+        .skip(1);
+    let first = lines.find(|l| {
+        l.trim_start()
+            .strip_prefix(cmd)
+            .is_some_and(|r| r.is_empty() || r.starts_with(' '))
+    })?;
+    let mut out = format!("usage: berth-runtime {}\n", first.trim());
+    for l in lines.take_while(|l| l.starts_with("      ")) {
+        out.push_str(&format!("  {}\n", l.trim()));
+    }
+    Some(out)
 }
 
 fn parse_u32(v: Option<&str>, what: &str) -> Result<u32> {
@@ -272,12 +308,28 @@ mod tests {
         let root = root.to_str().unwrap();
         assert_eq!(run(args(&["--version"])).unwrap(), 0);
         assert_eq!(run(args(&["--help"])).unwrap(), 0);
-        assert_eq!(run(args(&[])).unwrap(), 1);
+        assert_eq!(run(args(&[])).unwrap(), 0);
         assert_eq!(run(args(&["--root", root, "list", "-q"])).unwrap(), 0);
         assert_eq!(
             run(args(&["--root", root, "list", "--format", "json"])).unwrap(),
             0
         );
+    }
+
+    #[test]
+    fn a_command_with_help_shows_its_usage_lines() {
+        let kill = command_help("kill").unwrap();
+        assert!(
+            kill.starts_with("usage: berth-runtime kill [--all] ID [SIGNAL]  ")
+                && kill.ends_with("send a signal (default TERM) to init or all processes\n"),
+            "{kill}"
+        );
+        assert!(command_help("resume").unwrap().contains("thaw"));
+        let create = command_help("create").unwrap();
+        assert!(create.contains("--console-socket"), "{create}");
+        assert!(command_help("restore").is_some());
+        assert_eq!(command_help("frob"), None);
+        assert_eq!(run(args(&["kill", "--help"])).unwrap(), 0);
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod console;
 mod create;
+mod criu;
 mod device_rules;
 mod dispatch;
 mod error;

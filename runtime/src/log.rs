@@ -1,7 +1,7 @@
 //! Diagnostics in runc's log format, so containerd and dockerd can show our errors:
 //! `--log FILE --log-format json` writes `{"level":"error","msg":"...","time":"..."}` lines,
 //! `text` writes logrus-style `time="..." level=error msg="..."` lines. Without `--log`,
-//! warnings go to stderr. Errors always also go to stderr as `berth-runtime: <message>`.
+//! warnings go to stderr. Errors always also go to stderr as `berth-runtime: error: <message>`.
 
 use std::fs::File;
 use std::io::Write;

@@ -5,8 +5,10 @@ pub type Options = berth_fs::mount_options::Split;
 
 pub use berth_fs::mount_options::propagation;
 
-/// Parses the spec's `options` list. Unknown words are passed to the filesystem, as runc
-/// does; the words of features this runtime does not have are refused by name.
+/// Parses the spec's `options` list. Recursive words (`rro`, `rnosuid`, ...) become
+/// [`Options::attrs`], applied with mount_setattr(2) once the mount is made. Unknown words
+/// are passed to the filesystem, as runc does; the words of features this runtime does not
+/// have are refused by name.
 pub fn parse_options(opts: &[String]) -> Result<Options, String> {
     for opt in opts {
         match opt.as_str() {
@@ -15,16 +17,11 @@ pub fn parse_options(opts: &[String]) -> Result<Options, String> {
                     "mount option {opt} (id-mapped mounts) is not supported"
                 ))
             }
-            "rro" | "rrw" | "rnosuid" | "rsuid" | "rnodev" | "rdev" | "rnoexec" | "rexec"
-            | "rnoatime" | "ratime" | "rrelatime" | "rnorelatime" | "rstrictatime"
-            | "rnostrictatime" | "rnodiratime" | "rdiratime" | "rnosymfollow" | "rsymfollow" => {
-                return Err(format!("recursive mount option {opt} is not supported"))
-            }
             "tmpcopyup" => return Err("mount option tmpcopyup is not supported".into()),
             _ => {}
         }
     }
-    Ok(berth_fs::mount_options::split(
+    Ok(berth_fs::mount_options::split_with_attrs(
         opts.iter().map(String::as_str),
     ))
 }
@@ -50,5 +47,16 @@ mod tests {
         let o = parse_options(&s(&["ro", "rw"])).unwrap();
         assert_eq!(o.flags, 0);
         assert!(parse_options(&s(&["idmap"])).is_err());
+    }
+
+    #[test]
+    fn recursive_words_are_attributes_not_data() {
+        use berth_fs::mount_options::attr;
+        let o = parse_options(&s(&["rbind", "rro", "rnoexec", "rw"])).unwrap();
+        assert!(o.data.is_empty());
+        assert_eq!(o.flags, 0);
+        let a = o.attrs.unwrap();
+        assert_eq!(a.attr_set(), attr::RDONLY | attr::NOEXEC);
+        assert_eq!(parse_options(&s(&["ro"])).unwrap().attrs, None);
     }
 }

@@ -4,10 +4,11 @@
 //! after it the read-only root, masked and read-only paths.
 
 use crate::error::{bail, Context, Result};
-use crate::mounts::{parse_options, propagation};
+use crate::mounts::{parse_options, propagation, Options};
 use crate::sys::{Flags, Node, Sys};
 use berth_fs::{fd_path, mountinfo, Entry, InRoot, Kind};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
+use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -121,13 +122,36 @@ impl Rootfs<'_> {
         Ok(())
     }
 
+    /// One spec mount: the mount itself, then its recursive attributes over everything it
+    /// brought (an rbind's submounts too), as runc applies them.
     fn mount_entry(&self, root: &OwnedFd, m: &Mount) -> Result<()> {
-        let opts = parse_options(m.options().as_deref().unwrap_or(&[]))?;
+        let mut opts = parse_options(m.options().as_deref().unwrap_or(&[]))?;
         let typ = m.typ().as_deref().unwrap_or("");
         let dest = m.destination();
         if typ == "cgroup" || typ == "cgroup2" {
-            return self.mount_cgroups(root, dest, opts.flags);
+            self.mount_cgroups(root, dest, opts.flags)?;
+        } else {
+            if made_read_only_later(m, &opts) {
+                opts.flags &= !libc::MS_RDONLY;
+            }
+            self.mount_plain(root, m, typ, &opts)?;
         }
+        match opts.attrs {
+            Some(a) => {
+                let now = InRoot::new(root.as_fd())
+                    .open(dest, libc::O_PATH, 0)
+                    .ctx("reopening the mount point")?;
+                self.sys
+                    .mount_setattr(&fd_path(now.as_fd()), a.attr_set(), a.attr_clr())
+                    .ctx("setting recursive mount attributes (mount_setattr)")
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// A mount other than `cgroup`: a bind, or a filesystem mounted fresh.
+    fn mount_plain(&self, root: &OwnedFd, m: &Mount, typ: &str, opts: &Options) -> Result<()> {
+        let dest = m.destination();
         let data = opts.data.join(",");
         if opts.bind || typ == "bind" {
             let src = m.source().as_ref().ok_or("bind mount without a source")?;
@@ -577,6 +601,10 @@ pub fn finalize(sys: &dyn Sys, spec: &Spec) -> Result<()> {
                 .with_ctx(|| format!("sysctl {k}={v}"))?;
         }
     }
+    for dest in read_only_later(spec) {
+        let d = dest.to_string_lossy();
+        remount_read_only(sys, &d).with_ctx(|| format!("making {d} read-only"))?;
+    }
     for p in linux.readonly_paths().as_deref().unwrap_or(&[]) {
         readonly_path(sys, p).with_ctx(|| format!("read-only path {p}"))?;
     }
@@ -589,17 +617,59 @@ pub fn finalize(sys: &dyn Sys, spec: &Spec) -> Result<()> {
         .and_then(|r| r.readonly())
         .unwrap_or(false)
     {
-        let keep = sys.mount_flags("/");
-        sys.mount(
-            None,
-            "/",
-            None,
-            libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | keep,
-            None,
-        )
-        .ctx("making the root read-only")?;
+        remount_read_only(sys, "/").ctx("making the root read-only")?;
     }
     Ok(())
+}
+
+/// Makes the mount at `path` read-only, keeping its other flags.
+fn remount_read_only(sys: &dyn Sys, path: &str) -> io::Result<()> {
+    let keep = sys.mount_flags(path);
+    sys.mount(
+        None,
+        path,
+        None,
+        libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | keep,
+        None,
+    )
+}
+
+/// A read-only tmpfs, or a read-only filesystem at `/dev` (not a bind), is mounted writable,
+/// so that devices, symlinks and the mount points of later mounts under it can be made;
+/// [`finalize`] makes it read-only (as runc 1.1 does).
+fn made_read_only_later(m: &Mount, opts: &Options) -> bool {
+    let typ = m.typ().as_deref();
+    opts.flags & libc::MS_RDONLY != 0
+        && !opts.bind
+        && typ != Some("bind")
+        && (typ == Some("tmpfs") || clean(m.destination()) == Path::new("/dev"))
+}
+
+fn clean(dest: &Path) -> PathBuf {
+    dest.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
+}
+
+/// Where the mounts [`made_read_only_later`] are, in the order listed, leaving out those a
+/// later mount covers (at the same place or above it).
+fn read_only_later(spec: &Spec) -> Vec<PathBuf> {
+    let mounts = spec.mounts().as_deref().unwrap_or(&[]);
+    mounts
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| {
+            parse_options(m.options().as_deref().unwrap_or(&[]))
+                .is_ok_and(|o| made_read_only_later(m, &o))
+        })
+        .map(|(i, m)| (i, clean(m.destination())))
+        .filter(|(i, dest)| {
+            !mounts[i + 1..]
+                .iter()
+                .any(|later| dest.starts_with(clean(later.destination())))
+        })
+        .map(|(_, dest)| dest)
+        .collect()
 }
 
 fn readonly_path(sys: &dyn Sys, p: &str) -> Result<()> {
@@ -801,6 +871,118 @@ mod tests {
     }
 
     #[test]
+    fn recursive_attributes_are_set_after_the_mount_and_its_propagation() {
+        use berth_fs::mount_options::attr;
+        let b = TempBundle::new();
+        let src = b.path().join("data");
+        std::fs::create_dir(&src).unwrap();
+        let src = src.to_str().unwrap();
+        let s = spec(json!({"mounts": [
+            {"destination": "/data", "type": "bind", "source": src,
+             "options": ["rbind", "rro", "rprivate", "rnoatime"]},
+            {"destination": "/t", "type": "tmpfs", "source": "tmpfs",
+             "options": ["rsuid", "size=1m"]}
+        ]}));
+        let fake = Fake::new();
+        prepare(&b, &s, false, &fake).unwrap();
+        let calls = fake.calls_in(&b.rootfs());
+        let first = calls
+            .iter()
+            .position(|c| matches!(c, Call::Mount { target, .. } if target == "/data"))
+            .unwrap();
+        assert_eq!(
+            calls[first..first + 6],
+            [
+                m(Some(src), "/data", None, BIND | REC, None),
+                m(None, "/data", None, libc::MS_PRIVATE | REC, None),
+                Call::MountSetattr(
+                    "/data".into(),
+                    attr::RDONLY | attr::NOATIME,
+                    attr::ATIME_MASK
+                ),
+                m(Some("tmpfs"), "/t", Some("tmpfs"), 0, Some("size=1m")),
+                // the recursive words are not filesystem data
+                Call::MountSetattr("/t".into(), 0, attr::NOSUID),
+                Call::Umask(0),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_mount_setattr_names_the_mount() {
+        let b = TempBundle::new();
+        let fake = Fake::new();
+        fake.fail(libc::EINVAL, |c| matches!(c, Call::MountSetattr(..)));
+        let s = spec(json!({"mounts": [{"destination": "/x", "type": "tmpfs",
+                                        "source": "tmpfs", "options": ["rro"]}]}));
+        assert_eq!(
+            prepare(&b, &s, false, &fake).unwrap_err().0,
+            "mount /x (tmpfs): setting recursive mount attributes (mount_setattr): \
+             Invalid argument (os error 22)"
+        );
+    }
+
+    #[test]
+    fn read_only_tmpfs_and_dev_are_mounted_writable_and_made_read_only_after_pivot() {
+        let b = TempBundle::new();
+        let s = spec(json!({"mounts": [
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "ro", "mode=755"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["ro"]},
+            {"destination": "/x", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]},
+            {"destination": "/x/y", "type": "tmpfs", "source": "tmpfs"},
+            // covered by the mount after it: nothing to make read-only later
+            {"destination": "/z/", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]},
+            {"destination": "/z", "type": "tmpfs", "source": "tmpfs"}
+        ]}));
+        let got = mounts(&b, &s, false);
+        assert_eq!(
+            got[2..6],
+            [
+                m(
+                    Some("tmpfs"),
+                    "/dev",
+                    Some("tmpfs"),
+                    libc::MS_NOSUID,
+                    Some("mode=755")
+                ),
+                m(Some("shm"), "/dev/shm", Some("tmpfs"), 0, None),
+                m(Some("tmpfs"), "/x", Some("tmpfs"), 0, None),
+                m(Some("tmpfs"), "/x/y", Some("tmpfs"), 0, None),
+            ]
+        );
+        let mut fake = Fake::new();
+        fake.mount_flags.insert("/dev".into(), libc::MS_NOSUID);
+        finalize(&fake, &s).unwrap();
+        assert_eq!(
+            fake.calls(),
+            [
+                m(
+                    None,
+                    "/dev",
+                    None,
+                    REMOUNT | BIND | RO | libc::MS_NOSUID,
+                    None
+                ),
+                m(None, "/dev/shm", None, REMOUNT | BIND | RO, None),
+                m(None, "/x", None, REMOUNT | BIND | RO, None),
+            ]
+        );
+        // a writable /dev, a bind at /dev, or a read-only proc elsewhere are left as they are
+        for (dest, typ, opts) in [
+            ("/dev/", "tmpfs", json!(["nosuid"])),
+            ("/dev", "tmpfs", json!(["rbind", "ro"])),
+            ("/proc", "proc", json!(["ro"])),
+        ] {
+            let s = spec(json!({"mounts": [{"destination": dest, "type": typ,
+                                            "source": "x", "options": opts}]}));
+            let fake = Fake::new();
+            finalize(&fake, &s).unwrap();
+            assert_eq!(fake.calls(), [], "{opts}");
+        }
+    }
+
+    #[test]
     fn plain_bind_is_one_non_recursive_mount_and_a_relative_source_is_in_the_bundle() {
         let b = TempBundle::new();
         std::fs::create_dir(b.path().join("conf")).unwrap();
@@ -969,10 +1151,9 @@ mod tests {
     }
 
     #[test]
-    fn recursive_and_idmap_options_are_refused_naming_the_option() {
+    fn idmap_and_tmpcopyup_options_are_refused_naming_the_option() {
         let b = TempBundle::new();
         for (opt, msg) in [
-            ("rro", "recursive mount option rro is not supported"),
             (
                 "idmap",
                 "mount option idmap (id-mapped mounts) is not supported",

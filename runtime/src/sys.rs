@@ -77,6 +77,9 @@ pub trait Sys {
         data: Option<&str>,
     ) -> io::Result<()>;
     fn umount2(&self, target: &str, flags: libc::c_int) -> io::Result<()>;
+    /// mount_setattr(2) with `AT_RECURSIVE`: sets and clears `MOUNT_ATTR_*` on the mount at
+    /// `target` and every mount under it.
+    fn mount_setattr(&self, target: &str, attr_set: u64, attr_clr: u64) -> io::Result<()>;
     fn pivot_root(&self, new_root: &str, put_old: &str) -> io::Result<()>;
     fn chdir(&self, path: &Path) -> io::Result<()>;
     /// Makes a directory and its missing parents (mode 0755), as this process resolves paths

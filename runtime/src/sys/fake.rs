@@ -20,6 +20,8 @@ pub enum Call {
         data: Option<String>,
     },
     Umount2(String, libc::c_int),
+    /// mount_setattr(2), recursive: target, attr_set, attr_clr.
+    MountSetattr(String, u64, u64),
     PivotRoot(String, String),
     Chdir(String),
     MkdirAll(String),
@@ -136,6 +138,7 @@ impl Fake {
                     flags,
                     data,
                 },
+                Call::MountSetattr(t, set, clr) => Call::MountSetattr(cut(&t), set, clr),
                 Call::Mknod(p, m, d) => Call::Mknod(cut(&p), m, d),
                 Call::Chown(p, u, g) => Call::Chown(cut(&p), u, g),
                 Call::Unlink(p) => Call::Unlink(cut(&p)),
@@ -205,6 +208,9 @@ impl Sys for Fake {
     }
     fn umount2(&self, target: &str, flags: libc::c_int) -> io::Result<()> {
         self.record(Call::Umount2(target.into(), flags))
+    }
+    fn mount_setattr(&self, target: &str, attr_set: u64, attr_clr: u64) -> io::Result<()> {
+        self.record(Call::MountSetattr(shown(target), attr_set, attr_clr))
     }
     fn pivot_root(&self, new_root: &str, put_old: &str) -> io::Result<()> {
         self.record(Call::PivotRoot(new_root.into(), put_old.into()))

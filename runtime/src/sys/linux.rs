@@ -49,6 +49,37 @@ impl Sys for Linux {
         check(r.into())
     }
 
+    fn mount_setattr(&self, target: &str, attr_set: u64, attr_clr: u64) -> io::Result<()> {
+        /// `struct mount_attr` of linux/mount.h (its first version, 32 bytes).
+        #[repr(C)]
+        struct MountAttr {
+            attr_set: u64,
+            attr_clr: u64,
+            propagation: u64,
+            userns_fd: u64,
+        }
+        let t = c(target)?;
+        let attr = MountAttr {
+            attr_set,
+            attr_clr,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        // SAFETY: a NUL-terminated path and a mount_attr of the size passed, both alive
+        // for the call; the kernel only reads them.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_mount_setattr,
+                -1,
+                t.as_ptr(),
+                libc::AT_RECURSIVE as libc::c_uint,
+                &attr as *const MountAttr,
+                std::mem::size_of::<MountAttr>(),
+            )
+        };
+        check(r)
+    }
+
     fn umount2(&self, target: &str, flags: libc::c_int) -> io::Result<()> {
         let t = c(target)?;
         // SAFETY: a NUL-terminated path alive for the call.

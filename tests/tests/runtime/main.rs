@@ -5,9 +5,11 @@
 
 mod bad_input;
 mod cgroups;
+mod cli_surface;
 mod clients;
 mod container;
 mod exec;
 mod hardening;
 mod lifecycle;
+mod mounts;
 mod seccomp;

@@ -9,5 +9,7 @@ mod clients;
 mod container;
 mod exec;
 mod hardening;
+mod hooks;
 mod lifecycle;
+mod process;
 mod seccomp;

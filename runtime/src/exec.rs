@@ -200,7 +200,8 @@ pub fn command(g: &Global, args: &[String]) -> Result<i32> {
         .map_err(|_| "exec --preserve-fds: not a number")?
         .unwrap_or(0);
     let cg = st.cgroup()?;
-    let sub_cgroups = exec_cgroup::targets(&cg.dirs(), &exec_cgroup::parse(&p.values("cgroup"))?)?;
+    let sub_cgroups = exec_cgroup::parse(p.values("cgroup"))?;
+    let sub_cgroups = exec_cgroup::targets(&cg.dirs(), &sub_cgroups)?;
     let (chan, child_chan) = channel::pair()?;
     // SAFETY: the runtime is single-threaded (no threads, no async runtime), so the child may run
     // any code after fork.
@@ -213,8 +214,10 @@ pub fn command(g: &Global, args: &[String]) -> Result<i32> {
         let sock = console.as_ref().map(|c| c.as_raw_fd());
         child(
             &child_chan,
-            &cg,
-            &sub_cgroups,
+            &exec_cgroup::Placement {
+                container: &cg,
+                sub: &sub_cgroups,
+            },
             &nss,
             &proc,
             seccomp.as_ref(),
@@ -299,8 +302,7 @@ pub fn command(g: &Global, args: &[String]) -> Result<i32> {
 
 fn child(
     chan: &Channel,
-    cgroup: &berth_cgroups::Cgroup,
-    sub_cgroups: &[std::path::PathBuf],
+    cgroup: &exec_cgroup::Placement,
     nss: &[(LinuxNamespaceType, OwnedFd)],
     proc: &Process,
     seccomp: Option<&berth_seccomp::Filter>,
@@ -317,9 +319,6 @@ fn child(
         fail(e);
     }
     if let Err(e) = cgroup.join_self() {
-        fail(Error(format!("joining the container's cgroup: {e}")));
-    }
-    if let Err(e) = exec_cgroup::join(sub_cgroups) {
         fail(e);
     }
     for (t, fd) in nss {

@@ -77,8 +77,24 @@ pub fn targets(dirs: &BTreeMap<String, PathBuf>, sub: &SubCgroups) -> Result<Vec
     Ok(out)
 }
 
+/// Where an exec'd process goes: the container's cgroup, then the `--cgroup` targets.
+pub struct Placement<'a> {
+    pub container: &'a berth_cgroups::Cgroup,
+    pub sub: &'a [PathBuf],
+}
+
+impl Placement<'_> {
+    /// Moves the calling (single-threaded) process there.
+    pub fn join_self(&self) -> Result<()> {
+        self.container
+            .join_self()
+            .map_err(|e| format!("joining the container's cgroup: {e}"))?;
+        join(self.sub)
+    }
+}
+
 /// Moves the calling process into each target; a missing one is named.
-pub fn join(targets: &[PathBuf]) -> Result<()> {
+fn join(targets: &[PathBuf]) -> Result<()> {
     for t in targets {
         if !t.is_dir() {
             bail!(

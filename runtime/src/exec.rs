@@ -9,6 +9,7 @@ use crate::config::ns_name;
 use crate::console;
 use crate::create::Global;
 use crate::error::{bail, Context, Error, Result};
+use crate::exec_cgroup;
 use crate::execve;
 use crate::init::prepare_process;
 use crate::ns;
@@ -106,10 +107,12 @@ fn build_process(p: &cli::Parsed, spec: &Spec) -> Result<Process> {
             s.extend(add.iter().cloned());
             Some(s)
         };
+        // As runc (since 1.1.2): never the inheritable set. The ambient set is asked for,
+        // but the kernel raises an ambient capability only if it is inheritable, so it
+        // takes only where the container's own inheritable set has it.
         caps.set_bounding(merge(caps.bounding()));
         caps.set_effective(merge(caps.effective()));
         caps.set_permitted(merge(caps.permitted()));
-        caps.set_inheritable(merge(caps.inheritable()));
         caps.set_ambient(merge(caps.ambient()));
         proc.set_capabilities(Some(caps));
     }
@@ -154,9 +157,6 @@ pub fn command(g: &Global, args: &[String]) -> Result<i32> {
         }
         Status::Stopped => bail!("container {id} is stopped: cannot exec in it"),
     }
-    if p.value("cgroup").is_some() {
-        bail!("exec --cgroup (a sub-cgroup for the process) is not supported");
-    }
     let spec = st.spec(&g.root)?;
     let proc = build_process(&p, &spec)?;
     let detach = p.is_set("detach");
@@ -200,6 +200,8 @@ pub fn command(g: &Global, args: &[String]) -> Result<i32> {
         .map_err(|_| "exec --preserve-fds: not a number")?
         .unwrap_or(0);
     let cg = st.cgroup()?;
+    let sub_cgroups = exec_cgroup::parse(p.values("cgroup"))?;
+    let sub_cgroups = exec_cgroup::targets(&cg.dirs(), &sub_cgroups)?;
     let (chan, child_chan) = channel::pair()?;
     // SAFETY: the runtime is single-threaded (no threads, no async runtime), so the child may run
     // any code after fork.
@@ -212,7 +214,10 @@ pub fn command(g: &Global, args: &[String]) -> Result<i32> {
         let sock = console.as_ref().map(|c| c.as_raw_fd());
         child(
             &child_chan,
-            &cg,
+            &exec_cgroup::Placement {
+                container: &cg,
+                sub: &sub_cgroups,
+            },
             &nss,
             &proc,
             seccomp.as_ref(),
@@ -297,7 +302,7 @@ pub fn command(g: &Global, args: &[String]) -> Result<i32> {
 
 fn child(
     chan: &Channel,
-    cgroup: &berth_cgroups::Cgroup,
+    cgroup: &exec_cgroup::Placement,
     nss: &[(LinuxNamespaceType, OwnedFd)],
     proc: &Process,
     seccomp: Option<&berth_seccomp::Filter>,
@@ -314,7 +319,7 @@ fn child(
         fail(e);
     }
     if let Err(e) = cgroup.join_self() {
-        fail(Error(format!("joining the container's cgroup: {e}")));
+        fail(e);
     }
     for (t, fd) in nss {
         if let Err(e) = sys.setns(fd.as_fd(), ns::flag(*t)) {
@@ -428,6 +433,7 @@ mod tests {
         for set in [caps.bounding(), caps.effective(), caps.ambient()] {
             assert!(set.as_ref().unwrap().contains(&Capability::NetAdmin));
         }
+        assert!(caps.inheritable().is_none(), "{caps:?}");
         assert!(caps
             .bounding()
             .as_ref()

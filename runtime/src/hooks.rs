@@ -15,6 +15,24 @@ pub fn run_all(kind: &str, hooks: &[Hook], state: &str) -> Result<()> {
     Ok(())
 }
 
+/// The state a hook run by the container's init (createContainer, startContainer) gets:
+/// `state` with `status`, and init's pid as init sees it (1 in its own PID namespace), as
+/// runc gives it.
+pub fn state_from_init(state: &str, status: &str) -> String {
+    restate(state, status, std::process::id())
+}
+
+fn restate(state: &str, status: &str, pid: u32) -> String {
+    match serde_json::from_str::<serde_json::Value>(state) {
+        Ok(mut v) if v.is_object() => {
+            v["status"] = status.into();
+            v["pid"] = pid.into();
+            v.to_string()
+        }
+        _ => state.to_string(),
+    }
+}
+
 fn run_one(h: &Hook, state: &str) -> Result<()> {
     let mut cmd = Command::new(h.path());
     if let Some(args) = h.args() {
@@ -128,6 +146,18 @@ mod tests {
             e.0.starts_with("poststop hook #0 (/nonexistent/hook): cannot start: "),
             "{e}"
         );
+    }
+
+    #[test]
+    fn hooks_of_init_see_its_own_pid_and_the_given_status() {
+        let st = r#"{"id":"c","pid":4321,"status":"created","bundle":"/b"}"#;
+        let v: serde_json::Value = serde_json::from_str(&restate(st, "creating", 1)).unwrap();
+        assert_eq!(
+            v,
+            json!({"id": "c", "pid": 1, "status": "creating", "bundle": "/b"})
+        );
+        // not a state document: passed on as it is
+        assert_eq!(restate("", "created", 1), "");
     }
 
     #[test]

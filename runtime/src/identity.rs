@@ -1,7 +1,8 @@
 //! The container process's identity and limits, applied in the order the kernel needs:
 //! rlimits and OOM score while still privileged, then (keeping capabilities across the
 //! uid change) the bounding set, groups, gid, uid, the effective/permitted/inheritable
-//! sets in one capset, and the ambient set.
+//! sets in one capset, and the ambient set. Also what the process's user changes about
+//! it: `HOME` from the container's passwd, and stdio owned by that user.
 
 use crate::error::{bail, Context, Result};
 use crate::sys::{CapSets, Prctl, SchedAttr, Sys};
@@ -27,6 +28,16 @@ fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
         PosixRlimitType::RlimitRtprio => libc::RLIMIT_RTPRIO,
         PosixRlimitType::RlimitRttime => libc::RLIMIT_RTTIME,
     }
+}
+
+/// The process's environment, with `HOME` from the container's /etc/passwd entry of its
+/// uid when it has none (read in the container's root, before the user switch).
+pub fn environment(sys: &dyn Sys, p: &Process) -> Vec<String> {
+    crate::passwd::with_home(
+        p.env().as_deref().unwrap_or(&[]),
+        || sys.read_file(std::path::Path::new("/etc/passwd")).ok(),
+        p.user().uid(),
+    )
 }
 
 pub fn set_rlimits(sys: &dyn Sys, p: &Process) -> Result<()> {

@@ -169,7 +169,11 @@ fn init(a: &InitArgs, chan: &Channel) -> ! {
             .as_ref()
             .and_then(|h| h.start_container().as_deref())
         {
-            hooks::run_all("startContainer", h, &state)?;
+            hooks::run_all(
+                "startContainer",
+                h,
+                &hooks::state_from_init(&state, "created"),
+            )?;
         }
         Ok(())
     })();
@@ -229,7 +233,11 @@ fn init_setup(a: &InitArgs, chan: &Channel) -> Result<(String, execve::Program)>
             .as_ref()
             .and_then(|h| h.create_container().as_deref())
         {
-            hooks::run_all("createContainer", h, &state)?;
+            hooks::run_all(
+                "createContainer",
+                h,
+                &hooks::state_from_init(&state, "creating"),
+            )?;
         }
     }
     rootfs::enter(a.sys, &root, a.rootfs, a.no_pivot)?;
@@ -276,16 +284,18 @@ fn set_names_and_personality(sys: &dyn Sys, spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-/// Shared by init and exec: limits, labels, no_new_privs, seccomp (when installed before
-/// dropping privileges), user and capabilities, cwd, umask, and the program to run.
+/// Shared by init and exec: the environment (with `HOME`), stdio owned by the process's
+/// user, limits, labels, no_new_privs, seccomp (when installed before dropping
+/// privileges), user and capabilities, cwd, umask, and the program to run.
 pub fn prepare_process(
     sys: &dyn Sys,
     p: &oci_spec::runtime::Process,
     seccomp: Option<&berth_seccomp::Filter>,
     preserve_fds: u32,
 ) -> Result<execve::Program> {
+    let env = identity::environment(sys, p);
+    crate::stdio::chown_to(p.user().uid())?;
     apply_process(sys, p, seccomp)?;
-    let env = p.env().clone().unwrap_or_default();
     let program = execve::resolve(p.args().as_deref().unwrap_or(&[]), &env)?;
     execve::cloexec_from(3 + preserve_fds);
     Ok(program)

@@ -60,7 +60,13 @@ pub fn start(g: &Global, id: &str) -> Result<State> {
         if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststart().as_deref()) {
             let s = st.oci_json(Status::Running).to_string();
             if let Err(e) = hooks::run_all("poststart", h, &s) {
-                log::warn(&format!("container {id}: {e}"));
+                // As runc: the container does not stay half-started. It is killed and
+                // removed (running the poststop hooks), and the failure is the error.
+                let e = format!("container {id}: {e}");
+                if let Err(k) = kill_and_wait(&st).and_then(|()| destroy(g, &st)) {
+                    log::warn(&format!("container {id}: removing it: {k}"));
+                }
+                bail!("{e}");
             }
         }
     }
@@ -131,6 +137,13 @@ pub fn delete(g: &Global, id: &str, force: bool) -> Result<()> {
     };
     let status = st.status(&g.root);
     match status {
+        // Without a PID namespace of its own, init's death took nothing with it: whatever
+        // it left in the cgroup is killed, as runc does (a failure only warns, as there).
+        Status::Stopped if !st.own_pid_ns => {
+            if let Err(e) = st.cgroup()?.signal_all(nix::sys::signal::Signal::SIGKILL) {
+                log::warn(&format!("container {id}: killing what is left: {e}"));
+            }
+        }
         Status::Stopped => {}
         Status::Created => kill_and_wait(&st)?,
         Status::Running | Status::Paused if force => kill_and_wait(&st)?,
@@ -177,8 +190,12 @@ pub fn destroy(g: &Global, st: &State) -> Result<()> {
         .and_then(|s| s.hooks().as_ref())
         .and_then(|h| h.poststop().as_deref())
     {
-        let s = st.oci_json(Status::Stopped).to_string();
-        if let Err(e) = hooks::run_all("poststop", h, &s) {
+        // runc's hook state has no pid once the container stopped.
+        let mut s = st.oci_json(Status::Stopped);
+        if let Some(o) = s.as_object_mut() {
+            o.remove("pid");
+        }
+        if let Err(e) = hooks::run_all("poststop", h, &s.to_string()) {
             log::warn(&format!("container {}: {e}", st.id));
         }
     }

@@ -290,3 +290,147 @@ fn only_stdio_reaches_the_container() {
     assert!(fds.len() <= 4 && !fds.contains(&"7"), "leaked fds: {out}");
     std::thread::sleep(Duration::from_millis(1));
 }
+
+/// The five capability sets of /proc/self/status ("CapInh" ... "CapAmb") of a process.
+fn cap_sets(status: &str) -> Vec<(String, u64)> {
+    status
+        .lines()
+        .filter_map(|l| l.split_once(":\t"))
+        .filter(|(k, _)| k.starts_with("Cap"))
+        .map(|(k, v)| (k.to_string(), u64::from_str_radix(v.trim(), 16).unwrap()))
+        .collect()
+}
+
+#[test]
+fn exec_cap_adds_to_the_sets_runc_adds_to() {
+    require!(root);
+    const NET_ADMIN: u64 = 1 << 12;
+    let mut seen = Vec::new();
+    for rt in Runtime::both() {
+        let name = rt.name();
+        let b = Bundle::new(&busybox_config(&["/bin/sleep", "60"]));
+        let id = unique("cap");
+        rt.ok(&[
+            "run",
+            "--detach",
+            "--bundle",
+            b.path().to_str().unwrap(),
+            &id,
+        ]);
+        let mut sets = Vec::new();
+        for user in ["0", "1000"] {
+            let out = rt.cmd(&[
+                "exec",
+                "--cap",
+                "CAP_NET_ADMIN",
+                "--user",
+                user,
+                &id,
+                "/bin/cat",
+                "/proc/self/status",
+            ]);
+            assert!(
+                out.status.success(),
+                "{name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let s = cap_sets(&text(&out));
+            assert_eq!(s.len(), 5, "{name}: {s:?}");
+            sets.push((user, s));
+        }
+        rt.ok(&["delete", "--force", &id]);
+        let root = &sets[0].1;
+        let get = |k: &str| root.iter().find(|(n, _)| n == k).unwrap().1;
+        for k in ["CapBnd", "CapEff", "CapPrm"] {
+            assert_ne!(get(k) & NET_ADMIN, 0, "{name}: {k} lacks CAP_NET_ADMIN");
+        }
+        for k in ["CapInh", "CapAmb"] {
+            assert_eq!(get(k) & NET_ADMIN, 0, "{name}: {k} has CAP_NET_ADMIN");
+        }
+        seen.push((name, sets));
+    }
+    assert_eq!(
+        seen[0].1, seen[1].1,
+        "berth-runtime and runc differ: {seen:?}"
+    );
+}
+
+#[test]
+fn exec_cgroup_joins_a_sub_cgroup_of_the_container() {
+    require!(root);
+    let v1 = std::path::Path::new("/sys/fs/cgroup");
+    if !v1.join("memory").is_dir() || !v1.join("pids").is_dir() {
+        berth_tests::skip!(host::no_cgroup_v1);
+    }
+    let parent = berth_tests::cgroup_parent::CgroupParent::new("excg");
+    for rt in Runtime::both() {
+        let name = rt.name();
+        let id = unique("excg");
+        let cgpath = parent.path(&id);
+        let mut cfg = busybox_config(&["/bin/sleep", "60"]);
+        cfg["linux"]["cgroupsPath"] = json!(cgpath);
+        let b = Bundle::new(&cfg);
+        rt.ok(&[
+            "run",
+            "--detach",
+            "--bundle",
+            b.path().to_str().unwrap(),
+            &id,
+        ]);
+        let subs: Vec<_> = ["memory", "pids"]
+            .iter()
+            .map(|c| v1.join(c).join(cgpath.trim_start_matches('/')).join("sub"))
+            .collect();
+        for s in &subs {
+            std::fs::create_dir(s).unwrap();
+        }
+        // memory and pids in the sub-cgroup, the other hierarchies in the container's own
+        let o = c_exec(
+            &rt,
+            &[
+                "--cgroup",
+                "memory,pids:sub",
+                &id,
+                "/bin/cat",
+                "/proc/self/cgroup",
+            ],
+        );
+        let cgroups = text(&o);
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        for l in cgroups.lines() {
+            let (_, rest) = l.split_once(':').unwrap();
+            let (controllers, path) = rest.split_once(':').unwrap();
+            let controllers: Vec<&str> = controllers.split(',').collect();
+            if controllers.contains(&"memory") || controllers.contains(&"pids") {
+                assert!(path.ends_with(&format!("{cgpath}/sub")), "{name}: {l}");
+            } else if controllers.contains(&"cpu") || controllers.contains(&"blkio") {
+                assert!(path.ends_with(&cgpath), "{name}: {l}");
+            }
+        }
+        // a sub-cgroup that is missing in one hierarchy fails the exec
+        let o = c_exec(&rt, &["--cgroup", "sub", &id, "/bin/true"]);
+        assert!(
+            !o.status.success(),
+            "{name}: exec into a missing sub-cgroup succeeded"
+        );
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("sub"),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        for s in &subs {
+            std::fs::remove_dir(s).unwrap();
+        }
+        rt.ok(&["delete", "--force", &id]);
+    }
+}
+
+fn c_exec(rt: &Runtime, args: &[&str]) -> std::process::Output {
+    let mut a = vec!["exec"];
+    a.extend_from_slice(args);
+    rt.cmd(&a)
+}

@@ -368,7 +368,7 @@ fn all_six_hooks_get_the_state_in_order() {
 }
 
 /// Receives one fd over a unix socket (SCM_RIGHTS).
-fn recv_fd(sock: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
+pub(crate) fn recv_fd(sock: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let mut buf = [0u8; 256];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];

@@ -10,6 +10,8 @@ mod clients;
 mod container;
 mod exec;
 mod hardening;
+mod hooks;
 mod lifecycle;
 mod mounts;
+mod process;
 mod seccomp;

@@ -78,7 +78,8 @@ for t in "${targets[@]}"; do
     status=1
     crash=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
     echo "FUZZ FAILURE in $t (exit $rc): input ${crash:-not written}" >&2
-    grep -v '^#\|^INFO\|^stat::' "$log" | tail -40 >&2
+    # The panic message or libFuzzer's reason, without the backtrace's frames.
+    sed -n '/panicked at\|ERROR: libFuzzer/,$p' "$log" | grep -v '^ *[0-9]*: \|^ *at ' | head -20 >&2
     continue
   fi
   if [ "${BERTH_FUZZ_MERGE:-0}" = 1 ]; then

@@ -11,9 +11,11 @@
 
 #![no_main]
 
+use std::fs::File;
 use std::io::Read;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use berth_fs::{host_path, open_root, InRoot, Resolver};
@@ -33,12 +35,56 @@ fn plant_tree(root: &Path) {
     }
 }
 
+/// The device and inode of what `fd` holds.
+fn id(fd: BorrowedFd) -> (u64, u64) {
+    let m = File::from(fd.try_clone_to_owned().expect("duplicating a descriptor"))
+        .metadata()
+        .expect("fstat");
+    (m.dev(), m.ino())
+}
+
+/// Whether the directory `fd` is `root` or below it: its `..` chain reaches `root` before
+/// the top of the filesystem. (Its path may be too long for `/proc/self/fd` to name.)
+fn is_inside(fd: BorrowedFd, root: (u64, u64)) -> bool {
+    let mut cur = fd.try_clone_to_owned().expect("duplicating a descriptor");
+    loop {
+        let here = id(cur.as_fd());
+        if here == root {
+            return true;
+        }
+        // SAFETY: `cur` is an open descriptor and the name a NUL-terminated literal; the
+        // result is checked before it is owned.
+        let parent = unsafe {
+            libc::openat(
+                cur.as_raw_fd(),
+                c"..".as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        assert!(
+            parent >= 0,
+            "opening ..: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: a fresh descriptor that nothing else owns.
+        let parent = unsafe { OwnedFd::from_raw_fd(parent) };
+        if id(parent.as_fd()) == here {
+            return false;
+        }
+        cur = parent;
+    }
+}
+
 /// Resolves and creates `dest` inside `root`: a result outside it is a finding.
 fn resolve(root: &Path, dest: &Path) {
     let root_fd = open_root(root).expect("opening the root");
-    let inside = |fd: &std::os::fd::OwnedFd| {
-        let p = host_path(fd.as_fd()).expect("reading the descriptor's path");
-        assert!(p.starts_with(root), "{dest:?} resolved to {p:?}, outside {root:?}");
+    let root_id = id(root_fd.as_fd());
+    let inside = |fd: &OwnedFd| {
+        assert!(
+            is_inside(fd.as_fd(), root_id),
+            "{dest:?} resolved outside the root, to {:?}",
+            host_path(fd.as_fd())
+        );
     };
     for resolver in [Resolver::Kernel, Resolver::Walk] {
         let r = InRoot::with(root_fd.as_fd(), resolver);

@@ -82,9 +82,12 @@ impl Default for Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        // Entries may have lost their write or search permission: give it back first.
-        make_removable(&self.outer);
-        if let Err(e) = std::fs::remove_dir_all(&self.outer) {
+        // Without root, entries that lost their write or search permission need it back.
+        let removed = std::fs::remove_dir_all(&self.outer).or_else(|_| {
+            make_removable(&self.outer);
+            std::fs::remove_dir_all(&self.outer)
+        });
+        if let Err(e) = removed {
             if !std::thread::panicking() {
                 panic!("removing {}: {e}", self.outer.display());
             }

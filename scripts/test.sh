@@ -42,6 +42,6 @@ cargo test --release --workspace --no-fail-fast -q -- --test-threads=2 || status
 # Coverage-guided fuzzing of the parsers of untrusted input, briefly: a crash, a hang or a
 # memory blow-up on any input fails the run (see tests/README.md, Fuzzing).
 echo "== fuzzing"
-scripts/fuzz.sh all 20 || status=1
+scripts/fuzz.sh all 15 || status=1
 skip_summary "$BERTH_SKIP_LOG"
 exit $status

@@ -38,5 +38,10 @@ echo "== unit and integration tests"
 # Integration tests run real containers; two at a time matches the CI machine.
 status=0
 cargo test --release --workspace --no-fail-fast -q -- --test-threads=2 || status=$?
+
+# Coverage-guided fuzzing of the parsers of untrusted input, briefly: a crash, a hang or a
+# memory blow-up on any input fails the run (see tests/README.md, Fuzzing).
+echo "== fuzzing"
+scripts/fuzz.sh all 15 || status=1
 skip_summary "$BERTH_SKIP_LOG"
 exit $status

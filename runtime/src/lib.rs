@@ -6,7 +6,9 @@
 mod channel;
 mod cli;
 mod commands;
-mod config;
+/// config.json loading and validation; public so that the fuzz targets (tests/fuzz) can
+/// feed it arbitrary bytes as the runtime does.
+pub mod config;
 mod console;
 mod create;
 mod criu;

@@ -17,7 +17,11 @@ struct Running {
 
 impl Running {
     fn new(cfg: Value) -> Running {
-        let rt = Runtime::new();
+        Running::on(Runtime::new(), cfg)
+    }
+
+    /// `cfg` running detached on `rt`.
+    fn on(rt: Runtime, cfg: Value) -> Running {
         let b = Bundle::new(&cfg);
         let id = unique("ex");
         rt.ok(&[
@@ -308,15 +312,8 @@ fn exec_cap_adds_to_the_sets_runc_adds_to() {
     let mut seen = Vec::new();
     for rt in Runtime::both() {
         let name = rt.name();
-        let b = Bundle::new(&busybox_config(&["/bin/sleep", "60"]));
-        let id = unique("cap");
-        rt.ok(&[
-            "run",
-            "--detach",
-            "--bundle",
-            b.path().to_str().unwrap(),
-            &id,
-        ]);
+        let c = Running::on(rt, busybox_config(&["/bin/sleep", "60"]));
+        let (rt, id) = (&c.rt, c.id.clone());
         let mut sets = Vec::new();
         for user in ["0", "1000"] {
             let out = rt.cmd(&[
@@ -338,7 +335,7 @@ fn exec_cap_adds_to_the_sets_runc_adds_to() {
             assert_eq!(s.len(), 5, "{name}: {s:?}");
             sets.push((user, s));
         }
-        rt.ok(&["delete", "--force", &id]);
+        drop(c);
         let root = &sets[0].1;
         let get = |k: &str| root.iter().find(|(n, _)| n == k).unwrap().1;
         for k in ["CapBnd", "CapEff", "CapPrm"] {

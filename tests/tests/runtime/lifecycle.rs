@@ -391,13 +391,27 @@ pub(crate) fn recv_fd(sock: &std::os::unix::net::UnixStream) -> std::os::fd::Own
     panic!("no fd received");
 }
 
+/// `create --console-socket` of `b` as `id`: answers the pty master the runtime sent.
+pub(crate) fn create_with_console(rt: &Runtime, b: &Bundle, id: &str) -> std::os::fd::OwnedFd {
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+    rt.ok(&[
+        "create",
+        "--bundle",
+        bpath(b),
+        "--console-socket",
+        sock_path.to_str().unwrap(),
+        id,
+    ]);
+    let (conn, _) = listener.accept().unwrap();
+    recv_fd(&conn)
+}
+
 #[test]
 fn console_socket_receives_the_pty_master() {
     require!(root);
     let rt = Runtime::new();
-    let dir = tempfile::tempdir().unwrap();
-    let sock_path = dir.path().join("console.sock");
-    let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
     let mut cfg = busybox_config(&[
         "/bin/sh",
         "-c",
@@ -407,16 +421,7 @@ fn console_socket_receives_the_pty_master() {
     cfg["process"]["consoleSize"] = json!({"height": 30, "width": 100});
     let b = Bundle::new(&cfg);
     let id = unique("tty");
-    rt.ok(&[
-        "create",
-        "--bundle",
-        bpath(&b),
-        "--console-socket",
-        sock_path.to_str().unwrap(),
-        &id,
-    ]);
-    let (conn, _) = listener.accept().unwrap();
-    let master = recv_fd(&conn);
+    let master = create_with_console(&rt, &b, &id);
     // It is a pty master: the kernel knows its slave number.
     let mut n: libc::c_int = -1;
     assert_eq!(

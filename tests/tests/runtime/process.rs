@@ -179,9 +179,6 @@ fn the_terminal_is_given_to_the_containers_user() {
     require!(root);
     for rt in Runtime::both() {
         let name = rt.name();
-        let dir = tempfile::tempdir().unwrap();
-        let sock_path = dir.path().join("console.sock");
-        let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
         let mut cfg = config_as(
             1000,
             "echo via-console > /dev/console && echo again > /proc/self/fd/0 && \
@@ -190,16 +187,7 @@ fn the_terminal_is_given_to_the_containers_user() {
         cfg["process"]["terminal"] = json!(true);
         let b = bundle(&cfg);
         let id = unique("ptyu");
-        rt.ok(&[
-            "create",
-            "--bundle",
-            bpath(&b),
-            "--console-socket",
-            sock_path.to_str().unwrap(),
-            &id,
-        ]);
-        let (conn, _) = listener.accept().unwrap();
-        let master = crate::lifecycle::recv_fd(&conn);
+        let master = crate::lifecycle::create_with_console(&rt, &b, &id);
         rt.ok(&["start", &id]);
         let mut f = std::fs::File::from(master);
         let mut out = Vec::new();

@@ -1,24 +1,7 @@
-//! The container's /etc/passwd, read the way runc reads it: the home directory of the
-//! first entry whose uid field is the process's uid, which becomes `HOME` when the
-//! process's environment has none.
+//! `HOME` for a process whose environment has none: the home directory of its uid in the
+//! container's /etc/passwd (found by `berth_spec::user::home_of`, runc's rule).
 
-/// The home directory of the first `/etc/passwd` entry (`name:pass:uid:gid:gecos:home:shell`)
-/// whose uid is `uid`. Blank lines and entries without a numeric uid are skipped.
-pub fn home_of(passwd: &str, uid: u32) -> Option<&str> {
-    passwd
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .find_map(|line| {
-            let mut fields = line.split(':');
-            let uid_field = fields.nth(2)?;
-            if uid_field.trim().parse::<u32>().ok()? != uid {
-                return None;
-            }
-            // gid, gecos, then home (a missing field is an empty home, as runc reads it)
-            Some(fields.nth(2).unwrap_or(""))
-        })
-}
+use berth_spec::user::home_of;
 
 /// The environment with `HOME` added when it has none (or only an empty one): the home
 /// of `uid` in the passwd file `read` returns (empty if its entry has none), or "/" when

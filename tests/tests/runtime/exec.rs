@@ -366,14 +366,8 @@ fn exec_cgroup_joins_a_sub_cgroup_of_the_container() {
         let cgpath = parent.path(&id);
         let mut cfg = busybox_config(&["/bin/sleep", "60"]);
         cfg["linux"]["cgroupsPath"] = json!(cgpath);
-        let b = Bundle::new(&cfg);
-        rt.ok(&[
-            "run",
-            "--detach",
-            "--bundle",
-            b.path().to_str().unwrap(),
-            &id,
-        ]);
+        let c = Running::on(rt, cfg);
+        let (rt, id) = (&c.rt, c.id.clone());
         let subs: Vec<_> = ["memory", "pids"]
             .iter()
             .map(|c| v1.join(c).join(cgpath.trim_start_matches('/')).join("sub"))
@@ -422,7 +416,7 @@ fn exec_cgroup_joins_a_sub_cgroup_of_the_container() {
         for s in &subs {
             std::fs::remove_dir(s).unwrap();
         }
-        rt.ok(&["delete", "--force", &id]);
+        drop(c);
     }
 }
 

@@ -131,6 +131,16 @@ fn find_passwd<'a>(passwd: &'a str, user: &str) -> Result<Option<PasswdEntry<'a>
     Ok(None)
 }
 
+/// The home directory of the first passwd entry whose uid is `uid`, as runc finds `HOME`
+/// for a process: entries without a numeric uid are passed over, a missing home field is an
+/// empty home.
+pub fn home_of(passwd: &str, uid: u32) -> Option<&str> {
+    lines(passwd).find_map(|(_, f)| {
+        let entry_uid: u32 = f.get(2)?.trim().parse().ok()?;
+        (entry_uid == uid).then(|| f.get(5).copied().unwrap_or(""))
+    })
+}
+
 /// A group file's text.
 struct Groups<'a>(&'a str);
 

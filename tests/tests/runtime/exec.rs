@@ -377,7 +377,7 @@ fn exec_cgroup_joins_a_sub_cgroup_of_the_container() {
         }
         // memory and pids in the sub-cgroup, the other hierarchies in the container's own
         let o = c_exec(
-            &rt,
+            rt,
             &[
                 "--cgroup",
                 "memory,pids:sub",
@@ -403,7 +403,7 @@ fn exec_cgroup_joins_a_sub_cgroup_of_the_container() {
             }
         }
         // a sub-cgroup that is missing in one hierarchy fails the exec
-        let o = c_exec(&rt, &["--cgroup", "sub", &id, "/bin/true"]);
+        let o = c_exec(rt, &["--cgroup", "sub", &id, "/bin/true"]);
         assert!(
             !o.status.success(),
             "{name}: exec into a missing sub-cgroup succeeded"

@@ -22,6 +22,11 @@ pub enum Msg {
     Ready,
     /// Child → runtime: setting up failed for this reason.
     Failed(String),
+    /// Child → runtime: my seccomp listener is this descriptor of mine; hand a copy to the
+    /// seccomp agent (sent with write(2): see `send_with_write`).
+    SeccompListener(i32),
+    /// Runtime → child: the agent has the listener; close yours.
+    SeccompHandedOver,
 }
 
 pub struct Channel {
@@ -62,28 +67,38 @@ impl AsRawFd for Channel {
     }
 }
 
+fn encode(m: &Msg) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(16);
+    match m {
+        Msg::Go => buf.push(1),
+        Msg::MapIds => buf.push(2),
+        Msg::MapsDone => buf.push(3),
+        Msg::Pid(p) => {
+            buf.push(4);
+            buf.extend_from_slice(&p.to_le_bytes());
+        }
+        Msg::RunHooks => buf.push(5),
+        Msg::HooksDone(s) => {
+            buf.push(6);
+            buf.extend_from_slice(s.as_bytes());
+        }
+        Msg::Ready => buf.push(7),
+        Msg::Failed(s) => {
+            buf.push(8);
+            buf.extend_from_slice(s.as_bytes());
+        }
+        Msg::SeccompListener(fd) => {
+            buf.push(9);
+            buf.extend_from_slice(&fd.to_le_bytes());
+        }
+        Msg::SeccompHandedOver => buf.push(10),
+    }
+    buf
+}
+
 impl Channel {
     pub fn send(&self, m: &Msg) -> Result<()> {
-        let mut buf = Vec::with_capacity(16);
-        match m {
-            Msg::Go => buf.push(1),
-            Msg::MapIds => buf.push(2),
-            Msg::MapsDone => buf.push(3),
-            Msg::Pid(p) => {
-                buf.push(4);
-                buf.extend_from_slice(&p.to_le_bytes());
-            }
-            Msg::RunHooks => buf.push(5),
-            Msg::HooksDone(s) => {
-                buf.push(6);
-                buf.extend_from_slice(s.as_bytes());
-            }
-            Msg::Ready => buf.push(7),
-            Msg::Failed(s) => {
-                buf.push(8);
-                buf.extend_from_slice(s.as_bytes());
-            }
-        }
+        let buf = encode(m);
         loop {
             // SAFETY: the pointer and length describe `buf`, alive for the call.
             let n = unsafe {
@@ -100,6 +115,25 @@ impl Channel {
             let e = std::io::Error::last_os_error();
             if e.kind() != std::io::ErrorKind::Interrupted {
                 bail!("sending to the container process: {e}");
+            }
+        }
+    }
+
+    /// Sends with write(2) rather than send(2): the one call a profile may not notify
+    /// (seccomp user notification), so a process whose filter is in can still report its
+    /// listener before anyone answers notifications. SIGPIPE is ignored in the runtime's
+    /// processes (the Rust runtime's default), so a vanished peer is an error here too.
+    pub fn send_with_write(&self, m: &Msg) -> Result<()> {
+        let buf = encode(m);
+        loop {
+            // SAFETY: the pointer and length describe `buf`, alive for the call.
+            let n = unsafe { libc::write(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
+            if n >= 0 {
+                return Ok(());
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                bail!("sending to the runtime: {e}");
             }
         }
     }
@@ -133,6 +167,10 @@ impl Channel {
             6 => Msg::HooksDone(text()),
             7 => Msg::Ready,
             8 => Msg::Failed(text()),
+            9 if body.len() == 4 => {
+                Msg::SeccompListener(i32::from_le_bytes(body.try_into().unwrap()))
+            }
+            10 => Msg::SeccompHandedOver,
             t => bail!("unexpected message {t} from the container process"),
         }))
     }
@@ -161,10 +199,13 @@ mod tests {
             Msg::HooksDone("{\"a\":1}".into()),
             Msg::Failed("boom".into()),
             Msg::Ready,
+            Msg::SeccompHandedOver,
         ] {
             a.send(&m).unwrap();
             assert_eq!(b.recv().unwrap(), Some(m));
         }
+        b.send_with_write(&Msg::SeccompListener(7)).unwrap();
+        assert_eq!(a.recv().unwrap(), Some(Msg::SeccompListener(7)));
         drop(a);
         assert_eq!(b.recv().unwrap(), None);
     }

@@ -55,78 +55,6 @@ pub fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
     Ok((master, unsafe { OwnedFd::from_raw_fd(s) }))
 }
 
-/// Sends `fd` over a connected unix socket with SCM_RIGHTS, `name` as the payload.
-pub fn send_fd(sock: RawFd, fd: RawFd, name: &str) -> Result<()> {
-    let mut payload = name.as_bytes().to_vec();
-    if payload.is_empty() {
-        payload.push(0);
-    }
-    let mut iov = libc::iovec {
-        iov_base: payload.as_mut_ptr().cast(),
-        iov_len: payload.len(),
-    };
-    // SAFETY: CMSG_SPACE only computes a size.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
-    // SAFETY: msghdr is plain old data; all zeroes (no buffers yet) is a valid value.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
-    // SAFETY: `msg` points at `iov` (over `payload`) and `cbuf` (CMSG_SPACE bytes, room for one
-    // header and one fd), all alive for the call, so CMSG_FIRSTHDR is non-null and in bounds.
-    unsafe {
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        (*c).cmsg_level = libc::SOL_SOCKET;
-        (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<RawFd>(), fd);
-        if libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) < 0 {
-            bail!(
-                "sending the pty master over the console socket: {}",
-                std::io::Error::last_os_error()
-            );
-        }
-    }
-    Ok(())
-}
-
-/// Receives one fd sent with SCM_RIGHTS.
-pub fn recv_fd(sock: RawFd) -> Result<OwnedFd> {
-    let mut buf = [0u8; 4096];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: CMSG_SPACE only computes a size.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
-    // SAFETY: msghdr is plain old data; all zeroes (no buffers yet) is a valid value.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
-    // SAFETY: `msg` describes `buf` and `cbuf`, alive for the call; the header is read only when
-    // the kernel filled one in (non-null), and its data is one descriptor that is now ours.
-    unsafe {
-        if libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) < 0 {
-            bail!(
-                "receiving the pty master: {}",
-                std::io::Error::last_os_error()
-            );
-        }
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        if c.is_null() || (*c).cmsg_type != libc::SCM_RIGHTS {
-            bail!("the console socket sent no file descriptor");
-        }
-        Ok(OwnedFd::from_raw_fd(std::ptr::read_unaligned(
-            libc::CMSG_DATA(c).cast::<RawFd>(),
-        )))
-    }
-}
-
 pub fn set_size(fd: RawFd, rows: u16, cols: u16) {
     let ws = libc::winsize {
         ws_row: rows,
@@ -164,7 +92,8 @@ pub fn setup(
         )
         .ctx("binding the pty to /dev/console")?;
     }
-    send_fd(sock, master.as_raw_fd(), "/dev/ptmx")?;
+    crate::fdpass::send_fd(sock, master.as_raw_fd(), b"/dev/ptmx")
+        .ctx("sending the pty master over the console socket")?;
     drop(master);
     // SAFETY: ioctl and dup2 on descriptors we own; TIOCSCTTY takes no pointer.
     unsafe {

@@ -12,6 +12,7 @@ use crate::identity;
 use crate::init::{self, InitArgs};
 use crate::log;
 use crate::ns;
+use crate::seccomp_agent;
 use crate::state::{self, State};
 use crate::sys::Linux;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -164,9 +165,13 @@ fn connect_console(path: &Path) -> Result<OwnedFd> {
 }
 
 pub fn state_json(st: &State, status: &str) -> String {
+    state_value(st, status).to_string()
+}
+
+fn state_value(st: &State, status: &str) -> serde_json::Value {
     let mut v = st.oci_json(crate::state::Status::Running);
     v["status"] = status.into();
-    v.to_string()
+    v
 }
 
 /// Where the pty master of a `terminal: true` container goes.
@@ -335,7 +340,15 @@ pub fn create(
         cgroup: Some(cg.clone()),
     };
     let mut hooks_pending = false;
+    let mut listener_pending = None;
     let mut ready = false;
+    let forward_listener = |st: &State, fd: i32| {
+        let seccomp = linux
+            .seccomp()
+            .as_ref()
+            .ok_or("a seccomp listener without seccomp")?;
+        seccomp_agent::forward(&chan, st.pid, fd, seccomp, state_value(st, "creating"))
+    };
     let result: Result<()> = (|| loop {
         match chan.recv()? {
             Some(Msg::MapIds) => {
@@ -351,12 +364,17 @@ pub fn create(
                 if hooks_pending {
                     run_runtime_hooks(spec, &st, &chan)?;
                 }
+                if let Some(fd) = listener_pending.take() {
+                    forward_listener(&st, fd)?;
+                }
                 if ready {
                     return Ok(());
                 }
             }
             Some(Msg::RunHooks) if st.pid == 0 => hooks_pending = true,
             Some(Msg::RunHooks) => run_runtime_hooks(spec, &st, &chan)?,
+            Some(Msg::SeccompListener(fd)) if st.pid == 0 => listener_pending = Some(fd),
+            Some(Msg::SeccompListener(fd)) => forward_listener(&st, fd)?,
             // Init's messages can overtake the bootstrap child's report of init's pid.
             Some(Msg::Ready) if st.pid == 0 => ready = true,
             Some(Msg::Ready) => return Ok(()),

@@ -246,15 +246,32 @@ pub fn command(g: &Global, args: &[String]) -> Result<i32> {
         }
         e
     };
-    // The process's "ready" can overtake the bootstrap child's report of its pid.
+    // The process's messages can overtake the bootstrap child's report of its pid.
     let mut pid = 0;
     let mut ready = false;
+    let mut listener_pending = None;
+    let forward_listener = |pid: i32, fd: i32| -> Result<()> {
+        let seccomp = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .ok_or("a seccomp listener without seccomp")?;
+        let state = st.oci_json(st.status(&g.root));
+        crate::seccomp_agent::forward(&chan, pid, fd, seccomp, state)
+    };
     while pid == 0 || !ready {
         match chan.recv() {
             Ok(Some(Msg::Pid(p))) => {
                 pid = p;
                 // SAFETY: waitpid of our own child with a null status pointer (allowed).
                 unsafe { libc::waitpid(c1, std::ptr::null_mut(), 0) };
+                if let Some(fd) = listener_pending.take() {
+                    forward_listener(pid, fd).map_err(|e| reap(pid, e))?;
+                }
+            }
+            Ok(Some(Msg::SeccompListener(fd))) if pid == 0 => listener_pending = Some(fd),
+            Ok(Some(Msg::SeccompListener(fd))) => {
+                forward_listener(pid, fd).map_err(|e| reap(pid, e))?
             }
             Ok(Some(Msg::Ready)) => ready = true,
             Ok(Some(Msg::Failed(e))) => {
@@ -269,7 +286,7 @@ pub fn command(g: &Global, args: &[String]) -> Result<i32> {
         }
     }
     let master = match &own_console {
-        Some(s) => Some(console::recv_fd(s.as_raw_fd()).map_err(|e| reap(pid, e))?),
+        Some(s) => Some(crate::fdpass::recv_fd(s.as_raw_fd()).map_err(|e| reap(pid, e))?),
         None => None,
     };
     // The channel closes on a successful execve; a message means it failed.
@@ -347,7 +364,7 @@ fn child(
             // SAFETY: `sock` is the console socket given to this child; nothing uses it after setup.
             unsafe { libc::close(sock) };
         }
-        prepare_process(sys, proc, seccomp, preserve)
+        prepare_process(sys, proc, seccomp, preserve, chan)
     })();
     let program = match program {
         Ok(p) => p,
@@ -360,11 +377,9 @@ fn child(
         // SAFETY: _exit ends the process at once; nothing of ours is left half-done that matters.
         unsafe { libc::_exit(1) };
     }
-    if proc.no_new_privileges().unwrap_or(false) {
-        if let Some(f) = seccomp {
-            if let Err(e) = sys.seccomp_load(f) {
-                fail(Error(e));
-            }
+    if let Some(f) = seccomp.filter(|f| !crate::init::seccomp_before_user_switch(proc, f)) {
+        if let Err(e) = sys.seccomp_load(f) {
+            fail(Error(e));
         }
     }
     let e = execve::exec(&program);

@@ -184,12 +184,11 @@ fn init(a: &InitArgs, chan: &Channel) -> ! {
     let _ = fifo.write_all(b"0");
     drop(fifo);
     let p = a.spec.process().as_ref().expect("validated");
-    if p.no_new_privileges().unwrap_or(false) {
-        if let Some(f) = a.seccomp {
-            if let Err(e) = a.sys.seccomp_load(f) {
-                eprintln!("berth-runtime: {e}");
-                exit(1);
-            }
+    if let Some(f) = a.seccomp.filter(|f| !seccomp_before_user_switch(p, f)) {
+        // no listener here (see seccomp_before_user_switch): nothing to hand over
+        if let Err(e) = a.sys.seccomp_load(f) {
+            eprintln!("berth-runtime: {e}");
+            exit(1);
         }
     }
     let e = execve::exec(&program);
@@ -260,7 +259,7 @@ fn init_setup(a: &InitArgs, chan: &Channel) -> Result<(String, execve::Program)>
     }
     rootfs::finalize(a.sys, spec)?;
     set_names_and_personality(a.sys, spec)?;
-    prepare_process(a.sys, p, a.seccomp, a.preserve_fds).map(|prog| (state, prog))
+    prepare_process(a.sys, p, a.seccomp, a.preserve_fds, chan).map(|prog| (state, prog))
 }
 
 /// hostname, domainname and the personality domain.
@@ -292,22 +291,35 @@ pub fn prepare_process(
     p: &oci_spec::runtime::Process,
     seccomp: Option<&berth_seccomp::Filter>,
     preserve_fds: u32,
+    runtime: &Channel,
 ) -> Result<execve::Program> {
     let env = identity::environment(sys, p);
     crate::stdio::chown_to(p.user().uid())?;
-    apply_process(sys, p, seccomp)?;
+    apply_process(sys, p, seccomp, runtime)?;
     let program = execve::resolve(p.args().as_deref().unwrap_or(&[]), &env)?;
     execve::cloexec_from(3 + preserve_fds);
     Ok(program)
 }
 
+/// Where the filter goes in. Without no_new_privs it needs CAP_SYS_ADMIN, so before the
+/// user is switched; with it, as late as possible (right before execve) — unless it has a
+/// listener for a seccomp agent: that goes through the runtime, so the filter must be in
+/// while the runtime still waits for this process (`create` is gone by `start`).
+pub fn seccomp_before_user_switch(
+    p: &oci_spec::runtime::Process,
+    f: &berth_seccomp::Filter,
+) -> bool {
+    !p.no_new_privileges().unwrap_or(false) || f.has_listener()
+}
+
 /// Everything of `prepare_process` that changes the process: limits, labels,
-/// no_new_privs, seccomp (when installed before dropping privileges), user and
-/// capabilities, cwd and umask.
+/// no_new_privs, seccomp (when installed before dropping privileges; a listener is handed
+/// to the seccomp agent through `runtime`), user and capabilities, cwd and umask.
 fn apply_process(
     sys: &dyn Sys,
     p: &oci_spec::runtime::Process,
     seccomp: Option<&berth_seccomp::Filter>,
+    runtime: &Channel,
 ) -> Result<()> {
     identity::set_rlimits(sys, p)?;
     identity::set_oom_score_adj(sys, p)?;
@@ -315,11 +327,9 @@ fn apply_process(
     identity::set_scheduler(sys, p)?;
     identity::apply_lsm_labels(sys, p)?;
     identity::set_no_new_privileges(sys, p)?;
-    let nnp = p.no_new_privileges().unwrap_or(false);
-    if !nnp {
-        if let Some(f) = seccomp {
-            // Without no_new_privs the filter needs CAP_SYS_ADMIN: install while we have it.
-            sys.seccomp_load(f)?;
+    if let Some(f) = seccomp.filter(|f| seccomp_before_user_switch(p, f)) {
+        if let Some(listener) = sys.seccomp_load(f)? {
+            crate::seccomp_agent::hand_over(runtime, listener)?;
         }
     }
     // The cwd is entered before the user is dropped, so a directory only root may enter
@@ -499,6 +509,11 @@ mod tests {
         );
     }
 
+    /// A channel whose other end is gone: these filters have no listener to hand over.
+    fn runtime() -> Channel {
+        crate::channel::pair().unwrap().0
+    }
+
     fn filter() -> berth_seccomp::Filter {
         let profile = serde_json::from_value(json!({
             "defaultAction": "SCMP_ACT_ALLOW",
@@ -534,7 +549,7 @@ mod tests {
                                         "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1}]}}),
         );
         let p = s.process().clone().unwrap();
-        apply_process(&f, &p, Some(&filter())).unwrap();
+        apply_process(&f, &p, Some(&filter()), &runtime()).unwrap();
         assert_eq!(
             steps(&f),
             [
@@ -562,7 +577,7 @@ mod tests {
         let f = Fake::new();
         let s = spec(json!({"process": {"noNewPrivileges": true}}));
         let p = s.process().clone().unwrap();
-        apply_process(&f, &p, Some(&filter())).unwrap();
+        apply_process(&f, &p, Some(&filter()), &runtime()).unwrap();
         let st = steps(&f);
         assert_eq!(st[0], "Prctl:NoNewPrivs");
         assert!(!st.contains(&"SeccompLoad".to_string()));
@@ -575,7 +590,7 @@ mod tests {
         let f = Fake::new();
         f.fail(libc::EACCES, |c| c == &Call::SeccompLoad);
         let p = spec(json!({})).process().clone().unwrap();
-        let e = apply_process(&f, &p, Some(&filter())).unwrap_err();
+        let e = apply_process(&f, &p, Some(&filter()), &runtime()).unwrap_err();
         assert_eq!(e.0, "Permission denied (os error 13)");
         assert!(!f.calls().iter().any(|c| matches!(c, Call::Setresuid(_))));
     }
@@ -592,7 +607,7 @@ mod tests {
         });
         let s = spec(json!({"process": {"cwd": "/home/u", "user": {"uid": 7, "gid": 7}}}));
         let p = s.process().clone().unwrap();
-        apply_process(&f, &p, None).unwrap();
+        apply_process(&f, &p, None, &runtime()).unwrap();
         let st = steps(&f);
         let chdirs: Vec<usize> = (0..st.len()).filter(|&i| st[i] == "Chdir").collect();
         let setuid = st.iter().position(|s| s == "Setresuid").unwrap();
@@ -606,7 +621,7 @@ mod tests {
         f.fail(libc::ENOENT, |c| matches!(c, Call::Chdir(_)));
         let s = spec(json!({"process": {"cwd": "/nowhere"}}));
         let p = s.process().clone().unwrap();
-        let e = apply_process(&f, &p, None).unwrap_err();
+        let e = apply_process(&f, &p, None, &runtime()).unwrap_err();
         assert_eq!(
             e.0,
             "process.cwd /nowhere: No such file or directory (os error 2)"

@@ -2,7 +2,6 @@
 //! forwarded to it, and with `terminal: true` a pty relayed to our own terminal), or
 //! create and start with `--detach`.
 
-use crate::console;
 use crate::create::{self, ConsoleTo, CreateOpts, Global};
 use crate::error::Result;
 use crate::lifecycle;
@@ -52,7 +51,7 @@ pub fn run(g: &Global, o: &CreateOpts, detach: bool, keep: bool) -> Result<i32> 
     };
     let (st, own_console) = create::create(g, o, to)?;
     let master = match &own_console {
-        Some(sock) => Some(console::recv_fd(sock.as_raw_fd())?),
+        Some(sock) => Some(crate::fdpass::recv_fd(sock.as_raw_fd())?),
         None => None,
     };
     if let Err(e) = lifecycle::start(g, &o.id) {

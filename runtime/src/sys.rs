@@ -121,7 +121,11 @@ pub trait Sys {
     /// Sets the umask; returns the previous one.
     fn umask(&self, mask: libc::mode_t) -> libc::mode_t;
     /// Installs a compiled seccomp filter.
-    fn seccomp_load(&self, filter: &berth_seccomp::Filter) -> Result<(), String>;
+    /// Installs the filter; returns its listener when it has SCMP_ACT_NOTIFY rules.
+    fn seccomp_load(
+        &self,
+        filter: &berth_seccomp::Filter,
+    ) -> Result<Option<std::os::fd::OwnedFd>, String>;
 
     fn mknodat(
         &self,

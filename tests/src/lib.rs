@@ -18,6 +18,7 @@ pub mod oci_runtime;
 pub mod ports;
 pub mod registry;
 pub mod rootfs;
+pub mod seccomp_agent;
 pub mod shimd;
 pub mod skip;
 pub mod stalling_proxy;

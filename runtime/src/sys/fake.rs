@@ -287,8 +287,13 @@ impl Sys for Fake {
         let _ = self.record(Call::Umask(mask));
         0o022
     }
-    fn seccomp_load(&self, _filter: &berth_seccomp::Filter) -> Result<(), String> {
-        self.record(Call::SeccompLoad).map_err(|e| e.to_string())
+    fn seccomp_load(
+        &self,
+        _filter: &berth_seccomp::Filter,
+    ) -> Result<Option<std::os::fd::OwnedFd>, String> {
+        self.record(Call::SeccompLoad)
+            .map(|()| None)
+            .map_err(|e| e.to_string())
     }
     fn mknodat(
         &self,

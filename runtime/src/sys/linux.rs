@@ -286,7 +286,10 @@ impl Sys for Linux {
         unsafe { libc::umask(mask) }
     }
 
-    fn seccomp_load(&self, filter: &berth_seccomp::Filter) -> Result<(), String> {
+    fn seccomp_load(
+        &self,
+        filter: &berth_seccomp::Filter,
+    ) -> Result<Option<std::os::fd::OwnedFd>, String> {
         filter.install().map_err(|e| e.to_string())
     }
 

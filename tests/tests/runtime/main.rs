@@ -15,3 +15,4 @@ mod lifecycle;
 mod mounts;
 mod process;
 mod seccomp;
+mod seccomp_notify;

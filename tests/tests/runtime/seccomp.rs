@@ -306,24 +306,52 @@ fn x32_calls_are_killed_unless_listed() {
 }
 
 #[test]
-fn unsupported_profiles_are_refused_clearly() {
+fn profiles_that_cannot_work_are_refused_clearly() {
     for (p, want) in [
         (
             json!({ "defaultAction": "SCMP_ACT_ALLOW",
                     "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_NOTIFY" }] }),
-            "SCMP_ACT_NOTIFY",
+            "SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath",
         ),
         (
-            json!({ "defaultAction": "SCMP_ACT_ALLOW",
-                    "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"] }),
-            "WAIT_KILLABLE_RECV",
+            json!({ "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock",
+                    "syscalls": [{ "names": ["write"], "action": "SCMP_ACT_NOTIFY" }] }),
+            "SCMP_ACT_NOTIFY cannot be used for the write syscall",
         ),
     ] {
         let err = compile(&serde_json::from_value(p).unwrap())
             .unwrap_err()
             .to_string();
-        assert!(err.contains(want) && err.contains("not supported"), "{err}");
+        assert!(err.contains(want), "{err}");
     }
+}
+
+/// An allowlist without `seccomp` plus rules of other actions compiles to several filters;
+/// each is installed with seccomp(2), so the one refusing that call goes in last.
+#[test]
+fn a_profile_refusing_seccomp_itself_installs() {
+    let f = profile(json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [
+            { "names": ["getpid", "exit_group", "exit"], "action": "SCMP_ACT_ALLOW" },
+            { "names": ["ptrace"], "action": "SCMP_ACT_KILL_PROCESS" },
+            { "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38 }
+        ]
+    }));
+    assert!(f.programs() >= 3, "{} programs", f.programs());
+    let status = in_child(&f, true, || {
+        // SAFETY: plain system calls.
+        if unsafe { libc::getpid() } <= 0 {
+            return 98;
+        }
+        // not allowlisted: EPERM (the default), mkdir: its own errno
+        // SAFETY: a plain system call.
+        if unsafe { libc::syscall(libc::SYS_getppid) } != -1 || errno() != libc::EPERM {
+            return 97;
+        }
+        try_mkdir()
+    });
+    assert_eq!(exited(status), Some(libc::ENOSYS), "status {status:#x}");
 }
 
 // ---- containers: berth-runtime applies the profile of config.json ----

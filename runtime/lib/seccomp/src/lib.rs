@@ -14,6 +14,7 @@
 
 mod arch;
 mod docker;
+mod eval;
 mod install;
 mod profile;
 mod stack;
@@ -40,6 +41,10 @@ pub enum Error {
 pub struct Filter {
     programs: Vec<seccompiler::BpfProgram>,
     flags: libc::c_ulong,
+    /// The program with SCMP_ACT_NOTIFY rules, installed with a listener.
+    listener: Option<usize>,
+    /// Flags for that program only.
+    listener_flags: libc::c_ulong,
 }
 
 /// Compiles a profile for the host architecture (x86_64, with its i386 and x32 ABIs when
@@ -63,9 +68,12 @@ pub fn compile(profile: &oci_spec::runtime::LinuxSeccomp) -> Result<Filter, Erro
             tracing::debug!(syscall = %rule.name, "seccomp: unknown syscall name skipped");
         }
     }
+    let stack = stack::build(&profile)?;
     Ok(Filter {
-        programs: stack::build(&profile)?,
+        programs: stack.programs,
         flags: profile.flags,
+        listener: stack.listener,
+        listener_flags: profile.listener_flags,
     })
 }
 
@@ -73,8 +81,22 @@ impl Filter {
     /// Installs the filter on the calling thread (after fork, right before exec, or while
     /// CAP_SYS_ADMIN is still held when `no_new_privileges` is false): without
     /// no_new_privs the kernel requires CAP_SYS_ADMIN. Allocation-free.
-    pub fn install(&self) -> Result<(), Error> {
-        install::install(&self.programs, self.flags)
+    ///
+    /// With SCMP_ACT_NOTIFY rules, returns the listener: the descriptor the seccomp agent
+    /// reads notifications from. Until the agent holds it, a notified call of this thread
+    /// waits; once every copy is closed, notified calls fail with ENOSYS.
+    pub fn install(&self) -> Result<Option<std::os::fd::OwnedFd>, Error> {
+        install::install(
+            &self.programs,
+            self.flags,
+            self.listener.map(|i| (i, self.listener_flags)),
+        )
+    }
+
+    /// Whether installing returns a listener for a seccomp agent (the profile has
+    /// SCMP_ACT_NOTIFY rules).
+    pub fn has_listener(&self) -> bool {
+        self.listener.is_some()
     }
 
     /// How many BPF programs the stack holds.
@@ -254,6 +276,90 @@ mod tests {
             ALLOW
         );
         assert_eq!(run_stack(&all.programs, AUDIT_ARCH_I386, 20, [0; 6]), ALLOW);
+    }
+
+    #[test]
+    fn notifying_rules_of_every_numbering_live_in_one_listening_program() {
+        let f = filter(json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": "/run/agent.sock",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [
+                { "names": ["mkdir", "chmod"], "action": "SCMP_ACT_NOTIFY" },
+                { "names": ["rmdir"], "action": "SCMP_ACT_ERRNO" }
+            ]
+        }));
+        assert!(f.has_listener());
+        let notif = libc::SECCOMP_RET_USER_NOTIF;
+        assert_eq!(x64(&f, "mkdir", [0; 6]), notif);
+        assert_eq!(x64(&f, "chmod", [0; 6]), notif);
+        assert_eq!(x64(&f, "rmdir", [0; 6]), errno(1));
+        assert_eq!(x64(&f, "read", [0; 6]), ALLOW);
+        let i386_mkdir = arch::Arch::X86.syscall("mkdir").unwrap();
+        let x32_mkdir = X32_SYSCALL_BIT | nr("mkdir");
+        let listening = &f.programs[f.listener.unwrap()];
+        for (audit, call) in [
+            (AUDIT_ARCH_X86_64, nr("mkdir")),
+            (AUDIT_ARCH_I386, i386_mkdir),
+            (AUDIT_ARCH_X86_64, x32_mkdir),
+        ] {
+            assert_eq!(run_stack(&f.programs, audit, call, [0; 6]), notif);
+            // the kernel delivers to the listener of the filter that said so: this one
+            assert_eq!(
+                run_stack(std::slice::from_ref(listening), audit, call, [0; 6]),
+                notif
+            );
+        }
+        let none = filter(json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": "/run/agent.sock",
+            "syscalls": [{ "names": ["rmdir"], "action": "SCMP_ACT_ERRNO" }]
+        }));
+        assert!(!none.has_listener());
+    }
+
+    #[test]
+    fn the_program_refusing_seccomp_itself_is_installed_last() {
+        let seccomp_call = |p: &seccompiler::BpfProgram| {
+            crate::eval::run(p, AUDIT_ARCH_X86_64, nr("seccomp"), [1, 0, 0, 0, 0, 0]).unwrap()
+        };
+        // an allowlist without `seccomp`, and a second action: the default program (which
+        // refuses seccomp) must come after the KILL program
+        let f = filter(json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [
+                { "names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW" },
+                { "names": ["ptrace"], "action": "SCMP_ACT_KILL_PROCESS" },
+                { "names": ["mkdir"], "action": "SCMP_ACT_LOG" }
+            ]
+        }));
+        let (last, before) = f.programs.split_last().unwrap();
+        assert_eq!(seccomp_call(last), errno(1));
+        assert!(before.iter().all(|p| seccomp_call(p) == ALLOW));
+        // a notified `seccomp` would hold the next install: the listening program goes last
+        let g = filter(json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": "/run/agent.sock",
+            "syscalls": [
+                { "names": ["seccomp"], "action": "SCMP_ACT_NOTIFY" },
+                { "names": ["mkdir"], "action": "SCMP_ACT_ERRNO" }
+            ]
+        }));
+        assert_eq!(g.listener, Some(g.programs.len() - 1));
+        // refusing seccomp in two programs cannot be installed at all
+        let both = compile(
+            &serde_json::from_value(json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [
+                    { "names": ["seccomp"], "action": "SCMP_ACT_ERRNO",
+                      "args": [{ "index": 1, "value": 0, "op": "SCMP_CMP_EQ" }] },
+                    { "names": ["seccomp"], "action": "SCMP_ACT_KILL_PROCESS",
+                      "args": [{ "index": 0, "value": 1, "op": "SCMP_CMP_EQ" }] }
+                ]
+            }))
+            .unwrap(),
+        );
+        assert!(matches!(both, Err(Error::Invalid(m)) if m.contains("allow `seccomp`")));
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub(crate) enum Action {
     KillThread,
     Trap,
     Errno(u16),
+    /// SECCOMP_RET_USER_NOTIF: the call waits for the seccomp agent's answer.
+    Notify,
     Trace(u16),
     Log,
     Allow,
@@ -44,11 +46,7 @@ impl Action {
             LinuxSeccompAction::ScmpActTrace => Action::Trace(data()?),
             LinuxSeccompAction::ScmpActLog => Action::Log,
             LinuxSeccompAction::ScmpActAllow => Action::Allow,
-            LinuxSeccompAction::ScmpActNotify => {
-                return Err(Error::Unsupported(format!(
-                    "{what}: SCMP_ACT_NOTIFY (seccomp user notification)"
-                )))
-            }
+            LinuxSeccompAction::ScmpActNotify => Action::Notify,
         })
     }
 
@@ -62,9 +60,15 @@ impl Action {
             Action::Trace(d) => S::Trace(u32::from(d)),
             Action::Log => S::Log,
             Action::Allow => S::Allow,
+            // seccompiler has no user-notification action: compiled as a trace value no
+            // profile can ask for (errnoRet stops at 4095), then rewritten (see `stack`).
+            Action::Notify => S::Trace(NOTIFY_PLACEHOLDER),
         }
     }
 }
+
+/// The SECCOMP_RET_TRACE data that stands for SECCOMP_RET_USER_NOTIF in seccompiler's output.
+pub(crate) const NOTIFY_PLACEHOLDER: u32 = 0xffff;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Op {
@@ -101,17 +105,24 @@ pub(crate) struct Profile {
     /// Sorted, without duplicates.
     pub arches: Vec<Arch>,
     pub flags: libc::c_ulong,
+    /// Flags for the notifying filter only (it is the one with a listener).
+    pub listener_flags: libc::c_ulong,
     pub rules: Vec<Rule>,
 }
 
+/// Not in every libc release yet (Linux 5.19).
+const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: libc::c_ulong = 1 << 5;
+
 impl Profile {
     pub(crate) fn from_oci(p: &LinuxSeccomp) -> Result<Profile, Error> {
-        if p.listener_path().is_some() || p.listener_metadata().is_some() {
-            return Err(Error::Unsupported(
-                "listenerPath/listenerMetadata (seccomp user notification)".into(),
+        let default = Action::from_oci(p.default_action(), p.default_errno_ret(), "defaultAction")?;
+        // The runtime's init reports the listener with write(2) once the filter is in: a
+        // notifying default or write could never reach the agent (runc refuses both too).
+        if default == Action::Notify {
+            return Err(Error::Invalid(
+                "SCMP_ACT_NOTIFY cannot be used as default action".into(),
             ));
         }
-        let default = Action::from_oci(p.default_action(), p.default_errno_ret(), "defaultAction")?;
         // The host's own ABI is always filtered, as libseccomp's filters (runc's, crun's)
         // always hold the native architecture. Architectures of other machines (a profile
         // written for x86 and arm hosts alike) are accepted and left out: the kernel never
@@ -130,6 +141,7 @@ impl Profile {
         arches.sort();
         arches.dedup();
         let mut flags = 0;
+        let mut listener_flags = 0;
         for f in p.flags().iter().flatten() {
             flags |= match f {
                 LinuxSeccompFilterFlag::SeccompFilterFlagTsync => libc::SECCOMP_FILTER_FLAG_TSYNC,
@@ -137,12 +149,10 @@ impl Profile {
                 LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
                     libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
                 }
+                // only valid with a listener: given to the notifying filter alone
                 LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
-                    return Err(Error::Unsupported(
-                        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (it only applies to seccomp \
-                         user notification)"
-                            .into(),
-                    ))
+                    listener_flags |= SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+                    0
                 }
             };
         }
@@ -150,6 +160,11 @@ impl Profile {
         for (i, s) in p.syscalls().iter().flatten().enumerate() {
             let what = format!("syscalls[{i}] ({})", s.names().join(","));
             let action = Action::from_oci(s.action(), s.errno_ret(), &what)?;
+            if action == Action::Notify && s.names().iter().any(|n| n == "write") {
+                return Err(Error::Invalid(format!(
+                    "{what}: SCMP_ACT_NOTIFY cannot be used for the write syscall"
+                )));
+            }
             let mut conds = Vec::new();
             let mut satisfiable = true;
             for a in s.args().iter().flatten() {
@@ -206,10 +221,23 @@ impl Profile {
                 }
             }
         }
+        let notifies = rules.iter().any(|r| r.action == Action::Notify);
+        if notifies
+            && p.listener_path()
+                .as_ref()
+                .is_none_or(|l| l.as_os_str().is_empty())
+        {
+            return Err(Error::Invalid(
+                "SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath: the socket of the seccomp \
+                 agent that answers the notified calls"
+                    .into(),
+            ));
+        }
         Ok(Profile {
             default,
             arches,
             flags,
+            listener_flags: if notifies { listener_flags } else { 0 },
             rules,
         })
     }
@@ -266,7 +294,20 @@ mod tests {
         let notify = base(serde_json::json!({
             "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_NOTIFY" }]
         }));
-        assert!(matches!(notify, Err(Error::Unsupported(m)) if m.contains("NOTIFY")));
+        assert!(matches!(notify, Err(Error::Invalid(m)) if m.contains("listenerPath")));
+        let empty_path = base(serde_json::json!({ "listenerPath": "",
+            "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_NOTIFY" }]
+        }));
+        assert!(matches!(empty_path, Err(Error::Invalid(m)) if m.contains("listenerPath")));
+        let write = base(serde_json::json!({ "listenerPath": "/run/agent.sock",
+            "syscalls": [{ "names": ["mkdir", "write"], "action": "SCMP_ACT_NOTIFY" }]
+        }));
+        assert!(matches!(write, Err(Error::Invalid(m))
+            if m.contains("SCMP_ACT_NOTIFY cannot be used for the write syscall")));
+        let default = parse(serde_json::json!({ "defaultAction": "SCMP_ACT_NOTIFY",
+            "listenerPath": "/run/agent.sock" }));
+        assert!(matches!(default, Err(Error::Invalid(m))
+            if m.contains("SCMP_ACT_NOTIFY cannot be used as default action")));
         let arg = base(serde_json::json!({
             "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_ERRNO",
                            "args": [{ "index": 6, "value": 0, "op": "SCMP_CMP_EQ" }] }]
@@ -276,8 +317,30 @@ mod tests {
             "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 70000 }]
         }));
         assert!(matches!(errno, Err(Error::Invalid(_))));
-        let listener = base(serde_json::json!({ "listenerPath": "/run/agent.sock" }));
-        assert!(matches!(listener, Err(Error::Unsupported(_))));
+    }
+
+    #[test]
+    fn notify_rules_with_a_listener() {
+        let p = parse(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": "/run/agent.sock",
+            "listenerMetadata": "bar",
+            "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", "SECCOMP_FILTER_FLAG_LOG"],
+            "syscalls": [{ "names": ["mkdir", "read"], "action": "SCMP_ACT_NOTIFY" }]
+        }))
+        .unwrap();
+        assert_eq!(p.rules.len(), 2);
+        assert!(p.rules.iter().all(|r| r.action == Action::Notify));
+        assert_eq!(p.flags, libc::SECCOMP_FILTER_FLAG_LOG);
+        assert_eq!(p.listener_flags, SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV);
+        // a listener without notifying rules is no error and makes no listener (as runc)
+        let idle = parse(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": "/run/agent.sock",
+            "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
+        }))
+        .unwrap();
+        assert_eq!((idle.flags, idle.listener_flags), (0, 0));
     }
 
     #[test]

@@ -14,6 +14,11 @@
 //! rewritten to ALLOW calls of other architectures, and one small *gate* filter decides
 //! those: an architecture (or the x32 ABI) the profile does not list is killed, as
 //! libseccomp does.
+//!
+//! SCMP_ACT_NOTIFY is the exception: the kernel hands a notification to the listener of
+//! the filter that returned it, and a process may hold one listener only. So the notifying
+//! rules of every numbering go into one filter, the groups' programs chained (each one's
+//! "other architecture" exit jumps to the next), installed last with the listener flag.
 
 use std::collections::BTreeMap;
 
@@ -23,7 +28,7 @@ use seccompiler::{
 };
 
 use crate::arch::{Arch, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT};
-use crate::profile::{Action, Op, Profile, Rule};
+use crate::profile::{Action, Op, Profile, Rule, NOTIFY_PLACEHOLDER};
 use crate::Error;
 
 const RET_ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
@@ -33,6 +38,7 @@ const RET_KILL_PROCESS: u32 = libc::SECCOMP_RET_KILL_PROCESS;
 const LD_W_ABS: u16 = 0x20;
 const JMP_JEQ_K: u16 = 0x15;
 const JMP_JGE_K: u16 = 0x35;
+const JMP_JA: u16 = 0x05;
 const RET_K: u16 = 0x06;
 
 /// Offsets in struct seccomp_data.
@@ -127,12 +133,46 @@ fn compile_filter(
     }
     prog[1].k = audit;
     prog[2].k = RET_ALLOW;
+    if on_match == Action::Notify || on_mismatch == Action::Notify {
+        let placeholder = libc::SECCOMP_RET_TRACE | NOTIFY_PLACEHOLDER;
+        for i in prog
+            .iter_mut()
+            .filter(|i| i.code == RET_K && i.k == placeholder)
+        {
+            i.k = libc::SECCOMP_RET_USER_NOTIF;
+        }
+    }
     Ok(prog)
 }
 
+/// One program out of several compiled by `compile_filter`: where a part lets a call of
+/// another architecture through, it jumps to the next part instead; the last part's exit
+/// stays.
+fn chain(parts: Vec<BpfProgram>) -> BpfProgram {
+    let count = parts.len();
+    let mut out = Vec::new();
+    for (i, mut part) in parts.into_iter().enumerate() {
+        if i + 1 < count {
+            // instruction 2 is the "other architecture: ALLOW" exit; the next part starts
+            // right after this one's last instruction
+            part[2] = stmt(JMP_JA, (part.len() - 3) as u32);
+        }
+        out.extend(part);
+    }
+    out
+}
+
+/// The compiled stack: programs in install order, and which one notifies (it is installed
+/// with a listener).
+pub(crate) struct Stack {
+    pub programs: Vec<BpfProgram>,
+    pub listener: Option<usize>,
+}
+
 /// The programs for `profile`, in install order.
-pub(crate) fn build(profile: &Profile) -> Result<Vec<BpfProgram>, Error> {
+pub(crate) fn build(profile: &Profile) -> Result<Stack, Error> {
     let mut programs = vec![gate(&profile.arches)];
+    let mut notify_parts = Vec::new();
     let groups: [(u32, &[Arch]); 2] = [
         (AUDIT_ARCH_X86_64, &[Arch::X86_64, Arch::X32]),
         (AUDIT_ARCH_I386, &[Arch::X86]),
@@ -171,9 +211,18 @@ pub(crate) fn build(profile: &Profile) -> Result<Vec<BpfProgram>, Error> {
             programs.push(compile_filter(any, profile.default, Action::Allow, audit)?);
         }
         for (action, (chains, _)) in by_action {
-            programs.push(compile_filter(chains, Action::Allow, action, audit)?);
+            let program = compile_filter(chains, Action::Allow, action, audit)?;
+            if action == Action::Notify {
+                notify_parts.push(program);
+            } else {
+                programs.push(program);
+            }
         }
     }
+    let notifying = (!notify_parts.is_empty()).then(|| {
+        programs.push(chain(notify_parts));
+        programs.len() - 1
+    });
     for p in &programs {
         if p.len() > 4096 {
             return Err(Error::Invalid(format!(
@@ -182,7 +231,55 @@ pub(crate) fn build(profile: &Profile) -> Result<Vec<BpfProgram>, Error> {
             )));
         }
     }
-    Ok(programs)
+    install_order(programs, notifying, profile.flags)
+}
+
+/// Each program is installed with a seccomp(2) call that the programs already installed
+/// judge too. A program that would refuse that call (a default action denying every call
+/// no rule names, say, when no rule names `seccomp`) or hold it (a notifying one) must
+/// therefore be the last one in; two of them cannot both be last, and are refused.
+fn install_order(
+    programs: Vec<BpfProgram>,
+    notifying: Option<usize>,
+    flags: libc::c_ulong,
+) -> Result<Stack, Error> {
+    let seccomp_nr = Arch::X86_64.syscall("seccomp").unwrap_or(317);
+    let install_call = [
+        u64::from(libc::SECCOMP_SET_MODE_FILTER),
+        flags,
+        0,
+        0,
+        0,
+        0,
+    ];
+    let lets_through = |p: &BpfProgram| {
+        crate::eval::run(p, AUDIT_ARCH_X86_64, seccomp_nr, install_call).is_some_and(|r| {
+            matches!(
+                r & libc::SECCOMP_RET_ACTION_FULL,
+                libc::SECCOMP_RET_ALLOW | libc::SECCOMP_RET_LOG
+            )
+        })
+    };
+    let (mut first, mut last) = (Vec::new(), Vec::new());
+    for (i, p) in programs.into_iter().enumerate() {
+        if lets_through(&p) {
+            first.push((i, p));
+        } else {
+            last.push((i, p));
+        }
+    }
+    if last.len() > 1 {
+        return Err(Error::Invalid(
+            "the profile refuses (or notifies) the seccomp system call in more than one way, \
+             so its filters cannot be installed one after the other: allow `seccomp`"
+                .into(),
+        ));
+    }
+    first.extend(last);
+    Ok(Stack {
+        listener: first.iter().position(|(i, _)| Some(*i) == notifying),
+        programs: first.into_iter().map(|(_, p)| p).collect(),
+    })
 }
 
 /// Kills calls from architectures (or the x32 ABI) the profile does not list; passes the
@@ -211,40 +308,11 @@ fn gate(arches: &[Arch]) -> BpfProgram {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::eval::run as eval;
 
-    /// A classic-BPF interpreter for the instructions seccompiler and the gate emit, to
-    /// check what a stack returns for a call without installing it.
+    /// What `prog` returns for a call (every instruction the compiler emits is known).
     pub(crate) fn run(prog: &[sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
-        let mut data = [0u8; 64];
-        data[0..4].copy_from_slice(&nr.to_ne_bytes());
-        data[4..8].copy_from_slice(&arch.to_ne_bytes());
-        for (i, a) in args.iter().enumerate() {
-            data[16 + i * 8..24 + i * 8].copy_from_slice(&a.to_ne_bytes());
-        }
-        let (mut acc, mut pc) = (0u32, 0usize);
-        loop {
-            let i = &prog[pc];
-            pc += 1;
-            match i.code {
-                0x20 => {
-                    let o = i.k as usize;
-                    acc = u32::from_ne_bytes(data[o..o + 4].try_into().unwrap());
-                }
-                0x54 => acc &= i.k,
-                0x05 => pc += i.k as usize,
-                0x15 | 0x25 | 0x35 | 0x45 => {
-                    let hit = match i.code {
-                        0x15 => acc == i.k,
-                        0x25 => acc > i.k,
-                        0x35 => acc >= i.k,
-                        _ => acc & i.k != 0,
-                    };
-                    pc += if hit { i.jt } else { i.jf } as usize;
-                }
-                0x06 => return i.k,
-                c => panic!("opcode {c:#x} not interpreted"),
-            }
-        }
+        eval(prog, arch, nr, args).expect("an instruction the evaluator does not know")
     }
 
     /// The kernel's combination: the most restrictive action wins; among equal actions the
@@ -270,6 +338,25 @@ pub(crate) mod tests {
             }
         }
         best
+    }
+
+    #[test]
+    fn chained_parts_each_judge_their_own_architecture() {
+        let part = |nr: i64, audit: u32| {
+            let chains: Chains = [(nr, Vec::new())].into_iter().collect();
+            compile_filter(chains, Action::Allow, Action::Notify, audit).unwrap()
+        };
+        let one = chain(vec![part(83, AUDIT_ARCH_X86_64), part(39, AUDIT_ARCH_I386)]);
+        let notif = libc::SECCOMP_RET_USER_NOTIF;
+        assert_eq!(run(&one, AUDIT_ARCH_X86_64, 83, [0; 6]), notif);
+        assert_eq!(run(&one, AUDIT_ARCH_X86_64, 39, [0; 6]), RET_ALLOW);
+        assert_eq!(run(&one, AUDIT_ARCH_I386, 39, [0; 6]), notif);
+        assert_eq!(run(&one, AUDIT_ARCH_I386, 83, [0; 6]), RET_ALLOW);
+        assert_eq!(
+            run(&one, 0xdead, 83, [0; 6]),
+            RET_ALLOW,
+            "the gate decides those"
+        );
     }
 
     #[test]

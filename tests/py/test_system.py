@@ -155,7 +155,8 @@ def test_disk_usage_counts_images_containers_and_their_writes(client, janitor, n
     time.sleep(0.2)
     df = client.df()
     assert df["LayersSize"] > 0
-    assert isinstance(df["Volumes"], list) and isinstance(df["BuildCache"], list)
+    # no build cache: null, as dockerd 20.10 answers
+    assert isinstance(df["Volumes"], list) and df["BuildCache"] is None
     mine = [x for x in df["Containers"] if x["Id"] == c.id]
     assert len(mine) == 1
     assert mine[0]["Names"] == ["/" + name]

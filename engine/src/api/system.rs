@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use berth_api::system::{
@@ -349,16 +349,55 @@ pub async fn events(State(e): State<AppState>, uri: Uri) -> ApiResult {
     Ok(super::stream("application/json", out))
 }
 
-pub async fn df(State(e): State<AppState>) -> ApiResult {
-    let images = e.images_disk_usage().await?;
+/// `GET /system/df`, shaped as dockerd 20.10 answers it: `BuildCache` null, images
+/// without labels or digests with null ones, `VirtualSize` and `BuilderSize` (always 0)
+/// for older clients, no `DNSNames` in container networks before API 1.44.
+pub async fn df(State(e): State<AppState>, req: Request) -> ApiResult {
+    let version = super::api_version(req.extensions());
+    let mut images = e.images_disk_usage().await?;
+    if version.before(1, 44) {
+        for i in &mut images.images {
+            i.virtual_size = Some(i.size);
+        }
+    }
     let containers = e.container_list(true, 0, true, &Default::default()).await?;
-    Ok(ok_json(&DiskUsage {
+    let usage = DiskUsage {
         layers_size: images.layers_size,
         images: images.images,
         containers,
         volumes: super::volumes::disk_usage(&e).await,
-        build_cache: vec![],
-    }))
+        build_cache: None,
+        builder_size: version.before(1, 42).then_some(0),
+    };
+    let mut v = serde_json::to_value(&usage).map_err(|e| Error::internal(e.to_string()))?;
+    for i in entries(&mut v, "Images") {
+        for key in ["Labels", "RepoDigests"] {
+            if i[key].as_object().is_some_and(|o| o.is_empty())
+                || i[key].as_array().is_some_and(|a| a.is_empty())
+            {
+                i[key] = serde_json::Value::Null;
+            }
+        }
+    }
+    if version.before(1, 44) {
+        for c in entries(&mut v, "Containers") {
+            let nets = c["NetworkSettings"]["Networks"].as_object_mut();
+            for n in nets.into_iter().flat_map(|m| m.values_mut()) {
+                if let Some(n) = n.as_object_mut() {
+                    n.remove("DNSNames");
+                }
+            }
+        }
+    }
+    Ok(ok_json(&v))
+}
+
+/// The entries of list `key` of a JSON object.
+fn entries<'a>(
+    v: &'a mut serde_json::Value,
+    key: &str,
+) -> impl Iterator<Item = &'a mut serde_json::Value> {
+    v[key].as_array_mut().into_iter().flatten()
 }
 
 pub async fn auth(State(e): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {

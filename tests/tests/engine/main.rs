@@ -28,6 +28,7 @@ mod registry_push;
 mod restart;
 mod signals;
 mod spec;
+mod stop_status;
 mod tls;
 mod tty;
 mod volumes;

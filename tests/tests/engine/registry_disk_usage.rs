@@ -199,3 +199,115 @@ fn dockerd() {
     let d = Dockerd::start().expect("dockerd is installed but did not start");
     run_all(&d.cli());
 }
+
+/// The JSON kind of a value, for comparing shapes.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Where the shapes of `ours` and `theirs` differ, field by field: a key one has and the
+/// other lacks, or a value of another kind (null, number, array...). Lists are compared
+/// entry by entry.
+fn shape_differences(path: &str, ours: &Value, theirs: &Value, out: &mut Vec<String>) {
+    match (ours, theirs) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in a {
+                let p = format!("{path}.{k}");
+                match b.get(k) {
+                    Some(w) => shape_differences(&p, v, w, out),
+                    None => out.push(format!("{p}: only berthd has it ({v})")),
+                }
+            }
+            for (k, w) in b.iter().filter(|(k, _)| !a.contains_key(*k)) {
+                out.push(format!("{path}.{k}: only dockerd has it ({w})"));
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() != b.len() => out.push(format!(
+            "{path}: {} entries on berthd, {} on dockerd",
+            a.len(),
+            b.len()
+        )),
+        (Value::Array(a), Value::Array(b)) => {
+            for (i, (v, w)) in a.iter().zip(b).enumerate() {
+                shape_differences(&format!("{path}[{i}]"), v, w, out);
+            }
+        }
+        _ if kind(ours) != kind(theirs) => out.push(format!(
+            "{path}: {} on berthd ({ours}), {} on dockerd ({theirs})",
+            kind(ours),
+            kind(theirs)
+        )),
+        _ => {}
+    }
+}
+
+fn assert_same_shape(ours: &Value, theirs: &Value, what: &str) {
+    let mut diffs = Vec::new();
+    shape_differences("", ours, theirs, &mut diffs);
+    assert!(
+        diffs.is_empty(),
+        "{what}: GET /system/df differs from dockerd's:\n{}\nberthd: {ours}\ndockerd: {theirs}",
+        diffs.join("\n")
+    );
+}
+
+/// The same objects on both daemons: busybox, a created container with a named volume, a
+/// container that ran and wrote a file, a volume nobody uses.
+fn populate(d: &DockerCli, dir: &std::path::Path) {
+    let busybox = berth_tests::cli::busybox_archive(dir);
+    d.ok(&["load", "-i", busybox.to_str().unwrap()]);
+    let (vol, lone) = (unique("shapevol"), unique("shapelone"));
+    d.ok(&[
+        "create",
+        "--name",
+        &unique("shapec"),
+        "--net",
+        "none",
+        "-v",
+        &format!("{vol}:/data"),
+        "busybox",
+        "true",
+    ]);
+    d.ok(&[
+        "run",
+        "--name",
+        &unique("shapew"),
+        "--net",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 1000 /dev/zero > /f",
+    ]);
+    d.ok(&["volume", "create", &lone]);
+}
+
+/// `GET /system/df` has dockerd 20.10's shape, side by side with it: on an empty engine
+/// (no images, containers, volumes or build cache: `BuildCache` null, `BuilderSize` 0), then
+/// with an image, containers and volumes.
+#[test]
+fn df_has_the_shape_of_dockerds() {
+    require!(root, docker_cli, dockerd);
+    let b = Berthd::start();
+    let d = Dockerd::start().expect("dockerd is installed but did not start");
+    let (ours, theirs) = (b.cli(), d.cli());
+    assert_same_shape(&df(&ours), &df(&theirs), "empty engine");
+
+    let dir = tempfile::tempdir().unwrap();
+    populate(&ours, dir.path());
+    populate(&theirs, dir.path());
+    let (mut ours, theirs) = (df(&ours), df(&theirs));
+    // One difference in what is known, not in the shape: berthd keeps the manifest digest
+    // of a loaded image, dockerd has none for it.
+    let digests = &mut ours["Images"][0]["RepoDigests"];
+    assert!(digests.is_array(), "{digests}");
+    *digests = Value::Null;
+    assert_same_shape(&ours, &theirs, "an image, containers and volumes");
+}

@@ -337,6 +337,10 @@ pub struct SummaryNetworkSettings {
     pub networks: BTreeMap<String, EndpointSettings>,
 }
 
+fn none_or_zero(v: &Option<i64>) -> bool {
+    v.unwrap_or(0) == 0
+}
+
 /// One entry of `GET /containers/json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
@@ -349,9 +353,10 @@ pub struct Summary {
     pub command: String,
     pub created: i64,
     pub ports: Vec<Port>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Left out when 0, as dockerd does (`omitempty`).
+    #[serde(skip_serializing_if = "none_or_zero")]
     pub size_rw: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "none_or_zero")]
     pub size_root_fs: Option<i64>,
     pub labels: BTreeMap<String, String>,
     pub state: String,

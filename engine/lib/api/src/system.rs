@@ -136,5 +136,9 @@ pub struct DiskUsage {
     pub images: Vec<image::Summary>,
     pub containers: Vec<container::Summary>,
     pub volumes: Vec<serde_json::Value>,
-    pub build_cache: Vec<serde_json::Value>,
+    /// null without a BuildKit cache, as dockerd answers.
+    pub build_cache: Option<Vec<serde_json::Value>>,
+    /// Always 0, and sent before API 1.42 only (dockerd 20.10 still sends it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub builder_size: Option<i64>,
 }

@@ -244,14 +244,7 @@ fn install_order(
     flags: libc::c_ulong,
 ) -> Result<Stack, Error> {
     let seccomp_nr = Arch::X86_64.syscall("seccomp").unwrap_or(317);
-    let install_call = [
-        u64::from(libc::SECCOMP_SET_MODE_FILTER),
-        flags,
-        0,
-        0,
-        0,
-        0,
-    ];
+    let install_call = [u64::from(libc::SECCOMP_SET_MODE_FILTER), flags, 0, 0, 0, 0];
     let lets_through = |p: &BpfProgram| {
         crate::eval::run(p, AUDIT_ARCH_X86_64, seccomp_nr, install_call).is_some_and(|r| {
             matches!(

@@ -131,9 +131,6 @@ fn refuse_unsupported(spec: &Spec) -> Result<()> {
         if l.intel_rdt().is_some() {
             bail!("linux.intelRdt is not supported");
         }
-        if l.memory_policy().is_some() {
-            bail!("linux.memoryPolicy is not supported");
-        }
         if l.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
             bail!("linux.netDevices is not supported");
         }
@@ -193,6 +190,14 @@ pub fn create(
     let b = config::load(&o.bundle)?;
     config::validate(&b, true)?;
     refuse_unsupported(&b.spec)?;
+    if let Some(p) = b
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.memory_policy().as_ref())
+    {
+        crate::mempolicy::parse(p)?;
+    }
     let spec = &b.spec;
     let process = spec.process().as_ref().expect("validated");
     for w in identity::lsm_warnings(process) {

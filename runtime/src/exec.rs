@@ -219,10 +219,16 @@ pub fn command(g: &Global, args: &[String]) -> Result<i32> {
                 sub: &sub_cgroups,
             },
             &nss,
-            &proc,
-            seccomp.as_ref(),
+            &ProcessPlan {
+                process: &proc,
+                mempolicy: spec
+                    .linux()
+                    .as_ref()
+                    .and_then(|l| l.memory_policy().as_ref()),
+                seccomp: seccomp.as_ref(),
+                preserve,
+            },
             sock,
-            preserve,
         );
     }
     drop(child_chan);
@@ -317,16 +323,24 @@ pub fn command(g: &Global, args: &[String]) -> Result<i32> {
     })
 }
 
+/// What the exec'd process is made into: its process settings, the container's memory
+/// policy and seccomp filter, and how many descriptors past stdio it keeps.
+struct ProcessPlan<'a> {
+    process: &'a Process,
+    mempolicy: Option<&'a oci_spec::runtime::LinuxMemoryPolicy>,
+    seccomp: Option<&'a berth_seccomp::Filter>,
+    preserve: u32,
+}
+
 fn child(
     chan: &Channel,
     cgroup: &exec_cgroup::Placement,
     nss: &[(LinuxNamespaceType, OwnedFd)],
-    proc: &Process,
-    seccomp: Option<&berth_seccomp::Filter>,
+    plan: &ProcessPlan,
     console: Option<RawFd>,
-    preserve: u32,
 ) -> ! {
     let sys = &Linux;
+    let (proc, seccomp, preserve) = (plan.process, plan.seccomp, plan.preserve);
     let fail = |e: Error| -> ! {
         let _ = chan.send(&Msg::Failed(e.0));
         // SAFETY: _exit ends the process at once; nothing of ours is left half-done that matters.
@@ -364,6 +378,7 @@ fn child(
             // SAFETY: `sock` is the console socket given to this child; nothing uses it after setup.
             unsafe { libc::close(sock) };
         }
+        crate::mempolicy::apply(sys, plan.mempolicy)?;
         prepare_process(sys, proc, seccomp, preserve, chan)
     })();
     let program = match program {

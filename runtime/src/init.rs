@@ -259,6 +259,12 @@ fn init_setup(a: &InitArgs, chan: &Channel) -> Result<(String, execve::Program)>
     }
     rootfs::finalize(a.sys, spec)?;
     set_names_and_personality(a.sys, spec)?;
+    crate::mempolicy::apply(
+        a.sys,
+        spec.linux()
+            .as_ref()
+            .and_then(|l| l.memory_policy().as_ref()),
+    )?;
     prepare_process(a.sys, p, a.seccomp, a.preserve_fds, chan).map(|prog| (state, prog))
 }
 

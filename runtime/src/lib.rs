@@ -25,6 +25,7 @@ mod identity;
 mod init;
 mod lifecycle;
 mod log;
+mod mempolicy;
 mod mounts;
 mod ns;
 mod passwd;

@@ -98,6 +98,13 @@ pub trait Sys {
     fn sethostname(&self, name: &str) -> io::Result<()>;
     fn setdomainname(&self, name: &str) -> io::Result<()>;
     fn personality(&self, persona: libc::c_ulong) -> io::Result<()>;
+    /// set_mempolicy(2): `mode` with its flags, the nodemask and the kernel's `maxnode`.
+    fn set_mempolicy(
+        &self,
+        mode: i32,
+        nodes: &[libc::c_ulong],
+        maxnode: libc::c_ulong,
+    ) -> io::Result<()>;
 
     fn setsid(&self) -> io::Result<()>;
     fn setgroups(&self, gids: &[libc::gid_t]) -> io::Result<()>;

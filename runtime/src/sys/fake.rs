@@ -32,6 +32,7 @@ pub enum Call {
     Sethostname(String),
     Setdomainname(String),
     Personality(libc::c_ulong),
+    SetMempolicy(i32, Vec<libc::c_ulong>),
     Setsid,
     Setgroups(Vec<u32>),
     Setresgid(u32),
@@ -247,6 +248,14 @@ impl Sys for Fake {
     }
     fn personality(&self, persona: libc::c_ulong) -> io::Result<()> {
         self.record(Call::Personality(persona))
+    }
+    fn set_mempolicy(
+        &self,
+        mode: i32,
+        nodes: &[libc::c_ulong],
+        _maxnode: libc::c_ulong,
+    ) -> io::Result<()> {
+        self.record(Call::SetMempolicy(mode, nodes.to_vec()))
     }
     fn setsid(&self) -> io::Result<()> {
         self.record(Call::Setsid)

@@ -171,6 +171,18 @@ impl Sys for Linux {
         check(unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) }.into())
     }
 
+    fn set_mempolicy(
+        &self,
+        mode: i32,
+        nodes: &[libc::c_ulong],
+        maxnode: libc::c_ulong,
+    ) -> io::Result<()> {
+        // SAFETY: the kernel reads at most `maxnode - 1` bits from `nodes`, which holds
+        // that many (see mempolicy::parse), alive for the call.
+        let r = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, nodes.as_ptr(), maxnode) };
+        check(r)
+    }
+
     fn personality(&self, persona: libc::c_ulong) -> io::Result<()> {
         // SAFETY: personality takes a number only.
         if unsafe { libc::personality(persona) } < 0 {

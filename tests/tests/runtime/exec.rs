@@ -425,3 +425,65 @@ fn c_exec(rt: &Runtime, args: &[&str]) -> std::process::Output {
     a.extend_from_slice(args);
     rt.cmd(&a)
 }
+
+/// `linux.memoryPolicy` is the NUMA policy of init and of every exec'd process, as the
+/// kernel shows it in numa_maps (node 0 exists on every machine); a policy the kernel
+/// refuses, or a malformed one, fails `create` naming the field.
+#[test]
+fn the_memory_policy_holds_for_init_and_execs() {
+    require!(root);
+    for (policy, shown) in [
+        (json!({"mode": "MPOL_BIND", "nodes": "0"}), "bind:0"),
+        (
+            json!({"mode": "MPOL_INTERLEAVE", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}),
+            "interleave=static:0",
+        ),
+        (json!({"mode": "MPOL_PREFERRED", "nodes": "0"}), "prefer:0"),
+        (json!({"mode": "MPOL_LOCAL"}), "local"),
+    ] {
+        let mut cfg = busybox_config(&["/bin/sleep", "30"]);
+        cfg["linux"]["memoryPolicy"] = policy.clone();
+        let c = Running::new(cfg);
+        let o = c.exec(&[
+            "--",
+            "/bin/sh",
+            "-c",
+            "head -n1 /proc/1/numa_maps; head -n1 /proc/self/numa_maps",
+        ]);
+        let out = text(&o);
+        let policies: Vec<&str> = out
+            .lines()
+            .map(|l| l.split_whitespace().nth(1).unwrap_or_default())
+            .collect();
+        assert_eq!(policies, [shown, shown], "{policy}: {out}");
+    }
+    let rt = Runtime::new();
+    for (policy, want) in [
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "1000"}),
+            "Invalid argument",
+        ),
+        (
+            json!({"mode": "MPOL_DEFAULT", "nodes": "0"}),
+            "takes no nodes",
+        ),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "zero"}),
+            "node numbers",
+        ),
+    ] {
+        let mut cfg = busybox_config(&["/bin/echo", "should-not-run"]);
+        cfg["linux"]["memoryPolicy"] = policy.clone();
+        let b = Bundle::new(&cfg);
+        let id = unique("mempol");
+        let o = rt.cmd(&["run", "--bundle", b.path().to_str().unwrap(), &id]);
+        rt.force_delete(&id);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{policy}");
+        assert!(!text(&o).contains("should-not-run"), "{policy}");
+        assert!(
+            err.contains("linux.memoryPolicy") && err.contains(want),
+            "{policy}: {err}"
+        );
+    }
+}

@@ -104,33 +104,23 @@ impl Engine {
         Ok(status.status_code)
     }
 
-    /// Names `name` an image of one empty layer (a tar of no entries): shimd unpacks no
-    /// image without layers, and a step on `scratch` needs a container rootfs to write
-    /// into. Answers its ID.
+    /// Names `name` an image without layers: a step on `scratch` needs a container, whose
+    /// rootfs is then an empty snapshot. Answers its ID.
     pub async fn build_empty_base(&self, name: String) -> Result<String> {
-        let empty_tar = tar::Builder::new(Vec::new())
-            .into_inner()
-            .map_err(|e| Error::internal(format!("making an empty layer: {e}")))?;
         let lease = Lease::new(&self.shimd, "build").await?;
-        let composed =
-            match Layer::from_tar(&self.shimd, &lease, futures::stream::iter([empty_tar])).await {
-                Ok(layer) => {
-                    compose::compose(
-                        &self.shimd,
-                        &lease,
-                        NewImage {
-                            parent: None,
-                            layer: Some(layer),
-                            config: Config::default(),
-                            history: History::default(),
-                            container: None,
-                            name,
-                        },
-                    )
-                    .await
-                }
-                Err(e) => Err(e),
-            };
+        let composed = compose::compose(
+            &self.shimd,
+            &lease,
+            NewImage {
+                parent: None,
+                layer: None,
+                config: Config::default(),
+                history: History::default(),
+                container: None,
+                name,
+            },
+        )
+        .await;
         lease.finish(composed.is_ok()).await;
         composed
     }

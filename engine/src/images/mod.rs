@@ -59,8 +59,12 @@ impl ImageInfo {
         })
     }
 
-    /// The size docker reports: on disk once unpacked, else the download size.
+    /// The size docker reports: on disk once unpacked, else the download size; 0 for an
+    /// image without layers.
     pub fn disk_size(&self) -> i64 {
+        if self.layers.is_empty() {
+            return 0;
+        }
         if self.unpacked && self.unpacked_size > 0 {
             self.unpacked_size
         } else {

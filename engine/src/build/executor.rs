@@ -17,7 +17,7 @@ use super::cache;
 use super::context::Context;
 use super::copy::{self, Sources};
 use super::options::BuildOptions;
-use super::step::StepImage;
+use super::step::{RunEnd, StepImage};
 use super::stream::{short, Out};
 use crate::archive::{self, ExtractOptions};
 use crate::containers::store::Container;
@@ -686,22 +686,24 @@ impl Build {
             let _ = self.engine.build_remove(&c).await;
             return Err(e);
         }
-        let code = match self.engine.build_run(&c, &self.out).await {
-            Ok(code) => code,
+        let failed = match self.engine.build_run(&c, &self.out).await {
+            Ok(RunEnd::Exited(0)) => None,
+            Ok(RunEnd::Exited(code)) => Some(Error::invalid(format!(
+                "The command '{}' returned a non-zero code: {code}",
+                line.join(" ")
+            ))),
+            Ok(RunEnd::NotStarted(e)) => Some(e),
             Err(e) => {
                 let _ = self.engine.build_remove(&c).await;
                 return Err(e);
             }
         };
-        if code != 0 {
+        if let Some(e) = failed {
             // As dockerd: the failed container stays for inspection unless `forcerm`.
             if self.opts.force_remove {
                 let _ = self.engine.build_remove(&c).await;
             }
-            return Err(Error::invalid(format!(
-                "The command '{}' returned a non-zero code: {code}",
-                line.join(" ")
-            )));
+            return Err(e);
         }
         let committed = self.commit_container(stage, &c, created_by, &key).await;
         self.finish_container(&c, committed.is_ok()).await?;

@@ -238,3 +238,29 @@ pub struct Resolved {
     pub name: Option<String>,
     pub info: Arc<ImageInfo>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(layers: usize, unpacked_size: i64) -> ImageInfo {
+        ImageInfo {
+            id: "sha256:c".into(),
+            target: "sha256:m".into(),
+            config: ImageConfigFile::default(),
+            chain_id: String::new(),
+            diff_ids: Vec::new(),
+            layers: vec![v1::Descriptor::default(); layers],
+            size: 500,
+            unpacked_size,
+            unpacked: true,
+        }
+    }
+
+    #[test]
+    fn an_image_without_layers_has_no_size() {
+        assert_eq!(info(0, 0).disk_size(), 0, "not its config's length");
+        assert_eq!(info(1, 4096).disk_size(), 4096);
+        assert_eq!(info(1, 0).disk_size(), 500);
+    }
+}

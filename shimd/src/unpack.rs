@@ -116,21 +116,17 @@ pub fn abort(core: &Core, ns: &str, ext: &Extraction) {
 }
 
 /// Unpacks every layer of `resolved` not unpacked yet, from the content store, within
-/// `budget`; returns the top chain ID (the key of the image's committed rootfs).
+/// `budget`; returns the top chain ID (the key of the image's committed rootfs). An image
+/// without layers (a `FROM scratch` build of config steps only) has nothing to unpack:
+/// its rootfs is an empty snapshot with no parent, and its chain ID is `None`.
 pub async fn unpack_image(
     core: &Arc<Core>,
     ns: &str,
     resolved: &Resolved,
     lease: &OpLease,
     budget: &Arc<Budget>,
-) -> Result<Digest, Status> {
+) -> Result<Option<Digest>, Status> {
     let chains = resolved.chain_ids();
-    if chains.is_empty() {
-        return Err(Status::invalid_argument(format!(
-            "image manifest {} has no layers to unpack",
-            resolved.manifest_desc.digest
-        )));
-    }
     let opts = apply_options(core);
     for (i, chain) in chains.iter().enumerate() {
         if core.snapshots.exists(ns, &chain.to_string())? {
@@ -162,5 +158,5 @@ pub async fn unpack_image(
         }
         finish(core, ns, &ext, chain, &parent, lease)?;
     }
-    Ok(chains.last().cloned().expect("non-empty"))
+    Ok(chains.last().cloned())
 }

@@ -17,7 +17,7 @@ use super::cache;
 use super::context::Context;
 use super::copy::{self, Sources};
 use super::options::BuildOptions;
-use super::step::StepImage;
+use super::step::{RunEnd, StepImage};
 use super::stream::{short, Out};
 use crate::archive::{self, ExtractOptions};
 use crate::containers::store::Container;
@@ -298,9 +298,8 @@ impl Build {
     }
 
     /// The image a step's container starts from: the stage's, or on an empty (scratch)
-    /// stage an image of one empty layer, so the step still has a container (dockerd's
-    /// step lines) whose changes become the stage's first layer (the empty one is not
-    /// part of the step's image).
+    /// stage an image without layers, so the step still has a container (dockerd's step
+    /// lines and the image's `container`) whose changes become the stage's first layer.
     async fn container_image(&self, stage: &Stage) -> Result<String> {
         self.image_or_empty(stage.image.as_deref()).await
     }
@@ -344,14 +343,8 @@ impl Build {
 
     /// A step that changes the config only: as dockerd, a container is created (never
     /// started) and committed, which makes an `empty_layer` history entry.
+    /// On a `scratch` stage before any file step the image has no layers, as dockerd's.
     async fn commit_config(&self, stage: &mut Stage, comment: String) -> Result<()> {
-        if stage.image.is_none() {
-            // shimd keeps no image without layers, which this step would make.
-            return Err(Error::new(
-                crate::error::Kind::NotImplemented,
-                format!("{} on an empty (scratch) stage before its first COPY, ADD or WORKDIR is not supported: move it after a step that adds files", comment.trim()),
-            ));
-        }
         let created_by = history::nop(&stage.shell(), &comment);
         let cfg = serde_json::to_string(&stage.config).unwrap_or_default();
         let key = cache::key(stage.image.as_deref(), &created_by, &[&cfg, &stage.author]);
@@ -693,22 +686,24 @@ impl Build {
             let _ = self.engine.build_remove(&c).await;
             return Err(e);
         }
-        let code = match self.engine.build_run(&c, &self.out).await {
-            Ok(code) => code,
+        let failed = match self.engine.build_run(&c, &self.out).await {
+            Ok(RunEnd::Exited(0)) => None,
+            Ok(RunEnd::Exited(code)) => Some(Error::invalid(format!(
+                "The command '{}' returned a non-zero code: {code}",
+                line.join(" ")
+            ))),
+            Ok(RunEnd::NotStarted(e)) => Some(e),
             Err(e) => {
                 let _ = self.engine.build_remove(&c).await;
                 return Err(e);
             }
         };
-        if code != 0 {
+        if let Some(e) = failed {
             // As dockerd: the failed container stays for inspection unless `forcerm`.
             if self.opts.force_remove {
                 let _ = self.engine.build_remove(&c).await;
             }
-            return Err(Error::invalid(format!(
-                "The command '{}' returned a non-zero code: {code}",
-                line.join(" ")
-            )));
+            return Err(e);
         }
         let committed = self.commit_container(stage, &c, created_by, &key).await;
         self.finish_container(&c, committed.is_ok()).await?;

@@ -34,6 +34,14 @@ pub struct StepImage {
     pub name: String,
 }
 
+/// How a RUN step's container ended.
+pub enum RunEnd {
+    /// It ran, and exited with this code.
+    Exited(i64),
+    /// It could not start (e.g. no `/bin/sh` on `scratch`): the runtime's error.
+    NotStarted(Error),
+}
+
 impl Engine {
     /// A container for a step: `config` on `image`, not started.
     pub async fn build_container(
@@ -59,16 +67,19 @@ impl Engine {
         self.container(&created.id)
     }
 
-    /// Removes a step's container and everything it holds.
+    /// Removes a step's container and everything it holds, its anonymous volumes (of the
+    /// image's VOLUMEs) included, as dockerd's builder removes them.
     pub async fn build_remove(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
-        self.container_remove(c, true).await
+        self.container_remove_with(c, true, true).await
     }
 
-    /// Runs a RUN step's container to its end, its output sent to `out`; answers the
-    /// exit code. A client that hangs up kills it.
-    pub async fn build_run(self: &Arc<Self>, c: &Arc<Container>, out: &Out) -> Result<i64> {
+    /// Runs a RUN step's container to its end, its output sent to `out`; answers how it
+    /// ended. A client that hangs up kills it (an error).
+    pub async fn build_run(self: &Arc<Self>, c: &Arc<Container>, out: &Out) -> Result<RunEnd> {
         let exited = self.container_wait(c, "next-exit")?;
-        self.container_start(c).await?;
+        if let Err(e) = self.container_start(c).await {
+            return Ok(RunEnd::NotStarted(e));
+        }
         let logs = LogsOptions {
             follow: true,
             stdout: true,
@@ -101,36 +112,26 @@ impl Engine {
         if let Some(e) = status.error {
             return Err(Error::internal(e.message));
         }
-        Ok(status.status_code)
+        Ok(RunEnd::Exited(status.status_code))
     }
 
-    /// Names `name` an image of one empty layer (a tar of no entries): shimd unpacks no
-    /// image without layers, and a step on `scratch` needs a container rootfs to write
-    /// into. Answers its ID.
+    /// Names `name` an image without layers: a step on `scratch` needs a container, whose
+    /// rootfs is then an empty snapshot. Answers its ID.
     pub async fn build_empty_base(&self, name: String) -> Result<String> {
-        let empty_tar = tar::Builder::new(Vec::new())
-            .into_inner()
-            .map_err(|e| Error::internal(format!("making an empty layer: {e}")))?;
         let lease = Lease::new(&self.shimd, "build").await?;
-        let composed =
-            match Layer::from_tar(&self.shimd, &lease, futures::stream::iter([empty_tar])).await {
-                Ok(layer) => {
-                    compose::compose(
-                        &self.shimd,
-                        &lease,
-                        NewImage {
-                            parent: None,
-                            layer: Some(layer),
-                            config: Config::default(),
-                            history: History::default(),
-                            container: None,
-                            name,
-                        },
-                    )
-                    .await
-                }
-                Err(e) => Err(e),
-            };
+        let composed = compose::compose(
+            &self.shimd,
+            &lease,
+            NewImage {
+                parent: None,
+                layer: None,
+                config: Config::default(),
+                history: History::default(),
+                container: None,
+                name,
+            },
+        )
+        .await;
         lease.finish(composed.is_ok()).await;
         composed
     }

@@ -59,8 +59,12 @@ impl ImageInfo {
         })
     }
 
-    /// The size docker reports: on disk once unpacked, else the download size.
+    /// The size docker reports: on disk once unpacked, else the download size; 0 for an
+    /// image without layers.
     pub fn disk_size(&self) -> i64 {
+        if self.layers.is_empty() {
+            return 0;
+        }
         if self.unpacked && self.unpacked_size > 0 {
             self.unpacked_size
         } else {
@@ -233,4 +237,30 @@ impl Cache {
 pub struct Resolved {
     pub name: Option<String>,
     pub info: Arc<ImageInfo>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(layers: usize, unpacked_size: i64) -> ImageInfo {
+        ImageInfo {
+            id: "sha256:c".into(),
+            target: "sha256:m".into(),
+            config: ImageConfigFile::default(),
+            chain_id: String::new(),
+            diff_ids: Vec::new(),
+            layers: vec![v1::Descriptor::default(); layers],
+            size: 500,
+            unpacked_size,
+            unpacked: true,
+        }
+    }
+
+    #[test]
+    fn an_image_without_layers_has_no_size() {
+        assert_eq!(info(0, 0).disk_size(), 0, "not its config's length");
+        assert_eq!(info(1, 4096).disk_size(), 4096);
+        assert_eq!(info(1, 0).disk_size(), 500);
+    }
 }

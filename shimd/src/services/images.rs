@@ -110,7 +110,8 @@ impl ImagesService {
             .map_err(|e| crate::image_error::context(status(e), &format!("image {}", img.name)))?;
         let chains = r.chain_ids();
         let chain_id = chains.last().map(|c| c.to_string()).unwrap_or_default();
-        let mut unpacked = !chains.is_empty();
+        // Without layers the rootfs is an empty snapshot: nothing to unpack.
+        let mut unpacked = true;
         let mut unpacked_size = 0i64;
         for c in &chains {
             match core.snapshots.usage(ns, &c.to_string()) {
@@ -349,7 +350,7 @@ impl Images for ImagesService {
         let chain =
             crate::unpack::unpack_image(&self.core, &ns, &resolved, &lease, &budget).await?;
         Ok(Response::new(UnpackResponse {
-            chain_id: chain.to_string(),
+            chain_id: chain.map(|c| c.to_string()).unwrap_or_default(),
         }))
     }
 }

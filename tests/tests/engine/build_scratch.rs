@@ -62,12 +62,12 @@ pub fn shape(out: &str) -> Vec<String> {
         .collect()
 }
 
-fn load_busybox(d: &DockerCli, dir: &Path) {
+pub fn load_busybox(d: &DockerCli, dir: &Path) {
     let busybox = berth_tests::cli::busybox_archive(dir);
     d.ok(&["load", "-i", busybox.to_str().expect("utf-8 path")]);
 }
 
-fn inspect(d: &DockerCli, format: &str, name: &str) -> String {
+pub fn inspect(d: &DockerCli, format: &str, name: &str) -> String {
     d.ok(&["image", "inspect", "-f", format, name])
         .trim()
         .to_string()

@@ -8,6 +8,7 @@ mod build;
 mod build_cli;
 mod build_contexts;
 mod build_scratch;
+mod build_scratch_config;
 mod config;
 mod container_defaults;
 mod docker_cli;

@@ -272,3 +272,55 @@ fn changes_of(g: &Grpc, key: &str) -> Result<v1::ChangesResponse, tonic::Status>
     )
     .map(|r| r.into_inner())
 }
+
+/// An image without layers (what `docker build` makes of `FROM scratch` and config steps
+/// only) is created and imported unpacked: its rootfs is an empty snapshot with no
+/// parent, so its chain ID is empty, and a container snapshot prepared on it is empty.
+#[test]
+fn an_image_without_layers_unpacks_to_an_empty_rootfs() {
+    require!(root);
+    let s = Shimd::start();
+    let ns = unique("layerless");
+    let g = Grpc::connect(&s.socket(), &ns);
+    let lease = g
+        .block_on(LeasesClient::new(g.channel()).create(v1::CreateLeaseRequest::default()))
+        .unwrap()
+        .into_inner()
+        .id;
+    let img = build_image(&[], None);
+    for (digest, data) in &img.blobs {
+        assert_eq!(&write(&g, &lease, data), digest);
+    }
+    create(&g, "x/layerless:1", &img.manifest_digest, img.manifest_size).expect("create");
+    let d = g
+        .block_on(
+            ImagesClient::new(g.channel()).inspect(v1::InspectImageRequest {
+                name: "docker.io/x/layerless:1".into(),
+                platform: None,
+            }),
+        )
+        .unwrap()
+        .into_inner();
+    assert!(
+        d.unpacked && d.chain_id.is_empty() && d.layers.is_empty(),
+        "{d:?}"
+    );
+
+    // The same image from an archive, through berthctl (default namespace).
+    let tar = s.dir.path().join("layerless.tar");
+    std::fs::write(&tar, img.oci_archive("layerless:v1")).unwrap();
+    s.ctl_ok(&["images", "import", tar.to_str().unwrap()]);
+    let detail: serde_json::Value =
+        serde_json::from_str(&s.ctl_ok(&["images", "inspect", "layerless:v1"])).unwrap();
+    let chain = detail["chain_id"].as_str().unwrap();
+    assert_eq!(chain, "", "{detail}");
+    assert_eq!(s.ctl_ok(&["images", "unpack", "layerless:v1"]), "\n");
+    let key = unique("ctr");
+    let mounts = s.ctl_ok(&["snapshots", "prepare", &key, chain]);
+    let at = tempfile::tempdir().unwrap();
+    mount_lines(&mounts, at.path());
+    let entries = std::fs::read_dir(at.path()).unwrap().count();
+    umount(at.path());
+    assert_eq!(entries, 0, "the rootfs of an image without layers is empty");
+    s.ctl_ok(&["snapshots", "rm", &key]);
+}

@@ -10,12 +10,20 @@ use berth_tests::berthd::{Berthd, DockerCli};
 use berth_tests::dockerd::Dockerd;
 use berth_tests::{require, unique};
 
-/// `docker build` with the classic builder: (exit code, stdout, stderr).
+/// `docker build` with the classic builder: (exit code, stdout, stderr). Steps run with
+/// `--network none` unless `args` name a network: dockerd adds a warning line to every
+/// step when the host's IPv4 forwarding is off, which would depend on what ran before.
 pub fn build(d: &DockerCli, args: &[&str], ctx: &Path) -> (i32, String, String) {
+    let network: &[&str] = if args.contains(&"--network") {
+        &[]
+    } else {
+        &["--network", "none"]
+    };
     let out = d
         .command()
         .env("DOCKER_BUILDKIT", "0")
         .arg("build")
+        .args(network)
         .args(args)
         .arg(ctx)
         .output()

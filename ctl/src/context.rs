@@ -32,41 +32,48 @@ impl Context {
     }
 
     pub async fn content(&self) -> anyhow::Result<v1::content_client::ContentClient<NsChannel>> {
-        Ok(v1::content_client::ContentClient::new(
-            self.channel().await?,
-        ))
+        Ok(
+            v1::content_client::ContentClient::new(self.channel().await?)
+                .max_decoding_message_size(client::MAX_RESPONSE),
+        )
     }
 
     pub async fn snapshots(
         &self,
     ) -> anyhow::Result<v1::snapshots_client::SnapshotsClient<NsChannel>> {
-        Ok(v1::snapshots_client::SnapshotsClient::new(
-            self.channel().await?,
-        ))
+        Ok(
+            v1::snapshots_client::SnapshotsClient::new(self.channel().await?)
+                .max_decoding_message_size(client::MAX_RESPONSE),
+        )
     }
 
     pub async fn containers(
         &self,
     ) -> anyhow::Result<v1::containers_client::ContainersClient<NsChannel>> {
-        Ok(v1::containers_client::ContainersClient::new(
-            self.channel().await?,
-        ))
+        Ok(
+            v1::containers_client::ContainersClient::new(self.channel().await?)
+                .max_decoding_message_size(client::MAX_RESPONSE),
+        )
     }
 
     pub async fn tasks(&self) -> anyhow::Result<v1::tasks_client::TasksClient<NsChannel>> {
-        Ok(v1::tasks_client::TasksClient::new(self.channel().await?))
+        Ok(v1::tasks_client::TasksClient::new(self.channel().await?)
+            .max_decoding_message_size(client::MAX_RESPONSE))
     }
 
     pub async fn events(&self) -> anyhow::Result<v1::events_client::EventsClient<NsChannel>> {
-        Ok(v1::events_client::EventsClient::new(self.channel().await?))
+        Ok(v1::events_client::EventsClient::new(self.channel().await?)
+            .max_decoding_message_size(client::MAX_RESPONSE))
     }
 
     pub async fn leases(&self) -> anyhow::Result<v1::leases_client::LeasesClient<NsChannel>> {
-        Ok(v1::leases_client::LeasesClient::new(self.channel().await?))
+        Ok(v1::leases_client::LeasesClient::new(self.channel().await?)
+            .max_decoding_message_size(client::MAX_RESPONSE))
     }
 
     pub async fn system(&self) -> anyhow::Result<v1::system_client::SystemClient<NsChannel>> {
-        Ok(v1::system_client::SystemClient::new(self.channel().await?))
+        Ok(v1::system_client::SystemClient::new(self.channel().await?)
+            .max_decoding_message_size(client::MAX_RESPONSE))
     }
 }
 

@@ -46,10 +46,12 @@ impl Shimd {
 
     pub fn containers(&self) -> v1::containers_client::ContainersClient<NsChannel> {
         v1::containers_client::ContainersClient::new(self.ch.clone())
+            .max_decoding_message_size(client::MAX_RESPONSE)
     }
 
     pub fn tasks(&self) -> v1::tasks_client::TasksClient<NsChannel> {
         v1::tasks_client::TasksClient::new(self.ch.clone())
+            .max_decoding_message_size(client::MAX_RESPONSE)
     }
 
     pub fn images(&self) -> v1::images_client::ImagesClient<NsChannel> {
@@ -60,18 +62,22 @@ impl Shimd {
 
     pub fn snapshots(&self) -> v1::snapshots_client::SnapshotsClient<NsChannel> {
         v1::snapshots_client::SnapshotsClient::new(self.ch.clone())
+            .max_decoding_message_size(client::MAX_RESPONSE)
     }
 
     pub fn content(&self) -> v1::content_client::ContentClient<NsChannel> {
         v1::content_client::ContentClient::new(self.ch.clone())
+            .max_decoding_message_size(client::MAX_RESPONSE)
     }
 
     pub fn leases(&self) -> v1::leases_client::LeasesClient<NsChannel> {
         v1::leases_client::LeasesClient::new(self.ch.clone())
+            .max_decoding_message_size(client::MAX_RESPONSE)
     }
 
     pub fn system(&self) -> v1::system_client::SystemClient<NsChannel> {
         v1::system_client::SystemClient::new(self.ch.clone())
+            .max_decoding_message_size(client::MAX_RESPONSE)
     }
 }
 

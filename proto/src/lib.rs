@@ -40,6 +40,11 @@ pub mod client {
     use tonic::service::interceptor::InterceptedService;
     use tonic::transport::{Channel, Endpoint};
 
+    /// The largest answer a client of shimd accepts. tonic's default (4 MiB) is reached by
+    /// listing about 400 containers with their specs: an engine with 1000 containers
+    /// could not reconcile with shimd at start-up.
+    pub const MAX_RESPONSE: usize = 256 << 20;
+
     /// A channel to shimd on `socket`. Connects at once, so a missing daemon is reported here.
     pub async fn connect(socket: &Path) -> Result<Channel, tonic::transport::Error> {
         let path: PathBuf = socket.to_path_buf();

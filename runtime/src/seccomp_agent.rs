@@ -11,9 +11,9 @@
 //! waits simply wait for the agent too.
 
 use crate::channel::{Channel, Msg};
-use crate::error::{bail, Context, Result};
+use crate::error::{Context, Result};
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 /// The process's side: report the listener and close it once the agent has it.
 pub fn hand_over(chan: &Channel, listener: OwnedFd) -> Result<()> {
@@ -68,27 +68,10 @@ pub fn forward(
 
 /// Our own copy of descriptor `fd` of process `pid`.
 fn copy_of(pid: i32, fd: i32) -> Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if pidfd < 0 {
-        bail!(
-            "pidfd_open of process {pid}: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-    // SAFETY: pidfd_open succeeded: the descriptor is new and ours.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
-    // SAFETY: pidfd_getfd takes a pidfd, a descriptor number and flags; returns a new
-    // descriptor (close-on-exec) or -1.
-    let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
-    if copy < 0 {
-        bail!(
-            "taking the seccomp listener of process {pid} (pidfd_getfd, Linux 5.6 or later): {}",
-            std::io::Error::last_os_error()
-        );
-    }
-    // SAFETY: pidfd_getfd succeeded: the descriptor is new and ours.
-    Ok(unsafe { OwnedFd::from_raw_fd(copy as i32) })
+    let pidfd = berth_fs::pidfd::open(pid).with_ctx(|| format!("pidfd_open of process {pid}"))?;
+    berth_fs::pidfd::get_fd(pidfd.as_fd(), fd).with_ctx(|| {
+        format!("taking the seccomp listener of process {pid} (pidfd_getfd, Linux 5.6 or later)")
+    })
 }
 
 #[cfg(test)]

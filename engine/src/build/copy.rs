@@ -18,6 +18,7 @@ use berth_fs::InRoot;
 use berth_gocompat::path as gopath;
 use sha2::{Digest, Sha256};
 
+use super::pipe;
 use crate::archive;
 use crate::error::{Error, Result};
 
@@ -92,29 +93,10 @@ impl<'a> Sources<'a> {
             if is_dir(self.root, p) {
                 kind = "dir";
             }
-            let f = source_tar(self.root, p, "src")?;
-            let mut ar = tar::Archive::new(f);
-            for e in ar.entries().map_err(tar_err)? {
-                let mut e = e.map_err(tar_err)?;
-                let h = e.header().clone();
-                let name = e.path().map_err(tar_err)?.display().to_string();
-                let link = e
-                    .link_name()
-                    .ok()
-                    .flatten()
-                    .map(|l| l.display().to_string())
-                    .unwrap_or_default();
-                let meta = format!(
-                    "{name}\0{:?}\0{:o}\0{}\0{}\0{link}\0{}\0",
-                    h.entry_type(),
-                    h.mode().unwrap_or(0),
-                    h.uid().unwrap_or(0),
-                    h.gid().unwrap_or(0),
-                    h.size().unwrap_or(0)
-                );
-                all.update(meta.as_bytes());
-                std::io::copy(&mut e, &mut HashWriter(&mut all)).map_err(tar_err)?;
-            }
+            pipe::through(
+                |w| archive::locate(self.root, p)?.write_tar("src", w),
+                |r| hash_entries(r, &mut all),
+            )?;
         }
         if self.paths.len() > 1 {
             kind = "multi";
@@ -122,16 +104,17 @@ impl<'a> Sources<'a> {
         Ok(format!("{kind}:{}", hex::encode(all.finalize())))
     }
 
-    /// The tar to extract at `/` of the step's rootfs `dest_root`: each source under
-    /// `dest` (absolute, cleaned; `dest_is_dir` when it names a directory), owned by
-    /// `owner` (root when none).
-    pub fn layer_tar(
+    /// Writes the tar to extract at `/` of the step's rootfs `dest_root` to `out`: each
+    /// source under `dest` (absolute, cleaned; `dest_is_dir` when it names a directory),
+    /// owned by `owner` (root when none).
+    pub fn write_layer_tar(
         &self,
         dest_root: BorrowedFd<'_>,
         dest: &str,
         dest_is_dir: bool,
         owner: Option<Owner>,
-    ) -> Result<File> {
+        out: impl Write,
+    ) -> Result<()> {
         let owner = owner.unwrap_or(Owner { uid: 0, gid: 0 });
         let into_dir = dest_is_dir
             || self.paths.len() > 1
@@ -142,7 +125,7 @@ impl<'a> Sources<'a> {
             .trim_start_matches('/')
             .trim_end_matches('/')
             .to_string();
-        let mut out = tar::Builder::new(tempfile::tempfile().map_err(tmp_err)?);
+        let mut out = tar::Builder::new(out);
         for p in &self.paths {
             let base = gopath::clean(p)
                 .rsplit('/')
@@ -155,7 +138,6 @@ impl<'a> Sources<'a> {
             } else {
                 join(&dest_rel, &base)
             };
-            let f = source_tar(self.root, p, if top.is_empty() { "." } else { &top })?;
             if self.extract_archives && !src_is_dir {
                 let mut probe = source_tar(self.root, p, "x")?;
                 if let Some(inner) = single_file(&mut probe).and_then(archive_reader) {
@@ -163,21 +145,53 @@ impl<'a> Sources<'a> {
                     continue;
                 }
             }
-            let mut ar = tar::Archive::new(f);
-            for e in ar.entries().map_err(tar_err)? {
-                let mut e = e.map_err(tar_err)?;
-                let mut h = e.header().clone();
-                h.set_uid(owner.uid);
-                h.set_gid(owner.gid);
-                let path = e.path().map_err(tar_err)?.into_owned();
-                append(&mut out, &mut h, &path, &mut e)?;
-            }
+            let top = if top.is_empty() { "." } else { &top };
+            pipe::through(
+                |w| archive::locate(self.root, p)?.write_tar(top, w),
+                |r| {
+                    let mut ar = tar::Archive::new(r);
+                    for e in ar.entries().map_err(tar_err)? {
+                        let mut e = e.map_err(tar_err)?;
+                        let mut h = e.header().clone();
+                        h.set_uid(owner.uid);
+                        h.set_gid(owner.gid);
+                        let path = e.path().map_err(tar_err)?.into_owned();
+                        append(&mut out, &mut h, &path, &mut e)?;
+                    }
+                    Ok(())
+                },
+            )?;
         }
-        let mut f = out.into_inner().map_err(tar_err)?;
-        f.flush().map_err(tar_err)?;
-        f.rewind().map_err(tmp_err)?;
-        Ok(f)
+        out.into_inner().map_err(tar_err)?.flush().map_err(tar_err)
     }
+}
+
+/// Adds the names, types, modes, owners, link targets and content (never the times) of
+/// the entries of the tar `r` to `all`.
+fn hash_entries(r: impl Read, all: &mut Sha256) -> Result<()> {
+    let mut ar = tar::Archive::new(r);
+    for e in ar.entries().map_err(tar_err)? {
+        let mut e = e.map_err(tar_err)?;
+        let h = e.header().clone();
+        let name = e.path().map_err(tar_err)?.display().to_string();
+        let link = e
+            .link_name()
+            .ok()
+            .flatten()
+            .map(|l| l.display().to_string())
+            .unwrap_or_default();
+        let meta = format!(
+            "{name}\0{:?}\0{:o}\0{}\0{}\0{link}\0{}\0",
+            h.entry_type(),
+            h.mode().unwrap_or(0),
+            h.uid().unwrap_or(0),
+            h.gid().unwrap_or(0),
+            h.size().unwrap_or(0)
+        );
+        all.update(meta.as_bytes());
+        std::io::copy(&mut e, &mut HashWriter(&mut *all)).map_err(tar_err)?;
+    }
+    Ok(())
 }
 
 /// The content of a one-file tar, in a temporary file.

@@ -17,6 +17,7 @@ use super::cache;
 use super::context::Context;
 use super::copy::{self, Sources};
 use super::options::BuildOptions;
+use super::pipe;
 use super::step::{RunEnd, StepImage};
 use super::stream::{short, Out};
 use crate::archive::{self, ExtractOptions};
@@ -826,8 +827,10 @@ impl Build {
         let written = self
             .write_into(&c, |target| {
                 let owner = chown.map(|s| copy::owner(target, s)).transpose()?;
-                let tar = src.layer_tar(target, &dest_path, dest_is_dir, owner)?;
-                extract_at_root(target, tar)
+                pipe::through(
+                    |w| src.write_layer_tar(target, &dest_path, dest_is_dir, owner, w),
+                    |tar| extract_at_root(target, tar),
+                )
             })
             .await;
         let r = match written {

@@ -11,6 +11,7 @@
 //! - [`cache`]: step images named by a digest of what made them, so an unchanged step is
 //!   found again (also after a restart: the names live in shimd's image store);
 //! - [`copy`]: the tar a COPY or ADD extracts into the step's container;
+//! - [`pipe`]: tars streamed from one thread to another instead of through temporary files;
 //! - [`step`]: containers for steps that change files (RUN, COPY, ADD, WORKDIR);
 //! - [`executor`]: the stages and their instructions, in order.
 
@@ -20,6 +21,7 @@ pub mod context;
 pub mod copy;
 pub mod executor;
 pub mod options;
+pub mod pipe;
 pub mod prune;
 pub mod remote;
 pub mod step;

@@ -92,15 +92,9 @@ impl HostProc {
         if pid == 0 {
             return 0;
         }
-        // SAFETY: pidfd_open(2) takes two integers (no pointers) and returns a new
-        // descriptor or -1; nix has no wrapper for it.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-        if fd < 0 {
+        let Ok(pidfd) = berth_fs::pidfd::open(pid as libc::pid_t) else {
             return 0;
-        }
-        // SAFETY: `fd` is not negative, so it is the new pidfd that the call just opened
-        // and nothing else owns or closes.
-        let pidfd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        };
         self.read(&format!("self/fdinfo/{}", pidfd.as_raw_fd()))
             .and_then(|info| {
                 info.lines()

@@ -633,13 +633,27 @@ async fn delete_exec(
     Ok(response(exec_id, s.pid, exit))
 }
 
-/// Waits (briefly) for a shim process to exit after its task was deleted.
+/// Waits (at most 2 s) until the shim `pid` has exited: its pidfd turns readable then.
+/// Without a pidfd (an old kernel, or the shim already reaped), /proc is polled.
 async fn wait_gone(pid: u32) {
     if pid == 0 {
         return;
     }
+    let limit = Duration::from_secs(2);
+    if let Ok(fd) = berth_fs::pidfd::open(pid as i32) {
+        // SAFETY: the AsyncFd owns the OwnedFd, an open pidfd that stays open (and the
+        // same descriptor) until the AsyncFd is dropped.
+        let watched = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+        };
+        if let Ok(fd) = watched {
+            let _ = tokio::time::timeout(limit, fd.readable()).await;
+            return;
+        }
+    }
     let proc_dir = PathBuf::from(format!("/proc/{pid}"));
-    for _ in 0..100 {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
         let gone = match std::fs::read_to_string(proc_dir.join("stat")) {
             Err(_) => true,
             // A zombie (state Z) has exited too.

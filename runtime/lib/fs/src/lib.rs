@@ -11,11 +11,13 @@
 //! - [`lock`]: one process per directory (an exclusive `flock`).
 //! - [`mount_options`]: mount option words (`ro`, `rbind`, `rslave`, `size=1m`) split into
 //!   mount(2) flags, propagation and filesystem data.
+//! - [`pidfd`]: process descriptors (pidfd_open, pidfd_getfd).
 
 pub mod inroot;
 pub mod lock;
 pub mod mount_options;
 pub mod mountinfo;
+pub mod pidfd;
 pub mod regular;
 mod sys;
 pub mod walk;

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::{Digest, HashingWriter};
 use crate::error::{Error, IoContext, Result};
+use crate::gzip::GzipWriter;
 use crate::unpack::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX};
 
 pub enum DiffSource<'a> {
@@ -30,17 +31,20 @@ pub struct Written {
     pub uncompressed_size: u64,
 }
 
-/// Writes the changes of `src` to `w` as a tar, gzip-compressed when `gzip`.
-pub fn write_layer(src: DiffSource<'_>, w: impl Write, gzip: bool) -> Result<Written> {
-    let inner: Box<dyn Write> = if gzip {
-        Box::new(flate2::write::GzEncoder::new(
-            w,
-            flate2::Compression::fast(),
-        ))
-    } else {
-        Box::new(w)
-    };
-    let hw = HashingWriter::new(inner);
+/// Writes the changes of `src` to `w` as a tar, gzip-compressed when `gzip` (see
+/// [`crate::gzip`]: what deflate cannot shrink is stored).
+pub fn write_layer(src: DiffSource<'_>, mut w: impl Write, gzip: bool) -> Result<Written> {
+    if !gzip {
+        return write_tar(src, &mut w);
+    }
+    let mut gz = GzipWriter::new(w);
+    let written = write_tar(src, &mut gz)?;
+    gz.finish().ctx(|| "finishing the layer's compression")?;
+    Ok(written)
+}
+
+fn write_tar(src: DiffSource<'_>, w: impl Write) -> Result<Written> {
+    let hw = HashingWriter::new(w);
     let mut b = tar::Builder::new(hw);
     b.follow_symlinks(false);
     let mut links = HashMap::new();
@@ -52,15 +56,9 @@ pub fn write_layer(src: DiffSource<'_>, w: impl Write, gzip: bool) -> Result<Wri
     }
     let mut hw = b.into_inner().ctx(|| "finishing the layer tar")?;
     hw.flush().ctx(|| "flushing the layer")?;
-    let n = hw.hasher.len();
-    let diff_id = hw.hasher.finish();
-    // Finish the compressor (drop flushes gzip's trailer).
-    let mut inner = hw.inner;
-    inner.flush().ctx(|| "flushing the layer")?;
-    drop(inner);
     Ok(Written {
-        diff_id,
-        uncompressed_size: n,
+        uncompressed_size: hw.hasher.len(),
+        diff_id: hw.hasher.finish(),
     })
 }
 

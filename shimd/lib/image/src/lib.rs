@@ -12,6 +12,7 @@ pub mod diff;
 pub mod digest;
 pub mod error;
 pub mod fsutil;
+pub mod gzip;
 pub mod limits;
 pub mod manifest;
 pub mod media;

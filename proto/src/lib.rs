@@ -30,6 +30,12 @@ pub const LEASE_HEADER: &str = "berth-lease";
 /// The namespace of calls that carry none.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
+/// A snapshot label (value "true") for a throwaway writable snapshot, such as an image
+/// build step's: its overlay mount is `volatile` where the kernel has that (5.10), so
+/// unmounting it does not sync the files written to disk. After a host crash such a
+/// snapshot's files may be incomplete.
+pub const SNAPSHOT_VOLATILE_LABEL: &str = "berth.io/snapshot.volatile";
+
 /// Connecting to shimd over its unix socket, with the namespace on every call.
 #[cfg(feature = "grpc")]
 pub mod client {

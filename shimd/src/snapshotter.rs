@@ -61,6 +61,8 @@ pub struct Snapshotter {
     next_id: AtomicU64,
     /// Why overlay is not used, when it is not.
     pub warning: Option<String>,
+    /// Whether overlay takes the `volatile` option (Linux 5.10).
+    volatile: bool,
 }
 
 fn not_found(key: &str) -> Status {
@@ -95,6 +97,7 @@ impl Snapshotter {
                 "unknown snapshotter {other:?} in the config: use \"overlayfs\" or \"native\""
             ),
         };
+        let volatile = driver == Driver::Overlay && overlay_mounts(root, ",volatile").is_ok();
         let s = Snapshotter {
             root: dir,
             driver,
@@ -102,6 +105,7 @@ impl Snapshotter {
             events,
             next_id: AtomicU64::new(1),
             warning,
+            volatile,
         };
         s.recover()?;
         Ok(s)
@@ -296,10 +300,14 @@ impl Snapshotter {
             .collect();
         let mut options = Vec::new();
         if !ro {
-            options.push(format!(
-                "workdir={}",
-                self.dir(rec.id).join("work").display()
-            ));
+            let work = self.dir(rec.id).join("work");
+            if self.volatile && is_volatile(&rec) {
+                // Overlay refuses to mount a volatile upper dir again while this marker of
+                // its last volatile mount is there; the label accepted the risk.
+                let _ = std::fs::remove_dir_all(work.join("work/incompat/volatile"));
+                options.push("volatile".into());
+            }
+            options.push(format!("workdir={}", work.display()));
             options.push(format!("upperdir={}", self.fs_dir(rec.id).display()));
         }
         options.push(format!("lowerdir={}", lower.join(":")));
@@ -459,8 +467,21 @@ fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Tries an overlay mount with a whiteout in a scratch directory under `root`.
+/// Whether the snapshot carries [`berth_proto::SNAPSHOT_VOLATILE_LABEL`].
+fn is_volatile(rec: &StoredSnapshot) -> bool {
+    rec.info
+        .as_ref()
+        .and_then(|i| i.labels.get(berth_proto::SNAPSHOT_VOLATILE_LABEL))
+        .is_some_and(|v| v == "true")
+}
+
+/// Tries an overlay mount in a scratch directory under `root`.
 fn overlay_works(root: &Path) -> Result<(), String> {
+    overlay_mounts(root, "")
+}
+
+/// Tries an overlay mount with `extra` options (",opt,...") in a scratch directory.
+fn overlay_mounts(root: &Path, extra: &str) -> Result<(), String> {
     let t = root.join(format!("overlay-check-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&t);
     let r = (|| -> Result<(), String> {
@@ -468,7 +489,7 @@ fn overlay_works(root: &Path) -> Result<(), String> {
             std::fs::create_dir_all(t.join(d)).map_err(|e| e.to_string())?;
         }
         let opts = format!(
-            "lowerdir={},upperdir={},workdir={}",
+            "lowerdir={},upperdir={},workdir={}{extra}",
             t.join("lower").display(),
             t.join("upper").display(),
             t.join("work").display()

@@ -271,8 +271,18 @@ impl Registry {
 
     /// The manifest digest the registry serves for `repo:tag` (from skopeo inspect).
     pub fn manifest_digest(&self, repo_tag: &str) -> String {
+        let v = self.skopeo_inspect(&[], repo_tag);
+        v["Digest"].as_str().unwrap().to_string()
+    }
+
+    /// The manifest the registry serves for `repo:tag`, as stored.
+    pub fn manifest(&self, repo_tag: &str) -> serde_json::Value {
+        self.skopeo_inspect(&["--raw"], repo_tag)
+    }
+
+    fn skopeo_inspect(&self, args: &[&str], repo_tag: &str) -> serde_json::Value {
         let mut cmd = Command::new("skopeo");
-        cmd.args(["inspect", "--tls-verify=false"]);
+        cmd.args(["inspect", "--tls-verify=false"]).args(args);
         if let Some(c) = &self.creds {
             cmd.arg("--creds").arg(c);
         }
@@ -285,8 +295,7 @@ impl Registry {
             "skopeo inspect: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        v["Digest"].as_str().unwrap().to_string()
+        serde_json::from_slice(&out.stdout).unwrap()
     }
 }
 

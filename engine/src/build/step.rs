@@ -13,6 +13,7 @@ use berth_api::stdcopy::Demux;
 use tokio_stream::StreamExt;
 
 use super::stream::Out;
+use crate::containers::create::Purpose;
 use crate::containers::logs::LogsOptions;
 use crate::containers::store::Container;
 use crate::engine::Engine;
@@ -52,7 +53,7 @@ impl Engine {
     ) -> Result<Arc<Container>> {
         config.image = image.to_string();
         let created = self
-            .container_create(
+            .container_create_for(
                 None,
                 CreateRequest {
                     config,
@@ -62,6 +63,7 @@ impl Engine {
                     }),
                     networking_config: None,
                 },
+                Purpose::BuildStep,
             )
             .await?;
         self.container(&created.id)

@@ -238,12 +238,33 @@ impl Drop for Rollback<'_> {
     }
 }
 
+/// What kind of container is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A user's container.
+    Regular,
+    /// An image build step's: its files only matter until its changes are committed, so
+    /// its filesystem is not synced to disk when unmounted (see
+    /// [`berth_proto::SNAPSHOT_VOLATILE_LABEL`]).
+    BuildStep,
+}
+
 impl Engine {
     /// Creates a container from `req`; `name` is optional (a name is generated).
     pub async fn container_create(
         self: &Arc<Self>,
         name: Option<&str>,
         req: CreateRequest,
+    ) -> Result<CreateResponse> {
+        self.container_create_for(name, req, Purpose::Regular).await
+    }
+
+    /// [`Engine::container_create`] for a `purpose`.
+    pub async fn container_create_for(
+        self: &Arc<Self>,
+        name: Option<&str>,
+        req: CreateRequest,
+        purpose: Purpose,
     ) -> Result<CreateResponse> {
         let hc = req.host_config.unwrap_or_default();
         let req_config = req.config;
@@ -343,7 +364,7 @@ impl Engine {
             &etcfiles::resolv_conf(mode, &hc),
         )?;
 
-        let snapshot = self.prepare_snapshot(&id, &image).await?;
+        let snapshot = self.prepare_snapshot(&id, &image, purpose).await?;
         rb.snapshot = true;
         self.copy_up(&id, &mounts, &snapshot).await?;
 
@@ -512,11 +533,19 @@ impl Engine {
         &self,
         key: &str,
         image: &crate::images::Resolved,
+        purpose: Purpose,
     ) -> Result<Vec<v1::Mount>> {
+        let mut labels = std::collections::HashMap::new();
+        if purpose == Purpose::BuildStep {
+            labels.insert(
+                berth_proto::SNAPSHOT_VOLATILE_LABEL.to_string(),
+                "true".to_string(),
+            );
+        }
         let req = v1::PrepareSnapshotRequest {
             key: key.to_string(),
             parent: image.info.chain_id.clone(),
-            labels: Default::default(),
+            labels,
         };
         match self.shimd.snapshots().prepare(req.clone()).await {
             Ok(r) => return Ok(r.into_inner().mounts),

@@ -7,6 +7,7 @@ mod api_edges;
 mod build;
 mod build_cli;
 mod build_contexts;
+mod build_layers;
 mod build_scratch;
 mod build_scratch_config;
 mod config;

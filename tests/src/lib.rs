@@ -15,6 +15,7 @@ pub mod http;
 pub mod images;
 pub mod net;
 pub mod oci_runtime;
+pub mod pki;
 pub mod ports;
 pub mod registry;
 pub mod rootfs;

@@ -5,104 +5,33 @@
 
 use berth_tests::ports::free_port;
 use std::path::Path;
-use std::process::Command;
 
 use berth_tests::berthd::Berthd;
 use berth_tests::cli::{busybox_archive, Berth};
 use berth_tests::dockerd::Dockerd;
+use berth_tests::pki::{ca, signed};
 use berth_tests::require;
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let o = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    assert!(
-        o.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// A CA (`{prefix}ca.pem`) and a certificate signed by it for `usage`.
-fn ca(dir: &Path, prefix: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &format!("{prefix}ca-key.pem"),
-            "-out",
-            &format!("{prefix}ca.pem"),
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={prefix}test-ca"),
-        ],
-    );
-}
-
-fn signed(dir: &Path, name: &str, cn: &str, ext: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &format!("{name}-key.pem"),
-            "-out",
-            &format!("{name}.csr"),
-            "-subj",
-            &format!("/CN={cn}"),
-        ],
-    );
-    std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca-key.pem",
-            "-CAcreateserial",
-            "-out",
-            &format!("{name}.pem"),
-            "-days",
-            "2",
-            "-extfile",
-            &format!("{name}.ext"),
-        ],
-    );
-}
 
 /// A CA, another CA, and a server (127.0.0.1) and a client certificate signed by the first.
 fn certificates() -> tempfile::TempDir {
     let certs = tempfile::tempdir().unwrap();
     let d = certs.path();
-    ca(d, "");
-    ca(d, "other-");
+    ca(d, "ca", "test-ca");
+    ca(d, "other-ca", "other-test-ca");
     signed(
         d,
+        "ca",
         "server",
         "127.0.0.1",
         "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
     );
-    signed(d, "client", "berth-client", "extendedKeyUsage=clientAuth\n");
+    signed(
+        d,
+        "ca",
+        "client",
+        "berth-client",
+        "extendedKeyUsage=clientAuth\n",
+    );
     certs
 }
 
@@ -118,7 +47,7 @@ fn listener_flags(d: &Path, tcp: &str) -> Vec<String> {
         "--tlscert".into(),
         p("server.pem"),
         "--tlskey".into(),
-        p("server-key.pem"),
+        p("server.key"),
     ]
 }
 
@@ -161,7 +90,7 @@ fn check_tls(d: &Path, local_host: &str, tcp: &str) {
             "--tlscert".to_string(),
             p("client.pem"),
             "--tlskey".to_string(),
-            p("client-key.pem"),
+            p("client.key"),
         ]);
         v.extend(extra.iter().map(|s| s.to_string()));
         v
@@ -220,7 +149,7 @@ fn check_tls(d: &Path, local_host: &str, tcp: &str) {
             "--tlscert".into(),
             p("client.pem"),
             "--tlskey".into(),
-            p("client-key.pem"),
+            p("client.key"),
             "ps".into(),
             "-q".into(),
         ],
@@ -232,7 +161,7 @@ fn check_tls(d: &Path, local_host: &str, tcp: &str) {
     for (from, to) in [
         ("ca.pem", "ca.pem"),
         ("client.pem", "cert.pem"),
-        ("client-key.pem", "key.pem"),
+        ("client.key", "key.pem"),
     ] {
         std::fs::copy(d.join(from), env_dir.path().join(to)).unwrap();
     }
@@ -261,7 +190,7 @@ fn check_tls(d: &Path, local_host: &str, tcp: &str) {
         "host={tcp},ca={},cert={},key={}",
         p("ca.pem"),
         p("client.pem"),
-        p("client-key.pem")
+        p("client.key")
     );
     let create = ["context", "create", "secure", "--docker", endpoint.as_str()];
     let made = match berth_tests::berthd::docker_cli() {

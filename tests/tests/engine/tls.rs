@@ -7,83 +7,21 @@ use std::process::Command;
 
 use berth_tests::berthd::Berthd;
 use berth_tests::bins::bin;
+use berth_tests::pki;
 use berth_tests::require;
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A CA (`<name>-ca.pem`) and a certificate it signed (`<name>-<who>.pem` and `.key`).
 fn ca(dir: &Path, name: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-keyout",
-            &format!("{name}-ca.key"),
-            "-out",
-            &format!("{name}-ca.pem"),
-            "-subj",
-            &format!("/CN={name} test CA"),
-        ],
-    );
+    pki::ca(dir, &format!("{name}-ca"), &format!("{name} test CA"));
 }
 
 fn cert(dir: &Path, name: &str, who: &str, ext: &str) {
-    openssl(
+    pki::signed(
         dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &format!("{name}-{who}.key"),
-            "-out",
-            &format!("{name}-{who}.csr"),
-            "-subj",
-            &format!("/CN={who}"),
-        ],
-    );
-    std::fs::write(dir.join(format!("{name}-{who}.ext")), ext).unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}-{who}.csr"),
-            "-CA",
-            &format!("{name}-ca.pem"),
-            "-CAkey",
-            &format!("{name}-ca.key"),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-out",
-            &format!("{name}-{who}.pem"),
-            "-extfile",
-            &format!("{name}-{who}.ext"),
-        ],
+        &format!("{name}-ca"),
+        &format!("{name}-{who}"),
+        who,
+        ext,
     );
 }
 
